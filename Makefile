@@ -1,0 +1,75 @@
+# dcrond — build, test, install.
+#
+#   make            release build (Swift standard library linked statically)
+#   make test       unit and integration tests (starts its own redis-server)
+#   make run        local demo
+#   make bench      benchmarks that print figures
+#   make install    PREFIX=/usr/local DESTDIR= (binary, systemd unit, example config)
+#
+# `deps` installs the Debian packages the build and the tests need, with apt-get, when missing.
+
+PREFIX     ?= /usr/local
+DESTDIR    ?=
+SYSCONFDIR ?= /etc
+BINDIR     ?= $(PREFIX)/bin
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+SWIFT      ?= swift
+
+APT_PACKAGES := libhiredis-dev redis-server pkg-config tzdata
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: all build deps test bench run install uninstall clean
+
+all: build
+
+deps:
+	@missing=""; \
+	for package in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$package 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$package"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing Debian packages:$$missing"; \
+	  $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+build: deps
+	$(SWIFT) build -c release --static-swift-stdlib --product dcrond
+
+test: deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build --disable-xctest
+
+bench: deps
+	$(SWIFT) build -c release --product dcrond-bench
+	.build/release/dcrond-bench redis
+
+# Until the scheduler lands (`dcrond run`), the demo starts a private redis-server on loopback
+# and shows what the command line offers.
+run: build
+	@dir=$$(mktemp -d /tmp/dcrond-run-XXXXXX); \
+	redis-server --port 0 --unixsocket $$dir/redis.sock --save "" --appendonly no --daemonize yes \
+	  --pidfile $$dir/redis.pid --logfile $$dir/redis.log; \
+	sleep 0.2; \
+	echo "private redis-server on unix://$$dir/redis.sock (pid $$(cat $$dir/redis.pid))"; \
+	.build/release/dcrond --help; \
+	kill $$(cat $$dir/redis.pid); rm -rf $$dir
+
+install: build
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/dcrond
+	install -m 0755 .build/release/dcrond $(DESTDIR)$(BINDIR)/dcrond
+	sed 's|/usr/local/bin/dcrond|$(BINDIR)/dcrond|g; s|/etc/dcrond|$(SYSCONFDIR)/dcrond|g' systemd/dcrond.service \
+	  > $(DESTDIR)$(UNITDIR)/dcrond.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/dcrond.service
+	@# An existing configuration is the operator's: never overwrite it.
+	@for file in config/*.json; do \
+	  target=$(DESTDIR)$(SYSCONFDIR)/dcrond/$$(basename $$file); \
+	  if [ -e $$target ]; then echo "keeping existing $$target"; else install -m 0644 $$file $$target; fi; \
+	done
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/dcrond $(DESTDIR)$(UNITDIR)/dcrond.service
+	@echo "left $(DESTDIR)$(SYSCONFDIR)/dcrond in place (configuration)"
+
+clean:
+	rm -rf .build

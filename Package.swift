@@ -1,0 +1,64 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "dcrond",
+    products: [
+        .executable(name: "dcrond", targets: ["dcrond"])
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", exact: "1.16.2"),
+    ],
+    targets: [
+        // hiredis 0.14 from Debian (`libhiredis-dev`); its headers are in /usr/include/hiredis.
+        .systemLibrary(
+            name: "CHiredis",
+            providers: [.apt(["libhiredis-dev"])]
+        ),
+        // Small C helpers for system calls Swift cannot make (variadic, or needing _GNU_SOURCE).
+        .target(name: "CDcrondSystem"),
+        // Everything the daemon does: Redis client, schedules, cluster, execution.
+        .target(
+            name: "DcrondCore",
+            dependencies: [
+                "CHiredis",
+                "CDcrondSystem",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Starts private redis-servers and processes for integration tests and benchmarks.
+        .target(
+            name: "DcrondTestSupport",
+            dependencies: ["DcrondCore", .product(name: "Logging", package: "swift-log")]
+        ),
+        // The `dcrond` command: argument parsing and wiring only.
+        .executableTarget(
+            name: "dcrond",
+            dependencies: [
+                "DcrondCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Benchmarks that print figures (`make bench`); never timed tests.
+        .executableTarget(
+            name: "dcrond-bench",
+            dependencies: [
+                "DcrondCore",
+                "DcrondTestSupport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        // Unit tests: need nothing but the library.
+        .testTarget(
+            name: "DcrondCoreTests",
+            dependencies: ["DcrondCore"]
+        ),
+        // Integration tests: start their own redis-server and real processes.
+        .testTarget(
+            name: "DcrondIntegrationTests",
+            dependencies: ["DcrondCore", "DcrondTestSupport"]
+        ),
+    ]
+)

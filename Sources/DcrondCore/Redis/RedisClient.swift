@@ -1,0 +1,177 @@
+import Logging
+
+/// A Redis client that owns one connection and rebuilds it when it breaks.
+///
+/// Every call runs on the client's own thread (a ``DedicatedThreadExecutor``), because hiredis
+/// blocks: a slow or dead server holds that thread for up to the I/O timeout, never one of Swift's
+/// cooperative threads. Calls are served one at a time, in the order they arrive.
+///
+/// Failure semantics:
+/// - A server error reply is returned as ``RedisReply/error(_:)``; the connection stays.
+/// - A broken connection (closed, timed out, reset) throws ``RedisConnectionError`` and is dropped;
+///   the command may or may not have been executed. The next call connects again.
+/// - A connection that died while idle (server restarted, `CLIENT KILL`) is noticed before a command
+///   is written and replaced first, so that command succeeds.
+/// - After a failed connect, further calls fail at once with ``RedisConnectionError/Kind/backingOff``
+///   until a delay has passed, growing exponentially with jitter up to a cap; so a thousand callers
+///   cannot hammer a server that is down. A successful connect resets the delay.
+package actor RedisClient {
+    package nonisolated let endpoint: RedisEndpoint
+    package nonisolated let options: RedisConnectionOptions
+    private let reconnectBackoff: ExponentialBackoff
+    private let logger: Logger
+    private let executor: DedicatedThreadExecutor
+
+    private var connection: HiredisConnection?
+    private var failedConnects = 0
+    private var nextConnectAllowed: ContinuousClock.Instant?
+    private var lastConnectError: RedisConnectionError?
+    private var everConnected = false
+
+    package nonisolated var unownedExecutor: UnownedSerialExecutor {
+        executor.asUnownedSerialExecutor()
+    }
+
+    package init(
+        endpoint: RedisEndpoint,
+        options: RedisConnectionOptions = RedisConnectionOptions(),
+        reconnectBackoff: ExponentialBackoff = ExponentialBackoff(initial: .milliseconds(100), maximum: .seconds(5)),
+        logger: Logger = Logger(label: "dcrond.redis")
+    ) {
+        self.endpoint = endpoint
+        self.options = options
+        self.reconnectBackoff = reconnectBackoff
+        self.logger = logger
+        self.executor = DedicatedThreadExecutor(name: "dcrond-redis")
+    }
+
+    deinit {
+        executor.shutdown()
+    }
+
+    /// Sends one command and returns its reply. An `EVALSHA` built with
+    /// ``RedisCommand/evaluate(_:keys:arguments:)`` is resent as `EVAL` if the server answers `NOSCRIPT`.
+    package func send(_ command: RedisCommand) throws(RedisConnectionError) -> RedisReply {
+        let connection = try connected()
+        let reply = try guarded { () throws(RedisConnectionError) in try connection.execute(command) }
+        if let fallback = command.evalFallback, case .error(let error) = reply, error.code == "NOSCRIPT" {
+            return try guarded { () throws(RedisConnectionError) in try connection.execute(fallback) }
+        }
+        return reply
+    }
+
+    package func send(_ arguments: any RedisArgument...) throws(RedisConnectionError) -> RedisReply {
+        try send(RedisCommand(arguments))
+    }
+
+    /// Sends all commands before reading replies (in chunks of ``RedisConnectionOptions/pipelineChunk``)
+    /// and returns one reply per command, in order. Scripts answered with `NOSCRIPT` are resent as
+    /// `EVAL` in one more round trip.
+    package func pipeline(_ commands: [RedisCommand]) throws(RedisConnectionError) -> [RedisReply] {
+        if commands.isEmpty { return [] }
+        let connection = try connected()
+        var replies = try guarded { () throws(RedisConnectionError) in
+            try connection.execute(pipeline: commands, chunk: options.pipelineChunk)
+        }
+        let unknownScripts = replies.indices.filter { index in
+            if case .error(let error) = replies[index], error.code == "NOSCRIPT" { return commands[index].script != nil }
+            return false
+        }
+        if !unknownScripts.isEmpty {
+            let retried = try guarded { () throws(RedisConnectionError) in
+                try connection.execute(pipeline: unknownScripts.map { commands[$0].evalFallback! }, chunk: options.pipelineChunk)
+            }
+            for (index, reply) in zip(unknownScripts, retried) { replies[index] = reply }
+        }
+        return replies
+    }
+
+    /// Runs a Lua script with `EVALSHA`, falling back to `EVAL` on `NOSCRIPT`.
+    package func evaluate(_ script: RedisScript, keys: [any RedisArgument] = [],
+                          arguments: [any RedisArgument] = []) throws(RedisConnectionError) -> RedisReply {
+        try send(.evaluate(script, keys: keys, arguments: arguments))
+    }
+
+    /// Times `count` PINGs made on the client's own thread, without the hop from the caller's task:
+    /// `dcrond-bench redis` prints both, so the cost of the hop is visible on its own.
+    package func measurePingRoundTrips(count: Int) throws(RedisConnectionError) -> [Duration] {
+        let clock = ContinuousClock()
+        var durations: [Duration] = []
+        durations.reserveCapacity(count)
+        for _ in 0..<count {
+            let start = clock.now
+            _ = try send("PING")
+            durations.append(clock.now - start)
+        }
+        return durations
+    }
+
+    /// Closes the connection now; the next call opens a new one.
+    package func disconnect() {
+        connection = nil
+    }
+
+    /// Whether a connection is open (it may still turn out to be dead on the next call).
+    package var isConnected: Bool { connection != nil }
+
+    /// The socket of the current connection, for tests and diagnostics.
+    var fileDescriptor: Int32? { connection?.fileDescriptor }
+
+    /// Whether the caller runs on the client's own thread (it always does inside the actor).
+    package func runsOnOwnThread() -> Bool { executor.isCurrentThread }
+
+    // MARK: - Connection management
+
+    private func connected() throws(RedisConnectionError) -> HiredisConnection {
+        if let connection {
+            if !connection.isDeadWhileIdle { return connection }
+            logger.info("Redis connection closed while idle; reconnecting", metadata: ["redis": "\(endpoint)"])
+            self.connection = nil
+        }
+        let now = ContinuousClock.now
+        if let nextConnectAllowed, now < nextConnectAllowed, let lastConnectError {
+            let wait = nextConnectAllowed - now
+            throw RedisConnectionError(
+                kind: .backingOff, endpoint: endpoint.description,
+                message: "\(lastConnectError.message); next attempt in \(milliseconds(wait)) ms")
+        }
+        do {
+            let connection = try HiredisConnection.connect(to: endpoint, options: options)
+            if failedConnects > 0 || everConnected {
+                logger.info("Redis connection restored", metadata: ["redis": "\(endpoint)", "failedAttempts": "\(failedConnects)"])
+            }
+            self.connection = connection
+            everConnected = true
+            failedConnects = 0
+            nextConnectAllowed = nil
+            lastConnectError = nil
+            return connection
+        } catch {
+            failedConnects += 1
+            let delay = reconnectBackoff.delay(forRetry: failedConnects)
+            nextConnectAllowed = ContinuousClock.now + delay
+            lastConnectError = error
+            logger.warning("Redis connect failed", metadata: [
+                "redis": "\(endpoint)", "error": "\(error.message)",
+                "attempt": "\(failedConnects)", "retryInMs": "\(milliseconds(delay))",
+            ])
+            throw error
+        }
+    }
+
+    /// Runs `body`; a connection error drops the connection so the next call rebuilds it.
+    private func guarded<T>(_ body: () throws(RedisConnectionError) -> T) throws(RedisConnectionError) -> T {
+        do {
+            return try body()
+        } catch {
+            connection = nil
+            logger.warning("Redis connection lost", metadata: ["redis": "\(endpoint)", "error": "\(error.message)"])
+            throw error
+        }
+    }
+}
+
+private func milliseconds(_ duration: Duration) -> Int64 {
+    let (seconds, attoseconds) = duration.components
+    return seconds * 1000 + attoseconds / 1_000_000_000_000_000
+}

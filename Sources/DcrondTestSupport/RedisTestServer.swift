@@ -1,0 +1,169 @@
+import DcrondCore
+import Logging
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A private `redis-server` for one test or benchmark: no persistence, listening on a free loopback port and on a
+/// unix socket in its own temporary folder, stopped by its pid.
+///
+/// When redis-server is not installed, tests that need it are skipped, unless
+/// `DCROND_REQUIRE_REDIS=1` (set by CI), in which case starting one fails the test.
+package final class RedisTestServer: @unchecked Sendable {
+    // @unchecked Sendable: `pid` changes only in `stop`/`restart`, which a test calls from one task.
+    package let directory: String
+    package private(set) var port: Int
+    package let extraArguments: [String]
+    package private(set) var pid: pid_t = 0
+
+    package static let executable: String? = ["/usr/bin/redis-server", "/usr/local/bin/redis-server"].first { (path: String) in access(path, X_OK) == 0 }
+
+    /// Whether tests that need Redis should run: it is installed, or CI requires it.
+    package static var enabled: Bool {
+        executable != nil || getenv("DCROND_REQUIRE_REDIS").map { String(cString: $0) == "1" } == true
+    }
+
+    package var socketPath: String { directory + "/redis.sock" }
+    package var tcpEndpoint: RedisEndpoint { RedisEndpoint(address: .tcp(host: "127.0.0.1", port: port)) }
+    package var unixEndpoint: RedisEndpoint { RedisEndpoint(address: .unix(path: socketPath)) }
+
+    private init(directory: String, port: Int, extraArguments: [String]) {
+        self.directory = directory
+        self.port = port
+        self.extraArguments = extraArguments
+    }
+
+    /// Starts a server and waits until it answers.
+    package static func start(_ extraArguments: [String] = []) async throws -> RedisTestServer {
+        guard executable != nil else {
+            throw HarnessError("redis-server is not installed (apt-get install redis-server); DCROND_REQUIRE_REDIS=1 makes this a failure")
+        }
+        let server = RedisTestServer(directory: try makeTemporaryDirectory(), port: try freeLoopbackPort(),
+                                     extraArguments: extraArguments)
+        // Tests run in parallel: another one may take the same free port before redis binds it.
+        for attempt in 1...10 {
+            do {
+                try await server.launch()
+                return server
+            } catch let error as HarnessError where error.description.contains("Address already in use") && attempt < 10 {
+                server.port = try freeLoopbackPort()
+            }
+        }
+        throw HarnessError("unreachable")
+    }
+
+    /// Kills the server at once (SIGKILL: no goodbye to clients) and reaps it.
+    package func kill(signal: Int32 = SIGKILL) {
+        guard pid > 0 else { return }
+        _ = Glibc.kill(pid, signal)
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        pid = 0
+    }
+
+    /// Starts the server again on the same port and socket, with empty data.
+    package func restart() async throws {
+        kill()
+        try await launch()
+    }
+
+    /// Stops the server and removes its folder.
+    package func stop() {
+        kill(signal: SIGTERM)
+        _ = unlink(socketPath)
+        _ = unlink(directory + "/redis.log")
+        _ = rmdir(directory)
+    }
+
+    private func launch() async throws {
+        let arguments = [
+            Self.executable!, "--port", String(port), "--bind", "127.0.0.1",
+            "--unixsocket", socketPath, "--unixsocketperm", "700",
+            "--save", "", "--appendonly", "no", "--dir", directory,
+            "--daemonize", "no", "--logfile", directory + "/redis.log",
+        ] + extraArguments
+        pid = try spawnProcess(arguments)
+        // Ready when a PING over the unix socket gets an answer (even -NOAUTH).
+        let deadline = ContinuousClock.now + .seconds(10)
+        while ContinuousClock.now < deadline {
+            var options = RedisConnectionOptions()
+            options.connectTimeout = .milliseconds(200)
+            let probe = RedisClient(endpoint: unixEndpoint, options: options, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+            if (try? await probe.send("PING")) != nil { return }
+            var status: Int32 = 0
+            if waitpid(pid, &status, WNOHANG) == pid {
+                pid = 0
+                let log = (try? FileSystem.readFile(directory + "/redis.log")).map { String(decoding: $0, as: UTF8.self) } ?? ""
+                throw HarnessError("redis-server exited during start-up: \(log)")
+            }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        throw HarnessError("redis-server did not answer within 10 s")
+    }
+}
+
+package struct HarnessError: Error, CustomStringConvertible {
+    package let description: String
+    package init(_ description: String) { self.description = description }
+}
+
+/// A key prefix unique to one test, so tests sharing a server never see each other's keys.
+package func uniqueKeyPrefix(_ function: String = #function) -> String {
+    "test:\(function.prefix { $0 != "(" }):\(UInt64.random(in: 0...UInt64.max)):"
+}
+
+package func makeTemporaryDirectory() throws -> String {
+    var template = Array("/tmp/dcrond-test-XXXXXX".utf8CString)
+    guard let result = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
+        throw HarnessError("mkdtemp failed: \(errnoDescription())")
+    }
+    return String(cString: result)
+}
+
+/// A loopback TCP port nothing listens on right now.
+package func freeLoopbackPort() throws -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { throw HarnessError("socket: \(errnoDescription())") }
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = 0
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &address) { pointer in
+        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { generic in
+            bind(fd, generic, length) == 0 && getsockname(fd, generic, &length) == 0
+        }
+    }
+    guard bound else { throw HarnessError("bind: \(errnoDescription())") }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
+
+/// Starts a program with stdin, stdout and stderr on /dev/null, an empty signal mask and default
+/// signal dispositions (the spawning thread may be a Dispatch worker that blocks signals, and the
+/// mask is inherited: a server would then ignore SIGTERM); returns its pid.
+package func spawnProcess(_ arguments: [String]) throws -> pid_t {
+    var attributes = posix_spawnattr_t()
+    posix_spawnattr_init(&attributes)
+    defer { posix_spawnattr_destroy(&attributes) }
+    var noSignals = sigset_t()
+    sigemptyset(&noSignals)
+    var allSignals = sigset_t()
+    sigfillset(&allSignals)
+    posix_spawnattr_setsigmask(&attributes, &noSignals)
+    posix_spawnattr_setsigdefault(&attributes, &allSignals)
+    posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    for fd in Int32(0)...2 {
+        posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", fd == 0 ? O_RDONLY : O_WRONLY, 0)
+    }
+    let argv = arguments.map { strdup($0) } + [nil]
+    defer { argv.forEach { free($0) } }
+    var pid: pid_t = 0
+    let status = posix_spawn(&pid, arguments[0], &actions, &attributes, argv, environ)
+    guard status == 0 else { throw HarnessError("cannot start \(arguments[0]): \(errnoDescription(status))") }
+    return pid
+}

@@ -1,6 +1,10 @@
 import ArgumentParser
 import DcrondCore
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 @main
 struct Dcrond: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -11,6 +15,23 @@ struct Dcrond: AsyncParsableCommand {
             and each scheduled instant is claimed in Redis before it starts.
             """,
         version: DcrondVersion.current,
-        subcommands: []
+        subcommands: [CheckCommand.self, NextCommand.self]
     )
+
+    /// Runs the command; a ``CommandFailure`` prints its lines to stderr and sets the exit status.
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch let failure as CommandFailure {
+            for message in failure.messages { printError("dcrond: error: \(message)") }
+            Glibc.exit(failure.status)
+        } catch {
+            exit(withError: error)
+        }
+    }
 }

@@ -1,0 +1,284 @@
+/// The daemon's own settings (`dcrond.json`), with every default applied.
+package struct DaemonConfiguration: Sendable, Hashable {
+    /// The configuration file, as given.
+    package var path: String
+    /// Nodes with the same cluster name and Redis form one pool; keys live under `dcron:{cluster}:`.
+    package var cluster: String
+    /// This node's stable identity; defaults to the host name.
+    package var node: String
+    /// nil: standalone mode, one node runs every job with local claims.
+    package var redis: RedisEndpoint?
+    /// The jobs file, resolved against the configuration file's folder.
+    package var jobsPath: String
+    /// Default zone of jobs that name none.
+    package var timeZone: TimeZoneRules
+    package var heartbeat: Duration
+    package var nodeTimeout: Duration
+    package var virtualNodes: Int
+
+    package static let defaultPath = "/etc/dcrond/dcrond.json"
+}
+
+/// Both files, read and validated together.
+package struct LoadedConfiguration: Sendable {
+    package let daemon: DaemonConfiguration
+    package let table: JobTable
+}
+
+/// Reads and validates the daemon configuration and its jobs file. Every problem of both files is
+/// reported at once; nothing is returned unless there are none, so a bad edit never replaces a
+/// good table.
+package enum ConfigurationLoader {
+    package static func load(configPath: String) throws(ConfigurationErrors) -> LoadedConfiguration {
+        let daemonProblems = ProblemCollector(file: configPath)
+        var zones = ZoneCache()
+        let daemon = readDaemon(path: configPath, problems: daemonProblems, zones: &zones)
+        guard let daemon else { throw ConfigurationErrors(problems: daemonProblems.problems) }
+        let jobProblems = ProblemCollector(file: daemon.jobsPath)
+        let table = readJobs(path: daemon.jobsPath, defaultZone: daemon.timeZone, problems: jobProblems, zones: &zones)
+        let problems = daemonProblems.problems + jobProblems.problems
+        guard problems.isEmpty, let table else { throw ConfigurationErrors(problems: problems) }
+        return LoadedConfiguration(daemon: daemon, table: table)
+    }
+
+    /// Reads a jobs file on its own, with `defaultZone` for jobs that name none.
+    package static func loadJobs(path: String, defaultZone: TimeZoneRules) throws(ConfigurationErrors) -> JobTable {
+        let problems = ProblemCollector(file: path)
+        var zones = ZoneCache()
+        let table = readJobs(path: path, defaultZone: defaultZone, problems: problems, zones: &zones)
+        guard problems.problems.isEmpty, let table else { throw ConfigurationErrors(problems: problems.problems) }
+        return table
+    }
+
+    // MARK: - Daemon file
+
+    private static let daemonKeys = ["cluster", "node", "redis", "redisPasswordFile", "jobs", "timezone",
+                                     "heartbeat", "nodeTimeout", "virtualNodes"]
+
+    private static func readDaemon(path: String, problems: ProblemCollector, zones: inout ZoneCache) -> DaemonConfiguration? {
+        guard let members = readObject(path: path, problems: problems) else { return nil }
+        var reader = ObjectReader(members, problems: problems, job: nil)
+        let before = problems.problems.count
+
+        let cluster = reader.string("cluster", example: "production")
+        if reader.value("cluster") == nil { problems.report(field: "cluster", "required (the name shared by the nodes of one pool)") }
+        if let cluster, !isValidName(cluster, maximumLength: 64) {
+            problems.report(field: "cluster", "\"\(cluster)\" must be 1-64 letters, digits, '-', '_' or '.'")
+        }
+        let node = reader.string("node", example: "node-a") ?? Accounts.hostName()
+        if !isValidName(node, maximumLength: 64) {
+            problems.report(field: "node", "\"\(node)\" must be 1-64 letters, digits, '-', '_' or '.'"
+                + (reader.value("node") == nil ? " (it defaults to the host name; set \"node\")" : ""))
+        }
+        var redis: RedisEndpoint?
+        if let address = reader.string("redis", example: "redis://127.0.0.1:6379/0") {
+            do { redis = try RedisEndpoint(parsing: address) } catch { problems.report(field: "redis", error.description) }
+        }
+        if let passwordFile = reader.string("redisPasswordFile", example: "/etc/dcrond/redis.password") {
+            if redis == nil && reader.value("redis") == nil {
+                problems.report(field: "redisPasswordFile", "given without \"redis\"")
+            }
+            redis?.passwordFile = resolve(passwordFile, against: path)
+        }
+        let jobs = resolve(reader.string("jobs", example: "jobs.json") ?? "jobs.json", against: path)
+        let zoneName = reader.string("timezone", example: "Europe/Berlin") ?? TimeZoneRules.hostZoneName()
+        let zone = zones.zone(zoneName) { message in problems.report(field: "timezone", message) }
+        let heartbeat = reader.duration("heartbeat", minimum: .milliseconds(100)) ?? .seconds(1)
+        let nodeTimeout = reader.duration("nodeTimeout", minimum: .milliseconds(200)) ?? .seconds(3)
+        if nodeTimeout < heartbeat * 2 {
+            problems.report(field: "nodeTimeout", "\(formatDuration(nodeTimeout)) must be at least twice the heartbeat (\(formatDuration(heartbeat))), or one late heartbeat drops the node")
+        }
+        let virtualNodes = reader.integer("virtualNodes", in: 1...10_000) ?? 160
+        for key in daemonKeys { _ = reader.value(key) }
+        reader.finish()
+
+        guard problems.problems.count == before, let cluster, let zone else { return nil }
+        return DaemonConfiguration(path: path, cluster: cluster, node: node, redis: redis, jobsPath: jobs, timeZone: zone,
+                                   heartbeat: heartbeat, nodeTimeout: nodeTimeout, virtualNodes: virtualNodes)
+    }
+
+    // MARK: - Jobs file
+
+    private static let jobKeys = ["name", "schedule", "command", "timezone", "timeout", "killGrace", "environment",
+                                  "workingDirectory", "user", "group", "overlap", "catchUp", "startingDeadline",
+                                  "retries", "enabled", "description", "dstGap", "dstOverlap"]
+
+    private static func readJobs(path: String, defaultZone: TimeZoneRules, problems: ProblemCollector,
+                                 zones: inout ZoneCache) -> JobTable? {
+        guard let members = readObject(path: path, problems: problems) else { return nil }
+        var top = ObjectReader(members, problems: problems, job: nil)
+        guard let list = top.value("jobs") else {
+            top.finish()
+            problems.report(field: "jobs", "required: {\"jobs\": [ {\"name\": ..., \"schedule\": ..., \"command\": ...} ]}")
+            return nil
+        }
+        top.finish()
+        guard case .array(let elements) = list else {
+            problems.report(field: "jobs", "expected an array of jobs, got \(list.kindDescription)")
+            return nil
+        }
+        var jobs: [JobDefinition] = []
+        var firstIndex: [String: Int] = [:]
+        for (index, element) in elements.enumerated() {
+            let position = "job #\(index + 1)"
+            guard case .object(let fields) = element else {
+                problems.report(job: position, "expected an object, got \(element.kindDescription)")
+                continue
+            }
+            // The job's name labels its problems, when it has a usable one.
+            var label = position
+            if let member = fields.first(where: { $0.key == "name" }), case .string(let name) = member.value, isValidName(name) {
+                label = "job \"\(name)\""
+                if let earlier = firstIndex[name] {
+                    problems.report(job: label, field: "name", "duplicate: job #\(earlier + 1) has the same name (job #\(index + 1) repeats it)")
+                } else {
+                    firstIndex[name] = index
+                }
+            }
+            if let job = readJob(fields, label: label, defaultZone: defaultZone, problems: problems, zones: &zones) {
+                jobs.append(job)
+            }
+        }
+        guard problems.problems.isEmpty else { return nil }
+        return JobTable(path: path, jobs: jobs)
+    }
+
+    private static func readJob(_ fields: [JSONMember], label: String, defaultZone: TimeZoneRules,
+                                problems: ProblemCollector, zones: inout ZoneCache) -> JobDefinition? {
+        let before = problems.problems.count
+        var reader = ObjectReader(fields, problems: problems, job: label)
+        func report(_ field: String, _ message: String) { problems.report(job: label, field: field, message) }
+
+        let name = reader.string("name", example: "nightly-backup")
+        if reader.value("name") == nil { report("name", "required") }
+        if let name, !isValidName(name) {
+            report("name", "\"\(name)\" must be 1-200 letters, digits, '-', '_' or '.'")
+        }
+        var schedule: Schedule?
+        if let text = reader.string("schedule", example: "0 3 * * *") {
+            do {
+                schedule = try Schedule(parsing: text, jobName: name)
+            } catch {
+                for problem in error.problems { report("schedule", problem) }
+            }
+        } else if reader.value("schedule") == nil {
+            report("schedule", "required")
+        }
+        let command = reader.string("command", example: "/usr/local/bin/backup")
+        if reader.value("command") == nil { report("command", "required") }
+        if let command, command.trimmingWhitespace().isEmpty { report("command", "is empty") }
+
+        var zone: TimeZoneRules? = defaultZone
+        if let zoneName = reader.string("timezone", example: "Europe/Berlin") {
+            zone = zones.zone(zoneName) { report("timezone", $0) }
+        }
+        let timeout = reader.duration("timeout", minimum: .seconds(1))
+        let killGrace = reader.duration("killGrace") ?? JobDefinition.defaultKillGrace
+
+        var environment: [String: String] = [:]
+        if let value = reader.value("environment") {
+            if case .object(let variables) = value {
+                var seen: Set<String> = []
+                for variable in variables {
+                    let key = "environment.\(variable.key)"
+                    if !seen.insert(variable.key).inserted { report(key, "given more than once (line \(variable.line))"); continue }
+                    if !isValidEnvironmentName(variable.key) {
+                        report(key, "is not a valid variable name (letters, digits and '_', not starting with a digit)")
+                    } else if variable.key.hasPrefix("DCRON_") {
+                        report(key, "DCRON_ variables are set by dcrond for every run and cannot be overridden")
+                    }
+                    guard case .string(let text) = variable.value else {
+                        report(key, "expected a string, got \(variable.value.kindDescription)")
+                        continue
+                    }
+                    if text.utf8.contains(0) { report(key, "contains a NUL byte") }
+                    environment[variable.key] = text
+                }
+            } else {
+                report("environment", "expected an object of strings, as in {\"LANG\": \"C.UTF-8\"}, got \(value.kindDescription)")
+            }
+        }
+        let workingDirectory = reader.string("workingDirectory", example: "/var/lib/backup")
+        if let workingDirectory, !workingDirectory.hasPrefix("/") {
+            report("workingDirectory", "\"\(workingDirectory)\" must be an absolute path")
+        }
+        let user = reader.string("user", example: "backup")
+        if let user, Accounts.user(user) == nil { report("user", "no user \"\(user)\" on this host") }
+        let group = reader.string("group", example: "backup")
+        if let group, Accounts.groupID(group) == nil { report("group", "no group \"\(group)\" on this host") }
+        let overlap = reader.choice("overlap", OverlapPolicy.allCases.map(\.rawValue)).flatMap(OverlapPolicy.init) ?? JobDefinition.defaultOverlap
+        let catchUp = reader.choice("catchUp", CatchUpPolicy.allCases.map(\.rawValue)).flatMap(CatchUpPolicy.init) ?? JobDefinition.defaultCatchUp
+        let startingDeadline = reader.duration("startingDeadline", minimum: .seconds(1)) ?? JobDefinition.defaultStartingDeadline
+        let retries = reader.integer("retries", in: 0...100) ?? 0
+        let enabled = reader.bool("enabled") ?? true
+        let description = reader.string("description")
+        let gap = reader.choice("dstGap", ["run", "skip"]).flatMap(DSTPolicy.Gap.init)
+        let overlapPolicy = reader.choice("dstOverlap", ["once", "twice"]).flatMap(DSTPolicy.Overlap.init)
+        for key in jobKeys { _ = reader.value(key) }
+        reader.finish()
+
+        guard problems.problems.count == before, let name, let schedule, let command, let zone else { return nil }
+        var dstPolicy = schedule.defaultDSTPolicy
+        if let gap { dstPolicy.gap = gap }
+        if let overlapPolicy { dstPolicy.overlap = overlapPolicy }
+        return JobDefinition(
+            name: name, schedule: schedule, command: command, timeZone: zone, timeout: timeout, killGrace: killGrace,
+            environment: environment, workingDirectory: workingDirectory, user: user, group: group, overlap: overlap,
+            catchUp: catchUp, startingDeadline: startingDeadline, retries: retries, enabled: enabled,
+            description: description, dstPolicy: dstPolicy)
+    }
+
+    // MARK: - Helpers
+
+    /// The top-level object of a JSON file, or nil with the problem reported.
+    private static func readObject(path: String, problems: ProblemCollector) -> [JSONMember]? {
+        let bytes: [UInt8]
+        do {
+            bytes = try FileSystem.readFile(path, limit: 64 << 20)
+        } catch {
+            problems.report("cannot read: \(error.reason)")
+            return nil
+        }
+        let document: JSONValue
+        do {
+            document = try JSONParser.parse(bytes)
+        } catch {
+            problems.report("invalid JSON at \(error)")
+            return nil
+        }
+        guard case .object(let members) = document else {
+            problems.report("expected a JSON object at the top level, got \(document.kindDescription)")
+            return nil
+        }
+        return members
+    }
+
+    /// `relative` against the folder of `file`; absolute paths stay.
+    static func resolve(_ relative: String, against file: String) -> String {
+        if relative.hasPrefix("/") { return relative }
+        guard let slash = file.lastIndex(of: "/") else { return relative }
+        return String(file[...slash]) + relative
+    }
+
+    private static func isValidEnvironmentName(_ name: String) -> Bool {
+        guard let first = name.utf8.first, !(48...57).contains(first) else { return false }
+        return name.utf8.allSatisfy { (65...90).contains($0) || (97...122).contains($0) || (48...57).contains($0) || $0 == UInt8(ascii: "_") }
+    }
+}
+
+/// Zones loaded once per configuration read.
+private struct ZoneCache {
+    private var zones: [String: TimeZoneRules] = [:]
+
+    mutating func zone(_ name: String, report: (String) -> Void) -> TimeZoneRules? {
+        if let zone = zones[name] { return zone }
+        do {
+            let zone = try TimeZoneRules.named(name)
+            zones[name] = zone
+            return zone
+        } catch {
+            report(error.description)
+            return nil
+        }
+    }
+}

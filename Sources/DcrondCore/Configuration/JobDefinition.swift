@@ -1,0 +1,91 @@
+/// What a run does when the previous run of the same job is still going.
+package enum OverlapPolicy: String, Sendable, Hashable, CaseIterable {
+    /// Start the new run anyway.
+    case allow
+    /// Skip the new run (logged and counted).
+    case forbid
+    /// Terminate the running one, then start the new run.
+    case replace
+}
+
+/// What the owner of a job does with instants missed while nobody ran it.
+package enum CatchUpPolicy: String, Sendable, Hashable, CaseIterable {
+    /// Skip them (each is logged and counted).
+    case none
+    /// Run the most recent one.
+    case latest
+    /// Run each, in order, up to a bound.
+    case all
+}
+
+/// One job of the table, with every default applied.
+package struct JobDefinition: Sendable, Hashable {
+    package var name: String
+    package var schedule: Schedule
+    /// Run by `/bin/sh -c`.
+    package var command: String
+    package var timeZone: TimeZoneRules
+    /// Terminate the run after this long; nil: no limit.
+    package var timeout: Duration?
+    /// Between SIGTERM and SIGKILL when a run is terminated.
+    package var killGrace: Duration
+    package var environment: [String: String]
+    package var workingDirectory: String?
+    package var user: String?
+    package var group: String?
+    package var overlap: OverlapPolicy
+    package var catchUp: CatchUpPolicy
+    /// A run that cannot start within this long after its instant is skipped (logged and counted).
+    package var startingDeadline: Duration
+    package var retries: Int
+    package var enabled: Bool
+    package var description: String?
+    package var dstPolicy: DSTPolicy
+
+    package static let defaultKillGrace: Duration = .seconds(10)
+    package static let defaultStartingDeadline: Duration = .seconds(3600)
+    package static let defaultOverlap = OverlapPolicy.allow
+    package static let defaultCatchUp = CatchUpPolicy.all
+
+    /// Every effective setting in a fixed order and form, for the table's fingerprint. The zone is
+    /// named with a digest of its rules, so nodes whose tz databases disagree are told apart.
+    var canonicalText: String {
+        var fields: [(String, String)] = [
+            ("name", name), ("schedule", schedule.text), ("command", command),
+            ("timezone", "\(timeZone.identifier)@\(timeZone.rulesDigest)"),
+            ("timeout", timeout.map(formatDuration) ?? "none"), ("killGrace", formatDuration(killGrace)),
+            ("workingDirectory", workingDirectory ?? ""), ("user", user ?? ""), ("group", group ?? ""),
+            ("overlap", overlap.rawValue), ("catchUp", catchUp.rawValue),
+            ("startingDeadline", formatDuration(startingDeadline)), ("retries", String(retries)),
+            ("enabled", String(enabled)), ("dstGap", dstPolicy.gap.rawValue), ("dstOverlap", dstPolicy.overlap.rawValue),
+        ]
+        for key in environment.keys.sorted() { fields.append(("environment." + key, environment[key]!)) }
+        return fields.map { "\($0.0)=\(escaped($0.1))" }.joined(separator: "\u{1F}")
+    }
+}
+
+private func escaped(_ text: String) -> String {
+    // Separators inside values must not make two different tables read alike.
+    String(text.flatMap { $0 == "\u{1F}" || $0 == "\\" ? ["\\", $0] : [$0] })
+}
+
+/// The job table read from a jobs file: in file order, names unique.
+package struct JobTable: Sendable, Hashable {
+    /// The jobs file, as resolved from the configuration.
+    package let path: String
+    package let jobs: [JobDefinition]
+    /// Identical on every node whose effective table is identical (16 hex digits of a SHA-1 over
+    /// the jobs in name order).
+    package let fingerprint: String
+
+    package init(path: String, jobs: [JobDefinition]) {
+        self.path = path
+        self.jobs = jobs
+        let canonical = jobs.sorted { $0.name < $1.name }.map(\.canonicalText).joined(separator: "\n")
+        fingerprint = String(SHA1.hexDigest(Array(canonical.utf8)).prefix(16))
+    }
+
+    package func job(named name: String) -> JobDefinition? {
+        jobs.first { $0.name == name }
+    }
+}

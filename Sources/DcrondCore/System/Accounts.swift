@@ -1,0 +1,51 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// A user account from the system's user database (`getpwnam_r`).
+package struct UserAccount: Sendable, Hashable {
+    package let name: String
+    package let uid: uid_t
+    package let gid: gid_t
+    package let home: String
+    package let shell: String
+}
+
+package enum Accounts {
+    /// The account named `name` (or with that numeric uid), or nil if there is none.
+    package static func user(_ name: String) -> UserAccount? {
+        var entry = passwd()
+        var result: UnsafeMutablePointer<passwd>?
+        var buffer = [CChar](repeating: 0, count: 16384)
+        if let uid = UInt32(name) {
+            getpwuid_r(uid, &entry, &buffer, buffer.count, &result)
+        } else {
+            getpwnam_r(name, &entry, &buffer, buffer.count, &result)
+        }
+        guard let found = result?.pointee else { return nil }
+        return UserAccount(name: String(cString: found.pw_name), uid: found.pw_uid, gid: found.pw_gid,
+                           home: String(cString: found.pw_dir), shell: String(cString: found.pw_shell))
+    }
+
+    /// The gid of the group named `name` (or with that numeric gid), or nil if there is none.
+    package static func groupID(_ name: String) -> gid_t? {
+        var entry = group()
+        var result: UnsafeMutablePointer<group>?
+        var buffer = [CChar](repeating: 0, count: 16384)
+        if let gid = UInt32(name) {
+            getgrgid_r(gid, &entry, &buffer, buffer.count, &result)
+        } else {
+            getgrnam_r(name, &entry, &buffer, buffer.count, &result)
+        }
+        return result?.pointee.gr_gid
+    }
+
+    /// The host name (`gethostname`), used as the default node name.
+    package static func hostName() -> String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count - 1) == 0 else { return "localhost" }
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+}

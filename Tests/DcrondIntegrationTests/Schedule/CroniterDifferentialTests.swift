@@ -1,0 +1,84 @@
+import DcrondCore
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Compares dcrond's next instants with croniter's (PyPI), over random expressions and start
+/// instants in UTC. Needs python3 with croniter; CI installs it and sets DCROND_REQUIRE_CRONITER=1,
+/// which turns a missing oracle into a failure instead of a skip.
+@Suite("Schedules agree with croniter", .enabled(if: CroniterOracle.enabled))
+struct CroniterDifferentialTests {
+    @Test("10,000 random expressions give croniter's next five instants")
+    func agreesWithCroniter() throws {
+        let lines = try CroniterOracle.run(seed: 20_261_121, count: 10_000)
+        #expect(lines.count == 10_000)
+        var compared = 0
+        var mismatches: [String] = []
+        for line in lines {
+            let columns = line.split(separator: "\t")
+            try #require(columns.count == 3, "bad oracle line: \(line)")
+            let expression = String(columns[0])
+            let start = try #require(Int64(columns[1]))
+            let expected = columns[2].split(separator: ",").compactMap { Int64($0) }
+            let actual: [Int64]
+            do {
+                let schedule = try Schedule(parsing: expression)
+                actual = schedule.instants(after: start, count: expected.count, in: .utc, policy: schedule.defaultDSTPolicy)
+            } catch {
+                mismatches.append("\(expression): rejected (\(error)) but croniter accepts it")
+                continue
+            }
+            compared += 1
+            if actual != expected {
+                mismatches.append("\(expression) after \(formatInstant(start, offset: 0)): dcrond \(actual.map { formatInstant($0, offset: 0) }) croniter \(expected.map { formatInstant($0, offset: 0) })")
+            }
+        }
+        #expect(compared == 10_000)
+        #expect(mismatches.isEmpty, "\(mismatches.count) mismatches, first: \(mismatches.prefix(10).joined(separator: "\n"))")
+    }
+}
+
+enum CroniterOracle {
+    /// A script in Tests/Oracles (this file is Tests/DcrondIntegrationTests/Schedule/...).
+    static func path(of script: String) -> String {
+        var parts = "\(#filePath)".split(separator: "/", omittingEmptySubsequences: false)
+        parts.removeLast(3)
+        return parts.joined(separator: "/") + "/Oracles/" + script
+    }
+
+    static var required: Bool { getenv("DCROND_REQUIRE_CRONITER").map { String(cString: $0) == "1" } == true }
+
+    static var available: Bool { system("python3 -c 'import croniter' >/dev/null 2>&1") == 0 }
+
+    static var enabled: Bool { required || available }
+
+    static func run(seed: Int, count: Int) throws -> [Substring] {
+        try runScript("croniter_oracle.py", arguments: [String(seed), String(count)])
+    }
+
+    /// Runs a script of Tests/Oracles with python3 and returns its output lines.
+    static func runScript(_ script: String, arguments: [String]) throws -> [Substring] {
+        guard available else {
+            throw OracleError("python3 with croniter is needed (pip install croniter==7.0.0)")
+        }
+        let command = (["python3", path(of: script)] + arguments).map { "'\($0)'" }.joined(separator: " ")
+        guard let pipe = popen(command, "r") else { throw OracleError("cannot start python3") }
+        var output: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let read = fread(&buffer, 1, buffer.count, pipe)
+            if read <= 0 { break }
+            output.append(contentsOf: buffer[0..<read])
+        }
+        let status = pclose(pipe)
+        guard status == 0 else { throw OracleError("\(script) exited with status \(status)") }
+        return String(decoding: output, as: UTF8.self).split(separator: "\n")
+    }
+
+    struct OracleError: Error, CustomStringConvertible {
+        let description: String
+        init(_ description: String) { self.description = description }
+    }
+}

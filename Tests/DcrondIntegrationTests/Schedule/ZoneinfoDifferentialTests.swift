@@ -1,0 +1,32 @@
+import DcrondCore
+import Testing
+
+/// Compares the UTC offsets dcrond reads from the tz database with Python's zoneinfo, which reads
+/// the same files with independent code, at random instants from 1900 to 2200: past the files'
+/// tables, offsets come from their POSIX rules, which both sides expand on their own.
+@Suite("Time zones agree with Python's zoneinfo", .enabled(if: CroniterOracle.enabled))
+struct ZoneinfoDifferentialTests {
+    static let zones = [
+        "Europe/Berlin", "America/New_York", "Australia/Lord_Howe", "America/Sao_Paulo", "Pacific/Chatham",
+        "Asia/Kolkata", "Europe/Dublin", "Pacific/Apia", "Africa/Casablanca", "America/Santiago",
+        "Antarctica/Troll", "Asia/Tehran", "America/St_Johns", "Pacific/Kiritimati", "Etc/GMT+5", "UTC",
+    ]
+
+    @Test("offsets at 2,000 instants per zone")
+    func offsetsAgree() throws {
+        let lines = try CroniterOracle.runScript("zoneinfo_oracle.py", arguments: ["7", "2000"] + Self.zones)
+        #expect(lines.count == 2000 * Self.zones.count)
+        var rules: [String: TimeZoneRules] = [:]
+        var mismatches: [String] = []
+        for line in lines {
+            let columns = line.split(separator: "\t").map(String.init)
+            try #require(columns.count == 3)
+            let zone = try rules[columns[0]] ?? TimeZoneRules.named(columns[0])
+            rules[columns[0]] = zone
+            let instant = try #require(Int64(columns[1])), expected = try #require(Int(columns[2]))
+            let actual = zone.offset(at: instant)
+            if actual != expected { mismatches.append("\(columns[0]) at \(formatInstant(instant, offset: 0)): dcrond \(actual), zoneinfo \(expected)") }
+        }
+        #expect(mismatches.isEmpty, "\(mismatches.count) mismatches, first: \(mismatches.prefix(10).joined(separator: "\n"))")
+    }
+}

@@ -43,6 +43,7 @@ test: deps
 bench: deps
 	$(SWIFT) build -c release --product dcrond-bench
 	.build/release/dcrond-bench redis
+	.build/release/dcrond-bench schedule
 
 # Until the scheduler lands (`dcrond run`), the demo starts a private redis-server on loopback
 # and shows what the command line offers.

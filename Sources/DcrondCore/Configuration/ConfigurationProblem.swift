@@ -78,11 +78,11 @@ struct ObjectReader {
 
     mutating func integer(_ key: String, in range: ClosedRange<Int>) -> Int? {
         guard let value = value(key) else { return nil }
-        guard case .number(let number, let text) = value, let integer = Int(text) else {
-            report(key, "expected a whole number from \(range.lowerBound) to \(range.upperBound), got \(value.kindDescription == "a number" ? "\(value)" : value.kindDescription)")
+        guard case .number(_, let text) = value, let integer = Int(text) else {
+            let got = if case .number(_, let text) = value { text } else { value.kindDescription }
+            report(key, "expected a whole number from \(range.lowerBound) to \(range.upperBound), got \(got)")
             return nil
         }
-        _ = number
         guard range.contains(integer) else {
             report(key, "\(integer) is out of range \(range.lowerBound)-\(range.upperBound)")
             return nil

@@ -1,0 +1,63 @@
+@testable import DcrondCore
+import Testing
+
+@Suite("Time zone rules and instants")
+struct TimeZoneRulesTests {
+    @Test("offsets on both sides of a transition")
+    func offsets() throws {
+        let berlin = try TimeZoneRules.named("Europe/Berlin")
+        let spring = try #require(parseInstant("2025-03-30T01:00:00Z"))
+        #expect(berlin.offset(at: spring - 1) == 3600)
+        #expect(berlin.offset(at: spring) == 7200)
+        let segment = berlin.segment(containing: spring)
+        #expect(segment.start == spring && segment.previousOffset == 3600 && segment.nextOffset == 3600)
+        #expect(try TimeZoneRules.named("UTC").offset(at: spring) == 0)
+        #expect(try TimeZoneRules.named("Etc/UTC").offset(at: spring) == 0)
+        #expect(try TimeZoneRules.named("Asia/Kolkata").offset(at: spring) == 19_800)
+    }
+
+    @Test("bad zone names are refused before any file is opened")
+    func badNames() {
+        for name in ["../etc/passwd", "/etc/localtime", "Europe/../../x", "", "Europe/Berlin;rm"] {
+            let error = #expect(throws: TimeZoneError.self) { try TimeZoneRules.named(name) }
+            #expect(error?.reason == "is not a tz database name such as Europe/Berlin")
+        }
+    }
+
+    @Test("POSIX TZ rules as found in zone file footers")
+    func posixRules() throws {
+        let berlin = try #require(PosixTimeZoneRule("CET-1CEST,M3.5.0,M10.5.0/3"))
+        #expect(berlin.standardOffset == 3600 && berlin.daylight?.offset == 7200)
+        let transitions = try #require(berlin.daylight).transitions(in: 2025, standardOffset: 3600)
+        #expect(transitions.map(\.0) == [parseInstant("2025-03-30T01:00:00Z"), parseInstant("2025-10-26T01:00:00Z")])
+        let lordHowe = try #require(PosixTimeZoneRule("<+1030>-10:30<+11>-11,M10.1.0,M4.1.0"))
+        #expect(lordHowe.standardOffset == 37_800 && lordHowe.daylight?.offset == 39_600)
+        let fixed = try #require(PosixTimeZoneRule("<-03>3"))
+        #expect(fixed.standardOffset == -10_800 && fixed.daylight == nil)
+        #expect(PosixTimeZoneRule("CET-1CEST,M13.5.0,M10.5.0") == nil)
+    }
+
+    @Test("ISO-8601 instants in and out")
+    func instants() {
+        #expect(parseInstant("2025-10-26T02:30:00+02:00") == 1_761_438_600)
+        #expect(parseInstant("2025-10-26T00:30:00Z") == 1_761_438_600)
+        #expect(parseInstant("2025-10-26T00:30Z") == 1_761_438_600)
+        #expect(parseInstant("2025-10-26T05:30:00.75+0500") == 1_761_438_600)
+        #expect(parseInstant("2025-10-26T02:30:00") == nil, "an instant needs an offset")
+        #expect(parseInstant("2025-02-29T00:00:00Z") == nil)
+        #expect(parseInstant("2025-10-26T24:00:00Z") == nil)
+        #expect(formatInstant(1_761_438_600, offset: 7200) == "2025-10-26T02:30:00+02:00")
+        #expect(formatInstant(1_761_438_600, offset: -12_600) == "2025-10-25T21:00:00-03:30")
+        #expect(formatInstant(-1, offset: 0) == "1969-12-31T23:59:59+00:00")
+    }
+
+    @Test("civil dates round-trip over four centuries")
+    func civilRoundTrip() {
+        for days in stride(from: Int64(-146_097), through: 146_097 * 2, by: 37) {
+            let (year, month, day) = Calendar.civil(fromDays: days)
+            #expect(Calendar.days(year: year, month: month, day: day) == days)
+        }
+        #expect(Calendar.weekday(days: 0) == 4, "1970-01-01 was a Thursday")
+        #expect(Calendar.daysInMonth(year: 2100, month: 2) == 28 && Calendar.daysInMonth(year: 2000, month: 2) == 29)
+    }
+}

@@ -28,11 +28,26 @@ package func buildProductsDirectory() -> String {
 }
 
 /// Runs a program to completion with stdin on /dev/null, capturing stdout and stderr in files
-/// (so a large output cannot block it), with an empty signal mask and default dispositions.
+/// (so a large output cannot block it).
 package func runProcess(_ arguments: [String], environment: [String]? = nil) throws -> ProcessResult {
     let directory = try makeTemporaryDirectory()
     let outPath = directory + "/stdout", errPath = directory + "/stderr"
     defer { unlink(outPath); unlink(errPath); rmdir(directory) }
+    let pid = try spawn(arguments, standardOutput: outPath, standardError: errPath, environment: environment)
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+    let exitStatus = (status & 0x7F) == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
+    let out = (try? FileSystem.readFile(outPath)) ?? []
+    let err = (try? FileSystem.readFile(errPath)) ?? []
+    return ProcessResult(status: exitStatus, standardOutput: String(decoding: out, as: UTF8.self),
+                         standardError: String(decoding: err, as: UTF8.self))
+}
+
+/// Starts a program with stdin on /dev/null and stdout and stderr written to the given files, an
+/// empty signal mask and default signal dispositions. The spawning thread may be a Dispatch
+/// worker that blocks signals, and the mask is inherited: a server would then ignore SIGTERM.
+package func spawn(_ arguments: [String], standardOutput: String, standardError: String,
+                   environment: [String]? = nil) throws -> pid_t {
     var attributes = posix_spawnattr_t()
     posix_spawnattr_init(&attributes)
     defer { posix_spawnattr_destroy(&attributes) }
@@ -46,25 +61,29 @@ package func runProcess(_ arguments: [String], environment: [String]? = nil) thr
     posix_spawn_file_actions_init(&actions)
     defer { posix_spawn_file_actions_destroy(&actions) }
     posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-    posix_spawn_file_actions_addopen(&actions, 1, outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-    posix_spawn_file_actions_addopen(&actions, 2, errPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+    posix_spawn_file_actions_addopen(&actions, 1, standardOutput, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+    posix_spawn_file_actions_addopen(&actions, 2, standardError, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
     let argv = arguments.map { strdup($0) } + [nil]
     defer { argv.forEach { free($0) } }
+    var envp = environment.map { $0.map { strdup($0) } + [nil] } ?? []
+    defer { envp.forEach { free($0) } }
     var pid: pid_t = 0
-    let spawned: Int32
-    if let environment {
-        let envp = environment.map { strdup($0) } + [nil]
-        defer { envp.forEach { free($0) } }
-        spawned = posix_spawn(&pid, arguments[0], &actions, &attributes, argv, envp)
-    } else {
-        spawned = posix_spawn(&pid, arguments[0], &actions, &attributes, argv, environ)
+    let status = environment == nil
+        ? posix_spawn(&pid, arguments[0], &actions, &attributes, argv, environ)
+        : envp.withUnsafeMutableBufferPointer { posix_spawn(&pid, arguments[0], &actions, &attributes, argv, $0.baseAddress) }
+    guard status == 0 else { throw HarnessError("cannot start \(arguments[0]): \(errnoDescription(status))") }
+    return pid
+}
+
+/// The standard output of a shell command, or nil if it failed.
+package func shellOutput(_ command: String) -> String? {
+    guard let pipe = popen(command, "r") else { return nil }
+    var output: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let count = fread(&buffer, 1, buffer.count, pipe)
+        if count <= 0 { break }
+        output.append(contentsOf: buffer[0..<count])
     }
-    guard spawned == 0 else { throw HarnessError("cannot start \(arguments[0]): \(errnoDescription(spawned))") }
-    var status: Int32 = 0
-    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-    let exitStatus = (status & 0x7F) == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
-    let out = (try? FileSystem.readFile(outPath)) ?? []
-    let err = (try? FileSystem.readFile(errPath)) ?? []
-    return ProcessResult(status: exitStatus, standardOutput: String(decoding: out, as: UTF8.self),
-                         standardError: String(decoding: err, as: UTF8.self))
+    return pclose(pipe) == 0 ? String(decoding: output, as: UTF8.self) : nil
 }

@@ -140,30 +140,7 @@ package func freeLoopbackPort() throws -> Int {
     return Int(UInt16(bigEndian: address.sin_port))
 }
 
-/// Starts a program with stdin, stdout and stderr on /dev/null, an empty signal mask and default
-/// signal dispositions (the spawning thread may be a Dispatch worker that blocks signals, and the
-/// mask is inherited: a server would then ignore SIGTERM); returns its pid.
+/// Starts a program with stdin, stdout and stderr on /dev/null; returns its pid.
 package func spawnProcess(_ arguments: [String]) throws -> pid_t {
-    var attributes = posix_spawnattr_t()
-    posix_spawnattr_init(&attributes)
-    defer { posix_spawnattr_destroy(&attributes) }
-    var noSignals = sigset_t()
-    sigemptyset(&noSignals)
-    var allSignals = sigset_t()
-    sigfillset(&allSignals)
-    posix_spawnattr_setsigmask(&attributes, &noSignals)
-    posix_spawnattr_setsigdefault(&attributes, &allSignals)
-    posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    for fd in Int32(0)...2 {
-        posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", fd == 0 ? O_RDONLY : O_WRONLY, 0)
-    }
-    let argv = arguments.map { strdup($0) } + [nil]
-    defer { argv.forEach { free($0) } }
-    var pid: pid_t = 0
-    let status = posix_spawn(&pid, arguments[0], &actions, &attributes, argv, environ)
-    guard status == 0 else { throw HarnessError("cannot start \(arguments[0]): \(errnoDescription(status))") }
-    return pid
+    try spawn(arguments, standardOutput: "/dev/null", standardError: "/dev/null")
 }

@@ -111,19 +111,6 @@ private func format(_ value: Double) -> String {
     return String(scaled)
 }
 
-/// The standard output of a shell command, or nil if it could not run.
-func shellOutput(_ command: String) -> String? {
-    guard let pipe = popen(command, "r") else { return nil }
-    var output: [UInt8] = []
-    var buffer = [UInt8](repeating: 0, count: 4096)
-    while true {
-        let count = fread(&buffer, 1, buffer.count, pipe)
-        if count <= 0 { break }
-        output.append(contentsOf: buffer[0..<count])
-    }
-    return pclose(pipe) == 0 ? String(decoding: output, as: UTF8.self) : nil
-}
-
 extension Substring {
     fileprivate func replacingQuotes() -> String { String(filter { $0 != "\"" }) }
 }

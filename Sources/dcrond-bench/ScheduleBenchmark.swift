@@ -1,5 +1,6 @@
 import ArgumentParser
 import DcrondCore
+import DcrondTestSupport
 
 /// Next-instant computations per second, and the time to plan a 10,000-job table.
 struct ScheduleBenchmark: AsyncParsableCommand {

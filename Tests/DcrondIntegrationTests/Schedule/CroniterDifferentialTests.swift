@@ -1,4 +1,5 @@
 import DcrondCore
+import DcrondTestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -64,17 +65,8 @@ enum CroniterOracle {
             throw OracleError("python3 with croniter is needed (pip install croniter==7.0.0)")
         }
         let command = (["python3", path(of: script)] + arguments).map { "'\($0)'" }.joined(separator: " ")
-        guard let pipe = popen(command, "r") else { throw OracleError("cannot start python3") }
-        var output: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let read = fread(&buffer, 1, buffer.count, pipe)
-            if read <= 0 { break }
-            output.append(contentsOf: buffer[0..<read])
-        }
-        let status = pclose(pipe)
-        guard status == 0 else { throw OracleError("\(script) exited with status \(status)") }
-        return String(decoding: output, as: UTF8.self).split(separator: "\n")
+        guard let output = shellOutput(command) else { throw OracleError("\(script) failed") }
+        return output.split(separator: "\n")
     }
 
     struct OracleError: Error, CustomStringConvertible {

@@ -50,6 +50,12 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // Runs the job runner in a process of its own, for tests of descriptors, zombies and memory.
+        .executableTarget(
+            name: "dcrond-test-helper",
+            dependencies: ["DcrondCore", .product(name: "Logging", package: "swift-log")],
+            path: "Tests/Helpers/dcrond-test-helper"
+        ),
         // Unit tests: need nothing but the library.
         .testTarget(
             name: "DcrondCoreTests",

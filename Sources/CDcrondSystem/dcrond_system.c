@@ -1,9 +1,156 @@
 #define _GNU_SOURCE
 #include "dcrond_system.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef CLONE_PIDFD
+#define CLONE_PIDFD 0x00001000
+#endif
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
 
 void dcrond_set_thread_name(const char *name) {
     // prctl is variadic, so Swift cannot call it directly.
     (void)prctl(PR_SET_NAME, name, 0, 0, 0);
+}
+
+/// Shared with the child (CLONE_VM): it writes here if a step fails before exec.
+typedef struct {
+    const dcrond_spawn_request *request;
+    volatile int error;
+    volatile int step;
+} child_context;
+
+static int child_main(void *argument) {
+    child_context *context = argument;
+    const dcrond_spawn_request *request = context->request;
+    int step = DCROND_SPAWN_STEP_SETSID;
+
+    // Raw system calls where glibc's wrappers would act on the whole (parent's) thread group:
+    // setuid and friends broadcast to every thread, which this child shares memory with but is not.
+    if (syscall(SYS_setsid) < 0) goto fail;
+
+    // Default dispositions and an empty mask: the daemon ignores SIGPIPE, the parent blocked every
+    // signal around the clone, and both would otherwise be inherited across exec. Raw system calls:
+    // glibc's wrappers refuse its internal signals (32, 33) and filter masks.
+    step = DCROND_SPAWN_STEP_SIGNALS;
+    struct {
+        void *handler;
+        unsigned long flags;
+        void *restorer;
+        unsigned long mask;
+    } default_action = {0};  // SIG_DFL
+    for (int signal = 1; signal <= 64; signal++) {
+        if (signal == SIGKILL || signal == SIGSTOP) continue;
+        (void)syscall(SYS_rt_sigaction, signal, &default_action, NULL, sizeof(unsigned long));
+    }
+    unsigned long empty_mask = 0;
+    if (syscall(SYS_rt_sigprocmask, SIG_SETMASK, &empty_mask, NULL, sizeof empty_mask) < 0) goto fail;
+
+    step = DCROND_SPAWN_STEP_STDIO;
+    if (dup2(request->stdin_fd, 0) < 0 || dup2(request->stdout_fd, 1) < 0 || dup2(request->stderr_fd, 2) < 0) goto fail;
+
+    if (request->change_identity) {
+        step = DCROND_SPAWN_STEP_SETGROUPS;
+        if (syscall(SYS_setgroups, request->group_count, request->groups) < 0) goto fail;
+        step = DCROND_SPAWN_STEP_SETGID;
+        if (syscall(SYS_setresgid, request->gid, request->gid, request->gid) < 0) goto fail;
+        step = DCROND_SPAWN_STEP_SETUID;
+        if (syscall(SYS_setresuid, request->uid, request->uid, request->uid) < 0) goto fail;
+    }
+
+    if (request->working_directory != NULL) {
+        step = DCROND_SPAWN_STEP_CHDIR;
+        if (chdir(request->working_directory) < 0) goto fail;
+    }
+
+    // No descriptor of the daemon survives: the hiredis socket, epoll, pipes of other runs.
+    step = DCROND_SPAWN_STEP_CLOSE;
+    if (syscall(SYS_close_range, 3U, ~0U, 0U) < 0) {
+        // Kernels before 5.9: close one by one.
+        long limit = sysconf(_SC_OPEN_MAX);
+        for (long fd = 3; fd < limit; fd++) (void)close((int)fd);
+    }
+
+    step = DCROND_SPAWN_STEP_EXEC;
+    execve(request->path, request->argv, request->envp);
+
+fail:
+    context->error = errno;
+    context->step = step;
+    _exit(127);
+}
+
+int dcrond_spawn(const dcrond_spawn_request *request, pid_t *pid, int *pidfd, int *failed_step) {
+    // The child runs on its own stack while the parent is suspended (CLONE_VFORK).
+    const size_t stack_size = 64 * 1024;
+    void *stack = mmap(NULL, stack_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (stack == MAP_FAILED) {
+        *failed_step = DCROND_SPAWN_STEP_CLONE;
+        return errno;
+    }
+    child_context context = {.request = request, .error = 0, .step = DCROND_SPAWN_STEP_NONE};
+    int child_pidfd = -1;
+    // Signals must not run handlers on the shared stack while the child sets itself up.
+    sigset_t all, previous;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &previous);
+    pid_t child = clone(child_main, (char *)stack + stack_size, CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD,
+                        &context, &child_pidfd);
+    int clone_errno = errno;
+    pthread_sigmask(SIG_SETMASK, &previous, NULL);
+    munmap(stack, stack_size);
+
+    if (child < 0) {
+        *failed_step = DCROND_SPAWN_STEP_CLONE;
+        return clone_errno;
+    }
+    if (context.step != DCROND_SPAWN_STEP_NONE) {
+        // The child failed before exec and has exited: reap it here.
+        siginfo_t info;
+        while (waitid(P_PIDFD, (id_t)child_pidfd, &info, WEXITED) < 0 && errno == EINTR) {}
+        close(child_pidfd);
+        *failed_step = context.step;
+        return context.error;
+    }
+    // pidfds from CLONE_PIDFD are close-on-exec already.
+    *pid = child;
+    *pidfd = child_pidfd;
+    *failed_step = DCROND_SPAWN_STEP_NONE;
+    return 0;
+}
+
+int dcrond_pidfd_reap(int pidfd, int *exited, int *code, int *signaled) {
+    siginfo_t info;
+    memset(&info, 0, sizeof info);
+    int result;
+    do {
+        result = waitid(P_PIDFD, (id_t)pidfd, &info, WEXITED | WNOHANG);
+    } while (result < 0 && errno == EINTR);
+    if (result < 0) return -1;
+    if (info.si_pid == 0) return 0;
+    *exited = 1;
+    *signaled = info.si_code == CLD_KILLED || info.si_code == CLD_DUMPED;
+    *code = info.si_status;
+    return 1;
+}
+
+int dcrond_kill_group(pid_t pgid, int signal) {
+    return kill(-pgid, signal) < 0 ? errno : 0;
+}
+
+int dcrond_pipe_cloexec(int fds[2]) {
+    return pipe2(fds, O_CLOEXEC) < 0 ? errno : 0;
 }

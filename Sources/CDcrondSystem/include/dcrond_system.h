@@ -1,7 +1,71 @@
 #ifndef DCROND_SYSTEM_H
 #define DCROND_SYSTEM_H
 
+#include <stddef.h>
+#include <sys/types.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+
 /// Names the calling thread (shown by `top -H`, `ps -L`); truncated to 15 bytes.
 void dcrond_set_thread_name(const char *name);
+
+/// What a child needs between fork and exec. Everything is prepared by the parent: the child only
+/// makes system calls, because it shares the parent's memory until it executes.
+typedef struct {
+    /// Absolute (or working-directory-relative) path of the program to execute.
+    const char *path;
+    /// NULL-terminated.
+    char *const *argv;
+    /// NULL-terminated; the child's whole environment.
+    char *const *envp;
+    /// NULL: stay in the daemon's working directory.
+    const char *working_directory;
+    /// Become descriptors 0, 1 and 2 of the child.
+    int stdin_fd;
+    int stdout_fd;
+    int stderr_fd;
+    /// Non-zero: switch to uid/gid with the supplementary groups below (the daemon must be root).
+    int change_identity;
+    uid_t uid;
+    gid_t gid;
+    const gid_t *groups;
+    size_t group_count;
+} dcrond_spawn_request;
+
+/// Which step of the child's set-up failed, for the error message.
+enum dcrond_spawn_step {
+    DCROND_SPAWN_STEP_NONE = 0,
+    DCROND_SPAWN_STEP_CLONE,
+    DCROND_SPAWN_STEP_SETSID,
+    DCROND_SPAWN_STEP_SIGNALS,
+    DCROND_SPAWN_STEP_STDIO,
+    DCROND_SPAWN_STEP_SETGROUPS,
+    DCROND_SPAWN_STEP_SETGID,
+    DCROND_SPAWN_STEP_SETUID,
+    DCROND_SPAWN_STEP_CHDIR,
+    DCROND_SPAWN_STEP_CLOSE,
+    DCROND_SPAWN_STEP_EXEC,
+};
+
+/// Starts a child in a new session (so its process group id is its pid), with every signal at
+/// its default disposition and an empty signal mask, stdio from the request, no other descriptor
+/// open, and the requested identity and working directory; then executes `path`.
+///
+/// Returns 0 with the child's pid and a pidfd for it (close-on-exec), or an errno value with the
+/// step that failed. A failure after the clone is reported only once the child has exited, and
+/// that child is reaped here, so the caller has nothing to wait for.
+int dcrond_spawn(const dcrond_spawn_request *request, pid_t *pid, int *pidfd, int *failed_step);
+
+/// Waits for the child behind `pidfd` without blocking: returns 1 and fills the status if it has
+/// exited (reaping it), 0 if it is still running, -1 with errno on error.
+/// `code` is the exit status, or the signal number when `signaled` is set.
+int dcrond_pidfd_reap(int pidfd, int *exited, int *code, int *signaled);
+
+/// pipe2(fds, O_CLOEXEC): a pipe whose ends no child inherits; returns 0 or errno.
+int dcrond_pipe_cloexec(int fds[2]);
+
+/// Sends `signal` to the process group `pgid` (kill(-pgid, signal)); returns 0 or errno.
+int dcrond_kill_group(pid_t pgid, int signal);
 
 #endif

@@ -42,6 +42,32 @@ package struct JobDefinition: Sendable, Hashable {
     package var description: String?
     package var dstPolicy: DSTPolicy
 
+    /// A job with every optional setting at its default (the DST policy: the schedule's).
+    package init(name: String, schedule: Schedule, command: String, timeZone: TimeZoneRules = .utc,
+                 timeout: Duration? = nil, killGrace: Duration = defaultKillGrace, environment: [String: String] = [:],
+                 workingDirectory: String? = nil, user: String? = nil, group: String? = nil,
+                 overlap: OverlapPolicy = defaultOverlap, catchUp: CatchUpPolicy = defaultCatchUp,
+                 startingDeadline: Duration = defaultStartingDeadline, retries: Int = 0, enabled: Bool = true,
+                 description: String? = nil, dstPolicy: DSTPolicy? = nil) {
+        self.name = name
+        self.schedule = schedule
+        self.command = command
+        self.timeZone = timeZone
+        self.timeout = timeout
+        self.killGrace = killGrace
+        self.environment = environment
+        self.workingDirectory = workingDirectory
+        self.user = user
+        self.group = group
+        self.overlap = overlap
+        self.catchUp = catchUp
+        self.startingDeadline = startingDeadline
+        self.retries = retries
+        self.enabled = enabled
+        self.description = description
+        self.dstPolicy = dstPolicy ?? schedule.defaultDSTPolicy
+    }
+
     package static let defaultKillGrace: Duration = .seconds(10)
     package static let defaultStartingDeadline: Duration = .seconds(3600)
     package static let defaultOverlap = OverlapPolicy.allow

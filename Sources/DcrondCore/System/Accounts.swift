@@ -42,6 +42,17 @@ package enum Accounts {
         return result?.pointee.gr_gid
     }
 
+    /// The supplementary groups of `user` (`getgrouplist`), including `primary`.
+    package static func groups(of user: String, primary: gid_t) -> [gid_t] {
+        var count: Int32 = 64
+        while true {
+            var groups = [gid_t](repeating: 0, count: Int(count))
+            let previous = count
+            if getgrouplist(user, primary, &groups, &count) >= 0 { return Array(groups.prefix(Int(count))) }
+            if count <= previous { count = previous * 2 }
+        }
+    }
+
     /// The host name (`gethostname`), used as the default node name.
     package static func hostName() -> String {
         var buffer = [CChar](repeating: 0, count: 256)

@@ -1,5 +1,3 @@
-import CDcrondSystem
-
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -42,16 +40,7 @@ package final class DedicatedThreadExecutor: SerialExecutor, @unchecked Sendable
 
     /// The thread keeps the executor alive while it runs; it drops that reference when it exits.
     private func startThreadLocked() {
-        let box = Unmanaged.passRetained(self)
-        var newThread = pthread_t()
-        let status = pthread_create(&newThread, nil, { argument in
-            let executor = Unmanaged<DedicatedThreadExecutor>.fromOpaque(argument!).takeRetainedValue()
-            executor.runLoop()
-            return nil
-        }, box.toOpaque())
-        precondition(status == 0, "pthread_create failed for \(name): \(status)")
-        pthread_detach(newThread)
-        thread = newThread
+        thread = startDetachedThread(name: name) { [self] in runLoop() }
     }
 
     deinit {
@@ -92,7 +81,6 @@ package final class DedicatedThreadExecutor: SerialExecutor, @unchecked Sendable
     }
 
     private func runLoop() {
-        dcrond_set_thread_name(name)
         var batch: [UnownedJob] = []
         while true {
             pthread_mutex_lock(mutex)

@@ -1,0 +1,339 @@
+import Logging
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The runner's settings that come from the daemon configuration.
+package struct RunnerSettings: Sendable {
+    package var node: String
+    package var cluster: String
+    /// Runs in flight at once on this node; more wait in order, up to their starting deadline.
+    package var maxConcurrentRuns: Int
+    /// Between attempts of a job with `retries`.
+    package var retryBackoff: ExponentialBackoff
+
+    package static let defaultMaxConcurrentRuns = 64
+    package static let defaultRetryBackoff = ExponentialBackoff(initial: .seconds(1), maximum: .seconds(60))
+
+    package init(node: String, cluster: String, maxConcurrentRuns: Int = defaultMaxConcurrentRuns,
+                 retryBackoff: ExponentialBackoff = defaultRetryBackoff) {
+        self.node = node
+        self.cluster = cluster
+        self.maxConcurrentRuns = maxConcurrentRuns
+        self.retryBackoff = retryBackoff
+    }
+}
+
+/// One attempt of a run: a process, or the reason none started.
+package struct AttemptRecord: Sendable, Hashable {
+    package let attempt: Int
+    package let pid: Int32?
+    /// Unix milliseconds.
+    package let startedAt: Int64
+    package let endedAt: Int64
+    package let termination: ProcessTermination?
+    package let timedOut: Bool
+    /// Terminated on purpose (`overlap: replace`, shutdown), not by its timeout.
+    package let terminated: Bool
+    /// Why no process started (spawn failure).
+    package let error: String?
+
+    package var succeeded: Bool { termination?.succeeded == true }
+}
+
+package enum RunOutcome: Sendable, Hashable {
+    case succeeded
+    /// Every attempt failed (non-zero exit, signal, timeout or spawn failure).
+    case failed
+    /// Not started, on purpose: the reason is logged.
+    case skipped(String)
+}
+
+/// What happened to one scheduled run of a job on this node.
+package struct RunRecord: Sendable, Hashable {
+    package let job: String
+    package let runID: String
+    /// Unix seconds of the nominal instant.
+    package let scheduledAt: Int64
+    package let node: String
+    package let attempts: [AttemptRecord]
+    package let outcome: RunOutcome
+}
+
+/// Turns "job X is due at instant T" into processes on this node: builds the environment and
+/// identity, applies the local half of the `overlap` policy and the concurrency cap, retries
+/// failed attempts with backoff, and logs the start, output and end of each.
+package actor JobRunner {
+    private let supervisor: ProcessSupervisor
+    private let settings: RunnerSettings
+    private let logger: Logger
+    private let outputHandler: @Sendable (RunContext, OutputLine) -> Void
+
+    /// Runs of each job that have not ended (including ones waiting for a slot or a retry).
+    private var active: [String: [ActiveRun]] = [:]
+    private var inFlight = 0
+    private var slotWaiters: [CheckedContinuation<Void, Never>] = []
+
+    /// Which run an output line belongs to.
+    package struct RunContext: Sendable, Hashable {
+        package let job: String
+        package let runID: String
+        package let attempt: Int
+    }
+
+    private final class ActiveRun: Sendable {
+        let runID: String
+        let done = OneShot<Void>()
+        let state = Mutex<(process: RunningProcess?, stopped: Bool)>((nil, false))
+        init(runID: String) { self.runID = runID }
+    }
+
+    /// `outputHandler` receives every line of every run (default: the logger, at info level,
+    /// tagged with job, run, attempt and stream).
+    package init(supervisor: ProcessSupervisor, settings: RunnerSettings, logger: Logger = Logger(label: "dcrond.runner"),
+                 outputHandler: (@Sendable (RunContext, OutputLine) -> Void)? = nil) {
+        self.supervisor = supervisor
+        self.settings = settings
+        self.logger = logger
+        self.outputHandler = outputHandler ?? { [logger] context, line in
+            logger.info("\(line.text)\(line.truncated ? " [line truncated]" : "")", metadata: [
+                "job": "\(context.job)", "run": "\(context.runID)", "attempt": "\(context.attempt)", "stream": "\(line.stream.rawValue)",
+            ])
+        }
+    }
+
+    /// A new run ID: 16 random hex digits.
+    package static func newRunID() -> String {
+        let value = UInt64.random(in: 0...UInt64.max)
+        let hex = String(value, radix: 16)
+        return String(repeating: "0", count: 16 - hex.count) + hex
+    }
+
+    /// Runs `job` for its instant `scheduledAt` (Unix seconds) and returns when the run has ended
+    /// or was skipped. `forceShell` runs even a plain command through `/bin/sh -c`.
+    package func run(_ job: JobDefinition, scheduledAt: Int64, runID: String = JobRunner.newRunID(),
+                     forceShell: Bool = false) async -> RunRecord {
+        var baseMetadata: Logger.Metadata = ["job": "\(job.name)", "run": "\(runID)", "scheduledAt": "\(scheduledAt)"]
+        func skipped(_ reason: String) -> RunRecord {
+            logger.warning("run skipped: \(reason)", metadata: baseMetadata)
+            return RunRecord(job: job.name, runID: runID, scheduledAt: scheduledAt, node: settings.node, attempts: [], outcome: .skipped(reason))
+        }
+
+        // Overlap, the local half (the cluster-wide half is a lease in Redis).
+        let previous = active[job.name] ?? []
+        if !previous.isEmpty {
+            switch job.overlap {
+            case .forbid:
+                return skipped("overlap is forbid and run \(previous[0].runID) is still running")
+            case .replace:
+                logger.info("replacing the previous run", metadata: baseMetadata.merging(["previousRun": "\(previous.map(\.runID).joined(separator: ","))"]) { $1 })
+                for run in previous {
+                    let process = run.state.withLock { state -> RunningProcess? in
+                        state.stopped = true
+                        return state.process
+                    }
+                    process?.terminate(grace: job.killGrace)
+                }
+                for run in previous { await run.done.value }
+            case .allow:
+                break
+            }
+        }
+        let run = ActiveRun(runID: runID)
+        active[job.name, default: []].append(run)
+        defer {
+            active[job.name]?.removeAll { $0 === run }
+            if active[job.name]?.isEmpty == true { active[job.name] = nil }
+            run.done.fulfill(())
+        }
+
+        // The concurrency cap: wait in order, but not past the starting deadline.
+        let waited = inFlight >= settings.maxConcurrentRuns
+        if waited {
+            logger.info("waiting for a free slot (\(inFlight) runs in flight)", metadata: baseMetadata)
+            await withCheckedContinuation { slotWaiters.append($0) }
+        } else {
+            inFlight += 1
+        }
+        defer { releaseSlot() }
+        let lateness = realtimeNanoseconds() / 1_000_000_000 - scheduledAt
+        if lateness > Int64(job.startingDeadline.components.seconds) {
+            let cause = waited ? "it waited for a free slot (at most \(settings.maxConcurrentRuns) runs at once)" : "it is \(formatDuration(.seconds(lateness))) late"
+            return skipped("past its starting deadline of \(formatDuration(job.startingDeadline)): \(cause)")
+        }
+
+        let launch: (request: LaunchRequest, mode: String)
+        do {
+            launch = try prepare(job, scheduledAt: scheduledAt, runID: runID, attempt: 1, forceShell: forceShell)
+        } catch {
+            logger.error("run refused: \(error.reason)", metadata: baseMetadata)
+            return RunRecord(job: job.name, runID: runID, scheduledAt: scheduledAt, node: settings.node, attempts: [],
+                             outcome: .skipped(error.reason))
+        }
+        baseMetadata["mode"] = "\(launch.mode)"
+
+        var attempts: [AttemptRecord] = []
+        for attempt in 1...(job.retries + 1) {
+            if run.state.withLock({ $0.stopped }) { break }
+            var request = launch.request
+            request.environment = request.environment.map { $0.hasPrefix("DCRON_ATTEMPT=") ? "DCRON_ATTEMPT=\(attempt)" : $0 }
+            let record = await runAttempt(request, attempt: attempt, job: job, run: run, metadata: baseMetadata)
+            attempts.append(record)
+            if record.succeeded || attempt > job.retries || run.state.withLock({ $0.stopped }) { break }
+            let delay = settings.retryBackoff.delay(forRetry: attempt)
+            logger.info("retrying in \(formatDuration(delay))", metadata: baseMetadata.merging(["attempt": "\(attempt)"]) { $1 })
+            try? await Task.sleep(for: delay)
+        }
+        let outcome: RunOutcome = attempts.last?.succeeded == true ? .succeeded : .failed
+        return RunRecord(job: job.name, runID: runID, scheduledAt: scheduledAt, node: settings.node, attempts: attempts, outcome: outcome)
+    }
+
+    private func runAttempt(_ request: LaunchRequest, attempt: Int, job: JobDefinition, run: ActiveRun,
+                            metadata: Logger.Metadata) async -> AttemptRecord {
+        var metadata = metadata
+        metadata["attempt"] = "\(attempt)"
+        let context = RunContext(job: job.name, runID: run.runID, attempt: attempt)
+        let handler = outputHandler
+        let startedAt = realtimeNanoseconds() / 1_000_000
+        let process: RunningProcess
+        do {
+            process = try await supervisor.launch(request) { line in handler(context, line) }
+        } catch {
+            logger.error("run failed to start: \(error)", metadata: metadata)
+            return AttemptRecord(attempt: attempt, pid: nil, startedAt: startedAt, endedAt: startedAt, termination: nil,
+                                 timedOut: false, terminated: false, error: error.description)
+        }
+        // A replace that arrived while this attempt was being spawned still reaches it.
+        let stopRequested = run.state.withLock { state -> Bool in
+            state.process = process
+            return state.stopped
+        }
+        if stopRequested { process.terminate(grace: job.killGrace) }
+        metadata["pid"] = "\(process.pid)"
+        logger.info("run started", metadata: metadata)
+        let exit = await process.exit()
+        run.state.withLock { $0.process = nil }
+        let endedAt = realtimeNanoseconds() / 1_000_000
+        metadata["result"] = "\(exit.termination)"
+        metadata["durationMs"] = "\(Int64(exit.duration.seconds * 1000))"
+        if exit.timedOut { metadata["timedOut"] = "true" }
+        if exit.terminated { metadata["terminated"] = "true" }
+        if exit.termination.succeeded && !exit.timedOut {
+            logger.info("run finished", metadata: metadata)
+        } else {
+            logger.warning("run failed", metadata: metadata)
+        }
+        return AttemptRecord(attempt: attempt, pid: process.pid, startedAt: process.startedAtNanoseconds / 1_000_000,
+                             endedAt: endedAt, termination: exit.termination, timedOut: exit.timedOut,
+                             terminated: exit.terminated, error: nil)
+    }
+
+    private func releaseSlot() {
+        if slotWaiters.isEmpty {
+            inFlight -= 1
+        } else {
+            slotWaiters.removeFirst().resume()  // the slot passes straight to the next waiter
+        }
+    }
+
+    /// Runs of `job` that have not ended.
+    package func activeRuns(of job: String) -> Int { active[job]?.count ?? 0 }
+
+    /// Terminates every run (SIGTERM to each process group, SIGKILL after `grace`), stops retries,
+    /// and waits until all have ended.
+    package func terminateAll(grace: Duration) async {
+        let runs = active.values.flatMap { $0 }
+        for run in runs {
+            let process = run.state.withLock { state -> RunningProcess? in
+                state.stopped = true
+                return state.process
+            }
+            process?.terminate(grace: grace)
+        }
+        for run in runs { await run.done.value }
+    }
+
+    // MARK: - Preparing a launch
+
+    package struct RefusedRun: Error, Sendable {
+        package let reason: String
+    }
+
+    package static let defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+    /// The launch request for an attempt: environment, identity, working directory and whether the
+    /// command runs directly or through the shell.
+    func prepare(_ job: JobDefinition, scheduledAt: Int64, runID: String, attempt: Int,
+                 forceShell: Bool) throws(RefusedRun) -> (request: LaunchRequest, mode: String) {
+        let effectiveUID = geteuid()
+        let account: UserAccount
+        var identity: ProcessIdentity?
+        if let userName = job.user {
+            guard let found = Accounts.user(userName) else {
+                throw RefusedRun(reason: "user \"\(userName)\" does not exist on this host")
+            }
+            account = found
+        } else {
+            account = Accounts.user(String(effectiveUID))
+                ?? UserAccount(name: String(effectiveUID), uid: effectiveUID, gid: getegid(), home: "/", shell: "/bin/sh")
+        }
+        var groupID = account.gid
+        if let groupName = job.group {
+            guard let found = Accounts.groupID(groupName) else {
+                throw RefusedRun(reason: "group \"\(groupName)\" does not exist on this host")
+            }
+            groupID = found
+        }
+        if job.user != nil || job.group != nil {
+            if effectiveUID == 0 {
+                identity = ProcessIdentity(uid: account.uid, gid: groupID, supplementaryGroups: Accounts.groups(of: account.name, primary: groupID))
+            } else if account.uid != effectiveUID || groupID != getegid() {
+                throw RefusedRun(reason: "cannot run as user \"\(account.name)\" (group \(groupID)): dcrond runs as uid \(effectiveUID), not root")
+            }
+        }
+
+        var variables: [(String, String)] = [
+            ("HOME", account.home), ("USER", account.name), ("LOGNAME", account.name), ("SHELL", "/bin/sh"), ("PATH", Self.defaultPath),
+        ]
+        for (name, value) in job.environment.sorted(by: { $0.key < $1.key }) {
+            variables.removeAll { $0.0 == name }
+            variables.append((name, value))
+        }
+        variables += [
+            ("DCRON_JOB", job.name), ("DCRON_SCHEDULED_AT", String(scheduledAt)), ("DCRON_RUN_ID", runID),
+            ("DCRON_NODE", settings.node), ("DCRON_CLUSTER", settings.cluster), ("DCRON_ATTEMPT", String(attempt)),
+            ("DCRON_IDEMPOTENCY_KEY", "\(job.name)@\(scheduledAt)"),
+        ]
+        let environment = variables.map { "\($0.0)=\($0.1)" }
+        let path = variables.last { $0.0 == "PATH" }?.1 ?? Self.defaultPath
+
+        // Cron's default working directory is the home directory; one that does not exist
+        // (nobody's /nonexistent) falls back to /, while an explicit one must exist.
+        let workingDirectory = job.workingDirectory ?? (isDirectory(account.home) ? account.home : "/")
+
+        var executable = "/bin/sh"
+        var arguments = ["sh", "-c", job.command]
+        var mode = "shell"
+        // Direct execution only as the daemon's own user: the permission check below is the daemon's.
+        if !forceShell, identity == nil, let words = CommandAnalysis.directWords(job.command),
+           let resolved = CommandAnalysis.resolve(words[0], path: path, isExecutable: { candidate in
+               let absolute = candidate.hasPrefix("/") ? candidate : workingDirectory + "/" + candidate
+               return access(absolute, X_OK) == 0 && !isDirectory(absolute)
+           }) {
+            executable = resolved
+            arguments = words
+            mode = "direct"
+        }
+        let request = LaunchRequest(executable: executable, arguments: arguments, environment: environment,
+                                    workingDirectory: workingDirectory, identity: identity, timeout: job.timeout,
+                                    killGrace: job.killGrace)
+        return (request, mode)
+    }
+}
+
+private func isDirectory(_ path: String) -> Bool {
+    var information = stat()
+    return stat(path, &information) == 0 && (information.st_mode & S_IFMT) == S_IFDIR
+}

@@ -1,0 +1,545 @@
+import CDcrondSystem
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What to start: a program, its whole environment and identity, and how long it may run.
+package struct LaunchRequest: Sendable {
+    /// Path of the program (absolute, or relative to `workingDirectory`).
+    package var executable: String
+    /// argv, including argv[0].
+    package var arguments: [String]
+    /// `NAME=value` entries: the child's whole environment.
+    package var environment: [String]
+    package var workingDirectory: String?
+    /// Switch to this identity before exec (the daemon must be root); nil keeps the daemon's.
+    package var identity: ProcessIdentity?
+    /// SIGTERM to the process group after this long; nil: no limit.
+    package var timeout: Duration?
+    /// Between SIGTERM and SIGKILL.
+    package var killGrace: Duration
+
+    package init(executable: String, arguments: [String], environment: [String], workingDirectory: String? = nil,
+                 identity: ProcessIdentity? = nil, timeout: Duration? = nil, killGrace: Duration = .seconds(10)) {
+        self.executable = executable
+        self.arguments = arguments
+        self.environment = environment
+        self.workingDirectory = workingDirectory
+        self.identity = identity
+        self.timeout = timeout
+        self.killGrace = killGrace
+    }
+}
+
+package struct ProcessIdentity: Sendable, Hashable {
+    package var uid: uid_t
+    package var gid: gid_t
+    package var supplementaryGroups: [gid_t]
+
+    package init(uid: uid_t, gid: gid_t, supplementaryGroups: [gid_t]) {
+        self.uid = uid
+        self.gid = gid
+        self.supplementaryGroups = supplementaryGroups
+    }
+}
+
+/// A child that could not be started, with the step that failed: `chdir /srv/x: No such file or directory`.
+package struct SpawnError: Error, Sendable, Equatable, CustomStringConvertible {
+    package let step: String
+    package let code: Int32
+    package var description: String { "\(step): \(errnoDescription(code))" }
+}
+
+/// How a process ended.
+package enum ProcessTermination: Sendable, Hashable, CustomStringConvertible {
+    case exited(Int32)
+    case signaled(Int32)
+
+    package var succeeded: Bool { self == .exited(0) }
+
+    package var description: String {
+        switch self {
+        case .exited(let status): "exit status \(status)"
+        case .signaled(let signal): "killed by signal \(signal) (\(signalName(signal)))"
+        }
+    }
+}
+
+package struct ProcessExit: Sendable, Hashable {
+    package let termination: ProcessTermination
+    /// The timeout expired and the process group was terminated.
+    package let timedOut: Bool
+    /// ``RunningProcess/terminate(grace:)`` was called before it ended.
+    package let terminated: Bool
+    /// From the spawn to the reaping of the process.
+    package let duration: Duration
+}
+
+/// One line a child wrote, without its newline.
+package struct OutputLine: Sendable, Hashable {
+    package enum Stream: String, Sendable, Hashable { case stdout, stderr }
+    package let stream: Stream
+    package let text: String
+    /// The line was longer than the cap and was cut; the rest up to its newline was dropped.
+    package let truncated: Bool
+}
+
+/// A started child. Its exit is reported once; output may go on after it (from background
+/// processes that kept the pipes) and is still delivered.
+package final class RunningProcess: Sendable {
+    package let pid: Int32
+    /// Wall-clock time of the spawn, in nanoseconds since the epoch.
+    package let startedAtNanoseconds: Int64
+    private let id: UInt64
+    private let completion: OneShot<ProcessExit>
+    private let supervisor: ProcessSupervisor
+
+    init(pid: Int32, startedAtNanoseconds: Int64, id: UInt64, completion: OneShot<ProcessExit>, supervisor: ProcessSupervisor) {
+        self.pid = pid
+        self.startedAtNanoseconds = startedAtNanoseconds
+        self.id = id
+        self.completion = completion
+        self.supervisor = supervisor
+    }
+
+    /// Waits for the process to end.
+    package func exit() async -> ProcessExit { await completion.value }
+
+    /// SIGTERM to the whole process group now, SIGKILL after `grace` to whatever of it is left.
+    package func terminate(grace: Duration) {
+        supervisor.send(.terminate(id: id, grace: grace))
+    }
+}
+
+/// Starts children and watches them on one thread of its own: it reaps each child through its
+/// pidfd (never another process's child), streams their output line by line, and enforces
+/// timeouts on whole process groups.
+///
+/// - Children start in a new session: their process group is their pid, and a kill reaches every
+///   process they started that did not leave the group.
+/// - Output lines longer than ``maximumLineLength`` are cut and the rest of the line dropped; the
+///   pipes are read for as long as any writer holds them, so memory stays bounded and no writer
+///   gets SIGPIPE because dcrond stopped reading.
+/// - Spawning runs on two spawner threads, not on the caller's and not on the watcher's, so many
+///   children due at once do not queue behind one another's exec more than the cores require.
+package final class ProcessSupervisor: Sendable {
+    package static let maximumLineLength = 16 * 1024
+
+    enum Command: Sendable {
+        case register(ChildRegistration)
+        case terminate(id: UInt64, grace: Duration)
+    }
+
+    private let epollDescriptor: Int32
+    private let wakeDescriptor: Int32
+    private let devNull: Int32
+    private let commands = Mutex<[Command]>([])
+    private let nextID = Atomic<UInt64>(1)
+    private let spawners: [Spawner]
+    private let nextSpawner = Atomic<Int>(0)
+
+    package init(spawnerThreads: Int = 2) {
+        epollDescriptor = epoll_create1(Int32(EPOLL_CLOEXEC))
+        wakeDescriptor = eventfd(0, Int32(EFD_CLOEXEC) | Int32(EFD_NONBLOCK))
+        devNull = open("/dev/null", O_RDONLY | O_CLOEXEC)
+        precondition(epollDescriptor >= 0 && wakeDescriptor >= 0 && devNull >= 0, "cannot set up the process supervisor: \(errnoDescription())")
+        spawners = (0..<max(1, spawnerThreads)).map { Spawner(index: $0) }
+        var event = epoll_event(events: EPOLLIN.rawValue, data: epoll_data_t(u64: UInt64(wakeDescriptor)))
+        epoll_ctl(epollDescriptor, EPOLL_CTL_ADD, wakeDescriptor, &event)
+        let watcher = Watcher(supervisor: self)
+        startDetachedThread(name: "dcrond-children") { watcher.run() }
+    }
+
+    /// Starts a child. Its stdout and stderr are delivered to `onOutput`, one line at a time, on
+    /// the supervisor's thread (keep `onOutput` quick: a slow one slows the reading of every child).
+    package func launch(_ request: LaunchRequest, onOutput: @escaping @Sendable (OutputLine) -> Void) async throws(SpawnError) -> RunningProcess {
+        let spawner = spawners[nextSpawner.add(1, ordering: .relaxed).newValue % spawners.count]
+        let spawned = try await spawner.spawn(request, stdin: devNull)
+        let id = nextID.add(1, ordering: .relaxed).oldValue
+        let completion = OneShot<ProcessExit>()
+        send(.register(ChildRegistration(
+            id: id, pid: spawned.pid, pidfd: spawned.pidfd, stdout: spawned.stdout, stderr: spawned.stderr,
+            startedAt: spawned.startedAt, timeout: request.timeout, killGrace: request.killGrace,
+            onOutput: onOutput, completion: completion)))
+        return RunningProcess(pid: spawned.pid, startedAtNanoseconds: spawned.startedAtNanoseconds, id: id,
+                              completion: completion, supervisor: self)
+    }
+
+    func send(_ command: Command) {
+        commands.withLock { $0.append(command) }
+        var one: UInt64 = 1
+        _ = write(wakeDescriptor, &one, 8)
+    }
+
+    fileprivate func takeCommands() -> [Command] {
+        var drained: UInt64 = 0
+        _ = read(wakeDescriptor, &drained, 8)
+        return commands.withLock { queue in
+            defer { queue.removeAll(keepingCapacity: true) }
+            return queue
+        }
+    }
+
+    fileprivate var epoll: Int32 { epollDescriptor }
+    fileprivate var wake: Int32 { wakeDescriptor }
+}
+
+struct ChildRegistration: Sendable {
+    let id: UInt64
+    let pid: Int32
+    let pidfd: Int32
+    let stdout: Int32
+    let stderr: Int32
+    let startedAt: ContinuousClock.Instant
+    let timeout: Duration?
+    let killGrace: Duration
+    let onOutput: @Sendable (OutputLine) -> Void
+    let completion: OneShot<ProcessExit>
+}
+
+/// Runs `dcrond_spawn` on a thread of its own: the parent thread is suspended until the child
+/// executes (CLONE_VFORK), which must not hold the caller's or the watcher's thread.
+private actor Spawner {
+    private let executor: DedicatedThreadExecutor
+    nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
+
+    init(index: Int) {
+        executor = DedicatedThreadExecutor(name: "dcrond-spawn-\(index)")
+    }
+
+    struct Spawned: Sendable {
+        let pid: Int32
+        let pidfd: Int32
+        let stdout: Int32
+        let stderr: Int32
+        let startedAt: ContinuousClock.Instant
+        let startedAtNanoseconds: Int64
+    }
+
+    func spawn(_ request: LaunchRequest, stdin: Int32) throws(SpawnError) -> Spawned {
+        var outPipe: [Int32] = [-1, -1], errPipe: [Int32] = [-1, -1]
+        let outStatus = dcrond_pipe_cloexec(&outPipe)
+        guard outStatus == 0 else { throw SpawnError(step: "pipe", code: outStatus) }
+        let errStatus = dcrond_pipe_cloexec(&errPipe)
+        guard errStatus == 0 else {
+            close(outPipe[0]); close(outPipe[1])
+            throw SpawnError(step: "pipe", code: errStatus)
+        }
+        let startedAt = ContinuousClock.now
+        let startedAtNanoseconds = realtimeNanoseconds()
+        var pid: pid_t = 0, pidfd: Int32 = -1, step: Int32 = 0
+        let status = withCStrings(request.arguments) { argv in
+            withCStrings(request.environment) { envp in
+                let groups = request.identity?.supplementaryGroups ?? []
+                return groups.withUnsafeBufferPointer { groupBuffer in
+                    request.executable.withCString { path in
+                        withOptionalCString(request.workingDirectory) { directory in
+                            var spawnRequest = dcrond_spawn_request(
+                                path: path, argv: argv, envp: envp, working_directory: directory,
+                                stdin_fd: stdin, stdout_fd: outPipe[1], stderr_fd: errPipe[1],
+                                change_identity: request.identity == nil ? 0 : 1,
+                                uid: request.identity?.uid ?? 0, gid: request.identity?.gid ?? 0,
+                                groups: groupBuffer.baseAddress, group_count: groupBuffer.count)
+                            return dcrond_spawn(&spawnRequest, &pid, &pidfd, &step)
+                        }
+                    }
+                }
+            }
+        }
+        close(outPipe[1])
+        close(errPipe[1])
+        guard status == 0 else {
+            close(outPipe[0]); close(errPipe[0])
+            throw SpawnError(step: spawnStepDescription(step, request), code: status)
+        }
+        for fd in [outPipe[0], errPipe[0]] { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
+        return Spawned(pid: pid, pidfd: pidfd, stdout: outPipe[0], stderr: errPipe[0], startedAt: startedAt,
+                       startedAtNanoseconds: startedAtNanoseconds)
+    }
+}
+
+private func spawnStepDescription(_ step: Int32, _ request: LaunchRequest) -> String {
+    switch UInt32(step) {
+    case DCROND_SPAWN_STEP_CLONE.rawValue: "clone"
+    case DCROND_SPAWN_STEP_SETSID.rawValue: "setsid"
+    case DCROND_SPAWN_STEP_SIGNALS.rawValue: "resetting signals"
+    case DCROND_SPAWN_STEP_STDIO.rawValue: "redirecting stdio"
+    case DCROND_SPAWN_STEP_SETGROUPS.rawValue: "setgroups"
+    case DCROND_SPAWN_STEP_SETGID.rawValue: "setgid \(request.identity?.gid ?? 0)"
+    case DCROND_SPAWN_STEP_SETUID.rawValue: "setuid \(request.identity?.uid ?? 0)"
+    case DCROND_SPAWN_STEP_CHDIR.rawValue: "chdir \(request.workingDirectory ?? "")"
+    case DCROND_SPAWN_STEP_CLOSE.rawValue: "closing descriptors"
+    default: "exec \(request.executable)"
+    }
+}
+
+/// The watcher loop and its state: touched only on the supervisor's thread.
+private final class Watcher: @unchecked Sendable {
+    // @unchecked Sendable: created on one thread and then used only by `run()`, which never returns.
+    let supervisor: ProcessSupervisor
+
+    final class Child {
+        let registration: ChildRegistration
+        var exited = false
+        var openStreams = 2
+        var timeoutDeadline: ContinuousClock.Instant?
+        var killDeadline: ContinuousClock.Instant?
+        var timedOut = false
+        var terminated = false
+        var stdout = LineSplitter(stream: .stdout)
+        var stderr = LineSplitter(stream: .stderr)
+
+        init(_ registration: ChildRegistration) {
+            self.registration = registration
+            timeoutDeadline = registration.timeout.map { registration.startedAt + $0 }
+        }
+    }
+
+    /// By id; and the descriptor each epoll event names, to its child.
+    var children: [UInt64: Child] = [:]
+    var descriptors: [Int32: Child] = [:]
+    var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+
+    init(supervisor: ProcessSupervisor) { self.supervisor = supervisor }
+
+    func run() {
+        var events = [epoll_event](repeating: epoll_event(), count: 64)
+        while true {
+            let now = ContinuousClock.now
+            handleDeadlines(now)
+            let timeout = nextDeadline().map { deadline -> Int32 in
+                let wait = deadline - now
+                return wait <= .zero ? 0 : Int32(min(60_000, wait.seconds * 1000 + 1))
+            } ?? -1
+            let count = epoll_wait(supervisor.epoll, &events, Int32(events.count), timeout)
+            if count < 0 { continue }  // EINTR
+            for event in events[0..<Int(count)] {
+                let fd = Int32(truncatingIfNeeded: event.data.u64)
+                if fd == supervisor.wake {
+                    for command in supervisor.takeCommands() { handle(command) }
+                } else if let child = descriptors[fd] {
+                    if fd == child.registration.pidfd {
+                        reap(child)
+                    } else {
+                        drain(fd, child)
+                    }
+                }
+            }
+        }
+    }
+
+    func handle(_ command: ProcessSupervisor.Command) {
+        switch command {
+        case .register(let registration):
+            let child = Child(registration)
+            children[registration.id] = child
+            for fd in [registration.pidfd, registration.stdout, registration.stderr] {
+                descriptors[fd] = child
+                var event = epoll_event(events: EPOLLIN.rawValue, data: epoll_data_t(u64: UInt64(UInt32(bitPattern: fd))))
+                epoll_ctl(supervisor.epoll, EPOLL_CTL_ADD, fd, &event)
+            }
+        case .terminate(let id, let grace):
+            guard let child = children[id] else { return }
+            if !child.exited { child.terminated = true }
+            signalGroup(child, SIGTERM)
+            child.timeoutDeadline = nil
+            let deadline = ContinuousClock.now + grace
+            child.killDeadline = min(child.killDeadline ?? deadline, deadline)
+        }
+    }
+
+    func signalGroup(_ child: Child, _ signal: Int32) {
+        // The group outlives its leader while its other members run; ESRCH means it is gone.
+        _ = dcrond_kill_group(child.registration.pid, signal)
+    }
+
+    func handleDeadlines(_ now: ContinuousClock.Instant) {
+        for child in children.values {
+            if let deadline = child.timeoutDeadline, deadline <= now {
+                child.timeoutDeadline = nil
+                if !child.exited {
+                    child.timedOut = true
+                    signalGroup(child, SIGTERM)
+                    child.killDeadline = now + child.registration.killGrace
+                }
+            }
+            if let deadline = child.killDeadline, deadline <= now {
+                child.killDeadline = nil
+                signalGroup(child, SIGKILL)
+                forgetIfDone(child)
+            }
+        }
+    }
+
+    func nextDeadline() -> ContinuousClock.Instant? {
+        var earliest: ContinuousClock.Instant?
+        for child in children.values {
+            for deadline in [child.timeoutDeadline, child.killDeadline] {
+                if let deadline, earliest.map({ deadline < $0 }) ?? true { earliest = deadline }
+            }
+        }
+        return earliest
+    }
+
+    func reap(_ child: Child) {
+        let registration = child.registration
+        var exited: Int32 = 0, code: Int32 = 0, signaled: Int32 = 0
+        let result = dcrond_pidfd_reap(registration.pidfd, &exited, &code, &signaled)
+        guard result != 0 else { return }  // spurious wake-up: still running
+        descriptors[registration.pidfd] = nil
+        close(registration.pidfd)  // also leaves the epoll set
+        child.exited = true
+        child.timeoutDeadline = nil
+        // Everything the process wrote before it exited is in the pipes now.
+        for fd in [registration.stdout, registration.stderr] where descriptors[fd] != nil { drain(fd, child) }
+        let termination: ProcessTermination = result < 0 ? .exited(-1) : (signaled != 0 ? .signaled(code) : .exited(code))
+        registration.completion.fulfill(ProcessExit(
+            termination: termination, timedOut: child.timedOut, terminated: child.terminated,
+            duration: ContinuousClock.now - registration.startedAt))
+        forgetIfDone(child)
+    }
+
+    /// Reads what is available (up to 1 MiB per call, to stay fair between children); closes the
+    /// pipe at end of file.
+    func drain(_ fd: Int32, _ child: Child) {
+        let isStdout = fd == child.registration.stdout
+        var budget = 1 << 20
+        while budget > 0 {
+            let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if count > 0 {
+                budget -= count
+                buffer.withUnsafeBytes { bytes in
+                    let chunk = UnsafeRawBufferPointer(rebasing: bytes[0..<count])
+                    if isStdout { child.stdout.feed(chunk, child.registration.onOutput) } else { child.stderr.feed(chunk, child.registration.onOutput) }
+                }
+                continue
+            }
+            if count < 0 && (errno == EAGAIN || errno == EINTR) { return }
+            // End of file (or an error): no writer is left.
+            if isStdout { child.stdout.finish(child.registration.onOutput) } else { child.stderr.finish(child.registration.onOutput) }
+            descriptors[fd] = nil
+            close(fd)
+            child.openStreams -= 1
+            forgetIfDone(child)
+            return
+        }
+    }
+
+    func forgetIfDone(_ child: Child) {
+        if child.exited && child.openStreams == 0 && child.killDeadline == nil {
+            children[child.registration.id] = nil
+        }
+    }
+}
+
+/// Splits a byte stream into lines of at most ``ProcessSupervisor/maximumLineLength`` bytes.
+struct LineSplitter {
+    let stream: OutputLine.Stream
+    private var pending: [UInt8] = []
+    /// Dropping the rest of a line that was too long.
+    private var discarding = false
+
+    init(stream: OutputLine.Stream) { self.stream = stream }
+
+    mutating func feed(_ raw: UnsafeRawBufferPointer, _ emit: (OutputLine) -> Void) {
+        guard let base = raw.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return }
+        let limit = ProcessSupervisor.maximumLineLength
+        var start = 0
+        while start < raw.count {
+            let found: UnsafeMutableRawPointer? = memchr(base + start, 10, raw.count - start)
+            var end = raw.count
+            if let found { end = UnsafeRawPointer(found) - UnsafeRawPointer(base) }
+            if discarding {
+                if found != nil { discarding = false }
+            } else {
+                let room = limit - pending.count
+                let take = min(end - start, room)
+                pending.append(contentsOf: UnsafeBufferPointer(start: base + start, count: take))
+                if end - start > room {
+                    flush(emit, truncated: true)
+                    discarding = found == nil
+                } else if found != nil {
+                    flush(emit, truncated: false)
+                }
+            }
+            start = end + (found == nil ? 0 : 1)
+        }
+    }
+
+    mutating func finish(_ emit: (OutputLine) -> Void) {
+        if !pending.isEmpty { flush(emit, truncated: false) }
+        discarding = false
+    }
+
+    private mutating func flush(_ emit: (OutputLine) -> Void, truncated: Bool) {
+        emit(OutputLine(stream: stream, text: String(decoding: pending, as: UTF8.self), truncated: truncated))
+        pending.removeAll(keepingCapacity: pending.capacity <= 4096)
+    }
+}
+
+/// A value delivered once to any number of waiters.
+final class OneShot<Value: Sendable>: Sendable {
+    private let state = Mutex<(value: Value?, waiters: [CheckedContinuation<Value, Never>])>((nil, []))
+
+    func fulfill(_ value: Value) {
+        let waiters = state.withLock { state -> [CheckedContinuation<Value, Never>] in
+            state.value = value
+            defer { state.waiters = [] }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume(returning: value) }
+    }
+
+    var value: Value {
+        get async {
+            await withCheckedContinuation { continuation in
+                let ready = state.withLock { state -> Value? in
+                    if let value = state.value { return value }
+                    state.waiters.append(continuation)
+                    return nil
+                }
+                if let ready { continuation.resume(returning: ready) }
+            }
+        }
+    }
+}
+
+package func realtimeNanoseconds() -> Int64 {
+    var now = timespec()
+    clock_gettime(CLOCK_REALTIME, &now)
+    return Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec)
+}
+
+package func signalName(_ signal: Int32) -> String {
+    switch signal {
+    case SIGHUP: "SIGHUP"
+    case SIGINT: "SIGINT"
+    case SIGQUIT: "SIGQUIT"
+    case SIGILL: "SIGILL"
+    case SIGABRT: "SIGABRT"
+    case SIGBUS: "SIGBUS"
+    case SIGFPE: "SIGFPE"
+    case SIGKILL: "SIGKILL"
+    case SIGSEGV: "SIGSEGV"
+    case SIGPIPE: "SIGPIPE"
+    case SIGALRM: "SIGALRM"
+    case SIGTERM: "SIGTERM"
+    case SIGUSR1: "SIGUSR1"
+    case SIGUSR2: "SIGUSR2"
+    default: "signal \(signal)"
+    }
+}
+
+/// Calls `body` with a NULL-terminated C array of the strings, freed afterwards.
+func withCStrings<Result>(_ strings: [String], _ body: (UnsafePointer<UnsafeMutablePointer<CChar>?>) -> Result) -> Result {
+    var pointers = strings.map { strdup($0) } + [nil]
+    defer { for pointer in pointers { free(pointer) } }
+    return pointers.withUnsafeMutableBufferPointer { body(UnsafePointer($0.baseAddress!)) }
+}
+
+func withOptionalCString<Result>(_ string: String?, _ body: (UnsafePointer<CChar>?) -> Result) -> Result {
+    guard let string else { return body(nil) }
+    return string.withCString { body($0) }
+}

@@ -1,0 +1,100 @@
+// Runs the real job runner in a process of its own and reports what only a whole process can
+// show: its descriptors, its zombie children and its peak memory. The integration tests start it;
+// inside the shared test process, other tests' sockets, pipes and allocations would blur these.
+//
+//   dcrond-test-helper many-runs COUNT      runs COUNT `/bin/true` jobs (64 at a time)
+//   dcrond-test-helper output BYTES         runs one job that writes BYTES bytes in 1000-byte lines
+//
+// Both print one line: `fds-before=N fds-after=N zombies=N peak-rss-kb-before=N peak-rss-kb-after=N runs-ok=N lines=N`.
+import DcrondCore
+import Logging
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+func descriptorCount() -> Int {
+    guard let directory = opendir("/proc/self/fd") else { return -1 }
+    defer { closedir(directory) }
+    var count = 0
+    while readdir(directory) != nil { count += 1 }
+    return count - 3  // ".", ".." and the directory's own descriptor
+}
+
+/// Children of this process that are zombies (exited, not reaped).
+func zombieChildren() -> Int {
+    let me = getpid()
+    guard let directory = opendir("/proc") else { return -1 }
+    defer { closedir(directory) }
+    var zombies = 0
+    while let entry = readdir(directory) {
+        let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        guard Int32(name) != nil, let bytes = try? FileSystem.readFile("/proc/\(name)/stat") else { continue }
+        let text = String(decoding: bytes, as: UTF8.self)
+        // pid (comm) state ppid ...: comm may hold spaces, so split after the last ')'.
+        guard let close = text.lastIndex(of: ")") else { continue }
+        let fields = text[text.index(after: close)...].split(separator: " ")
+        if fields.count > 2, fields[0] == "Z", Int32(fields[1]) == me { zombies += 1 }
+    }
+    return zombies
+}
+
+func peakRSSKilobytes() -> Int {
+    guard let bytes = try? FileSystem.readFile("/proc/self/status") else { return -1 }
+    for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") where line.hasPrefix("VmHWM:") {
+        return Int(line.split(separator: " ").dropFirst().first ?? "") ?? -1
+    }
+    return -1
+}
+
+func job(_ name: String, _ command: String) throws -> JobDefinition {
+    JobDefinition(name: name, schedule: try Schedule(parsing: "* * * * *"), command: command, workingDirectory: "/")
+}
+
+let arguments = CommandLine.arguments
+guard arguments.count == 3, let count = Int(arguments[2]) else {
+    print("usage: dcrond-test-helper many-runs COUNT | output BYTES")
+    exit(2)
+}
+let lines = Atomic<Int>(0)
+let supervisor = ProcessSupervisor()
+let runner = JobRunner(supervisor: supervisor, settings: RunnerSettings(node: "helper", cluster: "test", maxConcurrentRuns: 64),
+                       logger: .init(label: "helper", factory: { _ in SwiftLogNoOpLogHandler() }),
+                       outputHandler: { _, _ in lines.add(1, ordering: .relaxed) })
+let now = Int64(realtimeSeconds())
+
+// Warm up: the first run creates the supervisor's threads and descriptors.
+_ = await runner.run(try job("warm-up", "/bin/true"), scheduledAt: now)
+let fdsBefore = descriptorCount()
+let rssBefore = peakRSSKilobytes()
+var succeeded = 0
+switch arguments[1] {
+case "many-runs":
+    let definition = try job("many", "/bin/true")
+    succeeded = await withTaskGroup(of: Bool.self) { group in
+        var started = 0, ok = 0
+        while started < min(count, 64) { group.addTask { await runner.run(definition, scheduledAt: now).outcome == .succeeded }; started += 1 }
+        for await result in group {
+            if result { ok += 1 }
+            if started < count { group.addTask { await runner.run(definition, scheduledAt: now).outcome == .succeeded }; started += 1 }
+        }
+        return ok
+    }
+case "output":
+    let lineCount = count / 1000
+    let record = await runner.run(try job("output", "yes \"$(printf '%0999d' 0)\" | head -n \(lineCount)"), scheduledAt: now)
+    succeeded = record.outcome == .succeeded ? 1 : 0
+default:
+    print("unknown mode \(arguments[1])")
+    exit(2)
+}
+// Let the watcher close the last pipes.
+usleep(100_000)
+print("fds-before=\(fdsBefore) fds-after=\(descriptorCount()) zombies=\(zombieChildren()) peak-rss-kb-before=\(rssBefore) peak-rss-kb-after=\(peakRSSKilobytes()) runs-ok=\(succeeded) lines=\(lines.load(ordering: .relaxed))")
+
+func realtimeSeconds() -> Int {
+    var now = timespec()
+    clock_gettime(CLOCK_REALTIME, &now)
+    return now.tv_sec
+}

@@ -27,9 +27,24 @@ package func buildProductsDirectory() -> String {
     return parts.joined(separator: "/")
 }
 
+/// Runs `body` on a thread of its own and returns its result: for blocking calls (waitpid, popen)
+/// that must not hold one of the two threads of Swift's cooperative pool, which every other test
+/// running in parallel needs.
+package func onOwnThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        startDetachedThread(name: "test-blocking") {
+            continuation.resume(with: Result { try body() })
+        }
+    }
+}
+
 /// Runs a program to completion with stdin on /dev/null, capturing stdout and stderr in files
-/// (so a large output cannot block it).
-package func runProcess(_ arguments: [String], environment: [String]? = nil) throws -> ProcessResult {
+/// (so a large output cannot block it); waits on a thread of its own.
+package func runProcess(_ arguments: [String], environment: [String]? = nil) async throws -> ProcessResult {
+    try await onOwnThread { try runProcessBlocking(arguments, environment: environment) }
+}
+
+private func runProcessBlocking(_ arguments: [String], environment: [String]?) throws -> ProcessResult {
     let directory = try makeTemporaryDirectory()
     let outPath = directory + "/stdout", errPath = directory + "/stderr"
     defer { unlink(outPath); unlink(errPath); rmdir(directory) }
@@ -75,8 +90,12 @@ package func spawn(_ arguments: [String], standardOutput: String, standardError:
     return pid
 }
 
-/// The standard output of a shell command, or nil if it failed.
-package func shellOutput(_ command: String) -> String? {
+/// The standard output of a shell command, or nil if it failed; read on a thread of its own.
+package func shellOutput(_ command: String) async -> String? {
+    (try? await onOwnThread { shellOutputBlocking(command) }) ?? nil
+}
+
+private func shellOutputBlocking(_ command: String) -> String? {
     guard let pipe = popen(command, "r") else { return nil }
     var output: [UInt8] = []
     var buffer = [UInt8](repeating: 0, count: 65536)

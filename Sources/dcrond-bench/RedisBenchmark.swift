@@ -73,7 +73,7 @@ struct RedisBenchmark: AsyncParsableCommand {
                   PING round trip on client thread: p50 \(ms(percentile(onThread, 0.50)))  p99 \(ms(percentile(onThread, 0.99)))  max \(ms(onThread.last!))
                   \(count)-SET pipeline (chunks of \(chunk)): best \(ms(pipelineTimes.first!))  median \(ms(percentile(pipelineTimes, 0.5)))
                 """)
-            if let peer = redisBenchmarkPeer(endpoint) { print("  peer redis-benchmark (1 client, same server): \(peer)") }
+            if let peer = await redisBenchmarkPeer(endpoint) { print("  peer redis-benchmark (1 client, same server): \(peer)") }
         }
     }
 
@@ -82,14 +82,14 @@ struct RedisBenchmark: AsyncParsableCommand {
     }
 
     /// redis-benchmark's own PING latency and pipelined SET time on the same server, as the floor.
-    private func redisBenchmarkPeer(_ endpoint: RedisEndpoint) -> String? {
+    private func redisBenchmarkPeer(_ endpoint: RedisEndpoint) async -> String? {
         guard access("/usr/bin/redis-benchmark", X_OK) == 0 else { return nil }
         let target = switch endpoint.address {
         case .tcp(let host, let port): "-h \(host) -p \(port)"
         case .unix(let path): "-s \(path)"
         }
-        guard let ping = shellOutput("/usr/bin/redis-benchmark \(target) -c 1 -n \(count) -t ping_mbulk --csv 2>/dev/null"),
-              let set = shellOutput("/usr/bin/redis-benchmark \(target) -c 1 -n \(count * 10) -P \(count) -t set --csv 2>/dev/null")
+        guard let ping = await shellOutput("/usr/bin/redis-benchmark \(target) -c 1 -n \(count) -t ping_mbulk --csv 2>/dev/null"),
+              let set = await shellOutput("/usr/bin/redis-benchmark \(target) -c 1 -n \(count * 10) -P \(count) -t set --csv 2>/dev/null")
         else { return nil }
         // CSV: "test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms","p99_latency_ms","max_latency_ms"
         func fields(_ csv: String) -> [String] {

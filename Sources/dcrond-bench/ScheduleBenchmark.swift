@@ -74,7 +74,7 @@ struct ScheduleBenchmark: AsyncParsableCommand {
         planTimes.sort()
         print("  \(jobs)-job table: parse \(milliseconds(parseTime)); next instant of every job: best \(milliseconds(planTimes[0])), median \(milliseconds(planTimes[2]))")
 
-        if let peer = shellOutput("""
+        if let peer = await shellOutput("""
             python3 -c "
             import time
             from datetime import datetime, timezone

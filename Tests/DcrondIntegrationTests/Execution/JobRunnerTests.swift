@@ -247,21 +247,21 @@ struct JobRunnerTests {
     }
 
     @Test("100 MB of output does not grow the daemon, and 10,000 runs leave no zombie and no descriptor behind")
-    func resourceHygiene() throws {
+    func resourceHygiene() async throws {
         let helper = buildProductsDirectory() + "/dcrond-test-helper"
-        func report(_ arguments: [String]) throws -> [String: Int] {
-            let result = try runProcess([helper] + arguments)
+        func report(_ arguments: [String]) async throws -> [String: Int] {
+            let result = try await runProcess([helper] + arguments)
             #expect(result.status == 0, "\(result.standardError)")
             return Dictionary(uniqueKeysWithValues: result.standardOutput.split(whereSeparator: { $0 == " " || $0 == "\n" }).compactMap { pair in
                 let parts = pair.split(separator: "=")
                 return parts.count == 2 ? (String(parts[0]), Int(parts[1]) ?? -1) : nil
             })
         }
-        let output = try report(["output", "100000000"])
+        let output = try await report(["output", "100000000"])
         #expect(output["runs-ok"] == 1 && output["lines"] == 100_000)
         let growth = try #require(output["peak-rss-kb-after"]) - (try #require(output["peak-rss-kb-before"]))
         #expect(growth < 4096, "peak RSS grew by \(growth) KB while reading 100 MB")
-        let many = try report(["many-runs", "10000"])
+        let many = try await report(["many-runs", "10000"])
         #expect(many["runs-ok"] == 10_000)
         #expect(many["zombies"] == 0)
         #expect(many["fds-after"] == many["fds-before"])

@@ -12,8 +12,8 @@ import Glibc
 @Suite("Schedules agree with croniter", .enabled(if: CroniterOracle.enabled))
 struct CroniterDifferentialTests {
     @Test("10,000 random expressions give croniter's next five instants")
-    func agreesWithCroniter() throws {
-        let lines = try CroniterOracle.run(seed: 20_261_121, count: 10_000)
+    func agreesWithCroniter() async throws {
+        let lines = try await CroniterOracle.run(seed: 20_261_121, count: 10_000)
         #expect(lines.count == 10_000)
         var compared = 0
         var mismatches: [String] = []
@@ -55,17 +55,17 @@ enum CroniterOracle {
 
     static var enabled: Bool { required || available }
 
-    static func run(seed: Int, count: Int) throws -> [Substring] {
-        try runScript("croniter_oracle.py", arguments: [String(seed), String(count)])
+    static func run(seed: Int, count: Int) async throws -> [Substring] {
+        try await runScript("croniter_oracle.py", arguments: [String(seed), String(count)])
     }
 
     /// Runs a script of Tests/Oracles with python3 and returns its output lines.
-    static func runScript(_ script: String, arguments: [String]) throws -> [Substring] {
+    static func runScript(_ script: String, arguments: [String]) async throws -> [Substring] {
         guard available else {
             throw OracleError("python3 with croniter is needed (pip install croniter==7.0.0)")
         }
         let command = (["python3", path(of: script)] + arguments).map { "'\($0)'" }.joined(separator: " ")
-        guard let output = shellOutput(command) else { throw OracleError("\(script) failed") }
+        guard let output = await shellOutput(command) else { throw OracleError("\(script) failed") }
         return output.split(separator: "\n")
     }
 

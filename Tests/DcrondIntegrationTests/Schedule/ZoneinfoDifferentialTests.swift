@@ -1,4 +1,5 @@
 import DcrondCore
+import DcrondTestSupport
 import Testing
 
 /// Compares the UTC offsets dcrond reads from the tz database with Python's zoneinfo, which reads
@@ -13,8 +14,8 @@ struct ZoneinfoDifferentialTests {
     ]
 
     @Test("offsets at 2,000 instants per zone")
-    func offsetsAgree() throws {
-        let lines = try CroniterOracle.runScript("zoneinfo_oracle.py", arguments: ["7", "2000"] + Self.zones)
+    func offsetsAgree() async throws {
+        let lines = try await CroniterOracle.runScript("zoneinfo_oracle.py", arguments: ["7", "2000"] + Self.zones)
         #expect(lines.count == 2000 * Self.zones.count)
         var rules: [String: TimeZoneRules] = [:]
         var mismatches: [String] = []

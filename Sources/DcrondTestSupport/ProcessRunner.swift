@@ -95,7 +95,8 @@ package func shellOutput(_ command: String) async -> String? {
     (try? await onOwnThread { shellOutputBlocking(command) }) ?? nil
 }
 
-private func shellOutputBlocking(_ command: String) -> String? {
+/// The standard output of a shell command, or nil if it failed; blocks the calling thread.
+package func shellOutputBlocking(_ command: String) -> String? {
     guard let pipe = popen(command, "r") else { return nil }
     var output: [UInt8] = []
     var buffer = [UInt8](repeating: 0, count: 65536)

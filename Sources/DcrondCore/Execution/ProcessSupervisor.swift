@@ -283,7 +283,10 @@ private final class Watcher: @unchecked Sendable {
     final class Child {
         let registration: ChildRegistration
         var exited = false
-        var openStreams = 2
+        /// The streams' pipes are open (descriptor numbers are reused once closed: never trust one
+        /// without this).
+        var stdoutOpen = true
+        var stderrOpen = true
         var timeoutDeadline: ContinuousClock.Instant?
         var killDeadline: ContinuousClock.Instant?
         var timedOut = false
@@ -297,7 +300,7 @@ private final class Watcher: @unchecked Sendable {
         }
     }
 
-    /// By id; and the descriptor each epoll event names, to its child.
+    /// By id; and each open descriptor's number, to its child.
     var children: [UInt64: Child] = [:]
     var descriptors: [Int32: Child] = [:]
     var buffer = [UInt8](repeating: 0, count: 64 * 1024)
@@ -322,7 +325,7 @@ private final class Watcher: @unchecked Sendable {
                 } else if let child = descriptors[fd] {
                     if fd == child.registration.pidfd {
                         reap(child)
-                    } else {
+                    } else if (fd == child.registration.stdout && child.stdoutOpen) || (fd == child.registration.stderr && child.stderrOpen) {
                         drain(fd, child)
                     }
                 }
@@ -387,13 +390,13 @@ private final class Watcher: @unchecked Sendable {
         let registration = child.registration
         var exited: Int32 = 0, code: Int32 = 0, signaled: Int32 = 0
         let result = dcrond_pidfd_reap(registration.pidfd, &exited, &code, &signaled)
-        guard result != 0 else { return }  // spurious wake-up: still running
-        descriptors[registration.pidfd] = nil
-        close(registration.pidfd)  // also leaves the epoll set
+        guard result != 0 else { return }  // still running
+        release(registration.pidfd)
         child.exited = true
         child.timeoutDeadline = nil
         // Everything the process wrote before it exited is in the pipes now.
-        for fd in [registration.stdout, registration.stderr] where descriptors[fd] != nil { drain(fd, child) }
+        if child.stdoutOpen { drain(registration.stdout, child) }
+        if child.stderrOpen { drain(registration.stderr, child) }
         let termination: ProcessTermination = result < 0 ? .exited(-1) : (signaled != 0 ? .signaled(code) : .exited(code))
         registration.completion.fulfill(ProcessExit(
             termination: termination, timedOut: child.timedOut, terminated: child.terminated,
@@ -417,18 +420,31 @@ private final class Watcher: @unchecked Sendable {
                 continue
             }
             if count < 0 && (errno == EAGAIN || errno == EINTR) { return }
-            // End of file (or an error): no writer is left.
-            if isStdout { child.stdout.finish(child.registration.onOutput) } else { child.stderr.finish(child.registration.onOutput) }
-            descriptors[fd] = nil
-            close(fd)
-            child.openStreams -= 1
+            // End of file (or a read error on our own pipe): no writer is left.
+            if isStdout {
+                child.stdout.finish(child.registration.onOutput)
+                child.stdoutOpen = false
+            } else {
+                child.stderr.finish(child.registration.onOutput)
+                child.stderrOpen = false
+            }
+            release(fd)
             forgetIfDone(child)
             return
         }
     }
 
+    /// Leaves the epoll set explicitly, then closes: a child being cloned at this moment holds a
+    /// copy of the descriptor, and epoll would otherwise keep reporting the old file under a
+    /// number that may already name a new one.
+    func release(_ fd: Int32) {
+        descriptors[fd] = nil
+        epoll_ctl(supervisor.epoll, EPOLL_CTL_DEL, fd, nil)
+        close(fd)
+    }
+
     func forgetIfDone(_ child: Child) {
-        if child.exited && child.openStreams == 0 && child.killDeadline == nil {
+        if child.exited && !child.stdoutOpen && !child.stderrOpen && child.killDeadline == nil {
             children[child.registration.id] = nil
         }
     }

@@ -246,7 +246,7 @@ struct JobRunnerTests {
         #expect(collector.texts(run: background.runID) == ["early", "late", "later"])
     }
 
-    @Test("100 MB of output does not grow the daemon, and 10,000 runs leave no zombie and no descriptor behind")
+    @Test("100 MB of output does not grow the daemon; 10,000 runs, and 1,000 at once, leave no zombie and no descriptor behind")
     func resourceHygiene() async throws {
         let helper = buildProductsDirectory() + "/dcrond-test-helper"
         func report(_ arguments: [String]) async throws -> [String: Int] {
@@ -265,6 +265,11 @@ struct JobRunnerTests {
         #expect(many["runs-ok"] == 10_000)
         #expect(many["zombies"] == 0)
         #expect(many["fds-after"] == many["fds-before"])
+        // 1,000 children at once: descriptor numbers are reused while others are still being cloned.
+        let burst = try await report(["burst", "1000"])
+        #expect(burst["runs-ok"] == 1000)
+        #expect(burst["zombies"] == 0)
+        #expect(burst["fds-after"] == burst["fds-before"])
     }
 }
 

@@ -3,6 +3,7 @@
 // inside the shared test process, other tests' sockets, pipes and allocations would blur these.
 //
 //   dcrond-test-helper many-runs COUNT      runs COUNT `/bin/true` jobs (64 at a time)
+//   dcrond-test-helper burst COUNT          starts COUNT jobs at once, through the shell
 //   dcrond-test-helper output BYTES         runs one job that writes BYTES bytes in 1000-byte lines
 //
 // Both print one line: `fds-before=N fds-after=N zombies=N peak-rss-kb-before=N peak-rss-kb-after=N runs-ok=N lines=N`.
@@ -54,7 +55,7 @@ func job(_ name: String, _ command: String) throws -> JobDefinition {
 
 let arguments = CommandLine.arguments
 guard arguments.count == 3, let count = Int(arguments[2]) else {
-    print("usage: dcrond-test-helper many-runs COUNT | output BYTES")
+    print("usage: dcrond-test-helper many-runs COUNT | burst COUNT | output BYTES")
     exit(2)
 }
 let lines = Atomic<Int>(0)
@@ -81,6 +82,8 @@ case "many-runs":
         }
         return ok
     }
+case "burst":
+    succeeded = await burst(count: count, runner: runner, job: try job("burst", "/bin/true"), scheduledAt: now)
 case "output":
     let lineCount = count / 1000
     let record = await runner.run(try job("output", "yes \"$(printf '%0999d' 0)\" | head -n \(lineCount)"), scheduledAt: now)
@@ -97,4 +100,19 @@ func realtimeSeconds() -> Int {
     var now = timespec()
     clock_gettime(CLOCK_REALTIME, &now)
     return now.tv_sec
+}
+
+/// `count` runs started at the same moment, through the shell. A run that never returns ends
+/// the process by SIGALRM after 60 s (no timer of the process's own, which would add a descriptor).
+nonisolated func burst(count: Int, runner: JobRunner, job: JobDefinition, scheduledAt: Int64) async -> Int {
+    alarm(60)
+    defer { alarm(0) }
+    return await withTaskGroup(of: Bool.self) { group in
+        for _ in 0..<count {
+            group.addTask { await runner.run(job, scheduledAt: scheduledAt, forceShell: true).outcome == .succeeded }
+        }
+        var ok = 0
+        for await result in group where result { ok += 1 }
+        return ok
+    }
 }

@@ -44,6 +44,7 @@ bench: deps
 	$(SWIFT) build -c release --product dcrond-bench
 	.build/release/dcrond-bench redis
 	.build/release/dcrond-bench schedule
+	.build/release/dcrond-bench spawn
 
 # Until the scheduler lands (`dcrond run`), the demo starts a private redis-server on loopback
 # and shows what the command line offers.

@@ -26,6 +26,10 @@ void dcrond_set_thread_name(const char *name) {
     (void)prctl(PR_SET_NAME, name, 0, 0, 0);
 }
 
+void dcrond_set_timer_slack(unsigned long nanoseconds) {
+    (void)prctl(PR_SET_TIMERSLACK, nanoseconds, 0, 0, 0);
+}
+
 /// Shared with the child (CLONE_VM): it writes here if a step fails before exec.
 typedef struct {
     const dcrond_spawn_request *request;

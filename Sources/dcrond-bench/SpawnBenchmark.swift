@@ -61,6 +61,21 @@ struct SpawnBenchmark: AsyncParsableCommand {
                 print("  dcrond \(pad(mode, 6)) N=\(pad(String(count), 4)) \(summary(delays))")
             }
         }
+        // The floor on this machine: a C loop of posix_spawn started at the same kind of instant.
+        let loop = directory + "/spawn-loop"
+        try buildSpawnLoop(at: loop)
+        for mode in ["direct", "sh -c"] {
+            for count in counts where count > 1 {
+                let output = "\(directory)/out-loop-\(count)"
+                let nominal = (realtimeNanoseconds() / 1_000_000 + 100) * 1_000_000
+                guard shellOutputBlocking("'\(loop)' \(nominal) \(count) \(mode == "direct" ? 0 : 1) '\(probe)' '\(output)' && echo done")?.contains("done") == true else {
+                    throw ValidationError("the posix_spawn loop failed")
+                }
+                let stamps = try readStamps(output)
+                _ = unlink(output)
+                print("  C posix_spawn loop \(pad(mode, 6)) N=\(pad(String(count), 4)) \(summary(stamps.map { Double($0 - nominal) / 1e6 }))")
+            }
+        }
         if !noCron {
             for count in counts where count > 1 {
                 do {
@@ -93,6 +108,42 @@ struct SpawnBenchmark: AsyncParsableCommand {
             """)
         guard shellOutputBlocking("cc -O2 -static -o '\(path)' '\(source)' 2>&1 && echo built")?.contains("built") == true else {
             throw ValidationError("cannot compile the probe with cc (apt-get install gcc libc6-dev)")
+        }
+    }
+
+    /// A C program that sleeps until argv[1] (Unix ns), then posix_spawns argv[2] probes (through
+    /// `sh -c` when argv[3] is 1) writing to argv[5], and waits for them.
+    private func buildSpawnLoop(at path: String) throws {
+        let source = path + ".c"
+        try writeTextFile(source, """
+            #define _GNU_SOURCE
+            #include <spawn.h>
+            #include <stdio.h>
+            #include <stdlib.h>
+            #include <sys/prctl.h>
+            #include <sys/wait.h>
+            #include <time.h>
+            extern char **environ;
+            int main(int argc, char **argv) {
+                long long nominal = atoll(argv[1]);
+                int count = atoi(argv[2]), shell = atoi(argv[3]);
+                char command[4096];
+                snprintf(command, sizeof command, "%s %s", argv[4], argv[5]);
+                char *direct[] = {argv[4], argv[5], NULL};
+                char *viaShell[] = {"sh", "-c", command, NULL};
+                prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
+                struct timespec at = {nominal / 1000000000LL, nominal % 1000000000LL};
+                clock_nanosleep(CLOCK_REALTIME, TIMER_ABSTIME, &at, NULL);
+                for (int i = 0; i < count; i++) {
+                    pid_t pid;
+                    if (posix_spawn(&pid, shell ? "/bin/sh" : argv[4], NULL, NULL, shell ? viaShell : direct, environ) != 0) return 1;
+                }
+                while (wait(NULL) > 0) {}
+                return 0;
+            }
+            """)
+        guard shellOutputBlocking("cc -O2 -o '\(path)' '\(source)' 2>&1 && echo built")?.contains("built") == true else {
+            throw ValidationError("cannot compile the posix_spawn loop with cc")
         }
     }
 

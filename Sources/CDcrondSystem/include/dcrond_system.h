@@ -10,6 +10,10 @@
 /// Names the calling thread (shown by `top -H`, `ps -L`); truncated to 15 bytes.
 void dcrond_set_thread_name(const char *name);
 
+/// Sets the calling thread's timer slack (prctl PR_SET_TIMERSLACK): how late the kernel may wake
+/// a sleep to batch wake-ups; the default is 50 µs.
+void dcrond_set_timer_slack(unsigned long nanoseconds);
+
 /// What a child needs between fork and exec. Everything is prepared by the parent: the child only
 /// makes system calls, because it shares the parent's memory until it executes.
 typedef struct {

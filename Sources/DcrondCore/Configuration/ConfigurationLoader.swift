@@ -15,6 +15,8 @@ package struct DaemonConfiguration: Sendable, Hashable {
     package var heartbeat: Duration
     package var nodeTimeout: Duration
     package var virtualNodes: Int
+    /// Runs in flight at once on this node; more wait in order, up to their starting deadline.
+    package var maxConcurrentRuns: Int
 
     package static let defaultPath = "/etc/dcrond/dcrond.json"
 }
@@ -53,7 +55,7 @@ package enum ConfigurationLoader {
     // MARK: - Daemon file
 
     private static let daemonKeys = ["cluster", "node", "redis", "redisPasswordFile", "jobs", "timezone",
-                                     "heartbeat", "nodeTimeout", "virtualNodes"]
+                                     "heartbeat", "nodeTimeout", "virtualNodes", "maxConcurrentRuns"]
 
     private static func readDaemon(path: String, problems: ProblemCollector, zones: inout ZoneCache) -> DaemonConfiguration? {
         guard let members = readObject(path: path, problems: problems) else { return nil }
@@ -89,12 +91,14 @@ package enum ConfigurationLoader {
             problems.report(field: "nodeTimeout", "\(formatDuration(nodeTimeout)) must be at least twice the heartbeat (\(formatDuration(heartbeat))), or one late heartbeat drops the node")
         }
         let virtualNodes = reader.integer("virtualNodes", in: 1...10_000) ?? 160
+        let maxConcurrentRuns = reader.integer("maxConcurrentRuns", in: 1...10_000) ?? RunnerSettings.defaultMaxConcurrentRuns
         for key in daemonKeys { _ = reader.value(key) }
         reader.finish()
 
         guard problems.problems.count == before, let cluster, let zone else { return nil }
         return DaemonConfiguration(path: path, cluster: cluster, node: node, redis: redis, jobsPath: jobs, timeZone: zone,
-                                   heartbeat: heartbeat, nodeTimeout: nodeTimeout, virtualNodes: virtualNodes)
+                                   heartbeat: heartbeat, nodeTimeout: nodeTimeout, virtualNodes: virtualNodes,
+                                   maxConcurrentRuns: maxConcurrentRuns)
     }
 
     // MARK: - Jobs file

@@ -265,7 +265,7 @@ package actor JobRunner {
 
     /// The launch request for an attempt: environment, identity, working directory and whether the
     /// command runs directly or through the shell.
-    func prepare(_ job: JobDefinition, scheduledAt: Int64, runID: String, attempt: Int,
+    package func prepare(_ job: JobDefinition, scheduledAt: Int64, runID: String, attempt: Int,
                  forceShell: Bool) throws(RefusedRun) -> (request: LaunchRequest, mode: String) {
         let effectiveUID = geteuid()
         let account: UserAccount

@@ -82,6 +82,7 @@ struct ConfigurationLoaderTests {
         #expect(loaded.daemon.heartbeat == .seconds(1))
         #expect(loaded.daemon.nodeTimeout == .seconds(3))
         #expect(loaded.daemon.virtualNodes == 160)
+        #expect(loaded.daemon.maxConcurrentRuns == 64)
         #expect(loaded.daemon.timeZone.identifier == TimeZoneRules.hostZoneName())
         let job = try #require(loaded.table.jobs.first)
         #expect(job.timeZone == loaded.daemon.timeZone)
@@ -152,6 +153,7 @@ struct ConfigurationLoaderTests {
          ["DIR/dcrond.json: nodeTimeout: 3s must be at least twice the heartbeat (2s), or one late heartbeat drops the node"]),
         (#"{"cluster": "c", "heartbeat": "10ms"}"#, ["DIR/dcrond.json: heartbeat: \"10ms\" is shorter than the minimum 100ms"]),
         (#"{"cluster": "c", "virtualNodes": 0}"#, ["DIR/dcrond.json: virtualNodes: 0 is out of range 1-10000"]),
+        (#"{"cluster": "c", "maxConcurrentRuns": 0}"#, ["DIR/dcrond.json: maxConcurrentRuns: 0 is out of range 1-10000"]),
         (#"{"cluster": "c", "virtualNodes": 1.5}"#, ["DIR/dcrond.json: virtualNodes: expected a whole number from 1 to 10000, got 1.5"]),
         (#"{"cluster": "c", "timezone": "Europe/Nowhere"}"#,
          ["DIR/dcrond.json: timezone: \"Europe/Nowhere\" is not a known time zone (no /usr/share/zoneinfo/Europe/Nowhere; is the tzdata package installed?)"]),

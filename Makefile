@@ -44,6 +44,8 @@ bench: deps
 	$(SWIFT) build -c release --product dcrond-bench
 	.build/release/dcrond-bench redis
 	.build/release/dcrond-bench schedule
+	.build/release/dcrond-bench placement
+	.build/release/dcrond-bench heartbeat
 	.build/release/dcrond-bench spawn
 
 # Until the scheduler lands (`dcrond run`), the demo starts a private redis-server on loopback

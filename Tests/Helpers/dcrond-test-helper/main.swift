@@ -54,6 +54,13 @@ func job(_ name: String, _ command: String) throws -> JobDefinition {
 }
 
 let arguments = CommandLine.arguments
+if arguments.count == 7, arguments[1] == "pool" {
+    // pool REDIS-URL CLUSTER NODE HEARTBEAT-MS TIMEOUT-MS: joins, then prints a line on every change
+    // of the view (`view a:active,b:active`) and each time the node rejoins after being fenced
+    // (`rejoined after fencing N`).
+    await runPool(redis: arguments[2], cluster: arguments[3], node: arguments[4],
+                  heartbeat: .milliseconds(Int(arguments[5])!), timeout: .milliseconds(Int(arguments[6])!))
+}
 guard arguments.count == 3, let count = Int(arguments[2]) else {
     print("usage: dcrond-test-helper many-runs COUNT | burst COUNT | output BYTES")
     exit(2)
@@ -115,4 +122,28 @@ nonisolated func burst(count: Int, runner: JobRunner, job: JobDefinition, schedu
         for await result in group where result { ok += 1 }
         return ok
     }
+}
+
+nonisolated func runPool(redis: String, cluster: String, node: String, heartbeat: Duration, timeout: Duration) async -> Never {
+    let client = RedisClient(endpoint: try! RedisEndpoint(parsing: redis), logger: .init(label: "helper", factory: { _ in SwiftLogNoOpLogHandler() }))
+    let pool = NodePool(settings: PoolSettings(cluster: cluster, node: node, heartbeat: heartbeat, nodeTimeout: timeout),
+                        redis: client, description: NodeDescription(fingerprint: "helper", timeZone: "UTC"),
+                        logger: .init(label: "helper", factory: { _ in SwiftLogNoOpLogHandler() }),
+                        onChange: { view in emit("view " + view.members.map { "\($0.id):\($0.state.rawValue)" }.joined(separator: ",")) })
+    await pool.start()
+    var rejoins = 0
+    while true {
+        let now = await pool.rejoinsAfterFencing
+        if now != rejoins {
+            rejoins = now
+            emit("rejoined after fencing \(now)")
+        }
+        try? await Task.sleep(for: .milliseconds(20))
+    }
+}
+
+/// Writes a line to stdout at once (the test reads the file while this process runs).
+@Sendable nonisolated func emit(_ line: String) {
+    var text = line + "\n"
+    text.withUTF8 { _ = write(1, $0.baseAddress, $0.count) }
 }

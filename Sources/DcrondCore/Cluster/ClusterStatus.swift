@@ -1,0 +1,112 @@
+/// What `dcrond status` shows: the nodes of the pool as Redis has them, and the owner of every
+/// job of the local table on the ring of the active nodes.
+package struct ClusterStatus: Sendable {
+    package struct Node: Sendable, Hashable {
+        package let id: String
+        package let state: NodeState
+        /// Since its last heartbeat, by Redis's clock.
+        package let heartbeatAgeMilliseconds: Int64?
+        package let clockOffsetMilliseconds: Int64?
+        package let version: String?
+        package let fingerprint: String?
+        package let host: String?
+        package let pid: Int64?
+        package let startedAt: Int64?
+        package let timeZone: String?
+    }
+
+    package struct Job: Sendable, Hashable {
+        package let name: String
+        package let owner: String?
+        package let enabled: Bool
+        /// Unix seconds.
+        package let next: Int64?
+    }
+
+    package let cluster: String
+    package let epoch: Int64
+    package let nodes: [Node]
+    package let jobs: [Job]
+    /// This node's table fingerprint, for comparison with the nodes'.
+    package let localFingerprint: String
+
+    /// Nodes whose published fingerprint differs from the local table's.
+    package var mismatchedNodes: [Node] { nodes.filter { $0.fingerprint != nil && $0.fingerprint != localFingerprint } }
+
+    /// Reads the pool from Redis in two round trips (no `SCAN`).
+    package static func read(redis: RedisClient, cluster: String, table: JobTable, virtualNodes: Int,
+                             now: Int64) async throws(RedisConnectionError) -> ClusterStatus {
+        let keys = ClusterKeys(cluster: cluster)
+        let first = try await redis.pipeline([
+            RedisCommand("ZRANGE", keys.members, 0, -1), RedisCommand("HGETALL", keys.states),
+            RedisCommand("GET", keys.epoch), RedisCommand("TIME"),
+        ])
+        let ids = (first[0].array?.compactMap(\.string) ?? []).sorted()
+        var states: [String: NodeState] = [:]
+        if let flat = first[1].array {
+            for index in stride(from: 0, to: flat.count - 1, by: 2) {
+                if let id = flat[index].string { states[id] = NodeState(rawValue: flat[index + 1].string ?? "") ?? .active }
+            }
+        }
+        let epoch = first[2].string.flatMap { Int64($0) } ?? 0
+        let time = first[3].array?.compactMap { $0.string.flatMap { Int64($0) } } ?? []
+        let redisNow = time.count == 2 ? time[0] * 1000 + time[1] / 1000 : nil
+        let infos = ids.isEmpty ? [] : try await redis.pipeline(ids.map { RedisCommand("HGETALL", keys.node($0)) })
+        let nodes = zip(ids, infos).map { id, reply -> Node in
+            var fields: [String: String] = [:]
+            if let flat = reply.array {
+                for index in stride(from: 0, to: flat.count - 1, by: 2) {
+                    if let key = flat[index].string { fields[key] = flat[index + 1].string }
+                }
+            }
+            let heartbeatAt = fields["heartbeatAt"].flatMap { Int64($0) }
+            return Node(id: id, state: states[id] ?? .active,
+                        heartbeatAgeMilliseconds: heartbeatAt.flatMap { at in redisNow.map { $0 - at } },
+                        clockOffsetMilliseconds: fields["clockOffsetMs"].flatMap { Int64($0) }, version: fields["version"],
+                        fingerprint: fields["fingerprint"], host: fields["host"], pid: fields["pid"].flatMap { Int64($0) },
+                        startedAt: fields["startedAt"].flatMap { Int64($0) }, timeZone: fields["timezone"])
+        }
+        let ring = HashRing(nodes: nodes.filter { $0.state == .active }.map(\.id), virtualNodes: virtualNodes)
+        return ClusterStatus(cluster: cluster, epoch: epoch, nodes: nodes, jobs: jobs(of: table, ring: ring, now: now),
+                             localFingerprint: table.fingerprint)
+    }
+
+    /// Standalone mode: one node owns everything.
+    package static func standalone(node: String, table: JobTable, now: Int64) -> ClusterStatus {
+        let ring = HashRing(nodes: [node], virtualNodes: 1)
+        return ClusterStatus(cluster: "(standalone)", epoch: 0,
+                             nodes: [Node(id: node, state: .active, heartbeatAgeMilliseconds: nil, clockOffsetMilliseconds: nil,
+                                          version: DcrondVersion.current, fingerprint: table.fingerprint, host: nil, pid: nil,
+                                          startedAt: nil, timeZone: nil)],
+                             jobs: jobs(of: table, ring: ring, now: now), localFingerprint: table.fingerprint)
+    }
+
+    private static func jobs(of table: JobTable, ring: HashRing, now: Int64) -> [Job] {
+        table.jobs.map { job in
+            Job(name: job.name, owner: ring.owner(of: job.name), enabled: job.enabled,
+                next: job.enabled ? job.schedule.next(after: now, in: job.timeZone, policy: job.dstPolicy) : nil)
+        }
+    }
+
+    package var json: JSONValue {
+        func optional(_ value: Int64?) -> JSONValue { value.map { .integer($0) } ?? .null }
+        func optional(_ value: String?) -> JSONValue { value.map { .string($0) } ?? .null }
+        return .object([
+            "cluster": .string(cluster),
+            "epoch": .integer(epoch),
+            "fingerprint": .string(localFingerprint),
+            "fingerprintsDiffer": .bool(!mismatchedNodes.isEmpty),
+            "nodes": .array(nodes.map { node in
+                .object([
+                    "id": .string(node.id), "state": .string(node.state.rawValue),
+                    "heartbeatAgeMs": optional(node.heartbeatAgeMilliseconds), "clockOffsetMs": optional(node.clockOffsetMilliseconds),
+                    "version": optional(node.version), "fingerprint": optional(node.fingerprint), "host": optional(node.host),
+                    "pid": optional(node.pid), "startedAt": optional(node.startedAt), "timezone": optional(node.timeZone),
+                ])
+            }),
+            "jobs": .array(jobs.map { job in
+                .object(["name": .string(job.name), "owner": optional(job.owner), "enabled": .bool(job.enabled), "next": optional(job.next)])
+            }),
+        ])
+    }
+}

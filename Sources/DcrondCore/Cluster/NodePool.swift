@@ -1,0 +1,263 @@
+import Logging
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A node's state in the pool.
+package enum NodeState: String, Sendable, Hashable {
+    /// On the ring: owns jobs.
+    case active
+    /// Alive but off the ring (upgrade, maintenance, shutdown): owns nothing, keeps running what it started.
+    case draining
+}
+
+package struct PoolMember: Sendable, Hashable {
+    package let id: String
+    package let state: NodeState
+}
+
+/// The pool as a node last saw it.
+package struct PoolView: Sendable, Equatable {
+    /// Bumped in Redis by every membership change.
+    package let epoch: Int64
+    /// Every live node, active or draining, sorted by id.
+    package let members: [PoolMember]
+    /// The active nodes' ring.
+    package let ring: HashRing
+
+    package static let empty = PoolView(epoch: 0, members: [], ring: HashRing(nodes: [], virtualNodes: 1))
+}
+
+/// Settings of the pool, from the daemon configuration.
+package struct PoolSettings: Sendable {
+    package var cluster: String
+    package var node: String
+    package var heartbeat: Duration
+    package var nodeTimeout: Duration
+    package var virtualNodes: Int
+    /// Warn when this node's clock and Redis's differ by more.
+    package var clockOffsetWarning: Duration
+
+    package init(cluster: String, node: String, heartbeat: Duration = .seconds(1), nodeTimeout: Duration = .seconds(3),
+                 virtualNodes: Int = 160, clockOffsetWarning: Duration = .seconds(1)) {
+        self.cluster = cluster
+        self.node = node
+        self.heartbeat = heartbeat
+        self.nodeTimeout = nodeTimeout
+        self.virtualNodes = virtualNodes
+        self.clockOffsetWarning = clockOffsetWarning
+    }
+}
+
+/// What a node publishes about itself with every heartbeat (`dcrond status` shows it).
+package struct NodeDescription: Sendable, Hashable {
+    package var version = DcrondVersion.current
+    package var pid = Int(getpid())
+    package var host = Accounts.hostName()
+    /// Unix milliseconds.
+    package var startedAt = realtimeNanoseconds() / 1_000_000
+    package var fingerprint: String
+    package var timeZone: String
+
+    package init(fingerprint: String, timeZone: String) {
+        self.fingerprint = fingerprint
+        self.timeZone = timeZone
+    }
+}
+
+/// This node's membership in its cluster's pool in Redis.
+///
+/// - Every `heartbeat` one script refreshes the node and reads the live members (no `SCAN`).
+/// - The node's identity is its configured id: after its key expired (Redis restarted empty, a long
+///   pause, a partition) the next heartbeat registers it again under the same id.
+/// - **Fencing**: the node is out of the pool, owning nothing, whenever its last acknowledged
+///   heartbeat was *sent* more than `nodeTimeout` ago on its own monotonic clock. Its key in Redis
+///   expires no earlier than that (the TTL starts when Redis runs the script, after the send), so
+///   a node stops owning jobs before any other node can see it gone.
+/// - The ring holds the `active` members and is rebuilt only when membership changes.
+package actor NodePool {
+    package nonisolated let settings: PoolSettings
+    private let redis: RedisClient
+    private let keys: ClusterKeys
+    private let logger: Logger
+    private var description: NodeDescription
+    private let onChange: @Sendable (PoolView) -> Void
+
+    private var wantedState = NodeState.active
+    private var lastAcknowledgedSend: ContinuousClock.Instant?
+    private var loop: Task<Void, Never>?
+    private var offsetWarned = false
+    private var fenceLogged = false
+
+    /// The pool as last seen (it may be stale: use ``ownership()`` for decisions).
+    package private(set) var view = PoolView.empty
+    /// Times this node came back into the pool after being fenced (its first join not counted).
+    package private(set) var rejoinsAfterFencing = 0
+    /// Redis's clock minus this node's, measured at the last heartbeat.
+    package private(set) var clockOffset: Duration?
+
+    /// `onChange` is called (on the pool's executor) each time the members or their states change.
+    package init(settings: PoolSettings, redis: RedisClient, description: NodeDescription,
+                 logger: Logger = Logger(label: "dcrond.pool"), onChange: @escaping @Sendable (PoolView) -> Void = { _ in }) {
+        self.settings = settings
+        self.redis = redis
+        self.keys = ClusterKeys(cluster: settings.cluster)
+        self.logger = logger
+        self.description = description
+        self.onChange = onChange
+    }
+
+    /// Starts heartbeating every `heartbeat`, the first one at once.
+    package func start() {
+        guard loop == nil else { return }
+        loop = Task { [settings] in
+            var next = ContinuousClock.now
+            while !Task.isCancelled {
+                await self.heartbeat()
+                next += settings.heartbeat
+                let now = ContinuousClock.now
+                if next < now { next = now }  // after a pause: no burst of catch-up heartbeats
+                try? await Task.sleep(until: next, clock: .continuous)
+            }
+        }
+    }
+
+    /// Stops heartbeating without leaving: the node disappears when its key expires (as after a crash).
+    package func stop() {
+        loop?.cancel()
+        loop = nil
+    }
+
+    /// Whether this node is fenced right now (see the type's documentation).
+    package func isFenced(at now: ContinuousClock.Instant = .now) -> Bool {
+        guard let sent = lastAcknowledgedSend else { return true }
+        return now - sent > settings.nodeTimeout
+    }
+
+    /// The ring to decide ownership with, or nil while this node is fenced or not active: then it
+    /// owns nothing.
+    package func ownership() -> HashRing? {
+        guard !isFenced(), wantedState == .active, view.ring.nodes.contains(settings.node) else { return nil }
+        return view.ring
+    }
+
+    /// The owner of `job` on the current ring, nil if this node is fenced.
+    package func owner(of job: String) -> String? {
+        guard !isFenced() else { return nil }
+        return view.ring.owner(of: job)
+    }
+
+    /// Moves this node off the ring (`true`) or back on it, from the next heartbeat (sent at once).
+    package func setDraining(_ draining: Bool) async {
+        wantedState = draining ? .draining : .active
+        await heartbeat()
+    }
+
+    package func updateFingerprint(_ fingerprint: String) {
+        description.fingerprint = fingerprint
+    }
+
+    /// Leaves the pool at once (graceful shutdown): stops heartbeating and removes the node, so
+    /// the others rebuild their rings on their next heartbeat instead of after the timeout.
+    package func leave() async {
+        stop()
+        lastAcknowledgedSend = nil
+        do {
+            let reply = try await redis.evaluate(MembershipScripts.leave, keys: [keys.members, keys.states, keys.epoch, keys.node(settings.node)],
+                                                 arguments: [settings.node, keys.membershipChannel])
+            if case .error(let error) = reply {
+                logger.error("leaving the pool failed: \(error.message)", metadata: ["node": "\(settings.node)"])
+            } else {
+                logger.info("left the pool", metadata: ["node": "\(settings.node)", "epoch": "\(reply.integer ?? 0)"])
+            }
+        } catch {
+            logger.warning("could not leave the pool (Redis unreachable); the node drops out when its key expires", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// One heartbeat. Returns whether it was acknowledged.
+    @discardableResult
+    package func heartbeat() async -> Bool {
+        let sentAt = ContinuousClock.now
+        let sentWallClock = realtimeNanoseconds()
+        let ttl = Int64(settings.nodeTimeout.components.seconds * 1000 + settings.nodeTimeout.components.attoseconds / 1_000_000_000_000_000)
+        var arguments: [any RedisArgument] = [settings.node, ttl, wantedState.rawValue, keys.membershipChannel]
+        let offsetMilliseconds = clockOffset.map { Int64($0.seconds * 1000) } ?? 0
+        for (field, value) in [
+            ("version", description.version), ("pid", String(description.pid)), ("host", description.host),
+            ("startedAt", String(description.startedAt)), ("fingerprint", description.fingerprint),
+            ("timezone", description.timeZone), ("clockOffsetMs", String(offsetMilliseconds)),
+        ] {
+            arguments.append(field)
+            arguments.append(value)
+        }
+        let reply: RedisReply
+        do {
+            reply = try await redis.evaluate(MembershipScripts.heartbeat, keys: [
+                keys.members, keys.states, keys.epoch, keys.node(settings.node), keys.drain(settings.node),
+            ], arguments: arguments)
+        } catch {
+            logFenceIfNeeded(error: "\(error)")
+            return false
+        }
+        let receivedWallClock = realtimeNanoseconds()
+        guard let parts = reply.array, parts.count == 5,
+              let seconds = parts[0].string.flatMap({ Int64($0) }), let microseconds = parts[1].string.flatMap({ Int64($0) }),
+              let epoch = parts[2].integer, let ids = parts[3].array, let states = parts[4].array, ids.count == states.count else {
+            logger.error("unexpected heartbeat reply: \(reply)")
+            return false
+        }
+        let wasFenced = isFenced()
+        let firstJoin = lastAcknowledgedSend == nil
+        lastAcknowledgedSend = sentAt
+        fenceLogged = false
+        if wasFenced {
+            if !firstJoin { rejoinsAfterFencing += 1 }
+            logger.info(firstJoin ? "joined the pool" : "back in the pool after being fenced", metadata: ["node": "\(settings.node)", "epoch": "\(epoch)"])
+        }
+
+        // Redis's clock against ours, at the middle of the round trip.
+        let redisNanoseconds = seconds * 1_000_000_000 + microseconds * 1000
+        let offset = Duration.nanoseconds(redisNanoseconds - (sentWallClock + receivedWallClock) / 2)
+        clockOffset = offset
+        let tooFar = abs(offset.seconds) > settings.clockOffsetWarning.seconds
+        if tooFar != offsetWarned {
+            offsetWarned = tooFar
+            if tooFar {
+                logger.warning("this node's clock is \(Int64(offset.seconds * 1000)) ms off Redis's; schedules run by the wall clock of each node, so keep clocks in sync (NTP)", metadata: ["node": "\(settings.node)"])
+            } else {
+                logger.info("this node's clock is back within \(formatDuration(settings.clockOffsetWarning)) of Redis's")
+            }
+        }
+
+        let members = zip(ids, states).compactMap { id, state -> PoolMember? in
+            guard let id = id.string else { return nil }
+            return PoolMember(id: id, state: NodeState(rawValue: state.string ?? "") ?? .active)
+        }.sorted { $0.id < $1.id }
+        if members != view.members {
+            let ring = HashRing(nodes: members.filter { $0.state == .active }.map(\.id), virtualNodes: settings.virtualNodes)
+            view = PoolView(epoch: epoch, members: members, ring: ring)
+            logger.info("pool changed", metadata: [
+                "epoch": "\(epoch)", "active": "\(ring.nodes.joined(separator: ","))",
+                "draining": "\(members.filter { $0.state == .draining }.map(\.id).joined(separator: ","))",
+            ])
+            onChange(view)
+        } else if epoch != view.epoch {
+            view = PoolView(epoch: epoch, members: view.members, ring: view.ring)
+        }
+        return true
+    }
+
+    private func logFenceIfNeeded(error: String) {
+        if isFenced() {
+            guard !fenceLogged else { return }
+            fenceLogged = true
+            logger.error("fenced: no heartbeat acknowledged for more than \(formatDuration(settings.nodeTimeout)); this node owns nothing until one is", metadata: [
+                "node": "\(settings.node)", "error": "\(error)",
+            ])
+        } else {
+            logger.warning("heartbeat failed", metadata: ["node": "\(settings.node)", "error": "\(error)"])
+        }
+    }
+}

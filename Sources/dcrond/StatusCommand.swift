@@ -1,0 +1,74 @@
+import ArgumentParser
+import DcrondCore
+
+struct StatusCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status",
+        abstract: "Show the nodes of the pool and the owner of every job.",
+        discussion: "Reads the pool from Redis (the configuration's cluster) and places the local job table on the ring of the active nodes."
+    )
+
+    @Option(help: "The daemon configuration.")
+    var config = DaemonConfiguration.defaultPath
+
+    @Flag(help: "Print JSON.")
+    var json = false
+
+    func run() async throws {
+        let loaded: LoadedConfiguration
+        do {
+            loaded = try ConfigurationLoader.load(configPath: config)
+        } catch {
+            throw CommandFailure(status: 1, messages: error.problems.map(\.description))
+        }
+        let now = currentUnixSeconds()
+        let status: ClusterStatus
+        if let endpoint = loaded.daemon.redis {
+            var options = RedisConnectionOptions()
+            options.connectTimeout = .seconds(2)
+            let client = RedisClient(endpoint: endpoint, options: options)
+            do {
+                status = try await ClusterStatus.read(redis: client, cluster: loaded.daemon.cluster, table: loaded.table,
+                                                      virtualNodes: loaded.daemon.virtualNodes, now: now)
+            } catch {
+                throw CommandFailure(status: 1, messages: ["cannot read the pool: \(error)"])
+            }
+        } else {
+            status = ClusterStatus.standalone(node: loaded.daemon.node, table: loaded.table, now: now)
+        }
+        if json {
+            print(status.json.serialized)
+            return
+        }
+        print("cluster \(status.cluster), epoch \(status.epoch), \(status.nodes.count) node\(status.nodes.count == 1 ? "" : "s")")
+        var rows = [["NODE", "STATE", "HEARTBEAT", "CLOCK", "VERSION", "FINGERPRINT", "HOST"]]
+        for node in status.nodes {
+            rows.append([
+                node.id, node.state.rawValue, node.heartbeatAgeMilliseconds.map { "\($0) ms ago" } ?? "-",
+                node.clockOffsetMilliseconds.map { "\($0 >= 0 ? "+" : "")\($0) ms" } ?? "-", node.version ?? "-",
+                node.fingerprint ?? "-", node.host ?? "-",
+            ])
+        }
+        printTable(rows)
+        for node in status.mismatchedNodes {
+            print("warning: node \(node.id) runs a different job table (fingerprint \(node.fingerprint ?? "?"), here \(status.localFingerprint))")
+        }
+        print("")
+        var jobRows = [["JOB", "OWNER", "NEXT"]]
+        for job in status.jobs {
+            let zone = loaded.table.job(named: job.name)?.timeZone ?? .utc
+            let next = job.next.map { formatInstant($0, offset: zone.offset(at: $0)) } ?? (job.enabled ? "-" : "disabled")
+            jobRows.append([job.name, job.owner ?? "(no active node)", next])
+        }
+        printTable(jobRows)
+    }
+
+    private func printTable(_ rows: [[String]]) {
+        let widths = rows[0].indices.map { column in rows.map { $0[column].count }.max() ?? 0 }
+        for row in rows {
+            print(row.enumerated().map { index, cell in
+                index == row.count - 1 ? cell : cell + String(repeating: " ", count: widths[index] - cell.count)
+            }.joined(separator: "  "))
+        }
+    }
+}

@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/timerfd.h>
 
 /// Names the calling thread (shown by `top -H`, `ps -L`); truncated to 15 bytes.
 void dcrond_set_thread_name(const char *name);

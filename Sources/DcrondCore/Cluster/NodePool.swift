@@ -82,7 +82,7 @@ package actor NodePool {
     private let keys: ClusterKeys
     private let logger: Logger
     private var description: NodeDescription
-    private let onChange: @Sendable (PoolView) -> Void
+    private let onChange: @Sendable (PoolView, _ rejoined: Bool) -> Void
 
     private var wantedState = NodeState.active
     private var lastAcknowledgedSend: ContinuousClock.Instant?
@@ -97,9 +97,11 @@ package actor NodePool {
     /// Redis's clock minus this node's, measured at the last heartbeat.
     package private(set) var clockOffset: Duration?
 
-    /// `onChange` is called (on the pool's executor) each time the members or their states change.
+    /// `onChange` is called (on the pool's executor) each time the members or their states change
+    /// (`rejoined` false), and when this node is back in the pool after being fenced (`rejoined`
+    /// true: whatever it owns, it owns anew).
     package init(settings: PoolSettings, redis: RedisClient, description: NodeDescription,
-                 logger: Logger = Logger(label: "dcrond.pool"), onChange: @escaping @Sendable (PoolView) -> Void = { _ in }) {
+                 logger: Logger = Logger(label: "dcrond.pool"), onChange: @escaping @Sendable (PoolView, _ rejoined: Bool) -> Void = { _, _ in }) {
         self.settings = settings
         self.redis = redis
         self.keys = ClusterKeys(cluster: settings.cluster)
@@ -242,9 +244,10 @@ package actor NodePool {
                 "epoch": "\(epoch)", "active": "\(ring.nodes.joined(separator: ","))",
                 "draining": "\(members.filter { $0.state == .draining }.map(\.id).joined(separator: ","))",
             ])
-            onChange(view)
-        } else if epoch != view.epoch {
-            view = PoolView(epoch: epoch, members: view.members, ring: view.ring)
+            onChange(view, wasFenced && !firstJoin)
+        } else {
+            if epoch != view.epoch { view = PoolView(epoch: epoch, members: view.members, ring: view.ring) }
+            if wasFenced && !firstJoin { onChange(view, true) }
         }
         return true
     }

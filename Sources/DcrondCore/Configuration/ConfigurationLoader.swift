@@ -17,6 +17,8 @@ package struct DaemonConfiguration: Sendable, Hashable {
     package var virtualNodes: Int
     /// Runs in flight at once on this node; more wait in order, up to their starting deadline.
     package var maxConcurrentRuns: Int
+    /// On SIGTERM, how long running jobs may finish before they are terminated.
+    package var shutdownGrace: Duration
 
     package static let defaultPath = "/etc/dcrond/dcrond.json"
 }
@@ -55,7 +57,7 @@ package enum ConfigurationLoader {
     // MARK: - Daemon file
 
     private static let daemonKeys = ["cluster", "node", "redis", "redisPasswordFile", "jobs", "timezone",
-                                     "heartbeat", "nodeTimeout", "virtualNodes", "maxConcurrentRuns"]
+                                     "heartbeat", "nodeTimeout", "virtualNodes", "maxConcurrentRuns", "shutdownGrace"]
 
     private static func readDaemon(path: String, problems: ProblemCollector, zones: inout ZoneCache) -> DaemonConfiguration? {
         guard let members = readObject(path: path, problems: problems) else { return nil }
@@ -92,13 +94,14 @@ package enum ConfigurationLoader {
         }
         let virtualNodes = reader.integer("virtualNodes", in: 1...10_000) ?? 160
         let maxConcurrentRuns = reader.integer("maxConcurrentRuns", in: 1...10_000) ?? RunnerSettings.defaultMaxConcurrentRuns
+        let shutdownGrace = reader.duration("shutdownGrace") ?? .seconds(30)
         for key in daemonKeys { _ = reader.value(key) }
         reader.finish()
 
         guard problems.problems.count == before, let cluster, let zone else { return nil }
         return DaemonConfiguration(path: path, cluster: cluster, node: node, redis: redis, jobsPath: jobs, timeZone: zone,
                                    heartbeat: heartbeat, nodeTimeout: nodeTimeout, virtualNodes: virtualNodes,
-                                   maxConcurrentRuns: maxConcurrentRuns)
+                                   maxConcurrentRuns: maxConcurrentRuns, shutdownGrace: shutdownGrace)
     }
 
     // MARK: - Jobs file

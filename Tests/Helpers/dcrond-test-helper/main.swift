@@ -129,7 +129,7 @@ nonisolated func runPool(redis: String, cluster: String, node: String, heartbeat
     let pool = NodePool(settings: PoolSettings(cluster: cluster, node: node, heartbeat: heartbeat, nodeTimeout: timeout),
                         redis: client, description: NodeDescription(fingerprint: "helper", timeZone: "UTC"),
                         logger: .init(label: "helper", factory: { _ in SwiftLogNoOpLogHandler() }),
-                        onChange: { view in emit("view " + view.members.map { "\($0.id):\($0.state.rawValue)" }.joined(separator: ",")) })
+                        onChange: { view, _ in emit("view " + view.members.map { "\($0.id):\($0.state.rawValue)" }.joined(separator: ",")) })
     await pool.start()
     var rejoins = 0
     while true {

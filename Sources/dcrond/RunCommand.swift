@@ -1,0 +1,122 @@
+import ArgumentParser
+import DcrondCore
+import Dispatch
+import Logging
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct RunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run the scheduler on this node.",
+        discussion: """
+            SIGHUP re-reads the configuration and the jobs file (an invalid one is rejected and the \
+            running table stays). SIGTERM or SIGINT: leave the pool at once, let running jobs finish \
+            within shutdownGrace, terminate the rest, exit 0.
+            """
+    )
+
+    @Option(help: "The daemon configuration.")
+    var config = DaemonConfiguration.defaultPath
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: Logger.Level = .info
+
+    func run() async throws {
+        let level = logLevel
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "dcrond")
+        ignoreSIGPIPE()
+        let loaded: LoadedConfiguration
+        do {
+            loaded = try ConfigurationLoader.load(configPath: config)
+        } catch {
+            throw CommandFailure(status: 1, messages: error.problems.map(\.description))
+        }
+        let daemon = Daemon(configPath: config, loaded: loaded, logger: logger)
+        let grace = loaded.daemon.shutdownGrace
+        // Signals arrive on Dispatch sources; children get their default dispositions back at spawn.
+        var sources: [any DispatchSourceSignal] = []
+        for (number, action) in [(SIGTERM, "stop"), (SIGINT, "stop"), (SIGHUP, "reload")] {
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler {
+                Task {
+                    if action == "reload" {
+                        logger.info("SIGHUP: reloading")
+                        await daemon.reload()
+                    } else {
+                        logger.info("signal \(number): shutting down")
+                        await daemon.shutdown(grace: grace)
+                    }
+                }
+            }
+            source.resume()
+            sources.append(source)
+        }
+        await daemon.run()
+        // run() returns once shutdown has begun; wait for it to finish.
+        await daemon.shutdown(grace: grace)
+        withExtendedLifetime(sources) {}
+    }
+}
+
+extension Logger.Level: @retroactive ExpressibleByArgument {}
+
+struct DrainCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "drain",
+        abstract: "Move a node off the ring: it owns nothing new and finishes what it started.",
+        discussion: "Sets the node's drain key in Redis; the node takes it up at its next heartbeat. `dcrond resume` undoes it."
+    )
+
+    @Option(help: "The daemon configuration.")
+    var config = DaemonConfiguration.defaultPath
+
+    @Argument(help: "The node (default: this node, from the configuration).")
+    var node: String?
+
+    func run() async throws { try await setDrain(true, config: config, node: node) }
+}
+
+struct ResumeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "resume",
+        abstract: "Move a drained node back onto the ring."
+    )
+
+    @Option(help: "The daemon configuration.")
+    var config = DaemonConfiguration.defaultPath
+
+    @Argument(help: "The node (default: this node, from the configuration).")
+    var node: String?
+
+    func run() async throws { try await setDrain(false, config: config, node: node) }
+}
+
+private func setDrain(_ drain: Bool, config: String, node: String?) async throws {
+    let loaded: LoadedConfiguration
+    do {
+        loaded = try ConfigurationLoader.load(configPath: config)
+    } catch {
+        throw CommandFailure(status: 1, messages: error.problems.map(\.description))
+    }
+    guard let endpoint = loaded.daemon.redis else {
+        throw CommandFailure(status: 1, messages: ["\(config): no \"redis\": a standalone node has no pool to drain from"])
+    }
+    let target = node ?? loaded.daemon.node
+    let key = ClusterKeys(cluster: loaded.daemon.cluster).drain(target)
+    do {
+        let reply = try await RedisClient(endpoint: endpoint).send(drain ? RedisCommand("SET", key, "1") : RedisCommand("DEL", key))
+        _ = try reply.orThrow()
+    } catch {
+        throw CommandFailure(status: 1, messages: ["cannot reach Redis: \(error)"])
+    }
+    print(drain ? "node \(target) drains at its next heartbeat" : "node \(target) returns to the ring at its next heartbeat")
+}

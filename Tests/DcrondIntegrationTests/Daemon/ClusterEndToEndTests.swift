@@ -1,0 +1,229 @@
+import DcrondCore
+import DcrondTestSupport
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Several real `dcrond run` processes against a real redis-server, with jobs every second that
+/// append `job instant node started-ms` to one file.
+final class DcrondCluster: @unchecked Sendable {
+    // @unchecked Sendable: used by one test task at a time.
+    let server: RedisTestServer
+    let directory: String
+    let cluster: String
+    let jobs: [String]
+    var processes: [String: pid_t] = [:]
+    var output: String { directory + "/runs.txt" }
+
+    init(server: RedisTestServer, jobs: [String], schedule: String = "* * * * * *") throws {
+        self.server = server
+        self.directory = try makeTemporaryDirectory()
+        self.cluster = "e2e\(UInt32.random(in: 0...UInt32.max))"
+        self.jobs = jobs
+        try writeJobs(schedule: schedule)
+    }
+
+    func writeJobs(schedule: String, broken: Bool = false) throws {
+        let command = #"echo \"$DCRON_JOB $DCRON_SCHEDULED_AT $DCRON_NODE $(date +%s%3N)\" >> \#(output)"#
+        let list = jobs.map { #"{"name": "\#($0)", "schedule": "\#(schedule)", "command": "\#(command)"}"# }
+        try writeText(directory + "/jobs.json", #"{"jobs": [\#(list.joined(separator: ", "))\#(broken ? ", {\"name\": \"bad\"}" : "")]}"#)
+    }
+
+    func start(_ node: String) throws {
+        let config = directory + "/\(node).json"
+        try writeText(config, #"{"cluster": "\#(cluster)", "node": "\#(node)", "timezone": "UTC", "redis": "unix://\#(server.socketPath)", "jobs": "jobs.json", "shutdownGrace": "2s"}"#)
+        processes[node] = try spawn([buildProductsDirectory() + "/dcrond", "run", "--config", config],
+                                    standardOutput: directory + "/\(node).out", standardError: directory + "/\(node).log")
+    }
+
+    func signal(_ node: String, _ number: Int32) { if let pid = processes[node] { kill(pid, number) } }
+
+    /// Waits for the process to exit and returns its exit status.
+    func wait(_ node: String) async throws -> Int32 {
+        guard let pid = processes.removeValue(forKey: node) else { return -1 }
+        return try await onOwnThread {
+            var status: Int32 = 0
+            while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+            return (status & 0x7F) == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
+        }
+    }
+
+    func stopAll() async {
+        for node in Array(processes.keys) {
+            signal(node, SIGKILL)
+            _ = try? await wait(node)
+        }
+    }
+
+    func log(_ node: String) -> String {
+        (try? FileSystem.readFile(directory + "/\(node).log")).map { String(decoding: $0, as: UTF8.self) } ?? ""
+    }
+
+    struct Run: Hashable { let job: String; let instant: Int64; let node: String; let startedMs: Int64 }
+
+    func runs() -> [Run] {
+        guard let bytes = try? FileSystem.readFile(output) else { return [] }
+        return String(decoding: bytes, as: UTF8.self).split(separator: "\n").compactMap { line in
+            let parts = line.split(separator: " ")
+            guard parts.count == 4, let instant = Int64(parts[1]), let started = Int64(parts[3]) else { return nil }
+            return Run(job: String(parts[0]), instant: instant, node: String(parts[2]), startedMs: started)
+        }
+    }
+
+    /// Every (job, instant) in `from...to` must have run exactly once; no instant may ever run twice.
+    func expectExactlyOnce(from: Int64, to: Int64, _ comment: Comment? = nil, sourceLocation: SourceLocation = #_sourceLocation) {
+        var count: [String: Int] = [:]
+        for run in runs() { count["\(run.job)@\(run.instant)", default: 0] += 1 }
+        let duplicates = count.filter { $0.value > 1 }.keys.sorted()
+        var missing: [String] = []
+        for job in jobs {
+            for instant in from...to where count["\(job)@\(instant)"] == nil { missing.append("\(job)@\(instant)") }
+        }
+        #expect(duplicates.isEmpty, "ran twice: \(duplicates) \(comment.map { "\($0)" } ?? "")", sourceLocation: sourceLocation)
+        #expect(missing.isEmpty, "never ran: \(missing) \(comment.map { "\($0)" } ?? "")", sourceLocation: sourceLocation)
+        if !missing.isEmpty || !duplicates.isEmpty, getenv("E2E_DEBUG") != nil {
+            for run in runs().sorted(by: { ($0.job, $0.instant) < ($1.job, $1.instant) }) { print("RUN", run) }
+            for node in ["a", "b", "c"] { print("LOG", node, log(node)) }
+        }
+    }
+
+    func cleanUp() async {
+        await stopAll()
+        _ = shellOutputBlocking("rm -rf '\(directory)'")
+    }
+}
+
+func wallSeconds() -> Int64 { realtimeNanoseconds() / 1_000_000_000 }
+
+@Suite("dcrond run: a cluster of real processes", .enabled(if: RedisTestServer.enabled))
+struct ClusterEndToEndTests {
+    static let jobs = ["j1", "j2", "j3", "j4", "j5", "j6"]
+
+    @Test("steady state: every (job, instant) runs exactly once across three nodes, spread over them")
+    func steadyState() async throws {
+        let server = try await RedisTestServer.start()
+        defer { server.stop() }
+        let cluster = try DcrondCluster(server: server, jobs: Self.jobs)
+        for node in ["a", "b", "c"] { try cluster.start(node) }
+        try await Task.sleep(for: .seconds(3))
+        let from = wallSeconds()
+        try await Task.sleep(for: .seconds(5))
+        let to = wallSeconds() - 2
+        cluster.expectExactlyOnce(from: from, to: to)
+        #expect(Set(cluster.runs().map(\.node)).count >= 2, "the jobs are spread over the nodes")
+        for node in ["a", "b", "c"] { cluster.signal(node, SIGTERM) }
+        for node in ["a", "b", "c"] { #expect(try await cluster.wait(node) == 0, "exit status after SIGTERM") }
+        await cluster.cleanUp()
+    }
+
+    @Test("a node killed with SIGKILL: its jobs move within seconds and no instant is lost or run twice")
+    func sigkillFailover() async throws {
+        let server = try await RedisTestServer.start()
+        defer { server.stop() }
+        let cluster = try DcrondCluster(server: server, jobs: Self.jobs)
+        for node in ["a", "b", "c"] { try cluster.start(node) }
+        try await Task.sleep(for: .seconds(4))
+        let from = wallSeconds() - 1
+        // Kill the node that runs j1.
+        let victim = try #require(cluster.runs().last { $0.job == "j1" }?.node)
+        let killedAt = realtimeNanoseconds() / 1_000_000
+        cluster.signal(victim, SIGKILL)
+        _ = try await cluster.wait(victim)
+        try await Task.sleep(for: .seconds(8))
+        let to = wallSeconds() - 2
+        cluster.expectExactlyOnce(from: from, to: to, "after SIGKILL of \(victim)")
+        let victimJobs = Set(cluster.runs().filter { $0.node == victim }.map(\.job))
+        let takeover = cluster.runs().filter { victimJobs.contains($0.job) && $0.node != victim && $0.startedMs > killedAt }
+            .map(\.startedMs).min()
+        let failover = Double((try #require(takeover)) - killedAt) / 1000
+        print("failover after SIGKILL of \(victim): its jobs ran elsewhere after \(failover) s")
+        #expect(failover <= 6, "jobs of the killed node ran elsewhere after \(failover) s")
+        await cluster.cleanUp()
+    }
+
+    @Test("a node leaves with SIGTERM and another joins: exactly once throughout")
+    func leaveAndJoin() async throws {
+        let server = try await RedisTestServer.start()
+        defer { server.stop() }
+        let cluster = try DcrondCluster(server: server, jobs: Self.jobs)
+        for node in ["a", "b"] { try cluster.start(node) }
+        try await Task.sleep(for: .seconds(3))
+        let from = wallSeconds()
+        try cluster.start("c")
+        try await Task.sleep(for: .seconds(3))
+        cluster.signal("a", SIGTERM)
+        #expect(try await cluster.wait("a") == 0)
+        #expect(cluster.log("a").contains("left the pool"))
+        try await Task.sleep(for: .seconds(3))
+        let to = wallSeconds() - 2
+        cluster.expectExactlyOnce(from: from, to: to, "through a join and a leave")
+        #expect(cluster.runs().contains { $0.node == "c" && $0.instant > from }, "the new node took a share")
+        await cluster.cleanUp()
+    }
+
+    @Test("a node stopped with SIGSTOP past the timeout and continued: nothing runs twice, nothing is lost")
+    func sigstop() async throws {
+        let server = try await RedisTestServer.start()
+        defer { server.stop() }
+        let cluster = try DcrondCluster(server: server, jobs: Self.jobs)
+        for node in ["a", "b", "c"] { try cluster.start(node) }
+        try await Task.sleep(for: .seconds(4))
+        let from = wallSeconds() - 1
+        cluster.signal("b", SIGSTOP)
+        try await Task.sleep(for: .seconds(5))
+        cluster.signal("b", SIGCONT)
+        try await Task.sleep(for: .seconds(5))
+        let to = wallSeconds() - 2
+        cluster.expectExactlyOnce(from: from, to: to, "around SIGSTOP of b")
+        await cluster.cleanUp()
+    }
+
+    @Test("redis-server restarted with empty data: instants in the outage may run late, never twice")
+    func redisRestart() async throws {
+        let server = try await RedisTestServer.start()
+        defer { server.stop() }
+        let cluster = try DcrondCluster(server: server, jobs: Self.jobs)
+        for node in ["a", "b", "c"] { try cluster.start(node) }
+        try await Task.sleep(for: .seconds(4))
+        let from = wallSeconds() - 1
+        try await server.restart()
+        try await Task.sleep(for: .seconds(6))
+        let to = wallSeconds() - 2
+        var count: [String: Int] = [:]
+        for run in cluster.runs() { count["\(run.job)@\(run.instant)", default: 0] += 1 }
+        #expect(count.filter { $0.value > 1 }.isEmpty, "ran twice: \(count.filter { $0.value > 1 }.keys.sorted())")
+        // After the restart the nodes run again.
+        #expect(cluster.runs().contains { $0.instant >= to - 1 })
+        _ = from
+        await cluster.cleanUp()
+    }
+
+    @Test("reload: a changed schedule takes effect; an invalid table is rejected and the old one keeps running")
+    func reload() async throws {
+        let server = try await RedisTestServer.start()
+        defer { server.stop() }
+        let cluster = try DcrondCluster(server: server, jobs: ["r1", "r2"], schedule: "*/2 * * * * *")
+        for node in ["a", "b"] { try cluster.start(node) }
+        try await Task.sleep(for: .seconds(4))
+        #expect(cluster.runs().allSatisfy { $0.instant % 2 == 0 })
+        try cluster.writeJobs(schedule: "* * * * * *", broken: true)
+        for node in ["a", "b"] { cluster.signal(node, SIGHUP) }
+        try await Task.sleep(for: .seconds(1))
+        #expect(cluster.log("a").contains("reload rejected: \(cluster.directory)/jobs.json: job \"bad\": schedule: required"))
+        #expect(cluster.log("a").contains("the current table (fingerprint"))
+        let afterInvalid = wallSeconds()
+        try await Task.sleep(for: .seconds(3))
+        #expect(cluster.runs().filter { $0.instant > afterInvalid }.allSatisfy { $0.instant % 2 == 0 }, "the old table kept running")
+        #expect(cluster.runs().contains { $0.instant > afterInvalid })
+        try cluster.writeJobs(schedule: "* * * * * *")
+        for node in ["a", "b"] { cluster.signal(node, SIGHUP) }
+        try await Task.sleep(for: .seconds(2))
+        let from = wallSeconds()
+        try await Task.sleep(for: .seconds(4))
+        let to = wallSeconds() - 2
+        cluster.expectExactlyOnce(from: from, to: to, "after a reload to every second")
+        await cluster.cleanUp()
+    }
+}

@@ -48,16 +48,28 @@ bench: deps
 	.build/release/dcrond-bench heartbeat
 	.build/release/dcrond-bench spawn
 
-# Until the scheduler lands (`dcrond run`), the demo starts a private redis-server on loopback
-# and shows what the command line offers.
+# The demo: a private redis-server on loopback (a unix socket in a temporary folder) and three
+# nodes running the example configuration (config/), their logs merged and filtered to show which
+# node runs what. Ctrl-C stops the nodes (they leave the pool), then Redis, and cleans up.
 run: build
-	@dir=$$(mktemp -d /tmp/dcrond-run-XXXXXX); \
+	@dir=$$(mktemp -d /tmp/dcrond-demo-XXXXXX); \
 	redis-server --port 0 --unixsocket $$dir/redis.sock --save "" --appendonly no --daemonize yes \
 	  --pidfile $$dir/redis.pid --logfile $$dir/redis.log; \
-	sleep 0.2; \
-	echo "private redis-server on unix://$$dir/redis.sock (pid $$(cat $$dir/redis.pid))"; \
-	.build/release/dcrond --help; \
-	kill $$(cat $$dir/redis.pid); rm -rf $$dir
+	for i in $$(seq 50); do [ -S $$dir/redis.sock ] && break; sleep 0.1; done; \
+	pids=""; \
+	for node in node-a node-b node-c; do \
+	  sed -e "s|\"node\": *\"[^\"]*\"|\"node\": \"$$node\"|" \
+	      -e "s|\"redis\": *\"[^\"]*\"|\"redis\": \"unix://$$dir/redis.sock\"|" \
+	      -e "s|\"jobs\": *\"[^\"]*\"|\"jobs\": \"$(CURDIR)/config/jobs.json\"|" \
+	      config/dcrond.json > $$dir/$$node.json; \
+	  .build/release/dcrond run --config $$dir/$$node.json 2>&1 \
+	    | grep --line-buffered -E 'starting|pool changed|stream=stdout|left the pool|stopped|skipped|failed' \
+	    | sed -u -e "s/^/[$$node] /" -e 's/ \[DcrondCore\]//' -e 's/ \[dcrond\]//' & \
+	  pids="$$pids $$!"; \
+	done; \
+	echo "three nodes on unix://$$dir/redis.sock; dcrond status --config $$dir/node-a.json shows the pool. Ctrl-C stops."; \
+	trap 'pkill -TERM -f "dcrond run --config $$dir" ; sleep 3; kill $$(cat $$dir/redis.pid) 2>/dev/null; rm -rf $$dir; exit 0' INT TERM; \
+	wait
 
 install: build
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/dcrond

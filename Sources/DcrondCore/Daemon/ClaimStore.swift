@@ -51,17 +51,30 @@ package struct RedisClaimStore: ClaimStore {
             arguments.append(claim.job)
             arguments.append(claim.instant)
         }
-        let reply = try await redis.evaluate(Self.claimScript, keys: [keys.prefix + "claims", keys.prefix + "claimedBy"], arguments: arguments)
-        guard let results = try reply.orThrow().array, results.count == claims.count else {
+        let reply = try await send(.evaluate(Self.claimScript, keys: [keys.prefix + "claims", keys.prefix + "claimedBy"], arguments: arguments))
+        guard let results = reply.array, results.count == claims.count else {
             throw RedisServerError(message: "unexpected claim reply: \(reply)")
         }
         return results.map { $0.integer == 1 }
     }
 
+    /// One command; a server error reply is thrown. (Typed throws are caught here: the Swift 6.3
+    /// optimizer crashes on them inside these untyped async throwing functions.)
+    private func send(_ command: RedisCommand) async throws -> RedisReply {
+        let reply: RedisReply
+        do {
+            reply = try await redis.send(command)
+        } catch {
+            throw error as any Error
+        }
+        if case .error(let error) = reply { throw error as any Error }
+        return reply
+    }
+
     package func lastClaimed(_ jobs: [String]) async throws -> [Int64?] {
         guard !jobs.isEmpty else { return [] }
-        let reply = try await redis.send(RedisCommand(["HMGET", keys.prefix + "claims"] + jobs))
-        guard let values = try reply.orThrow().array, values.count == jobs.count else {
+        let reply = try await send(RedisCommand(["HMGET", keys.prefix + "claims"] + jobs))
+        guard let values = reply.array, values.count == jobs.count else {
             throw RedisServerError(message: "unexpected HMGET reply: \(reply)")
         }
         return values.map { $0.string.flatMap { Int64($0) } }
@@ -76,7 +89,13 @@ package struct RedisClaimStore: ClaimStore {
         if run.outcome == .succeeded {
             commands.append(RedisCommand("HSET", keys.prefix + "lastSuccess", run.job, run.json.serialized))
         }
-        for reply in try await redis.pipeline(commands) { _ = try reply.orThrow() }
+        let replies: [RedisReply]
+        do {
+            replies = try await redis.pipeline(commands)
+        } catch {
+            throw error as any Error
+        }
+        for case .error(let error) in replies { throw error as any Error }
     }
 }
 

@@ -233,7 +233,7 @@ package actor Daemon {
                     logger.warning("could not record the run", metadata: ["job": "\(job.name)", "run": "\(record.runID)", "error": "\(error)"])
                 }
             }
-            await self.finished(token)
+            self.finished(token)
         }
     }
 

@@ -54,13 +54,33 @@ struct StatusCommand: AsyncParsableCommand {
             print("warning: node \(node.id) runs a different job table (fingerprint \(node.fingerprint ?? "?"), here \(status.localFingerprint))")
         }
         print("")
-        var jobRows = [["JOB", "OWNER", "NEXT"]]
+        var jobRows = [["JOB", "OWNER", "NEXT", "LAST RUN", "LAST SUCCESS"]]
         for job in status.jobs {
             let zone = loaded.table.job(named: job.name)?.timeZone ?? .utc
             let next = job.next.map { formatInstant($0, offset: zone.offset(at: $0)) } ?? (job.enabled ? "-" : "disabled")
-            jobRows.append([job.name, job.owner ?? "(no active node)", next])
+            jobRows.append([job.name, job.owner ?? "(no active node)", next, describe(job.lastRun, zone), describe(job.lastSuccess, zone)])
         }
         printTable(jobRows)
+    }
+
+    /// `2026-11-21T02:30:00+01:00 on node-b: exit 0` from a stored run record.
+    private func describe(_ record: JSONValue?, _ zone: TimeZoneRules) -> String {
+        guard case .object(let fields)? = record else { return "-" }
+        func field(_ key: String) -> JSONValue? { fields.first { $0.key == key }?.value }
+        guard case .number(let instant, _)? = field("scheduledAt"), case .string(let node)? = field("node") else { return "-" }
+        var result = ""
+        switch field("result") {
+        case .object(let parts)?:
+            result = parts.first.map { member in
+                if case .number(_, let text) = member.value { return "\(member.key) \(text)" }
+                if case .string(let text) = member.value { return text }
+                return member.key
+            } ?? ""
+        default:
+            if case .string(let outcome)? = field("outcome") { result = outcome }
+        }
+        let at = formatInstant(Int64(instant), offset: zone.offset(at: Int64(instant)))
+        return "\(at) on \(node)\(result.isEmpty ? "" : ": \(result)")"
     }
 
     private func printTable(_ rows: [[String]]) {

@@ -15,12 +15,15 @@ package struct ClusterStatus: Sendable {
         package let timeZone: String?
     }
 
-    package struct Job: Sendable, Hashable {
+    package struct Job: Sendable, Equatable {
         package let name: String
         package let owner: String?
         package let enabled: Bool
         /// Unix seconds.
         package let next: Int64?
+        /// The newest run record and the newest successful one, as stored (JSON objects).
+        package var lastRun: JSONValue?
+        package var lastSuccess: JSONValue?
     }
 
     package let cluster: String
@@ -67,8 +70,18 @@ package struct ClusterStatus: Sendable {
                         startedAt: fields["startedAt"].flatMap { Int64($0) }, timeZone: fields["timezone"])
         }
         let ring = HashRing(nodes: nodes.filter { $0.state == .active }.map(\.id), virtualNodes: virtualNodes)
-        return ClusterStatus(cluster: cluster, epoch: epoch, nodes: nodes, jobs: jobs(of: table, ring: ring, now: now),
-                             localFingerprint: table.fingerprint)
+        var jobs = jobs(of: table, ring: ring, now: now)
+        if !jobs.isEmpty {
+            let history = try await redis.pipeline(jobs.flatMap { job in [
+                RedisCommand("LINDEX", keys.prefix + "runs:" + job.name, 0), RedisCommand("HGET", keys.prefix + "lastSuccess", job.name),
+            ] })
+            func parsed(_ reply: RedisReply) -> JSONValue? { reply.bytes.flatMap { try? JSONParser.parse($0) } }
+            for index in jobs.indices {
+                jobs[index].lastRun = parsed(history[2 * index])
+                jobs[index].lastSuccess = parsed(history[2 * index + 1])
+            }
+        }
+        return ClusterStatus(cluster: cluster, epoch: epoch, nodes: nodes, jobs: jobs, localFingerprint: table.fingerprint)
     }
 
     /// Standalone mode: one node owns everything.
@@ -84,7 +97,8 @@ package struct ClusterStatus: Sendable {
     private static func jobs(of table: JobTable, ring: HashRing, now: Int64) -> [Job] {
         table.jobs.map { job in
             Job(name: job.name, owner: ring.owner(of: job.name), enabled: job.enabled,
-                next: job.enabled ? job.schedule.next(after: now, in: job.timeZone, policy: job.dstPolicy) : nil)
+                next: job.enabled ? job.schedule.next(after: now, in: job.timeZone, policy: job.dstPolicy) : nil,
+                lastRun: nil, lastSuccess: nil)
         }
     }
 
@@ -105,7 +119,8 @@ package struct ClusterStatus: Sendable {
                 ])
             }),
             "jobs": .array(jobs.map { job in
-                .object(["name": .string(job.name), "owner": optional(job.owner), "enabled": .bool(job.enabled), "next": optional(job.next)])
+                .object(["name": .string(job.name), "owner": optional(job.owner), "enabled": .bool(job.enabled), "next": optional(job.next),
+                         "lastRun": job.lastRun ?? .null, "lastSuccess": job.lastSuccess ?? .null])
             }),
         ])
     }

@@ -113,6 +113,12 @@ struct ClusterEndToEndTests {
         let to = wallSeconds() - 2
         cluster.expectExactlyOnce(from: from, to: to)
         #expect(Set(cluster.runs().map(\.node)).count >= 2, "the jobs are spread over the nodes")
+        // dcrond status shows each job's owner, last run and last success from the run records.
+        let status = try await runProcess([buildProductsDirectory() + "/dcrond", "status", "--config", cluster.directory + "/a.json", "--json"])
+        #expect(status.status == 0)
+        let lastRuns = status.standardOutput.split(separator: "\"lastRun\":{", omittingEmptySubsequences: false).count - 1
+        #expect(lastRuns == Self.jobs.count, "every job has a last run: \(status.standardOutput)")
+        #expect(status.standardOutput.contains("\"outcome\":\"succeeded\""))
         for node in ["a", "b", "c"] { cluster.signal(node, SIGTERM) }
         for node in ["a", "b", "c"] { #expect(try await cluster.wait(node) == 0, "exit status after SIGTERM") }
         await cluster.cleanUp()

@@ -27,6 +27,7 @@ package actor Daemon {
     private var daemon: DaemonConfiguration
     private var table: JobTable
     private let claims: any ClaimStore
+    private let leases: RunLeases?
     private let pool: NodePool?
     private let runner: JobRunner
     private let timer = WallClockTimer()
@@ -63,6 +64,7 @@ package actor Daemon {
             let poolClient = RedisClient(endpoint: endpoint, options: options, logger: logger)
             let claimClient = RedisClient(endpoint: endpoint, options: options, logger: logger)
             self.claims = RedisClaimStore(redis: claimClient, cluster: loaded.daemon.cluster)
+            self.leases = RunLeases(redis: claimClient, cluster: loaded.daemon.cluster, ttl: loaded.daemon.nodeTimeout)
             let settings = PoolSettings(cluster: loaded.daemon.cluster, node: loaded.daemon.node, heartbeat: loaded.daemon.heartbeat,
                                         nodeTimeout: loaded.daemon.nodeTimeout, virtualNodes: loaded.daemon.virtualNodes)
             let timer = self.timer
@@ -77,6 +79,7 @@ package actor Daemon {
             self.poolChanges = changes
         } else {
             self.claims = LocalClaimStore()
+            self.leases = nil
             self.pool = nil
             self.poolChanges = PoolChangeBox()
         }
@@ -225,15 +228,82 @@ package actor Daemon {
     private func start(_ job: JobDefinition, _ instants: [Int64]) {
         let token = nextRunToken
         nextRunToken += 1
-        let runner = self.runner, claims = self.claims, logger = self.logger
+        let runner = self.runner, claims = self.claims, logger = self.logger, node = daemon.node
+        let leases = job.overlap == .allow ? nil : self.leases
+        let heartbeat = daemon.heartbeat
         runs[token] = Task {
             for instant in instants {
-                let record = await runner.run(job, scheduledAt: instant)
+                let runID = JobRunner.newRunID()
+                var leaseValue: String?
+                if let leases {
+                    switch await Self.takeLease(leases, job: job, runID: runID, node: node, logger: logger) {
+                    case .success(let value):
+                        leaseValue = value
+                    case .failure(let skip):
+                        self.skippedInstants += 1
+                        let record = RunRecord(job: job.name, runID: runID, scheduledAt: instant, node: node, attempts: [], outcome: .skipped(skip.reason))
+                        try? await claims.record(record)
+                        continue
+                    }
+                }
+                // While the run lasts: keep the lease, and stop the run if a `replace` elsewhere asks.
+                let renewal: Task<Void, Never>? = leaseValue.map { value in
+                    Task {
+                        while !Task.isCancelled {
+                            try? await Task.sleep(for: heartbeat)
+                            if Task.isCancelled { break }
+                            do {
+                                let state = try await leases!.renew(job.name, value: value, runID: runID)
+                                if !state.held { logger.warning("the overlap lease expired while the run went on", metadata: ["job": "\(job.name)", "run": "\(runID)"]) }
+                                if state.stopRequested {
+                                    logger.info("terminating: a newer run replaces this one", metadata: ["job": "\(job.name)", "run": "\(runID)"])
+                                    await runner.terminate(runID: runID, grace: job.killGrace)
+                                }
+                            } catch {
+                                logger.warning("cannot renew the overlap lease", metadata: ["job": "\(job.name)", "error": "\(error)"])
+                            }
+                        }
+                    }
+                }
+                let record = await runner.run(job, scheduledAt: instant, runID: runID)
+                renewal?.cancel()
+                if let leaseValue { try? await leases!.release(job.name, value: leaseValue, runID: runID) }
                 do { try await claims.record(record) } catch {
                     logger.warning("could not record the run", metadata: ["job": "\(job.name)", "run": "\(record.runID)", "error": "\(error)"])
                 }
             }
             self.finished(token)
+        }
+    }
+
+    struct LeaseSkip: Error { let reason: String }
+
+    /// Takes the job's overlap lease: at once if free; for `replace`, after asking the holder to
+    /// stop and waiting for it (up to its kill grace and two lease lifetimes). Fails closed.
+    private static func takeLease(_ leases: RunLeases, job: JobDefinition, runID: String, node: String,
+                                  logger: Logger) async -> Result<String, LeaseSkip> {
+        let value = "\(node) \(runID)"
+        func skip(_ reason: String) -> Result<String, LeaseSkip> {
+            logger.warning("run skipped: \(reason)", metadata: ["job": "\(job.name)", "run": "\(runID)"])
+            return .failure(LeaseSkip(reason: reason))
+        }
+        do {
+            guard let holder = try await leases.tryAcquire(job.name, value: value) else { return .success(value) }
+            let parts = holder.split(separator: " ")
+            let holderNode = parts.first.map(String.init) ?? "?", holderRun = parts.last.map(String.init) ?? "?"
+            if job.overlap == .forbid {
+                return skip("overlap is forbid and run \(holderRun) on node \(holderNode) is still running")
+            }
+            try await leases.requestStop(job.name, runID: holderRun)
+            logger.info("asked run \(holderRun) on node \(holderNode) to stop (overlap is replace)", metadata: ["job": "\(job.name)"])
+            let deadline = ContinuousClock.now + job.killGrace + leases.ttl * 2 + .seconds(1)
+            while ContinuousClock.now < deadline {
+                try? await Task.sleep(for: .milliseconds(100))
+                if try await leases.tryAcquire(job.name, value: value) == nil { return .success(value) }
+            }
+            return skip("overlap is replace but run \(holderRun) on node \(holderNode) did not stop in time")
+        } catch {
+            return skip("cannot take the overlap lease in Redis (\(error)); not running")
         }
     }
 

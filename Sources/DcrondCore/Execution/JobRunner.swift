@@ -238,6 +238,17 @@ package actor JobRunner {
         }
     }
 
+    /// Terminates one run (SIGTERM to its process group, SIGKILL after `grace`) and stops its retries.
+    package func terminate(runID: String, grace: Duration) {
+        for run in active.values.flatMap({ $0 }) where run.runID == runID {
+            let process = run.state.withLock { state -> RunningProcess? in
+                state.stopped = true
+                return state.process
+            }
+            process?.terminate(grace: grace)
+        }
+    }
+
     /// Runs of `job` that have not ended.
     package func activeRuns(of job: String) -> Int { active[job]?.count ?? 0 }
 

@@ -25,6 +25,25 @@ final class DcrondCluster: @unchecked Sendable {
         try writeJobs(schedule: schedule)
     }
 
+    /// Jobs given as raw JSON objects.
+    func writeJobs(raw: [String]) throws {
+        try writeText(directory + "/jobs.json", #"{"jobs": [\#(raw.joined(separator: ", "))]}"#)
+    }
+
+    /// `start`/`end` lines with milliseconds, from jobs that write both: (job, instant, node, start, end?).
+    func intervals() -> [(job: String, instant: Int64, node: String, start: Int64, end: Int64?)] {
+        guard let bytes = try? FileSystem.readFile(output) else { return [] }
+        var starts: [String: (String, Int64, String, Int64)] = [:]
+        var ends: [String: Int64] = [:]
+        for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") {
+            let parts = line.split(separator: " ")
+            guard parts.count == 5, let instant = Int64(parts[2]), let ms = Int64(parts[4]) else { continue }
+            let key = "\(parts[1])@\(parts[2])"
+            if parts[0] == "start" { starts[key] = (String(parts[1]), instant, String(parts[3]), ms) } else { ends[key] = ms }
+        }
+        return starts.map { key, value in (value.0, value.1, value.2, value.3, ends[key]) }.sorted { $0.start < $1.start }
+    }
+
     func writeJobs(schedule: String, broken: Bool = false) throws {
         let command = #"echo \"$DCRON_JOB $DCRON_SCHEDULED_AT $DCRON_NODE $(date +%s%3N)\" >> \#(output)"#
         let list = jobs.map { #"{"name": "\#($0)", "schedule": "\#(schedule)", "command": "\#(command)"}"# }
@@ -203,6 +222,35 @@ struct ClusterEndToEndTests {
         // After the restart the nodes run again.
         #expect(cluster.runs().contains { $0.instant >= to - 1 })
         _ = from
+        await cluster.cleanUp()
+    }
+
+    @Test("overlap forbid and replace hold across nodes, also when the owner changes mid-run")
+    func clusterWideOverlap() async throws {
+        let server = try await RedisTestServer.start()
+        defer { server.stop() }
+        let cluster = try DcrondCluster(server: server, jobs: [])
+        let out = cluster.output
+        func line(_ kind: String) -> String { #"echo \"\#(kind) $DCRON_JOB $DCRON_SCHEDULED_AT $DCRON_NODE $(date +%s%3N)\" >> \#(out)"# }
+        try cluster.writeJobs(raw: [
+            #"{"name": "slow", "schedule": "*/2 * * * * *", "overlap": "forbid", "command": "\#(line("start")); sleep 3; \#(line("end"))"}"#,
+            #"{"name": "long", "schedule": "*/3 * * * * *", "overlap": "replace", "killGrace": "2s", "command": "trap '\#(line("end")); exit 0' TERM; \#(line("start")); sleep 60 & wait"}"#,
+        ])
+        try cluster.start("a")
+        try await Task.sleep(for: .seconds(4))
+        for node in ["b", "c"] { try cluster.start(node) }  // the jobs may move while a run goes on
+        try await Task.sleep(for: .seconds(9))
+        await cluster.stopAll()
+        for job in ["slow", "long"] {
+            let runs = cluster.intervals().filter { $0.job == job }
+            #expect(runs.count >= 2, "\(job) ran \(runs.count) times")
+            for (previous, current) in zip(runs, runs.dropFirst()) {
+                let previousEnd = try #require(previous.end, "\(job)@\(previous.instant) on \(previous.node) never ended before \(job)@\(current.instant) started")
+                #expect(current.start >= previousEnd, "\(job)@\(current.instant) on \(current.node) started while \(job)@\(previous.instant) on \(previous.node) ran")
+            }
+        }
+        let slowRuns = cluster.intervals().filter { $0.job == "slow" }
+        #expect(slowRuns.count < 7, "forbid skipped instants while a run was going (\(slowRuns.count) runs)")
         await cluster.cleanUp()
     }
 

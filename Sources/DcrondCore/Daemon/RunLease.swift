@@ -1,0 +1,69 @@
+/// The cluster-wide half of `overlap: forbid` and `overlap: replace`: a run of such a job holds a
+/// lease in Redis for as long as it runs, wherever it runs.
+///
+/// - `dcron:{c}:lease:<job>` holds `<node> <run ID>` with a TTL of the node timeout, renewed every
+///   heartbeat by compare-and-expire, released by compare-and-delete when the run ends. If its node
+///   dies, the lease expires with the node.
+/// - `dcron:{c}:stop:<job>` holds the run ID a `replace` wants terminated; the holder reads it at
+///   each renewal and terminates its run.
+package struct RunLeases: Sendable {
+    let redis: RedisClient
+    let keys: ClusterKeys
+    let ttl: Duration
+
+    package init(redis: RedisClient, cluster: String, ttl: Duration) {
+        self.redis = redis
+        self.keys = ClusterKeys(cluster: cluster)
+        self.ttl = ttl
+    }
+
+    func lease(_ job: String) -> String { keys.prefix + "lease:" + job }
+    func stop(_ job: String) -> String { keys.prefix + "stop:" + job }
+    var ttlMilliseconds: Int64 { Int64(ttl.seconds * 1000) }
+
+    /// `SET NX PX`, or the holder's value. KEYS: lease. ARGV: value, ttl.
+    static let acquire = RedisScript("""
+        if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return false end
+        return redis.call('GET', KEYS[1])
+        """)
+
+    /// Renews if still ours; returns {held (0/1), stop requested (0/1)}. KEYS: lease, stop. ARGV: value, ttl, run ID.
+    static let renew = RedisScript("""
+        local held = 0
+        if redis.call('GET', KEYS[1]) == ARGV[1] then
+            redis.call('PEXPIRE', KEYS[1], ARGV[2])
+            held = 1
+        end
+        local stop = 0
+        if redis.call('GET', KEYS[2]) == ARGV[3] then stop = 1 end
+        return {held, stop}
+        """)
+
+    /// Deletes the lease if still ours, and a stop request aimed at our run. KEYS: lease, stop. ARGV: value, run ID.
+    static let release = RedisScript("""
+        if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+        if redis.call('GET', KEYS[2]) == ARGV[2] then redis.call('DEL', KEYS[2]) end
+        return 1
+        """)
+
+    /// The holder's `<node> <run ID>`, or nil when the lease was taken for `value`.
+    func tryAcquire(_ job: String, value: String) async throws(RedisConnectionError) -> String? {
+        let reply = try await redis.evaluate(Self.acquire, keys: [lease(job)], arguments: [value, ttlMilliseconds])
+        return reply.string
+    }
+
+    /// Asks the holder's run to terminate.
+    func requestStop(_ job: String, runID: String) async throws(RedisConnectionError) {
+        _ = try await redis.send("SET", stop(job), runID, "PX", ttlMilliseconds * 10)
+    }
+
+    func renew(_ job: String, value: String, runID: String) async throws(RedisConnectionError) -> (held: Bool, stopRequested: Bool) {
+        let reply = try await redis.evaluate(Self.renew, keys: [lease(job), stop(job)], arguments: [value, ttlMilliseconds, runID])
+        let parts = reply.array?.compactMap(\.integer) ?? []
+        return (parts.first == 1, parts.count > 1 && parts[1] == 1)
+    }
+
+    func release(_ job: String, value: String, runID: String) async throws(RedisConnectionError) {
+        _ = try await redis.evaluate(Self.release, keys: [lease(job), stop(job)], arguments: [value, runID])
+    }
+}

@@ -100,8 +100,9 @@ struct NodePoolTests {
         try await within(.seconds(2)) { await pool.ownership() != nil }
         server.kill()
         let fenced = try await within(.seconds(3)) { await pool.isFenced() }
-        // Fenced one node timeout after the last acknowledged heartbeat was sent, before the next one.
-        #expect(fenced >= testNodeTimeout - testHeartbeat && fenced <= testNodeTimeout + testHeartbeat, "fenced after the timeout (took \(fenced))")
+        // Fenced one node timeout after the last acknowledged heartbeat was sent, which was before
+        // Redis went away (earlier under load, which is safe; never later).
+        #expect(fenced <= testNodeTimeout + testHeartbeat, "fenced within the timeout (took \(fenced))")
         #expect(await pool.ownership() == nil)
         #expect(await pool.owner(of: "any") == nil)
         try await server.restart()

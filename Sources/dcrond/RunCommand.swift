@@ -69,6 +69,15 @@ struct RunCommand: AsyncParsableCommand {
 
 extension Logger.Level: @retroactive ExpressibleByArgument {}
 
+/// The node a `drain` or `resume` is about.
+struct NodeTarget: ParsableArguments {
+    @Option(help: "The daemon configuration.")
+    var config = DaemonConfiguration.defaultPath
+
+    @Argument(help: "The node (default: this node, from the configuration).")
+    var node: String?
+}
+
 struct DrainCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "drain",
@@ -76,13 +85,9 @@ struct DrainCommand: AsyncParsableCommand {
         discussion: "Sets the node's drain key in Redis; the node takes it up at its next heartbeat. `dcrond resume` undoes it."
     )
 
-    @Option(help: "The daemon configuration.")
-    var config = DaemonConfiguration.defaultPath
+    @OptionGroup var target: NodeTarget
 
-    @Argument(help: "The node (default: this node, from the configuration).")
-    var node: String?
-
-    func run() async throws { try await setDrain(true, config: config, node: node) }
+    func run() async throws { try await setDrain(true, config: target.config, node: target.node) }
 }
 
 struct ResumeCommand: AsyncParsableCommand {
@@ -91,13 +96,9 @@ struct ResumeCommand: AsyncParsableCommand {
         abstract: "Move a drained node back onto the ring."
     )
 
-    @Option(help: "The daemon configuration.")
-    var config = DaemonConfiguration.defaultPath
+    @OptionGroup var target: NodeTarget
 
-    @Argument(help: "The node (default: this node, from the configuration).")
-    var node: String?
-
-    func run() async throws { try await setDrain(false, config: config, node: node) }
+    func run() async throws { try await setDrain(false, config: target.config, node: target.node) }
 }
 
 private func setDrain(_ drain: Bool, config: String, node: String?) async throws {

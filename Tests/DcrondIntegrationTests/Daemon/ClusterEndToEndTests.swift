@@ -225,6 +225,32 @@ struct ClusterEndToEndTests {
         await cluster.cleanUp()
     }
 
+    @Test("dcrond drain moves a node's jobs away while it stays in the pool; dcrond resume brings them back")
+    func drainAndResume() async throws {
+        let server = try await RedisTestServer.start()
+        defer { server.stop() }
+        let cluster = try DcrondCluster(server: server, jobs: Self.jobs)
+        for node in ["a", "b"] { try cluster.start(node) }
+        try await Task.sleep(for: .seconds(3))
+        let from = wallSeconds()
+        let dcrond = buildProductsDirectory() + "/dcrond"
+        let drain = try await runProcess([dcrond, "drain", "b", "--config", cluster.directory + "/a.json"])
+        #expect(drain.status == 0 && drain.outputLines == ["node b drains at its next heartbeat"])
+        try await Task.sleep(for: .seconds(2))
+        let drained = wallSeconds()
+        try await Task.sleep(for: .seconds(3))
+        #expect(cluster.runs().filter { $0.instant > drained }.allSatisfy { $0.node == "a" }, "b owns nothing while drained")
+        let status = try await runProcess([dcrond, "status", "--config", cluster.directory + "/a.json", "--json"])
+        #expect(status.standardOutput.contains(#"{"id":"b","state":"draining""#))
+        let resume = try await runProcess([dcrond, "resume", "b", "--config", cluster.directory + "/a.json"])
+        #expect(resume.status == 0)
+        try await Task.sleep(for: .seconds(3))
+        let to = wallSeconds() - 2
+        #expect(cluster.runs().contains { $0.node == "b" && $0.instant > drained + 4 }, "b runs jobs again after resume")
+        cluster.expectExactlyOnce(from: from, to: to, "through a drain and a resume")
+        await cluster.cleanUp()
+    }
+
     @Test("overlap forbid and replace hold across nodes, also when the owner changes mid-run")
     func clusterWideOverlap() async throws {
         let server = try await RedisTestServer.start()

@@ -41,11 +41,13 @@ test: deps
 	$(SWIFT) test --skip-build --disable-xctest
 
 bench: deps
+	$(SWIFT) build -c release --product dcrond
 	$(SWIFT) build -c release --product dcrond-bench
 	.build/release/dcrond-bench redis
 	.build/release/dcrond-bench schedule
 	.build/release/dcrond-bench placement
 	.build/release/dcrond-bench heartbeat
+	.build/release/dcrond-bench idle
 	.build/release/dcrond-bench spawn
 
 # The demo: a private redis-server on loopback (a unix socket in a temporary folder) and three

@@ -42,6 +42,8 @@ package struct JSONParser {
     private let bytes: [UInt8]
     private var index = 0
     private var depth = 0
+    /// The current line, counted as whitespace is skipped (strings cannot hold a raw newline).
+    private var line = 1
 
     package static func parse(_ bytes: [UInt8]) throws(JSONSyntaxError) -> JSONValue {
         var parser = JSONParser(bytes: bytes)
@@ -65,10 +67,15 @@ package struct JSONParser {
         return JSONSyntaxError(line: line, column: column, message: message)
     }
 
-    private var currentLine: Int { bytes[..<min(index, bytes.count)].reduce(1) { $1 == 10 ? $0 + 1 : $0 } }
-
     private mutating func skipWhitespace() {
-        while index < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[index]) { index += 1 }
+        while index < bytes.count {
+            switch bytes[index] {
+            case 0x0A: line += 1
+            case 0x20, 0x09, 0x0D: break
+            default: return
+            }
+            index += 1
+        }
     }
 
     private mutating func value() throws(JSONSyntaxError) -> JSONValue {
@@ -115,13 +122,13 @@ package struct JSONParser {
             guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else {
                 throw error(index < bytes.count && bytes[index] == UInt8(ascii: "}") ? "trailing comma before '}'" : "expected a key in double quotes")
             }
-            let line = currentLine
+            let keyLine = line
             let key = try string()
             skipWhitespace()
             guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw error("expected ':' after the key \"\(key)\"") }
             index += 1
             skipWhitespace()
-            members.append(JSONMember(key: key, value: try value(), line: line))
+            members.append(JSONMember(key: key, value: try value(), line: keyLine))
             skipWhitespace()
             guard index < bytes.count else { throw error("unexpected end of the document inside an object") }
             if bytes[index] == UInt8(ascii: ",") { index += 1; continue }

@@ -50,9 +50,10 @@ final class DcrondCluster: @unchecked Sendable {
         try writeText(directory + "/jobs.json", #"{"jobs": [\#(list.joined(separator: ", "))\#(broken ? ", {\"name\": \"bad\"}" : "")]}"#)
     }
 
-    func start(_ node: String) throws {
+    func start(_ node: String, standalone: Bool = false) throws {
         let config = directory + "/\(node).json"
-        try writeText(config, #"{"cluster": "\#(cluster)", "node": "\#(node)", "timezone": "UTC", "redis": "unix://\#(server.socketPath)", "jobs": "jobs.json", "shutdownGrace": "2s"}"#)
+        let redis = standalone ? "" : #", "redis": "unix://\#(server.socketPath)""#
+        try writeText(config, #"{"cluster": "\#(cluster)", "node": "\#(node)", "timezone": "UTC"\#(redis), "jobs": "jobs.json", "shutdownGrace": "2s"}"#)
         processes[node] = try spawn([buildProductsDirectory() + "/dcrond", "run", "--config", config],
                                     standardOutput: directory + "/\(node).out", standardError: directory + "/\(node).log")
     }
@@ -222,6 +223,23 @@ struct ClusterEndToEndTests {
         // After the restart the nodes run again.
         #expect(cluster.runs().contains { $0.instant >= to - 1 })
         _ = from
+        await cluster.cleanUp()
+    }
+
+    @Test("standalone: without redis one node runs every job exactly once, and SIGINT stops it cleanly")
+    func standalone() async throws {
+        let server = try await RedisTestServer.start()  // only for the harness's folder; not used by the node
+        defer { server.stop() }
+        let cluster = try DcrondCluster(server: server, jobs: ["s1", "s2", "s3"])
+        try cluster.start("solo", standalone: true)
+        try await Task.sleep(for: .seconds(2))
+        let from = wallSeconds()
+        try await Task.sleep(for: .seconds(4))
+        let to = wallSeconds() - 1
+        cluster.expectExactlyOnce(from: from, to: to, "standalone")
+        #expect(cluster.log("solo").contains("standalone (no redis: this node runs every job)"))
+        cluster.signal("solo", SIGINT)
+        #expect(try await cluster.wait("solo") == 0)
         await cluster.cleanUp()
     }
 

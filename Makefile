@@ -51,7 +51,8 @@ bench: deps
 	.build/release/dcrond-bench spawn
 
 # The demo: a private redis-server on loopback (a unix socket in a temporary folder) and three
-# nodes running the example configuration (config/), their logs merged and filtered to show which
+# nodes running the example configuration (config/dcrond.json) with the demo table
+# (config/demo-jobs.json: jobs every few seconds), their logs merged and filtered to show which
 # node runs what. Ctrl-C stops the nodes (they leave the pool), then Redis, and cleans up.
 run: build
 	@dir=$$(mktemp -d /tmp/dcrond-demo-XXXXXX); \
@@ -62,7 +63,7 @@ run: build
 	for node in node-a node-b node-c; do \
 	  sed -e "s|\"node\": *\"[^\"]*\"|\"node\": \"$$node\"|" \
 	      -e "s|\"redis\": *\"[^\"]*\"|\"redis\": \"unix://$$dir/redis.sock\"|" \
-	      -e "s|\"jobs\": *\"[^\"]*\"|\"jobs\": \"$(CURDIR)/config/jobs.json\"|" \
+	      -e "s|\"jobs\": *\"[^\"]*\"|\"jobs\": \"$(CURDIR)/config/demo-jobs.json\"|" \
 	      config/dcrond.json > $$dir/$$node.json; \
 	  .build/release/dcrond run --config $$dir/$$node.json 2>&1 \
 	    | grep --line-buffered -E 'starting|pool changed|stream=stdout|left the pool|stopped|skipped|failed' \
@@ -80,7 +81,7 @@ install: build
 	  > $(DESTDIR)$(UNITDIR)/dcrond.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/dcrond.service
 	@# An existing configuration is the operator's: never overwrite it.
-	@for file in config/*.json; do \
+	@for file in config/dcrond.json config/jobs.json; do \
 	  target=$(DESTDIR)$(SYSCONFDIR)/dcrond/$$(basename $$file); \
 	  if [ -e $$target ]; then echo "keeping existing $$target"; else install -m 0644 $$file $$target; fi; \
 	done

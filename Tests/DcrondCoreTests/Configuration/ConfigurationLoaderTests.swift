@@ -66,9 +66,12 @@ struct ConfigurationLoaderTests {
         let loaded = try ConfigurationLoader.load(configPath: root + "/config/dcrond.json")
         #expect(loaded.daemon.cluster == "demo")
         #expect(loaded.daemon.jobsPath == root + "/config/jobs.json")
-        #expect(loaded.table.jobs.count == 10)
+        #expect(loaded.table.jobs.count == 8)
         #expect(loaded.table.job(named: "nightly-backup")?.dstPolicy == DSTPolicy(gap: .run, overlap: .once))
         #expect(loaded.table.job(named: "cache-warmup")?.dstPolicy == DSTPolicy(gap: .skip, overlap: .twice))
+        // The demo table of `make run` is valid too.
+        let demo = try ConfigurationLoader.loadJobs(path: root + "/config/demo-jobs.json", defaultZone: .utc)
+        #expect(demo.jobs.map(\.name) == ["demo-tick", "demo-tock", "demo-slow", "demo-flaky"])
     }
 
     @Test("defaults are applied")

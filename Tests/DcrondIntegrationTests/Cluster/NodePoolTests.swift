@@ -163,7 +163,10 @@ struct NodePoolTests {
     func unrelatedKeys() async throws {
         let server = try await RedisTestServer.start(["--enable-debug-command", "yes"])
         defer { server.stop() }
-        let admin = RedisClient(endpoint: server.unixEndpoint)
+        // DEBUG POPULATE holds Redis for a second or more on a busy machine.
+        var slow = RedisConnectionOptions()
+        slow.ioTimeout = .seconds(30)
+        let admin = RedisClient(endpoint: server.unixEndpoint, options: slow)
         let pool = makePool("n", cluster: "keys", endpoint: server.unixEndpoint)
         func averageScriptMicroseconds() async throws -> Double {
             _ = try await admin.send("CONFIG", "RESETSTAT")

@@ -12,12 +12,17 @@ struct CheckCommand: ParsableCommand {
     var config = DaemonConfiguration.defaultPath
 
     func run() throws {
-        do {
-            let loaded = try ConfigurationLoader.load(configPath: config)
-            let count = loaded.table.jobs.count
-            print("ok: \(count) job\(count == 1 ? "" : "s"), fingerprint \(loaded.table.fingerprint)")
-        } catch {
-            throw CommandFailure(status: 1, messages: error.problems.map(\.description))
-        }
+        let loaded = try loadConfiguration(config)
+        let count = loaded.table.jobs.count
+        print("ok: \(count) job\(count == 1 ? "" : "s"), fingerprint \(loaded.table.fingerprint)")
+    }
+}
+
+/// Both configuration files, or a failure (exit status 1) listing every problem.
+func loadConfiguration(_ path: String) throws -> LoadedConfiguration {
+    do {
+        return try ConfigurationLoader.load(configPath: path)
+    } catch {
+        throw CommandFailure(status: 1, messages: error.problems.map(\.description))
     }
 }

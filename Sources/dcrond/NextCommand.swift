@@ -54,12 +54,7 @@ struct NextCommand: ParsableCommand {
                 throw CommandFailure(status: 2, messages: ["give either an expression or --config with --job, not both"])
             }
             guard let job else { throw CommandFailure(status: 2, messages: ["--config needs --job NAME"]) }
-            let table: JobTable
-            do {
-                table = try ConfigurationLoader.load(configPath: config).table
-            } catch {
-                throw CommandFailure(status: 1, messages: error.problems.map(\.description))
-            }
+            let table = try loadConfiguration(config).table
             guard let definition = table.job(named: job) else {
                 throw CommandFailure(status: 2, messages: ["\(table.path): no job named \"\(job)\""])
             }

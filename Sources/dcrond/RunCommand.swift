@@ -33,12 +33,7 @@ struct RunCommand: AsyncParsableCommand {
         }
         let logger = Logger(label: "dcrond")
         ignoreSIGPIPE()
-        let loaded: LoadedConfiguration
-        do {
-            loaded = try ConfigurationLoader.load(configPath: config)
-        } catch {
-            throw CommandFailure(status: 1, messages: error.problems.map(\.description))
-        }
+        let loaded = try loadConfiguration(config)
         let daemon = Daemon(configPath: config, loaded: loaded, logger: logger)
         let grace = loaded.daemon.shutdownGrace
         // Signals arrive on Dispatch sources; children get their default dispositions back at spawn.
@@ -102,12 +97,7 @@ struct ResumeCommand: AsyncParsableCommand {
 }
 
 private func setDrain(_ drain: Bool, config: String, node: String?) async throws {
-    let loaded: LoadedConfiguration
-    do {
-        loaded = try ConfigurationLoader.load(configPath: config)
-    } catch {
-        throw CommandFailure(status: 1, messages: error.problems.map(\.description))
-    }
+    let loaded = try loadConfiguration(config)
     guard let endpoint = loaded.daemon.redis else {
         throw CommandFailure(status: 1, messages: ["\(config): no \"redis\": a standalone node has no pool to drain from"])
     }

@@ -15,12 +15,7 @@ struct StatusCommand: AsyncParsableCommand {
     var json = false
 
     func run() async throws {
-        let loaded: LoadedConfiguration
-        do {
-            loaded = try ConfigurationLoader.load(configPath: config)
-        } catch {
-            throw CommandFailure(status: 1, messages: error.problems.map(\.description))
-        }
+        let loaded = try loadConfiguration(config)
         let now = currentUnixSeconds()
         let status: ClusterStatus
         if let endpoint = loaded.daemon.redis {

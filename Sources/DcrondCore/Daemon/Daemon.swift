@@ -441,8 +441,6 @@ package actor Daemon {
         logger.info("stopped", metadata: ["skippedInstants": "\(skippedInstants)", "failedClaims": "\(failedClaims)"])
     }
 
-    package var ownedJobs: Set<String> { owned }
-
     private func nowSeconds() -> Int64 { realtimeNanoseconds() / 1_000_000_000 }
 }
 

@@ -522,12 +522,6 @@ final class OneShot<Value: Sendable>: Sendable {
     }
 }
 
-package func realtimeNanoseconds() -> Int64 {
-    var now = timespec()
-    clock_gettime(CLOCK_REALTIME, &now)
-    return Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec)
-}
-
 package func signalName(_ signal: Int32) -> String {
     switch signal {
     case SIGHUP: "SIGHUP"

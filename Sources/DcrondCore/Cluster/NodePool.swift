@@ -87,6 +87,7 @@ package actor NodePool {
     private var wantedState = NodeState.active
     private var lastAcknowledgedSend: ContinuousClock.Instant?
     private var loop: Task<Void, Never>?
+    private var subscriber: MembershipSubscriber?
     private var offsetWarned = false
     private var fenceLogged = false
 
@@ -113,6 +114,11 @@ package actor NodePool {
     /// Starts heartbeating every `heartbeat`, the first one at once.
     package func start() {
         guard loop == nil else { return }
+        // Another node's join, leave or drain wakes this one at once (a heartbeat now).
+        subscriber = MembershipSubscriber(endpoint: redis.endpoint, channel: keys.membershipChannel, logger: logger) { [weak self] epoch in
+            guard let self else { return }
+            Task { await self.heardEpoch(epoch) }
+        }
         loop = Task { [settings] in
             var next = ContinuousClock.now
             while !Task.isCancelled {
@@ -129,6 +135,13 @@ package actor NodePool {
     package func stop() {
         loop?.cancel()
         loop = nil
+        subscriber?.stop()
+        subscriber = nil
+    }
+
+    private func heardEpoch(_ epoch: Int64) async {
+        guard loop != nil, epoch != view.epoch else { return }
+        await heartbeat()
     }
 
     /// Whether this node is fenced right now (see the type's documentation).

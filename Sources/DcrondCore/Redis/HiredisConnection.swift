@@ -147,6 +147,13 @@ final class HiredisConnection {
         return replies
     }
 
+    /// Reads the next reply without sending anything (for a subscribed connection).
+    func readReply() throws(RedisConnectionError) -> RedisReply {
+        var reply: UnsafeMutableRawPointer?
+        guard redisGetReply(context, &reply) == REDIS_OK else { throw connectionError() }
+        return try take(reply)
+    }
+
     /// Whether the server has already closed the connection (or sent something unasked), checked
     /// without blocking before a command is written: a connection that died while idle is then
     /// replaced before use instead of failing the command.

@@ -62,6 +62,30 @@ struct NodePoolTests {
         await a.leave()
     }
 
+    @Test("the others rebuild their rings at once on a join or a leave, not at their next heartbeat")
+    func publishedChanges() async throws {
+        let server = try await RedisTestServer.start()
+        defer { server.stop() }
+        // A 3 s heartbeat: anything seen within a second was pushed, not polled.
+        func slowPool(_ node: String) -> NodePool {
+            NodePool(settings: PoolSettings(cluster: "pub", node: node, heartbeat: .seconds(3), nodeTimeout: .seconds(9)),
+                     redis: RedisClient(endpoint: server.unixEndpoint, logger: quietLogger),
+                     description: NodeDescription(fingerprint: "f", timeZone: "UTC"), logger: quietLogger)
+        }
+        let a = slowPool("a"), b = slowPool("b")
+        await a.start()
+        try await within(.seconds(2)) { await members(a) == ["a:active"] }
+        try await Task.sleep(for: .milliseconds(300))  // a's subscription is in place
+        await b.start()
+        let joinSeen = try await within(.seconds(4)) { await members(a) == ["a:active", "b:active"] }
+        #expect(joinSeen < .seconds(1), "a join was seen after \(joinSeen)")
+        try await Task.sleep(for: .milliseconds(300))
+        await b.leave()
+        let leaveSeen = try await within(.seconds(4)) { await members(a) == ["a:active"] }
+        #expect(leaveSeen < .seconds(1), "a leave was seen after \(leaveSeen)")
+        await a.leave()
+    }
+
     @Test("after Redis restarts with empty data, every node is back under its id within a heartbeat, owners unchanged")
     func redisRestart() async throws {
         let server = try await RedisTestServer.start()

@@ -107,3 +107,10 @@ package func shellOutputBlocking(_ command: String) -> String? {
     }
     return pclose(pipe) == 0 ? String(decoding: output, as: UTF8.self) : nil
 }
+
+/// Writes `text` to `path`, replacing the file.
+package func writeText(_ path: String, _ text: String) throws {
+    guard let file = fopen(path, "w") else { throw HarnessError("cannot write \(path): \(errnoDescription())") }
+    defer { fclose(file) }
+    guard fputs(text, file) >= 0 else { throw HarnessError("cannot write \(path): \(errnoDescription())") }
+}

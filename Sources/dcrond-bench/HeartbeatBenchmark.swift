@@ -43,9 +43,7 @@ struct HeartbeatBenchmark: AsyncParsableCommand {
             let perCall = line.split(separator: ",").first { $0.hasPrefix("usec_per_call=") }?.dropFirst("usec_per_call=".count) ?? "?"
             let scans = info.contains("cmdstat_scan") || info.contains("cmdstat_keys") ? "yes" : "none"
             let dbsize = try await admin.send("DBSIZE").integer ?? 0
-            print("  \(dbsize) keys: round trip p50 \(ms(durations[count / 2])) p99 \(ms(durations[count * 99 / 100])); script \(perCall) µs per call in Redis; SCAN/KEYS calls: \(scans)")
+            print("  \(dbsize) keys: round trip p50 \(milliseconds(durations[count / 2])) p99 \(milliseconds(durations[count * 99 / 100])); script \(perCall) µs per call in Redis; SCAN/KEYS calls: \(scans)")
         }
     }
-
-    private func ms(_ duration: Duration) -> String { String((duration.seconds * 1e5).rounded() / 100) + " ms" }
 }

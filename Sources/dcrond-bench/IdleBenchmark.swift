@@ -37,7 +37,7 @@ struct IdleBenchmark: AsyncParsableCommand {
             _ = try ConfigurationLoader.load(configPath: directory + "/load.json")
             loadTimes.append(ContinuousClock.now - start)
         }
-        print("  reading and validating the \(jobs)-job table (dcrond check, start-up, reload): best \(String((loadTimes.min()!.seconds * 1e4).rounded() / 10)) ms")
+        print("  reading and validating the \(jobs)-job table (dcrond check, start-up, reload): best \(milliseconds(loadTimes.min()!, decimals: 1))")
         for (mode, redis) in [("standalone", ""), ("with Redis, heartbeat 1 s", #", "redis": "unix://\#(server.socketPath)""#)] {
             let config = directory + "/idle.json"
             try writeText(config, #"{"cluster": "idle", "node": "idle-1", "timezone": "UTC", "jobs": "jobs.json"\#(redis)}"#)
@@ -52,7 +52,7 @@ struct IdleBenchmark: AsyncParsableCommand {
             waitpid(pid, &status, 0)
             let ticksPerSecond = Double(sysconf(Int32(_SC_CLK_TCK)))
             let cpuSeconds = Double(after - before) / ticksPerSecond
-            print("  \(mode): \(String((cpuSeconds * 1000).rounded())) ms of CPU in \(seconds) s (\(String((cpuSeconds / Double(seconds) * 10000).rounded() / 100)) % of one core); RSS \(rss / 1024) MB")
+            print("  \(mode): \(milliseconds(cpuSeconds * 1000, decimals: 0)) of CPU in \(seconds) s (\(rounded(cpuSeconds / Double(seconds) * 100, decimals: 2)) % of one core); RSS \(rss / 1024) MB")
         }
     }
 
@@ -72,10 +72,4 @@ struct IdleBenchmark: AsyncParsableCommand {
         }
         return 0
     }
-}
-
-private func writeText(_ path: String, _ text: String) throws {
-    guard let file = fopen(path, "w") else { throw ValidationError("cannot write \(path)") }
-    fputs(text, file)
-    fclose(file)
 }

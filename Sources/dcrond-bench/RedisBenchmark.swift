@@ -69,9 +69,9 @@ struct RedisBenchmark: AsyncParsableCommand {
 
             print("""
                 \(transport) \(endpoint)
-                  PING round trip from a task:      p50 \(ms(percentile(latencies, 0.50)))  p99 \(ms(percentile(latencies, 0.99)))  max \(ms(latencies.last!))
-                  PING round trip on client thread: p50 \(ms(percentile(onThread, 0.50)))  p99 \(ms(percentile(onThread, 0.99)))  max \(ms(onThread.last!))
-                  \(count)-SET pipeline (chunks of \(chunk)): best \(ms(pipelineTimes.first!))  median \(ms(percentile(pipelineTimes, 0.5)))
+                  PING round trip from a task:      p50 \(milliseconds(percentile(latencies, 0.50), decimals: 3))  p99 \(milliseconds(percentile(latencies, 0.99), decimals: 3))  max \(milliseconds(latencies.last!, decimals: 3))
+                  PING round trip on client thread: p50 \(milliseconds(percentile(onThread, 0.50), decimals: 3))  p99 \(milliseconds(percentile(onThread, 0.99), decimals: 3))  max \(milliseconds(onThread.last!, decimals: 3))
+                  \(count)-SET pipeline (chunks of \(chunk)): best \(milliseconds(pipelineTimes.first!, decimals: 3))  median \(milliseconds(percentile(pipelineTimes, 0.5), decimals: 3))
                 """)
             if let peer = await redisBenchmarkPeer(endpoint) { print("  peer redis-benchmark (1 client, same server): \(peer)") }
         }
@@ -98,17 +98,8 @@ struct RedisBenchmark: AsyncParsableCommand {
         let pingFields = fields(ping), setFields = fields(set)
         guard pingFields.count >= 7, setFields.count >= 2, let setRate = Double(setFields[1]) else { return nil }
         let pipelineMs = Double(count) / setRate * 1000
-        return "PING p50 \(pingFields[4]) ms  p99 \(pingFields[6]) ms; \(count) pipelined SETs \(format(pipelineMs)) ms"
+        return "PING p50 \(pingFields[4]) ms  p99 \(pingFields[6]) ms; \(count) pipelined SETs \(rounded(pipelineMs, decimals: 3)) ms"
     }
-}
-
-private func ms(_ duration: Duration) -> String {
-    format(duration.seconds * 1000) + " ms"
-}
-
-private func format(_ value: Double) -> String {
-    let scaled = (value * 1000).rounded() / 1000
-    return String(scaled)
 }
 
 extension Substring {

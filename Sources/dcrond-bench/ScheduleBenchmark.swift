@@ -101,10 +101,3 @@ private func rate(_ count: Int, _ elapsed: Duration) -> String {
     return String(Int(perSecond.rounded())) + "/s"
 }
 
-private func milliseconds(_ duration: Duration) -> String {
-    String((duration.seconds * 1e5).rounded() / 100) + " ms"
-}
-
-private func pad(_ text: String, _ width: Int) -> String {
-    text.count >= width ? text : text + String(repeating: " ", count: width - text.count)
-}

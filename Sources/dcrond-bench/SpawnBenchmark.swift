@@ -22,6 +22,9 @@ struct SpawnBenchmark: AsyncParsableCommand {
     @Option(help: "Repetitions of the single-job case.")
     var singleRepetitions = 200
 
+    @Option(help: "Spawner threads of the runner (dcrond uses 2).")
+    var spawnerThreads = 2
+
     @Flag(help: "Skip the Debian cron baseline (it waits for minute boundaries: about a minute per count).")
     var noCron = false
 
@@ -32,7 +35,7 @@ struct SpawnBenchmark: AsyncParsableCommand {
         try buildProbe(at: probe)
         print("dcrond-bench spawn: delay from the nominal instant to the child's first instruction (CLOCK_REALTIME)")
 
-        let supervisor = ProcessSupervisor()
+        let supervisor = ProcessSupervisor(spawnerThreads: spawnerThreads)
         let runner = JobRunner(supervisor: supervisor,
                                settings: RunnerSettings(node: "bench", cluster: "bench", maxConcurrentRuns: 10_000),
                                logger: Logger(label: "bench", factory: { _ in SwiftLogNoOpLogHandler() }),
@@ -91,7 +94,7 @@ struct SpawnBenchmark: AsyncParsableCommand {
     /// A static C program that appends its CLOCK_REALTIME at entry, in nanoseconds, to argv[1].
     private func buildProbe(at path: String) throws {
         let source = path + ".c"
-        try writeTextFile(source, """
+        try writeText(source, """
             #include <fcntl.h>
             #include <stdio.h>
             #include <time.h>
@@ -115,7 +118,7 @@ struct SpawnBenchmark: AsyncParsableCommand {
     /// `sh -c` when argv[3] is 1) writing to argv[5], and waits for them.
     private func buildSpawnLoop(at path: String) throws {
         let source = path + ".c"
-        try writeTextFile(source, """
+        try writeText(source, """
             #define _GNU_SOURCE
             #include <spawn.h>
             #include <stdio.h>
@@ -162,7 +165,7 @@ struct SpawnBenchmark: AsyncParsableCommand {
         }
         let output = "\(directory)/out-cron-\(count)"
         let table = "/etc/cron.d/dcrond-bench"
-        try writeTextFile(table, String(repeating: "* * * * * root \(probe) \(output)\n", count: count))
+        try writeText(table, String(repeating: "* * * * * root \(probe) \(output)\n", count: count))
         chmod(table, 0o644)
         defer { unlink(table) }
         // In containers pam_loginuid fails and cron then runs nothing; the benchmark's own cron
@@ -171,10 +174,10 @@ struct SpawnBenchmark: AsyncParsableCommand {
         let originalPAM = try? FileSystem.readFile(pam)
         if let originalPAM {
             let text = String(decoding: originalPAM, as: UTF8.self)
-            try writeTextFile(pam, text.split(separator: "\n", omittingEmptySubsequences: false)
+            try writeText(pam, text.split(separator: "\n", omittingEmptySubsequences: false)
                 .map { $0.contains("pam_loginuid") ? "# \($0)" : String($0) }.joined(separator: "\n"))
         }
-        defer { if let originalPAM { try? writeTextFile(pam, String(decoding: originalPAM, as: UTF8.self)) } }
+        defer { if let originalPAM { try? writeText(pam, String(decoding: originalPAM, as: UTF8.self)) } }
         let alreadyRunning = shellOutputBlocking("pgrep -x cron")?.isEmpty == false
         var cronPID: pid_t = 0
         if !alreadyRunning {
@@ -204,16 +207,4 @@ private func summary(_ delays: [Double]) -> String {
     return "p50 \(milliseconds(at(0.5)))  p99 \(milliseconds(at(0.99)))  max \(milliseconds(sorted.last ?? 0))  (\(sorted.count) starts)"
 }
 
-private func milliseconds(_ value: Double) -> String {
-    String((value * 100).rounded() / 100) + " ms"
-}
 
-private func pad(_ text: String, _ width: Int) -> String {
-    text.count >= width ? text : text + String(repeating: " ", count: width - text.count)
-}
-
-private func writeTextFile(_ path: String, _ text: String) throws {
-    guard let file = fopen(path, "w") else { throw ValidationError("cannot write \(path): \(errnoDescription())") }
-    fputs(text, file)
-    fclose(file)
-}

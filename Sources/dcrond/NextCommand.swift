@@ -88,11 +88,7 @@ struct CommandFailure: Error, CustomStringConvertible {
     var description: String { messages.joined(separator: "\n") }
 }
 
-func currentUnixSeconds() -> Int64 {
-    var now = timespec()
-    clock_gettime(CLOCK_REALTIME, &now)
-    return Int64(now.tv_sec)
-}
+func currentUnixSeconds() -> Int64 { realtimeNanoseconds() / 1_000_000_000 }
 
 func printError(_ line: String) {
     var text = line + "\n"

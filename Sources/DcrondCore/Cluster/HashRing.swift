@@ -53,6 +53,4 @@ package struct HashRing: Sendable, Equatable {
         }
         return nodes[Int(owners[low == points.count ? 0 : low])]
     }
-
-    package var isEmpty: Bool { nodes.isEmpty }
 }

@@ -249,9 +249,6 @@ package actor JobRunner {
         }
     }
 
-    /// Runs of `job` that have not ended.
-    package func activeRuns(of job: String) -> Int { active[job]?.count ?? 0 }
-
     /// Terminates every run (SIGTERM to each process group, SIGKILL after `grace`), stops retries,
     /// and waits until all have ended.
     package func terminateAll(grace: Duration) async {

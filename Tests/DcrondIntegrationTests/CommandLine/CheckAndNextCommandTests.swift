@@ -92,9 +92,3 @@ struct CheckAndNextCommandTests {
         #expect(result.outputLines == [DcrondVersion.current])
     }
 }
-
-func writeText(_ path: String, _ text: String) throws {
-    guard let file = fopen(path, "w") else { throw HarnessError("cannot create \(path)") }
-    fputs(text, file)
-    fclose(file)
-}

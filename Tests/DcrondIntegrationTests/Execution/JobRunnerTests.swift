@@ -280,9 +280,5 @@ struct JobRunnerTests {
 
 /// Polls `condition` every 10 ms for up to 10 s.
 func waitUntil(_ condition: () -> Bool) async throws {
-    for _ in 0..<1000 {
-        if condition() { return }
-        try await Task.sleep(for: .milliseconds(10))
-    }
-    Issue.record("condition not met within 10 s")
+    try await within(.seconds(10)) { condition() }
 }

@@ -156,7 +156,7 @@ struct RedisClientTests {
         #expect(try await alice.send("ACL", "WHOAMI") == .bulk(Array("alice".utf8)))
 
         let file = server.directory + "/password"
-        try writeFile(file, "s3cret\n")
+        try writeText(file, "s3cret\n")
         defer { unlink(file) }
         var fromFile = server.unixEndpoint
         fromFile.passwordFile = file
@@ -258,14 +258,6 @@ func eventually<T>(timeout: Duration = .seconds(5), _ body: () async throws -> T
             try await Task.sleep(for: .milliseconds(20))
         }
     }
-}
-
-func writeFile(_ path: String, _ text: String) throws {
-    let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-    guard fd >= 0 else { throw HarnessError("open \(path): \(errnoDescription())") }
-    defer { close(fd) }
-    let bytes = Array(text.utf8)
-    guard write(fd, bytes, bytes.count) == bytes.count else { throw HarnessError("write \(path): \(errnoDescription())") }
 }
 
 /// A loopback TCP listener that never accepts. With its backlog filled, a new connect hangs (the

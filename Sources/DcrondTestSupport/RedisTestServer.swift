@@ -57,22 +57,32 @@ package final class RedisTestServer: @unchecked Sendable {
     package func kill(signal: Int32 = SIGKILL) {
         guard pid > 0 else { return }
         _ = Glibc.kill(pid, signal)
+        _ = Glibc.kill(pid, SIGCONT)  // a frozen server gets its SIGTERM only once continued
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
         pid = 0
     }
 
-    /// Starts the server again on the same port and socket, with empty data.
-    package func restart() async throws {
+    /// Kills the server and starts it again on the same port and socket after `after`. It loads
+    /// its last snapshot (`SAVE` writes one) if there is one, else it starts with empty data.
+    package func restart(after: Duration = .zero) async throws {
         kill()
+        if after > .zero { try await Task.sleep(for: after) }
         try await launch()
     }
+
+    /// Removes the last snapshot, so the next restart starts empty.
+    package func removeSnapshot() { _ = unlink(directory + "/dump.rdb") }
+
+    /// SIGSTOP, or SIGCONT after it: a server that accepts connections but answers nothing.
+    package func freeze(_ frozen: Bool) { if pid > 0 { _ = Glibc.kill(pid, frozen ? SIGSTOP : SIGCONT) } }
 
     /// Stops the server and removes its folder.
     package func stop() {
         kill(signal: SIGTERM)
         _ = unlink(socketPath)
         _ = unlink(directory + "/redis.log")
+        removeSnapshot()
         _ = rmdir(directory)
     }
 

@@ -59,6 +59,7 @@ struct RunCommand: AsyncParsableCommand {
         // run() returns once shutdown has begun; wait for it to finish.
         await daemon.shutdown(grace: grace)
         withExtendedLifetime(sources) {}
+        if let failure = await daemon.failure { throw CommandFailure(status: 1, messages: [failure]) }
     }
 }
 

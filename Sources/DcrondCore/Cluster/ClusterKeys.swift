@@ -10,6 +10,14 @@
 /// | `node:<id>` | hash, TTL = node timeout | the node's info: state, version, pid, host, start time, fingerprint, time zone, heartbeat time, clock offset |
 /// | `drain:<id>` | string | `1` while an operator wants the node drained (no TTL) |
 /// | `membership` | pub/sub channel | the new epoch, published on every change |
+/// | `claims` | hash | job → last claimed instant (Unix seconds) |
+/// | `claimedBy` | hash | job → `<node> <instant> <token>` of that claim (`restored`/`released` for repairs) |
+/// | `won:<id>` | hash | job → `<instant> <token>` of the node's last won claim: a retried claim is recognised |
+/// | `history` | hash | `generation`, `sequence` (advanced by every won claim), `floor` (Unix seconds: no catch-up before it) |
+/// | `runs:<job>` | list | run records (JSON), newest first, 100 kept |
+/// | `lastSuccess` | hash | job → its last successful run record |
+/// | `lease:<job>` | string, TTL | `<node> <run ID>` of the running run of a `forbid`/`replace` job |
+/// | `stop:<job>` | string, TTL | the run ID a `replace` asks to terminate |
 package struct ClusterKeys: Sendable, Hashable {
     package let cluster: String
 
@@ -22,4 +30,12 @@ package struct ClusterKeys: Sendable, Hashable {
     package var membershipChannel: String { prefix + "membership" }
     package func node(_ id: String) -> String { prefix + "node:" + id }
     package func drain(_ id: String) -> String { prefix + "drain:" + id }
+    package var claims: String { prefix + "claims" }
+    package var claimedBy: String { prefix + "claimedBy" }
+    package func won(_ id: String) -> String { prefix + "won:" + id }
+    package var history: String { prefix + "history" }
+    package func runs(_ job: String) -> String { prefix + "runs:" + job }
+    package var lastSuccess: String { prefix + "lastSuccess" }
+    package func lease(_ job: String) -> String { prefix + "lease:" + job }
+    package func stop(_ job: String) -> String { prefix + "stop:" + job }
 }

@@ -73,7 +73,7 @@ package struct ClusterStatus: Sendable {
         var jobs = jobs(of: table, ring: ring, now: now)
         if !jobs.isEmpty {
             let history = try await redis.pipeline(jobs.flatMap { job in [
-                RedisCommand("LINDEX", keys.prefix + "runs:" + job.name, 0), RedisCommand("HGET", keys.prefix + "lastSuccess", job.name),
+                RedisCommand("LINDEX", keys.runs(job.name), 0), RedisCommand("HGET", keys.lastSuccess, job.name),
             ] })
             func parsed(_ reply: RedisReply) -> JSONValue? { reply.bytes.flatMap { try? JSONParser.parse($0) } }
             for index in jobs.indices {

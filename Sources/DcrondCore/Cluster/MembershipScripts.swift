@@ -1,15 +1,23 @@
 /// The Lua scripts of membership. Each is one round trip; none scans the keyspace, so the cost of
 /// a heartbeat depends on the number of nodes, never on what else is stored in Redis.
 enum MembershipScripts {
-    /// Heartbeat. KEYS: members, states, epoch, node:<id>, drain:<id>.
-    /// ARGV: id, ttl (ms), wanted state (`active` | `draining`), channel, then the info as
-    /// field/value pairs.
+    /// Heartbeat. KEYS: members, states, epoch, node:<id>, drain:<id>, history.
+    /// ARGV: id, ttl (ms), wanted state (`active` | `draining`), channel, instance, then the info
+    /// as field/value pairs.
     ///
-    /// Using Redis's clock (`TIME`): refreshes the node's info hash with its TTL and its score in
-    /// `members` (expiry), records its state (`draining` if it or an operator asks), prunes expired
-    /// members, bumps and publishes the epoch when anything changed, and returns
-    /// `{seconds, microseconds, epoch, {ids...}, {states...}}`.
+    /// When the node's info hash is alive with another `instance` (a second process with the same
+    /// id), changes nothing and returns `{'conflict', pid, host, startedAt}` of the holder.
+    /// Otherwise, using Redis's clock (`TIME`): refreshes the node's info hash with its TTL and its
+    /// score in `members` (expiry), records its state (`draining` if it or an operator asks), prunes
+    /// expired members, bumps and publishes the epoch when anything changed, and returns
+    /// `{seconds, microseconds, epoch, {ids...}, {states...}, generation, sequence}`, the last two
+    /// from the claim history.
     static let heartbeat = RedisScript("""
+        local holder = redis.call('HGET', KEYS[4], 'instance')
+        if holder and holder ~= ARGV[5] then
+            local h = redis.call('HMGET', KEYS[4], 'pid', 'host', 'startedAt')
+            return {'conflict', h[1] or '?', h[2] or '?', h[3] or '0'}
+        end
         local t = redis.call('TIME')
         local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
         local id, ttl, wanted = ARGV[1], tonumber(ARGV[2]), ARGV[3]
@@ -21,8 +29,8 @@ enum MembershipScripts {
         redis.call('ZADD', KEYS[1], now + ttl, id)
         redis.call('HSET', KEYS[2], id, state)
         redis.call('DEL', KEYS[4])
-        local info = {'state', state, 'heartbeatAt', tostring(now)}
-        for i = 5, #ARGV, 2 do
+        local info = {'state', state, 'heartbeatAt', tostring(now), 'instance', ARGV[5]}
+        for i = 6, #ARGV, 2 do
             info[#info + 1] = ARGV[i]
             info[#info + 1] = ARGV[i + 1]
         end
@@ -45,7 +53,8 @@ enum MembershipScripts {
         local states = {}
         if #members > 0 then states = redis.call('HMGET', KEYS[2], unpack(members)) end
         for i = 1, #states do if not states[i] then states[i] = 'active' end end
-        return {t[1], t[2], epoch, members, states}
+        local history = redis.call('HMGET', KEYS[6], 'generation', 'sequence')
+        return {t[1], t[2], epoch, members, states, tonumber(history[1] or '0'), tonumber(history[2] or '0')}
         """)
 
     /// Graceful leave. KEYS: members, states, epoch, node:<id>. ARGV: id, channel.

@@ -17,6 +17,33 @@ package struct PoolMember: Sendable, Hashable {
     package let state: NodeState
 }
 
+/// A node id that another live process holds.
+package struct NodeIDInUse: Error, CustomStringConvertible {
+    package let node: String
+    package let pid: String
+    package let host: String
+    /// Unix milliseconds.
+    package let startedAt: Int64
+
+    package var description: String {
+        "node id \"\(node)\" is already in use by pid \(pid) on host \(host) (started \(formatInstant(startedAt / 1000, offset: 0))): " +
+            "give each process its own \"node\" in dcrond.json, or stop the other one"
+    }
+}
+
+/// What a node's pool reports to the daemon besides membership, each called on the pool's executor.
+package struct PoolHooks: Sendable {
+    /// The claim history Redis reported with a heartbeat (generation, sequence).
+    package var history: @Sendable (Int64, Int64) -> Void = { _, _ in }
+    /// The node id is held by another live process: the pool has stopped; the daemon must exit.
+    package var idInUse: @Sendable (NodeIDInUse) -> Void = { _ in }
+    /// Whether the daemon's scheduling loop is stuck: then the node heartbeats as `draining`, so the
+    /// others take its jobs, until it runs again.
+    package var schedulerStuck: @Sendable () -> String? = { nil }
+
+    package init() {}
+}
+
 /// The pool as a node last saw it.
 package struct PoolView: Sendable, Equatable {
     /// Bumped in Redis by every membership change.
@@ -57,6 +84,8 @@ package struct NodeDescription: Sendable, Hashable {
     package var host = Accounts.hostName()
     /// Unix milliseconds.
     package var startedAt = realtimeNanoseconds() / 1_000_000
+    /// Tells this process apart from another one started with the same node id.
+    package var instance = String(UInt64.random(in: 0...UInt64.max), radix: 16)
     package var fingerprint: String
     package var timeZone: String
 
@@ -83,6 +112,11 @@ package actor NodePool {
     private let logger: Logger
     private var description: NodeDescription
     private let onChange: @Sendable (PoolView, _ rejoined: Bool) -> Void
+    private let hooks: PoolHooks
+    /// When another process was first seen holding this node id (a crashed predecessor's key lives
+    /// on for the node timeout, so that is waited out before giving up).
+    private var conflictSince: ContinuousClock.Instant?
+    private var stuckLogged = false
 
     private var wantedState = NodeState.active
     private var lastAcknowledgedSend: ContinuousClock.Instant?
@@ -102,13 +136,15 @@ package actor NodePool {
     /// (`rejoined` false), and when this node is back in the pool after being fenced (`rejoined`
     /// true: whatever it owns, it owns anew).
     package init(settings: PoolSettings, redis: RedisClient, description: NodeDescription,
-                 logger: Logger = Logger(label: "dcrond.pool"), onChange: @escaping @Sendable (PoolView, _ rejoined: Bool) -> Void = { _, _ in }) {
+                 logger: Logger = Logger(label: "dcrond.pool"), hooks: PoolHooks = PoolHooks(),
+                 onChange: @escaping @Sendable (PoolView, _ rejoined: Bool) -> Void = { _, _ in }) {
         self.settings = settings
         self.redis = redis
         self.keys = ClusterKeys(cluster: settings.cluster)
         self.logger = logger
         self.description = description
         self.onChange = onChange
+        self.hooks = hooks
     }
 
     /// Starts heartbeating every `heartbeat`, the first one at once.
@@ -153,8 +189,22 @@ package actor NodePool {
     /// The ring to decide ownership with, or nil while this node is fenced or not active: then it
     /// owns nothing.
     package func ownership() -> HashRing? {
-        guard !isFenced(), wantedState == .active, view.ring.nodes.contains(settings.node) else { return nil }
-        return view.ring
+        if case .owner(let ring) = standing() { return ring }
+        return nil
+    }
+
+    /// Where this node stands: on the ring, fenced (it may be back soon), or off the ring while
+    /// reachable (draining, or not yet seen active).
+    package enum Standing: Sendable {
+        case owner(HashRing)
+        case fenced
+        case inactive
+    }
+
+    package func standing() -> Standing {
+        if isFenced() { return .fenced }
+        guard wantedState == .active, view.ring.nodes.contains(settings.node) else { return .inactive }
+        return .owner(view.ring)
     }
 
     /// The owner of `job` on the current ring, nil if this node is fenced.
@@ -194,10 +244,21 @@ package actor NodePool {
     /// One heartbeat. Returns whether it was acknowledged.
     @discardableResult
     package func heartbeat() async -> Bool {
+        var state = wantedState
+        if let stuck = hooks.schedulerStuck() {
+            state = .draining
+            if !stuckLogged {
+                stuckLogged = true
+                logger.error("\(stuck); heartbeating as draining so the other nodes take this node's jobs", metadata: ["node": "\(settings.node)"])
+            }
+        } else if stuckLogged {
+            stuckLogged = false
+            logger.info("the scheduling loop runs again; back to \(wantedState.rawValue)", metadata: ["node": "\(settings.node)"])
+        }
         let sentAt = ContinuousClock.now
         let sentWallClock = realtimeNanoseconds()
-        let ttl = Int64(settings.nodeTimeout.components.seconds * 1000 + settings.nodeTimeout.components.attoseconds / 1_000_000_000_000_000)
-        var arguments: [any RedisArgument] = [settings.node, ttl, wantedState.rawValue, keys.membershipChannel]
+        let ttl = settings.nodeTimeout.wholeMilliseconds
+        var arguments: [any RedisArgument] = [settings.node, ttl, state.rawValue, keys.membershipChannel, description.instance]
         let offsetMilliseconds = clockOffset.map { Int64($0.seconds * 1000) } ?? 0
         for (field, value) in [
             ("version", description.version), ("pid", String(description.pid)), ("host", description.host),
@@ -210,19 +271,26 @@ package actor NodePool {
         let reply: RedisReply
         do {
             reply = try await redis.evaluate(MembershipScripts.heartbeat, keys: [
-                keys.members, keys.states, keys.epoch, keys.node(settings.node), keys.drain(settings.node),
+                keys.members, keys.states, keys.epoch, keys.node(settings.node), keys.drain(settings.node), keys.history,
             ], arguments: arguments)
         } catch {
             logFenceIfNeeded(error: "\(error)")
             return false
         }
         let receivedWallClock = realtimeNanoseconds()
-        guard let parts = reply.array, parts.count == 5,
+        if let parts = reply.array, parts.count == 4, parts[0].string == "conflict" {
+            idInUse(NodeIDInUse(node: settings.node, pid: parts[1].string ?? "?", host: parts[2].string ?? "?",
+                                startedAt: parts[3].string.flatMap { Int64($0) } ?? 0))
+            return false
+        }
+        conflictSince = nil
+        guard let parts = reply.array, parts.count == 7, let generation = parts[5].integer, let sequence = parts[6].integer,
               let seconds = parts[0].string.flatMap({ Int64($0) }), let microseconds = parts[1].string.flatMap({ Int64($0) }),
               let epoch = parts[2].integer, let ids = parts[3].array, let states = parts[4].array, ids.count == states.count else {
             logger.error("unexpected heartbeat reply: \(reply)")
             return false
         }
+        hooks.history(generation, sequence)
         let wasFenced = isFenced()
         let firstJoin = lastAcknowledgedSend == nil
         lastAcknowledgedSend = sentAt
@@ -263,6 +331,22 @@ package actor NodePool {
             if wasFenced && !firstJoin { onChange(view, true) }
         }
         return true
+    }
+
+    /// Another process holds this node id. A crashed predecessor's key outlives it by up to the node
+    /// timeout, so that long is waited out (nothing is written meanwhile); a holder still there after
+    /// it keeps heartbeating, and this process gives up without ever having joined under that id.
+    private func idInUse(_ conflict: NodeIDInUse) {
+        let now = ContinuousClock.now
+        guard let since = conflictSince else {
+            conflictSince = now
+            logger.warning("node id \"\(settings.node)\" is held by pid \(conflict.pid) on host \(conflict.host); waiting up to \(formatDuration(settings.nodeTimeout + settings.heartbeat)) for it to expire")
+            return
+        }
+        guard now - since > settings.nodeTimeout + settings.heartbeat else { return }
+        logger.critical("\(conflict)")
+        stop()
+        hooks.idInUse(conflict)
     }
 
     private func logFenceIfNeeded(error: String) {

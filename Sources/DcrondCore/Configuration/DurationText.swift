@@ -47,3 +47,11 @@ package func formatDuration(_ duration: Duration) -> String {
     }
     return text
 }
+
+extension Duration {
+    /// Whole milliseconds, rounded down: what Redis's `PX`/`PEXPIRE` and log fields take.
+    package var wholeMilliseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
+    }
+}

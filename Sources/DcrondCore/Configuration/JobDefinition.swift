@@ -103,15 +103,17 @@ package struct JobTable: Sendable, Hashable {
     /// Identical on every node whose effective table is identical (16 hex digits of a SHA-1 over
     /// the jobs in name order).
     package let fingerprint: String
+    private let indexByName: [String: Int]
 
     package init(path: String, jobs: [JobDefinition]) {
         self.path = path
         self.jobs = jobs
+        self.indexByName = Dictionary(jobs.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { first, _ in first })
         let canonical = jobs.sorted { $0.name < $1.name }.map(\.canonicalText).joined(separator: "\n")
         fingerprint = String(SHA1.hexDigest(Array(canonical.utf8)).prefix(16))
     }
 
     package func job(named name: String) -> JobDefinition? {
-        jobs.first { $0.name == name }
+        indexByName[name].map { jobs[$0] }
     }
 }

@@ -1,61 +1,316 @@
-/// Where a node claims an instant of a job before running it. The claim is the final arbiter of
-/// "at most once": two nodes that briefly disagree about ownership cannot both win it.
+import Logging
+
+/// One claim: "node N starts instant T of job J", named by a token unique to the attempt to run it.
+package struct ClaimRequest: Sendable, Hashable {
+    package let job: String
+    /// Unix seconds.
+    package let instant: Int64
+    /// `<node> <run ID>`: the same token sent again (after a reply was lost) is answered as won.
+    package let token: String
+
+    package init(job: String, instant: Int64, token: String) {
+        self.job = job
+        self.instant = instant
+        self.token = token
+    }
+}
+
+package enum ClaimResult: Sendable, Hashable {
+    /// This claim holds the instant. `previous` is the job's last claimed instant before it (for
+    /// ``ClaimStore/release(_:previous:)``).
+    case won(previous: Int64?)
+    /// The instant, or a later one, was claimed by someone else (or by this node under another token).
+    case lost
+}
+
+/// The job's claims as read for catch-up.
+package struct ClaimedInstants: Sendable, Hashable {
+    /// The last claimed instant of each job asked for, nil if none is known.
+    package let last: [Int64?]
+    /// Unix seconds before which the history is unknown (Redis went back in time then); 0 if never.
+    package let floor: Int64
+}
+
+/// Where a node claims an instant of a job right before starting it. The claim is the final
+/// arbiter of "at most once": two nodes that briefly disagree about ownership cannot both win it.
 ///
 /// A claim is a compare-and-set on the job's **last claimed instant**: claiming instant T wins only
 /// if no instant T or later was claimed for the job, and records T. So each instant is won at most
-/// once, whatever the clocks, the order of the nodes or the retries; catch-up claims missed
-/// instants in order.
+/// once, whatever the clocks, the order of the nodes or the retries; a node claims the instants of
+/// one job in order. The same claim sent again with the same token (its reply was lost) is
+/// answered `won` if it was this node's.
 package protocol ClaimStore: Sendable {
-    /// Claims every (job, instant) in one round trip; returns which were won, in order.
-    func claim(_ claims: [(job: String, instant: Int64)], node: String) async throws -> [Bool]
-    /// The last claimed instant of each job, nil if none is known.
-    func lastClaimed(_ jobs: [String]) async throws -> [Int64?]
-    /// Keeps a finished run in the job's bounded history.
+    /// Claims every request in one round trip; returns the results in order.
+    func claim(_ requests: [ClaimRequest]) async throws -> [ClaimResult]
+    /// Gives back a won claim that will not start (shutdown): the job's last claimed instant goes
+    /// back to `previous` if the claim is still the last one, so the next owner can run it.
+    func release(_ request: ClaimRequest, previous: Int64?) async throws
+    /// The last claimed instants of `jobs`, and the floor of the known history.
+    func lastClaimed(_ jobs: [String]) async throws -> ClaimedInstants
+    /// Keeps a finished (or skipped) run in the job's bounded history.
     func record(_ run: RunRecord) async throws
+    /// Compares the claim history Redis reported (at a heartbeat) with what this node has seen,
+    /// and repairs it if Redis went back in time.
+    func checkHistory(generation: Int64, sequence: Int64) async
 }
 
-/// Claims in Redis: `dcron:{c}:claims` (hash job → last claimed instant) and
-/// `dcron:{c}:claimedBy` (hash job → "node runID-less instant"), run histories in
-/// `dcron:{c}:runs:<job>` (list, newest first, 100 kept) and `dcron:{c}:lastSuccess` (hash).
-package struct RedisClaimStore: ClaimStore {
-    let redis: RedisClient
-    let keys: ClusterKeys
-    package static let historyLength = 100
+extension ClaimStore {
+    package func claim(_ request: ClaimRequest) async throws -> ClaimResult {
+        try await claim([request])[0]
+    }
+}
 
-    package init(redis: RedisClient, cluster: String) {
-        self.redis = redis
-        self.keys = ClusterKeys(cluster: cluster)
+/// The claim history a node has seen: Redis keeps `generation` and `sequence` in
+/// `dcron:{c}:history`; every won claim advances the sequence, every repair after Redis went back
+/// in time bumps the generation. Nodes remember the newest pair they saw, so Redis holding an older
+/// one (a restart from a snapshot, a lagging replica promoted, a restart with no data) is noticed.
+package struct ClaimHistory: Sendable, Hashable {
+    /// -1: nothing seen yet (a node that just started adopts what Redis has).
+    package var generation: Int64 = -1
+    package var sequence: Int64 = 0
+
+    package init(generation: Int64 = -1, sequence: Int64 = 0) {
+        self.generation = generation
+        self.sequence = sequence
     }
 
+    /// Whether Redis reporting `generation`/`sequence` has lost history this node saw, or was
+    /// repaired after such a loss by another node: either way this node must put back what it knows.
+    package func isDiscontinuous(generation stored: Int64, sequence storedSequence: Int64) -> Bool {
+        guard generation >= 0 else { return false }
+        return stored != generation || storedSequence < sequence
+    }
+
+    /// Takes a consistent newer report.
+    package mutating func observe(generation stored: Int64, sequence storedSequence: Int64) {
+        if generation < 0 || stored == generation {
+            generation = stored
+            sequence = max(sequence, storedSequence)
+        }
+    }
+}
+
+/// Claims in Redis (keys in ``ClusterKeys``): `claims` (hash job → last claimed instant),
+/// `claimedBy` (hash job → `<node> <instant> <run ID>`), `won:<node>` (hash job → `<instant> <token>`
+/// of the node's last won claim, so a retried claim is recognised), `history` (hash: generation,
+/// sequence, floor), run histories in `runs:<job>` (list, newest first, 100 kept) and `lastSuccess`.
+///
+/// Every claim and every read for catch-up carries the history this node has seen; a script that
+/// finds Redis behind it refuses to act (`{-1, generation, sequence}`). The node then puts back the
+/// last instant it won of every job it remembers, bumps the generation (so every other node
+/// notices too and does the same), and sets the history's floor to now: catch-up never reaches
+/// back before the floor, since stale values would run instants twice.
+package actor RedisClaimStore: ClaimStore {
+    let redis: RedisClient
+    let keys: ClusterKeys
+    let node: String
+    private let logger: Logger
+    private var history = ClaimHistory()
+    /// The last instant this node won of each job, whoever owns the job now: what it puts back.
+    private var won: [String: Int64] = [:]
+    private var repairTask: Task<Void, any Error>?
+    package private(set) var repairs = 0
+    package static let historyLength = 100
+
+    package init(redis: RedisClient, cluster: String, node: String, logger: Logger = Logger(label: "dcrond.claims")) {
+        self.redis = redis
+        self.keys = ClusterKeys(cluster: cluster)
+        self.node = node
+        self.logger = logger
+    }
+
+    /// KEYS: claims, claimedBy, won:<node>, history. ARGV: node, generation seen, sequence seen,
+    /// then job, instant, token per claim. Returns {1, generation, sequence, {result...}} with a
+    /// result per claim (-2 lost; -1 won with no previous instant; else won, the previous instant),
+    /// or {-1, generation, sequence} when Redis is behind the caller.
     static let claimScript = RedisScript("""
-        local node = ARGV[1]
-        local won = {}
-        for i = 2, #ARGV, 2 do
-            local job, instant = ARGV[i], tonumber(ARGV[i + 1])
-            local last = tonumber(redis.call('HGET', KEYS[1], job) or '-1')
-            if instant > last then
+        local h = redis.call('HMGET', KEYS[4], 'generation', 'sequence')
+        local gen, seq = tonumber(h[1] or '0'), tonumber(h[2] or '0')
+        local rgen, rseq = tonumber(ARGV[2]), tonumber(ARGV[3])
+        if rgen >= 0 and (gen ~= rgen or seq < rseq) then return {-1, gen, seq} end
+        local results = {}
+        local advanced = false
+        for i = 4, #ARGV, 3 do
+            local job, instant, token = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+            local stored = redis.call('HGET', KEYS[1], job)
+            local last = tonumber(stored or '-1')
+            if tonumber(instant) > last then
                 redis.call('HSET', KEYS[1], job, instant)
-                redis.call('HSET', KEYS[2], job, node .. ' ' .. instant)
-                won[#won + 1] = 1
+                redis.call('HSET', KEYS[2], job, ARGV[1] .. ' ' .. instant .. ' ' .. token)
+                redis.call('HSET', KEYS[3], job, instant .. ' ' .. token)
+                seq = seq + 1
+                advanced = true
+                results[#results + 1] = last
+            elseif redis.call('HGET', KEYS[3], job) == instant .. ' ' .. token then
+                results[#results + 1] = -3
             else
-                won[#won + 1] = 0
+                results[#results + 1] = -2
             end
         end
-        return won
+        if advanced then redis.call('HSET', KEYS[4], 'generation', gen, 'sequence', seq) end
+        return {1, gen, seq, results}
         """)
 
-    package func claim(_ claims: [(job: String, instant: Int64)], node: String) async throws -> [Bool] {
-        guard !claims.isEmpty else { return [] }
-        var arguments: [any RedisArgument] = [node]
-        for claim in claims {
-            arguments.append(claim.job)
-            arguments.append(claim.instant)
+    /// KEYS: claims, history. ARGV: generation seen, sequence seen, jobs...
+    /// Returns {1, generation, sequence, floor, {last...}} or {-1, generation, sequence}.
+    static let lastClaimedScript = RedisScript("""
+        local h = redis.call('HMGET', KEYS[2], 'generation', 'sequence', 'floor')
+        local gen, seq, floor = tonumber(h[1] or '0'), tonumber(h[2] or '0'), tonumber(h[3] or '0')
+        local rgen, rseq = tonumber(ARGV[1]), tonumber(ARGV[2])
+        if rgen >= 0 and (gen ~= rgen or seq < rseq) then return {-1, gen, seq} end
+        local jobs = {}
+        for i = 3, #ARGV do jobs[#jobs + 1] = ARGV[i] end
+        return {1, gen, seq, floor, redis.call('HMGET', KEYS[1], unpack(jobs))}
+        """)
+
+    /// KEYS: claims, claimedBy, history. ARGV: node, generation seen, sequence seen, now, then job,
+    /// instant pairs to put back. When another node already repaired (a newer generation than the
+    /// caller saw), adopts it; otherwise bumps the generation and sets the floor to now.
+    /// Returns {generation, sequence, bumped (0/1), restored count}.
+    static let repairScript = RedisScript("""
+        local h = redis.call('HMGET', KEYS[3], 'generation', 'sequence', 'floor')
+        local gen, seq, floor = tonumber(h[1] or '0'), tonumber(h[2] or '0'), tonumber(h[3] or '0')
+        local rgen, rseq, now = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+        local bumped = 0
+        if gen <= rgen then
+            gen = math.max(gen, rgen) + 1
+            seq = math.max(seq, rseq) + 1
+            floor = math.max(floor, now)
+            bumped = 1
+        end
+        local restored = 0
+        for i = 5, #ARGV, 2 do
+            local job, instant = ARGV[i], ARGV[i + 1]
+            if tonumber(instant) > tonumber(redis.call('HGET', KEYS[1], job) or '-1') then
+                redis.call('HSET', KEYS[1], job, instant)
+                redis.call('HSET', KEYS[2], job, ARGV[1] .. ' ' .. instant .. ' restored')
+                restored = restored + 1
+            end
+        end
+        redis.call('HSET', KEYS[3], 'generation', gen, 'sequence', seq, 'floor', floor)
+        return {gen, seq, bumped, restored}
+        """)
+
+    /// KEYS: claims, claimedBy. ARGV: job, instant, token, node, previous instant (or '').
+    static let releaseScript = RedisScript("""
+        if redis.call('HGET', KEYS[2], ARGV[1]) ~= ARGV[4] .. ' ' .. ARGV[2] .. ' ' .. ARGV[3] then return 0 end
+        if ARGV[5] == '' then redis.call('HDEL', KEYS[1], ARGV[1]) else redis.call('HSET', KEYS[1], ARGV[1], ARGV[5]) end
+        redis.call('HSET', KEYS[2], ARGV[1], ARGV[4] .. ' ' .. ARGV[2] .. ' released')
+        return 1
+        """)
+
+    package func claim(_ requests: [ClaimRequest]) async throws -> [ClaimResult] {
+        guard !requests.isEmpty else { return [] }
+        let parts = try await guardedByHistory { seen in
+            var arguments: [any RedisArgument] = [node, seen.generation, seen.sequence]
+            for request in requests {
+                arguments.append(request.job)
+                arguments.append(request.instant)
+                arguments.append(request.token)
+            }
+            return .evaluate(Self.claimScript, keys: [keys.claims, keys.claimedBy, keys.won(node), keys.history], arguments: arguments)
         }
-        let reply = try await send(.evaluate(Self.claimScript, keys: [keys.prefix + "claims", keys.prefix + "claimedBy"], arguments: arguments))
-        guard let results = reply.array, results.count == claims.count else {
-            throw RedisServerError(message: "unexpected claim reply: \(reply)")
+        guard parts.count == 4, let results = parts[3].array, results.count == requests.count else {
+            throw RedisServerError(message: "unexpected claim reply: \(parts)")
         }
-        return results.map { $0.integer == 1 }
+        return zip(requests, results).map { request, result in
+            let code = result.integer ?? -2
+            if code == -2 { return .lost }
+            won[request.job] = max(won[request.job] ?? .min, request.instant)
+            return .won(previous: code >= 0 ? code : nil)
+        }
+    }
+
+    package func release(_ request: ClaimRequest, previous: Int64?) async throws {
+        let reply = try await send(.evaluate(Self.releaseScript, keys: [keys.claims, keys.claimedBy], arguments: [
+            request.job, request.instant, request.token, node, previous.map(String.init) ?? "",
+        ]))
+        if reply.integer == 1, won[request.job] == request.instant { won[request.job] = previous }
+    }
+
+    package func lastClaimed(_ jobs: [String]) async throws -> ClaimedInstants {
+        guard !jobs.isEmpty else { return ClaimedInstants(last: [], floor: 0) }
+        let parts = try await guardedByHistory { seen in
+            .evaluate(Self.lastClaimedScript, keys: [keys.claims, keys.history],
+                      arguments: [seen.generation, seen.sequence] + jobs.map { $0 as any RedisArgument })
+        }
+        guard parts.count == 5, let floor = parts[3].integer, let values = parts[4].array, values.count == jobs.count else {
+            throw RedisServerError(message: "unexpected catch-up reply: \(parts)")
+        }
+        return ClaimedInstants(last: values.map { $0.string.flatMap { Int64($0) } }, floor: floor)
+    }
+
+    package func checkHistory(generation: Int64, sequence: Int64) async {
+        let seen = history
+        if seen.isDiscontinuous(generation: generation, sequence: sequence) {
+            do { try await repair(after: seen, stored: (generation, sequence)) } catch {
+                logger.error("cannot repair the claim history yet; claims stay refused until it is", metadata: ["error": "\(error)"])
+            }
+        } else {
+            history.observe(generation: generation, sequence: sequence)
+        }
+    }
+
+    /// Sends the command built from the history seen; when Redis is behind it, repairs and sends
+    /// it again (once). Returns the reply's elements, the history updated from them.
+    private func guardedByHistory(_ build: (ClaimHistory) -> RedisCommand) async throws -> [RedisReply] {
+        for _ in 0..<2 {
+            let seen = history
+            let reply = try await send(build(seen))
+            guard let parts = reply.array, parts.count >= 3, let status = parts[0].integer,
+                  let generation = parts[1].integer, let sequence = parts[2].integer else {
+                throw RedisServerError(message: "unexpected reply: \(reply)")
+            }
+            if status == 1 {
+                history.observe(generation: generation, sequence: sequence)
+                return parts
+            }
+            try await repair(after: seen, stored: (generation, sequence))
+        }
+        throw RedisServerError(message: "the claim history changed again during its repair")
+    }
+
+    /// One repair at a time; a caller whose view is already outdated by another repair only retries.
+    private func repair(after seen: ClaimHistory, stored: (generation: Int64, sequence: Int64)) async throws {
+        if let repairTask {
+            try await repairTask.value
+            return
+        }
+        guard history == seen else { return }
+        let task = Task { try await self.performRepair(seen: seen, stored: stored) }
+        repairTask = task
+        defer { repairTask = nil }
+        try await task.value
+    }
+
+    private func performRepair(seen: ClaimHistory, stored: (generation: Int64, sequence: Int64)) async throws {
+        let now = realtimeNanoseconds() / 1_000_000_000
+        var arguments: [any RedisArgument] = [node, seen.generation, seen.sequence, now]
+        for (job, instant) in won.sorted(by: { $0.key < $1.key }) {
+            arguments.append(job)
+            arguments.append(instant)
+        }
+        let reply = try await send(.evaluate(Self.repairScript, keys: [keys.claims, keys.claimedBy, keys.history], arguments: arguments))
+        guard let parts = reply.array?.compactMap(\.integer), parts.count == 4 else {
+            throw RedisServerError(message: "unexpected repair reply: \(reply)")
+        }
+        history = ClaimHistory(generation: parts[0], sequence: parts[1])
+        repairs += 1
+        let metadata: Logger.Metadata = [
+            "node": "\(node)", "seenGeneration": "\(seen.generation)", "seenSequence": "\(seen.sequence)",
+            "redisGeneration": "\(stored.generation)", "redisSequence": "\(stored.sequence)",
+            "putBack": "\(parts[3])", "remembered": "\(won.count)",
+        ]
+        if parts[2] == 1 {
+            logger.error("""
+                Redis went back in time: it holds claim history \(stored.generation)/\(stored.sequence) but this node saw \
+                \(seen.generation)/\(seen.sequence) (a restart from an older snapshot or with no data, or a lagging replica \
+                promoted). Put back the \(won.count) last claims this node remembers; instants missed before now are not \
+                caught up, since stale claims would run them twice
+                """, metadata: metadata)
+        } else {
+            logger.error("Redis went back in time (repaired by another node): put back the last claims this node remembers", metadata: metadata)
+        }
     }
 
     /// One command; a server error reply is thrown. (Typed throws are caught here: the Swift 6.3
@@ -71,23 +326,14 @@ package struct RedisClaimStore: ClaimStore {
         return reply
     }
 
-    package func lastClaimed(_ jobs: [String]) async throws -> [Int64?] {
-        guard !jobs.isEmpty else { return [] }
-        let reply = try await send(RedisCommand(["HMGET", keys.prefix + "claims"] + jobs))
-        guard let values = reply.array, values.count == jobs.count else {
-            throw RedisServerError(message: "unexpected HMGET reply: \(reply)")
-        }
-        return values.map { $0.string.flatMap { Int64($0) } }
-    }
-
     package func record(_ run: RunRecord) async throws {
-        let list = keys.prefix + "runs:" + run.job
+        let list = keys.runs(run.job)
         var commands = [
             RedisCommand("LPUSH", list, run.json.serialized),
             RedisCommand("LTRIM", list, 0, Self.historyLength - 1),
         ]
         if run.outcome == .succeeded {
-            commands.append(RedisCommand("HSET", keys.prefix + "lastSuccess", run.job, run.json.serialized))
+            commands.append(RedisCommand("HSET", keys.lastSuccess, run.job, run.json.serialized))
         }
         let replies: [RedisReply]
         do {
@@ -101,25 +347,37 @@ package struct RedisClaimStore: ClaimStore {
 
 /// Standalone mode: one node, claims in memory.
 package actor LocalClaimStore: ClaimStore {
-    private var last: [String: Int64] = [:]
+    private var last: [String: (instant: Int64, token: String)] = [:]
     package private(set) var records: [String: [RunRecord]] = [:]
 
     package init() {}
 
-    package func claim(_ claims: [(job: String, instant: Int64)], node: String) async throws -> [Bool] {
-        claims.map { claim in
-            if let previous = last[claim.job], previous >= claim.instant { return false }
-            last[claim.job] = claim.instant
-            return true
+    package func claim(_ requests: [ClaimRequest]) async throws -> [ClaimResult] {
+        requests.map { request in
+            let previous = last[request.job]
+            if let previous, previous.instant >= request.instant {
+                return previous.instant == request.instant && previous.token == request.token ? .won(previous: nil) : .lost
+            }
+            last[request.job] = (request.instant, request.token)
+            return .won(previous: previous?.instant)
         }
     }
 
-    package func lastClaimed(_ jobs: [String]) async throws -> [Int64?] { jobs.map { last[$0] } }
+    package func release(_ request: ClaimRequest, previous: Int64?) async throws {
+        guard let current = last[request.job], current.instant == request.instant, current.token == request.token else { return }
+        last[request.job] = previous.map { ($0, "released") }
+    }
+
+    package func lastClaimed(_ jobs: [String]) async throws -> ClaimedInstants {
+        ClaimedInstants(last: jobs.map { last[$0]?.instant }, floor: 0)
+    }
 
     package func record(_ run: RunRecord) async throws {
         records[run.job, default: []].insert(run, at: 0)
         if records[run.job]!.count > RedisClaimStore.historyLength { records[run.job]!.removeLast() }
     }
+
+    package func checkHistory(generation: Int64, sequence: Int64) async {}
 }
 
 extension RunRecord {
@@ -131,6 +389,7 @@ extension RunRecord {
         case .succeeded: outcomeText = "succeeded"
         case .failed: outcomeText = "failed"
         case .skipped(let why): outcomeText = "skipped"; reason = .string(why)
+        case .notClaimed: outcomeText = "notClaimed"
         }
         let last = attempts.last
         let result: JSONValue

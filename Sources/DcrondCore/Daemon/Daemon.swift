@@ -6,21 +6,27 @@ import Glibc
 #endif
 
 /// The scheduler of one node: plans the next instant of every enabled job, sleeps until the
-/// earliest, and at each instant claims the due jobs this node owns and runs the ones it won.
+/// earliest, and hands the due instants of the jobs this node owns to their lanes.
 ///
-/// - No polling: one timer waits for the earliest instant; idle, the daemon does nothing but
-///   heartbeat.
+/// - No polling: one timer waits for the earliest instant (and at least once a heartbeat, so the
+///   pool can tell that this loop is alive); idle, the daemon does nothing but heartbeat.
 /// - Ownership comes from the pool's ring (standalone: every job is this node's); a fenced or
-///   draining node claims nothing.
-/// - Claims go to the claim store in one round trip per instant; on any error the node fails
-///   closed (runs nothing it could not claim) and logs it.
+///   draining node hands nothing to its lanes.
+/// - **One lane per job** claims its instants one at a time and in order, each right before its run
+///   starts (after the concurrency slot and the local overlap check): a node that dies takes at most
+///   the instant it was starting with it. A claim that failed on a Redis error is retried with the
+///   same token until it is decided or the instant passes its starting deadline, so a Redis stall
+///   makes runs late, never lost. Instants queued behind a run (a catch-up backlog) wait for it.
 /// - Whenever this node becomes the owner of a job (start-up, another node left or died, it came
-///   back from fencing, Redis came back), it looks for instants missed since the job's last claimed
-///   one and applies the job's `catchUp` policy within its `startingDeadline`; every skipped
-///   instant is logged and counted.
-/// - `reload()` re-reads both files; an invalid table is rejected with every problem logged and the
-///   running table stays. `shutdown()` leaves the pool at once, lets running jobs finish within the
-///   grace period, terminates the rest, and returns.
+///   back from fencing), the job's lane first reads the last claimed instant (retried until Redis
+///   answers) and applies the job's `catchUp` policy within its `startingDeadline` to the instants
+///   missed since; nothing later of that job is claimed before. Catch-up never reaches back before
+///   the history's floor (Redis went back in time then) nor before a reload that added, re-enabled or
+///   rescheduled the job. Every skipped instant is logged with the rule that skipped it, and counted.
+/// - `reload()` reads both files on a thread of its own; a valid table is swapped in atomically; an
+///   invalid one is rejected with every problem logged and the running table stays.
+/// - `shutdown()` starts nothing more from its first moment, leaves the pool, lets running jobs
+///   finish within the grace period, terminates the rest, and returns.
 package actor Daemon {
     private let configPath: String
     private let logger: Logger
@@ -31,22 +37,40 @@ package actor Daemon {
     private let pool: NodePool?
     private let runner: JobRunner
     private let timer = WallClockTimer()
+    private let events: DaemonEvents
 
     /// Next planned instant of each enabled job (Unix seconds).
     private var next: [String: Int64] = [:]
     /// Jobs this node owned when ownership was last evaluated.
     private var owned: Set<String> = []
-    /// Last instant this node itself claimed, per job: catch-up after Redis lost its data.
-    private var claimedHere: [String: Int64] = [:]
+    private var everOwned = false
+    private var lanes: [String: Lane] = [:]
+    /// Jobs whose lane waits for a catch-up, with the reason; read in batches by one worker.
+    private var catchUpRequests: [String: String] = [:]
+    private var catchUpWorkerRunning = false
+    /// Catch-up of these jobs starts no earlier (a reload added, re-enabled or rescheduled them).
+    private var notBefore: [String: Int64] = [:]
     private var runs: [UInt64: Task<Void, Never>] = [:]
     private var nextRunToken: UInt64 = 0
     private var stopping = false
     private var ownershipDirty = true
     private var rejoinedSinceLastCheck = false
+    private var reloading = false
     package private(set) var skippedInstants = 0
     package private(set) var failedClaims = 0
+    /// Why the daemon stopped on its own (another process holds the node id), if it did.
+    package private(set) var failure: String?
 
     package static let catchUpLimit = 100
+
+    /// The instants of one job waiting to be claimed, in order.
+    private struct Lane {
+        var pending: [Int64] = []
+        /// A task is working through `pending`.
+        var active = false
+        /// A catch-up is requested: nothing is claimed until it has been applied.
+        var waitingForCatchUp = false
+    }
 
     package init(configPath: String, loaded: LoadedConfiguration, logger: Logger) {
         self.configPath = configPath
@@ -58,62 +82,79 @@ package actor Daemon {
                                 settings: RunnerSettings(node: loaded.daemon.node, cluster: loaded.daemon.cluster,
                                                          maxConcurrentRuns: loaded.daemon.maxConcurrentRuns),
                                 logger: logger)
+        let events = DaemonEvents()
+        self.events = events
         if let endpoint = loaded.daemon.redis {
             var options = RedisConnectionOptions()
             options.clientName = "dcrond:\(loaded.daemon.node)"
             let poolClient = RedisClient(endpoint: endpoint, options: options, logger: logger)
-            let claimClient = RedisClient(endpoint: endpoint, options: options, logger: logger)
-            self.claims = RedisClaimStore(redis: claimClient, cluster: loaded.daemon.cluster)
-            self.leases = RunLeases(redis: claimClient, cluster: loaded.daemon.cluster, ttl: loaded.daemon.nodeTimeout)
+            // Claims are retried while Redis is away: reconnect within a second of its return.
+            let claimClient = RedisClient(endpoint: endpoint, options: options,
+                                          reconnectBackoff: ExponentialBackoff(initial: .milliseconds(100), maximum: .seconds(1)), logger: logger)
+            let claims = RedisClaimStore(redis: claimClient, cluster: loaded.daemon.cluster, node: loaded.daemon.node, logger: logger)
+            self.claims = claims
+            self.leases = RunLeases(redis: claimClient, cluster: loaded.daemon.cluster, nodeTimeout: loaded.daemon.nodeTimeout)
             let settings = PoolSettings(cluster: loaded.daemon.cluster, node: loaded.daemon.node, heartbeat: loaded.daemon.heartbeat,
                                         nodeTimeout: loaded.daemon.nodeTimeout, virtualNodes: loaded.daemon.virtualNodes)
             let timer = self.timer
-            let changes = PoolChangeBox()
+            var hooks = PoolHooks()
+            hooks.history = { generation, sequence in Task { await claims.checkHistory(generation: generation, sequence: sequence) } }
+            hooks.idInUse = { conflict in
+                events.fail(conflict.description)
+                timer.interrupt()
+            }
+            let stuckAfter = loaded.daemon.heartbeat * 2 + .seconds(1)
+            hooks.schedulerStuck = { events.stuckDescription(after: stuckAfter) }
             self.pool = NodePool(settings: settings, redis: poolClient,
                                  description: NodeDescription(fingerprint: loaded.table.fingerprint, timeZone: loaded.daemon.timeZone.identifier),
-                                 logger: logger,
+                                 logger: logger, hooks: hooks,
                                  onChange: { _, rejoined in
-                                     changes.mark(rejoined: rejoined)
+                                     events.markPoolChanged(rejoined: rejoined)
                                      timer.interrupt()
                                  })
-            self.poolChanges = changes
         } else {
             self.claims = LocalClaimStore()
             self.leases = nil
             self.pool = nil
-            self.poolChanges = PoolChangeBox()
         }
     }
 
-    private let poolChanges: PoolChangeBox
-
-    /// Runs until ``shutdown()``.
+    /// Runs until ``shutdown()``, or until the node id turns out to be another process's (then
+    /// ``failure`` says so).
     package func run() async {
         let mode = pool == nil ? "standalone (no redis: this node runs every job)" : "cluster \(daemon.cluster)"
         logger.info("dcrond \(DcrondVersion.current) starting", metadata: [
             "node": "\(daemon.node)", "mode": "\(mode)", "jobs": "\(table.jobs.count)", "fingerprint": "\(table.fingerprint)",
         ])
+        events.tick()
         await pool?.start()
         planAll(after: nowSeconds())
         while !stopping {
-            if poolChanges.take(into: &rejoinedSinceLastCheck) || ownershipDirty {
+            events.tick()
+            if let failure = events.takeFailure() {
+                self.failure = failure
+                await shutdown(grace: daemon.shutdownGrace)
+                break
+            }
+            if events.takePoolChange(into: &rejoinedSinceLastCheck) || ownershipDirty {
                 ownershipDirty = false
                 await ownershipChanged()
             }
-            let earliest = next.values.min() ?? nowSeconds() + 3600
-            let wake = await timer.wait(until: earliest * 1_000_000_000)
+            let now = realtimeNanoseconds()
+            let earliest = (next.values.min() ?? Int64.max / 1_000_000_000) * 1_000_000_000
+            // Wake at least once a heartbeat: the pool reports a loop that stopped ticking as stuck.
+            let wake = await timer.wait(until: min(earliest, now + daemon.heartbeat.wholeMilliseconds * 1_000_000))
             if stopping { break }
             switch wake {
             case .interrupted:
                 continue
             case .clockChanged:
-                logger.warning("the wall clock was set; planning again")
+                logger.warning("the wall clock was set; planning again and catching up what it jumped over")
                 // Instants the clock jumped over are found by catch-up (claims keep them at most once).
                 planAll(after: nowSeconds())
-                ownershipDirty = true
-                await catchUp(Array(owned), reason: "the wall clock was set")
+                requestCatchUp(owned, reason: "the wall clock was set")
             case .due:
-                await dispatchDue()
+                if realtimeNanoseconds() >= earliest { dispatchDue() }
             }
         }
     }
@@ -127,9 +168,18 @@ package actor Daemon {
         }
     }
 
-    private func dispatchDue() async {
+    /// Hands the due instants of the jobs this node owns to their lanes.
+    private func dispatchDue() {
         let now = nowSeconds()
-        var due: [(job: JobDefinition, instants: [Int64])] = []
+        var ring: HashRing?
+        var standing = "owner"
+        if pool != nil {
+            // The pool's state is read without a hop through its actor: it was read at the last
+            // ownership change, and the lane checks again right before each claim.
+            ring = currentRing
+            if ring == nil { standing = "fenced or draining" }
+        }
+        var notHandled = 0
         for job in table.jobs where job.enabled {
             guard var instant = next[job.name], instant <= now else { continue }
             var instants: [Int64] = []
@@ -140,141 +190,206 @@ package actor Daemon {
                 instant = following
             }
             next[job.name] = instant > now ? instant : job.schedule.next(after: now, in: job.timeZone, policy: job.dstPolicy)
-            due.append((job, instants))
-        }
-        guard !due.isEmpty else { return }
-        await claimAndRun(due.map { ($0.job, select($0.job, $0.instants, now: now, reason: "the scheduler fell behind")) })
-    }
-
-    /// Applies the job's catch-up policy and starting deadline to instants in order, the last
-    /// being the most recent; logs and counts what it skips.
-    private func select(_ job: JobDefinition, _ instants: [Int64], now: Int64, reason: String) -> [Int64] {
-        guard !instants.isEmpty else { return [] }
-        let deadline = Int64(job.startingDeadline.components.seconds)
-        var keep = instants.filter { now - $0 <= deadline }
-        var skipped = instants.count - keep.count
-        if keep.count > 1 {
-            switch job.catchUp {
-            case .none:
-                // Only the instant due now, if it is one; the missed ones are skipped.
-                let current = keep.last!
-                let isCurrent = now - current < 2
-                skipped += keep.count - (isCurrent ? 1 : 0)
-                keep = isCurrent ? [current] : []
-            case .latest:
-                skipped += keep.count - 1
-                keep = [keep.last!]
-            case .all:
-                if keep.count > Self.catchUpLimit {
-                    skipped += keep.count - Self.catchUpLimit
-                    keep = Array(keep.suffix(Self.catchUpLimit))
+            if pool != nil {
+                guard let ring else {
+                    notHandled += instants.count
+                    continue
                 }
+                guard ring.owner(of: job.name) == daemon.node else { continue }
             }
+            // The newest is due now unless the loop was held up for longer than a second or so.
+            let current = instants.last.flatMap { now - $0 < 2 ? $0 : nil }
+            let missed = current == nil ? instants : Array(instants.dropLast())
+            let selection = CatchUpSelection.select(missed: missed, current: current, policy: job.catchUp,
+                                                    startingDeadline: job.startingDeadline, now: now, limit: Self.catchUpLimit)
+            logSkips(job, selection, reason: "the scheduler fell behind")
+            enqueue(job.name, selection.run)
         }
-        if skipped > 0 {
-            skippedInstants += skipped
-            logger.warning("skipped \(skipped) missed instant\(skipped == 1 ? "" : "s") (\(reason))", metadata: [
-                "job": "\(job.name)", "catchUp": "\(job.catchUp.rawValue)", "startingDeadline": "\(formatDuration(job.startingDeadline))",
-                "first": "\(instants.first!)", "last": "\(instants.last!)",
-            ])
-        }
-        return keep
-    }
-
-    /// Claims the instants of the jobs this node owns (one round trip) and runs those it won;
-    /// a job's instants run one after another.
-    private func claimAndRun(_ due: [(JobDefinition, [Int64])]) async {
-        let ring: HashRing?
-        if let pool {
-            ring = await pool.ownership()
-            if ring == nil {
-                let count = due.reduce(0) { $0 + $1.1.count }
-                if count > 0 {
-                    logger.warning("not claiming \(count) instant\(count == 1 ? "" : "s"): this node is fenced or draining")
-                    loseOwnership(of: owned)  // re-evaluated (with catch-up) when it is back
-                }
-                return
-            }
-        } else {
-            ring = nil
-        }
-        let mine = due.filter { job, instants in !instants.isEmpty && (ring == nil || ring!.owner(of: job.name) == daemon.node) }
-        let requests = mine.flatMap { job, instants in instants.map { (job: job.name, instant: $0) } }
-        guard !requests.isEmpty else { return }
-        let won: [Bool]
-        do {
-            won = try await claims.claim(requests, node: daemon.node)
-        } catch {
-            failedClaims += requests.count
-            logger.error("could not claim \(requests.count) instant\(requests.count == 1 ? "" : "s"); not running them", metadata: ["error": "\(error)"])
-            return
-        }
-        var index = 0
-        for (job, instants) in mine {
-            var runnable: [Int64] = []
-            for instant in instants {
-                if won[index] {
-                    runnable.append(instant)
-                    claimedHere[job.name] = max(claimedHere[job.name] ?? .min, instant)
-                } else {
-                    logger.debug("instant claimed elsewhere", metadata: ["job": "\(job.name)", "scheduledAt": "\(instant)"])
-                }
-                index += 1
-            }
-            if !runnable.isEmpty { start(job, runnable) }
+        if notHandled > 0 {
+            logger.warning("not claiming \(notHandled) instant\(notHandled == 1 ? "" : "s"): this node is \(standing); the owner catches them up")
+            loseOwnership(of: owned)  // re-evaluated (with catch-up) when it is back
         }
     }
 
-    private func start(_ job: JobDefinition, _ instants: [Int64]) {
+    /// The ring as of the last ownership evaluation; nil while fenced or draining.
+    private var currentRing: HashRing?
+
+    private func logSkips(_ job: JobDefinition, _ selection: CatchUpSelection, reason: String) {
+        let metadata: Logger.Metadata = ["job": "\(job.name)", "catchUp": "\(job.catchUp.rawValue)"]
+        if !selection.pastDeadline.isEmpty {
+            skip(selection.pastDeadline, of: job, rule: "older than the startingDeadline of \(formatDuration(job.startingDeadline))", reason: reason, metadata: metadata)
+        }
+        if !selection.byPolicy.isEmpty {
+            let rule = switch job.catchUp {
+            case .none: "catchUp is none"
+            case .latest: "catchUp is latest: only the newest runs"
+            case .all: "catchUp is all, bounded to the newest \(Self.catchUpLimit)"
+            }
+            skip(selection.byPolicy, of: job, rule: rule, reason: reason, metadata: metadata)
+        }
+    }
+
+    private func skip(_ instants: [Int64], of job: JobDefinition, rule: String, reason: String, metadata: Logger.Metadata) {
+        skippedInstants += instants.count
+        logger.warning("skipped \(instants.count) missed instant\(instants.count == 1 ? "" : "s") (\(rule); \(reason))", metadata: metadata.merging([
+            "first": "\(instants.first!)", "last": "\(instants.last!)",
+        ]) { $1 })
+    }
+
+    // MARK: - Lanes
+
+    private func enqueue(_ job: String, _ instants: [Int64]) {
+        guard !instants.isEmpty else { return }
+        var lane = lanes[job] ?? Lane()
+        for instant in instants where !lane.pending.contains(instant) { lane.pending.append(instant) }
+        lane.pending.sort()
+        lanes[job] = lane
+        wakeLane(job)
+    }
+
+    private func wakeLane(_ job: String) {
+        guard var lane = lanes[job], !lane.active, !lane.waitingForCatchUp, !lane.pending.isEmpty, !stopping else { return }
+        lane.active = true
+        lanes[job] = lane
+        Task { await self.workThroughLane(job) }
+    }
+
+    /// Claims and starts the lane's instants in order. An instant with more queued behind it (a
+    /// backlog) runs to its end before the next is claimed; otherwise the lane moves on once the
+    /// claim is decided, and `allow` runs may overlap.
+    private func workThroughLane(_ name: String) async {
+        while !stopping, var lane = lanes[name], !lane.waitingForCatchUp, !lane.pending.isEmpty {
+            let instant = lane.pending.removeFirst()
+            lanes[name] = lane
+            guard let job = table.job(named: name), job.enabled else { continue }  // removed or disabled by a reload
+            let (decided, finished) = start(job, instant)
+            await decided.value
+            if lanes[name]?.pending.isEmpty == false { await finished.value }
+        }
+        lanes[name]?.active = false
+        if let lane = lanes[name], lane.pending.isEmpty, !lane.waitingForCatchUp { lanes[name] = nil }
+        if !stopping { wakeLane(name) }  // a catch-up applied while this task was finishing
+    }
+
+    /// Starts the run of one instant; `decided` is fulfilled once its claim is decided (or it was
+    /// skipped before), `finished` when the run is over.
+    private func start(_ job: JobDefinition, _ instant: Int64) -> (decided: OneShot<Void>, finished: OneShot<Void>) {
         let token = nextRunToken
         nextRunToken += 1
+        let decided = OneShot<Void>(), finished = OneShot<Void>()
         let runner = self.runner, claims = self.claims, logger = self.logger, node = daemon.node
         let leases = job.overlap == .allow ? nil : self.leases
         let heartbeat = daemon.heartbeat
+        let runID = JobRunner.newRunID()
+        let request = ClaimRequest(job: job.name, instant: instant, token: "\(node) \(runID)")
+        let lease = LeaseHolder()
         runs[token] = Task {
-            for instant in instants {
-                let runID = JobRunner.newRunID()
-                var leaseValue: String?
-                if let leases {
+            let admission = RunAdmission(
+                claim: {
+                    defer { decided.fulfill(()) }
+                    return await self.claimForStart(job, request)
+                },
+                acquire: {
+                    if await self.isStopping {
+                        await self.release(request)
+                        return .notClaimed
+                    }
+                    guard let leases else { return .start }
                     switch await Self.takeLease(leases, job: job, runID: runID, node: node, logger: logger) {
-                    case .success(let value):
-                        leaseValue = value
                     case .failure(let skip):
-                        self.skippedInstants += 1
-                        let record = RunRecord(job: job.name, runID: runID, scheduledAt: instant, node: node, attempts: [], outcome: .skipped(skip.reason))
-                        try? await claims.record(record)
-                        continue
+                        return .skip(skip.reason)
+                    case .success(let value):
+                        lease.hold(value, renewal: Self.renewLease(leases, value: value, job: job, runID: runID, heartbeat: heartbeat,
+                                                                   runner: runner, logger: logger))
+                        return .start
                     }
-                }
-                // While the run lasts: keep the lease, and stop the run if a `replace` elsewhere asks.
-                let renewal: Task<Void, Never>? = leaseValue.map { value in
-                    Task {
-                        while !Task.isCancelled {
-                            try? await Task.sleep(for: heartbeat)
-                            if Task.isCancelled { break }
-                            do {
-                                let state = try await leases!.renew(job.name, value: value, runID: runID)
-                                if !state.held { logger.warning("the overlap lease expired while the run went on", metadata: ["job": "\(job.name)", "run": "\(runID)"]) }
-                                if state.stopRequested {
-                                    logger.info("terminating: a newer run replaces this one", metadata: ["job": "\(job.name)", "run": "\(runID)"])
-                                    await runner.terminate(runID: runID, grace: job.killGrace)
-                                }
-                            } catch {
-                                logger.warning("cannot renew the overlap lease", metadata: ["job": "\(job.name)", "error": "\(error)"])
-                            }
-                        }
-                    }
-                }
-                let record = await runner.run(job, scheduledAt: instant, runID: runID)
-                renewal?.cancel()
-                if let leaseValue { try? await leases!.release(job.name, value: leaseValue, runID: runID) }
+                })
+            let record = await runner.run(job, scheduledAt: instant, runID: runID, admission: admission)
+            decided.fulfill(())
+            if let value = lease.end() { try? await leases?.release(job.name, value: value, runID: runID) }
+            if case .skipped = record.outcome { self.skippedInstants += 1 }
+            if record.outcome != .notClaimed {
                 do { try await claims.record(record) } catch {
                     logger.warning("could not record the run", metadata: ["job": "\(job.name)", "run": "\(record.runID)", "error": "\(error)"])
                 }
             }
-            self.finished(token)
+            finished.fulfill(())
+            self.runs[token] = nil
+        }
+        return (decided, finished)
+    }
+
+    private var isStopping: Bool { stopping }
+
+    /// Claims `request` for a run about to start. Retries Redis errors with the same token (a lost
+    /// reply is then answered as won) until the claim is decided, the instant passes its starting
+    /// deadline, the node stops, or the job is no longer this node's. While the node is fenced it
+    /// waits: it may be back before the deadline, and the claim decides between it and a new owner.
+    private func claimForStart(_ job: JobDefinition, _ request: ClaimRequest) async -> Bool {
+        let metadata: Logger.Metadata = ["job": "\(job.name)", "scheduledAt": "\(request.instant)"]
+        let backoff = ExponentialBackoff(initial: .milliseconds(100), maximum: .seconds(1))
+        var failures = 0
+        while true {
+            if stopping { return false }
+            if nowSeconds() - request.instant > Int64(job.startingDeadline.components.seconds) {
+                skippedInstants += 1
+                logger.error("skipped: past its startingDeadline of \(formatDuration(job.startingDeadline)) before it could be claimed (\(failures) failed attempt\(failures == 1 ? "" : "s"))", metadata: metadata)
+                return false
+            }
+            if let pool {
+                switch await pool.standing() {
+                case .fenced:
+                    try? await Task.sleep(for: backoff.delay(forRetry: max(1, failures)))
+                    continue
+                case .inactive:
+                    logger.debug("not claiming: this node is draining", metadata: metadata)
+                    return false
+                case .owner(let ring):
+                    if let owner = ring.owner(of: job.name), owner != daemon.node {
+                        logger.info("not claiming: the job moved to node \(owner), which catches it up", metadata: metadata)
+                        return false
+                    }
+                }
+            }
+            do {
+                switch try await claims.claim(request) {
+                case .won(let previous):
+                    wonClaims[request] = previous
+                    if failures > 0 {
+                        logger.info("claimed after \(failures) failed attempt\(failures == 1 ? "" : "s")", metadata: metadata)
+                    }
+                    return true
+                case .lost:
+                    logger.debug("instant claimed elsewhere", metadata: metadata)
+                    return false
+                }
+            } catch {
+                failures += 1
+                if failures == 1 {
+                    failedClaims += 1
+                    logger.warning("could not claim; retrying until Redis answers or the starting deadline passes", metadata: metadata.merging(["error": "\(error)"]) { $1 })
+                }
+                try? await Task.sleep(for: backoff.delay(forRetry: failures))
+            }
         }
     }
+
+    /// Won claims whose run has not started, with the instant they replaced: released on shutdown.
+    private var wonClaims: [ClaimRequest: Int64?] = [:]
+
+    private func release(_ request: ClaimRequest) async {
+        guard let previous = wonClaims.removeValue(forKey: request) else { return }
+        do {
+            try await claims.release(request, previous: previous)
+            logger.info("released the claim: the node stops before the run started", metadata: ["job": "\(request.job)", "scheduledAt": "\(request.instant)"])
+        } catch {
+            logger.error("could not release the claim of a run that will not start; the instant is lost", metadata: [
+                "job": "\(request.job)", "scheduledAt": "\(request.instant)", "error": "\(error)",
+            ])
+        }
+    }
+
+    // MARK: - Overlap leases
 
     struct LeaseSkip: Error { let reason: String }
 
@@ -283,108 +398,211 @@ package actor Daemon {
     private static func takeLease(_ leases: RunLeases, job: JobDefinition, runID: String, node: String,
                                   logger: Logger) async -> Result<String, LeaseSkip> {
         let value = "\(node) \(runID)"
-        func skip(_ reason: String) -> Result<String, LeaseSkip> {
-            logger.warning("run skipped: \(reason)", metadata: ["job": "\(job.name)", "run": "\(runID)"])
-            return .failure(LeaseSkip(reason: reason))
-        }
+        let ttl = leases.ttl(killGrace: job.killGrace)
         do {
-            guard let holder = try await leases.tryAcquire(job.name, value: value) else { return .success(value) }
+            guard let holder = try await leases.tryAcquire(job.name, value: value, ttl: ttl) else { return .success(value) }
             let parts = holder.split(separator: " ")
             let holderNode = parts.first.map(String.init) ?? "?", holderRun = parts.last.map(String.init) ?? "?"
             if job.overlap == .forbid {
-                return skip("overlap is forbid and run \(holderRun) on node \(holderNode) is still running")
+                return .failure(LeaseSkip(reason: "overlap is forbid and run \(holderRun) on node \(holderNode) is still running"))
             }
-            try await leases.requestStop(job.name, runID: holderRun)
+            try await leases.requestStop(job.name, runID: holderRun, ttl: ttl)
             logger.info("asked run \(holderRun) on node \(holderNode) to stop (overlap is replace)", metadata: ["job": "\(job.name)"])
-            let deadline = ContinuousClock.now + job.killGrace + leases.ttl * 2 + .seconds(1)
+            let deadline = ContinuousClock.now + job.killGrace + ttl * 2 + .seconds(1)
             while ContinuousClock.now < deadline {
                 try? await Task.sleep(for: .milliseconds(100))
-                if try await leases.tryAcquire(job.name, value: value) == nil { return .success(value) }
+                if try await leases.tryAcquire(job.name, value: value, ttl: ttl) == nil { return .success(value) }
             }
-            return skip("overlap is replace but run \(holderRun) on node \(holderNode) did not stop in time")
+            return .failure(LeaseSkip(reason: "overlap is replace but run \(holderRun) on node \(holderNode) did not stop in time"))
         } catch {
-            return skip("cannot take the overlap lease in Redis (\(error)); not running")
+            return .failure(LeaseSkip(reason: "cannot take the overlap lease in Redis (\(error)); not running"))
         }
     }
 
-    private func finished(_ token: UInt64) { runs[token] = nil }
+    /// While the run lasts: renew the lease every heartbeat; stop the run if a `replace` elsewhere
+    /// asks, and terminate it when the lease could not be renewed for a node timeout (or was lost),
+    /// so that it has ended before the lease can expire and another node start the job.
+    private static func renewLease(_ leases: RunLeases, value: String, job: JobDefinition, runID: String, heartbeat: Duration,
+                                   runner: JobRunner, logger: Logger) -> Task<Void, Never> {
+        Task {
+            let ttl = leases.ttl(killGrace: job.killGrace)
+            var lastRenewed = ContinuousClock.now
+            let metadata: Logger.Metadata = ["job": "\(job.name)", "run": "\(runID)"]
+            while !Task.isCancelled {
+                try? await Task.sleep(for: heartbeat)
+                if Task.isCancelled { break }
+                let sentAt = ContinuousClock.now
+                do {
+                    let state = try await leases.renew(job.name, value: value, runID: runID, ttl: ttl)
+                    if !state.held {
+                        logger.error("the overlap lease was lost while the run went on: terminating it, so no second copy overlaps", metadata: metadata)
+                        await runner.terminate(runID: runID, grace: job.killGrace)
+                        break
+                    }
+                    lastRenewed = sentAt
+                    if state.stopRequested {
+                        logger.info("terminating: a newer run replaces this one", metadata: metadata)
+                        await runner.terminate(runID: runID, grace: job.killGrace)
+                    }
+                } catch {
+                    let since = ContinuousClock.now - lastRenewed
+                    if since > leases.renewalDeadline {
+                        logger.error("cannot renew the overlap lease for \(formatDuration(since)): terminating the run before the lease can expire elsewhere", metadata: metadata.merging(["error": "\(error)"]) { $1 })
+                        await runner.terminate(runID: runID, grace: job.killGrace)
+                        break
+                    }
+                    logger.warning("cannot renew the overlap lease; the run goes on", metadata: metadata.merging(["error": "\(error)"]) { $1 })
+                }
+            }
+        }
+    }
 
     // MARK: - Ownership and catch-up
 
     private func ownershipChanged() async {
         guard let pool else {
-            if owned.isEmpty {
+            if !everOwned {
+                everOwned = true
                 owned = Set(table.jobs.filter(\.enabled).map(\.name))
-                await catchUp(Array(owned), reason: "start-up")
+                requestCatchUp(owned, reason: "start-up")
             }
             return
         }
-        guard let ring = await pool.ownership() else {
+        guard case .owner(let ring) = await pool.standing() else {
+            currentRing = nil
             loseOwnership(of: owned)
             return
         }
+        currentRing = ring
         let now = Set(table.jobs.filter { $0.enabled && ring.owner(of: $0.name) == daemon.node }.map(\.name))
-        let gained = rejoinedSinceLastCheck ? now : now.subtracting(owned)
+        let rejoined = rejoinedSinceLastCheck
+        let gained = rejoined ? now : now.subtracting(owned)
         rejoinedSinceLastCheck = false
         loseOwnership(of: owned.subtracting(now))
         owned = now
-        if !gained.isEmpty { await catchUp(gained.sorted(), reason: "this node became the owner") }
+        let reason = !everOwned ? "start-up" : rejoined ? "back in the pool after being fenced" : "this node became the owner"
+        everOwned = true
+        requestCatchUp(gained, reason: reason)
     }
 
-    /// This node's memory of what it claimed is authoritative only while it owns a job without
-    /// interruption: once another node may have run it, only the store knows.
     private func loseOwnership(of jobs: Set<String>) {
-        for job in jobs { claimedHere[job] = nil }
         owned.subtract(jobs)
     }
 
-    /// Runs (by policy) the instants of `jobs` missed since their last claimed instant.
-    private func catchUp(_ jobs: [String], reason: String) async {
-        let definitions = jobs.compactMap { table.job(named: $0) }.filter(\.enabled)
-        guard !definitions.isEmpty else { return }
-        let lasts: [Int64?]
-        do {
-            lasts = try await claims.lastClaimed(definitions.map(\.name))
-        } catch {
-            logger.error("cannot read the last claimed instants; catch-up postponed", metadata: ["error": "\(error)"])
-            ownershipDirty = true
-            owned.subtract(jobs)
-            return
+    /// Holds the lanes of `jobs` until their missed instants are known, and starts the worker.
+    private func requestCatchUp(_ jobs: Set<String>, reason: String) {
+        guard !jobs.isEmpty else { return }
+        for job in jobs {
+            catchUpRequests[job] = reason
+            lanes[job, default: Lane()].waitingForCatchUp = true
         }
-        let now = nowSeconds()
-        var due: [(JobDefinition, [Int64])] = []
-        for (job, stored) in zip(definitions, lasts) {
-            // Unknown history (never run, or Redis lost its data and this node has no memory of it):
-            // nothing to catch up, since running an instant that did run would run it twice.
-            guard let last = stored ?? claimedHere[job.name] else { continue }
-            let upcoming = next[job.name] ?? now
-            var instants: [Int64] = []
-            var cursor = last
-            while let following = job.schedule.next(after: cursor, in: job.timeZone, policy: job.dstPolicy),
-                  following < upcoming, following <= now {
-                instants.append(following)
-                cursor = following
-                if instants.count > 10 * Self.catchUpLimit { break }
+        guard !catchUpWorkerRunning else { return }
+        catchUpWorkerRunning = true
+        Task { await self.catchUpWorker() }
+    }
+
+    /// Reads the last claimed instants of the requested jobs in batches (retried until Redis
+    /// answers), puts the instants to run at the head of each lane, and releases the lanes.
+    private func catchUpWorker() async {
+        let backoff = ExponentialBackoff(initial: .milliseconds(100), maximum: .seconds(1))
+        var failures = 0
+        while !stopping, !catchUpRequests.isEmpty {
+            if let pool {
+                switch await pool.standing() {
+                case .fenced:
+                    // Back in the pool, the requests are made again anyway (`rejoined`).
+                    try? await Task.sleep(for: backoff.delay(forRetry: max(1, failures)))
+                    continue
+                case .inactive:
+                    for job in catchUpRequests.keys { lanes[job]?.waitingForCatchUp = false; wakeLane(job) }
+                    catchUpRequests = [:]
+                    continue
+                case .owner:
+                    break
+                }
             }
-            if !instants.isEmpty {
-                logger.info("catching up \(instants.count) missed instant\(instants.count == 1 ? "" : "s") (\(reason))", metadata: [
-                    "job": "\(job.name)", "lastClaimed": "\(last)", "catchUp": "\(job.catchUp.rawValue)",
-                ])
-                due.append((job, select(job, instants, now: now, reason: reason)))
+            let batch = Array(catchUpRequests.prefix(1000))
+            let names = batch.map(\.key)
+            let read: ClaimedInstants
+            do {
+                read = try await claims.lastClaimed(names)
+            } catch {
+                failures += 1
+                if failures == 1 {
+                    logger.error("cannot read the last claimed instants; catch-up waits for Redis (nothing later of these jobs is claimed before it)", metadata: ["jobs": "\(names.count)", "error": "\(error)"])
+                }
+                try? await Task.sleep(for: backoff.delay(forRetry: failures))
+                continue
+            }
+            if failures > 0 { logger.info("Redis answered again: catching up", metadata: ["failedAttempts": "\(failures)"]) }
+            failures = 0
+            let now = nowSeconds()
+            for ((name, reason), stored) in zip(batch, read.last) {
+                // A request made again while this batch was read stays for the next batch.
+                if catchUpRequests[name] == reason { catchUpRequests[name] = nil }
+                if catchUpRequests[name] == nil { lanes[name, default: Lane()].waitingForCatchUp = false }
+                if let job = table.job(named: name), job.enabled, let stored {
+                    applyCatchUp(job, stored: stored, floor: read.floor, now: now, reason: reason)
+                }
+                wakeLane(name)
             }
         }
-        if !due.isEmpty { await claimAndRun(due) }
+        catchUpWorkerRunning = false
+    }
+
+    /// Puts the instants missed since `stored` (by policy) before the ones already in the lane.
+    /// Unknown history (never claimed, or lost with Redis and remembered by no node) means nothing
+    /// to catch up, since running an instant that did run would run it twice.
+    private func applyCatchUp(_ job: JobDefinition, stored: Int64, floor: Int64, now: Int64, reason: String) {
+        let pending = lanes[job.name]?.pending ?? []
+        let upper = min(pending.first ?? .max, next[job.name] ?? .max)
+        let start = max(stored, notBefore[job.name] ?? .min)
+        var unknown: [Int64] = []
+        var missed: [Int64] = []
+        var cursor = start
+        while let following = job.schedule.next(after: cursor, in: job.timeZone, policy: job.dstPolicy), following < upper, following <= now {
+            if following <= floor { unknown.append(following) } else { missed.append(following) }
+            cursor = following
+            if unknown.count + missed.count > 10 * Self.catchUpLimit { break }
+        }
+        if !unknown.isEmpty {
+            skip(unknown, of: job, rule: "Redis went back in time then: whether they ran is unknown", reason: reason,
+                 metadata: ["job": "\(job.name)", "floor": "\(floor)"])
+        }
+        guard !missed.isEmpty else { return }
+        logger.info("catching up \(missed.count) missed instant\(missed.count == 1 ? "" : "s") (\(reason))", metadata: [
+            "job": "\(job.name)", "lastClaimed": "\(stored)", "catchUp": "\(job.catchUp.rawValue)",
+        ])
+        let selection = CatchUpSelection.select(missed: missed, policy: job.catchUp, startingDeadline: job.startingDeadline,
+                                                now: now, limit: Self.catchUpLimit)
+        logSkips(job, selection, reason: reason)
+        var lane = lanes[job.name] ?? Lane()
+        lane.pending = (selection.run + lane.pending).sorted()
+        lanes[job.name] = lane
     }
 
     // MARK: - Reload, drain, shutdown
 
-    /// Re-reads both files. A valid table replaces the running one atomically; jobs whose
-    /// definition did not change keep their plan. An invalid one is rejected, every problem logged.
+    /// Re-reads both files on a thread of its own (a jobs file on a hung mount blocks that thread,
+    /// never the scheduler). A valid table replaces the running one atomically; jobs whose definition
+    /// did not change keep their plan; jobs added, re-enabled or rescheduled start from now, with no
+    /// replay of the time before. An invalid one is rejected, every problem logged.
     package func reload() async {
+        guard !reloading else {
+            logger.warning("reload ignored: the previous one is still reading \(configPath) or its jobs file")
+            return
+        }
+        reloading = true
+        defer { reloading = false }
+        let path = configPath
+        let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<LoadedConfiguration, ConfigurationErrors>, Never>) in
+            startDetachedThread(name: "dcrond-reload") { continuation.resume(returning: Self.load(path)) }
+        }
         let loaded: LoadedConfiguration
-        do {
-            loaded = try ConfigurationLoader.load(configPath: configPath)
-        } catch {
+        switch result {
+        case .success(let value):
+            loaded = value
+        case .failure(let error):
             for problem in error.problems { logger.error("reload rejected: \(problem)") }
             logger.error("reload rejected: \(error.problems.count) problem\(error.problems.count == 1 ? "" : "s"); the current table (fingerprint \(table.fingerprint)) keeps running")
             return
@@ -394,22 +612,51 @@ package actor Daemon {
         let now = nowSeconds()
         var kept = next
         next = [:]
+        var fresh: [String] = []
         for job in table.jobs where job.enabled {
-            if let previous = old.job(named: job.name), previous == job, let instant = kept.removeValue(forKey: job.name) {
+            let previous = old.job(named: job.name)
+            if let previous, previous == job, let instant = kept.removeValue(forKey: job.name) {
                 next[job.name] = instant
-            } else if let instant = job.schedule.next(after: now, in: job.timeZone, policy: job.dstPolicy) {
-                next[job.name] = instant
+                continue
+            }
+            if let instant = job.schedule.next(after: now, in: job.timeZone, policy: job.dstPolicy) { next[job.name] = instant }
+            if previous == nil || previous?.enabled == false || previous?.schedule != job.schedule || previous?.timeZone != job.timeZone {
+                fresh.append(job.name)
+                notBefore[job.name] = now
             }
         }
         await pool?.updateFingerprint(table.fingerprint)
         ownershipDirty = true
-        logger.info("reloaded", metadata: ["jobs": "\(table.jobs.count)", "fingerprint": "\(table.fingerprint)", "previous": "\(old.fingerprint)"])
+        logger.info("reloaded", metadata: ["jobs": "\(table.jobs.count)", "fingerprint": "\(table.fingerprint)", "previous": "\(old.fingerprint)",
+                                           "startingFromNow": "\(fresh.count)"])
         timer.interrupt()
+        if !fresh.isEmpty { await markStartingFromNow(fresh, at: now) }
     }
 
-    /// Leaves the pool at once, stops scheduling, lets running jobs finish within `grace`, then
-    /// terminates what is left (SIGTERM to each process group, SIGKILL after its kill grace) and
-    /// waits until every run is recorded.
+    private static func load(_ path: String) -> Result<LoadedConfiguration, ConfigurationErrors> {
+        do {
+            return .success(try ConfigurationLoader.load(configPath: path))
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    /// Advances the last claimed instant of `jobs` to `now`, so that no node (one that becomes the
+    /// owner later, or starts later) replays the time before the reload.
+    private func markStartingFromNow(_ jobs: [String], at now: Int64) async {
+        guard pool != nil else { return }
+        let requests = jobs.map { ClaimRequest(job: $0, instant: now, token: "\(daemon.node) reload") }
+        do {
+            _ = try await claims.claim(requests)
+        } catch {
+            logger.warning("could not mark the reloaded jobs as starting from now in Redis; another node that becomes their owner may replay the time before", metadata: ["jobs": "\(jobs.count)", "error": "\(error)"])
+        }
+    }
+
+    /// From the first moment nothing new starts (no next instant, no backlog, no retry); then leaves
+    /// the pool at once, lets running jobs finish within `grace`, terminates what is left (SIGTERM
+    /// to each process group, SIGKILL after its job's kill grace), and waits until every run is
+    /// recorded. A claim won but not started is released for the next owner.
     package func shutdown(grace: Duration) async {
         // A second caller (the run loop returning after a signal started the shutdown) waits for
         // the first to finish instead of letting the process exit before it has left the pool.
@@ -427,7 +674,11 @@ package actor Daemon {
     private func performShutdown(grace: Duration) async {
         stopping = true
         timer.interrupt()
-        logger.info("shutting down: leaving the pool", metadata: ["runningRuns": "\(runs.count)", "grace": "\(formatDuration(grace))"])
+        await runner.beginShutdown()
+        let queued = lanes.values.reduce(0) { $0 + $1.pending.count }
+        logger.info("shutting down: nothing new starts; leaving the pool", metadata: [
+            "runningRuns": "\(runs.count)", "queuedInstants": "\(queued)", "grace": "\(formatDuration(grace))",
+        ])
         await pool?.leave()
         let deadline = ContinuousClock.now + grace
         while !runs.isEmpty, ContinuousClock.now < deadline {
@@ -435,7 +686,7 @@ package actor Daemon {
         }
         if !runs.isEmpty {
             logger.warning("terminating \(runs.count) run\(runs.count == 1 ? "" : "s") still going after the grace period")
-            await runner.terminateAll(grace: .seconds(5))
+            await runner.terminateAll()
         }
         for task in runs.values { await task.value }
         logger.info("stopped", metadata: ["skippedInstants": "\(skippedInstants)", "failedClaims": "\(failedClaims)"])
@@ -444,21 +695,52 @@ package actor Daemon {
     private func nowSeconds() -> Int64 { realtimeNanoseconds() / 1_000_000_000 }
 }
 
-/// Pool changes reported from the pool's executor, taken by the daemon's loop.
-final class PoolChangeBox: Sendable {
-    private let state = Mutex<(changed: Bool, rejoined: Bool)>((false, false))
+/// What reaches the daemon's loop from other threads: pool changes, a fatal pool error, and the
+/// loop's own progress (read by the pool's heartbeat).
+final class DaemonEvents: Sendable {
+    private let state = Mutex<(changed: Bool, rejoined: Bool, failure: String?, lastTick: ContinuousClock.Instant)>(
+        (false, false, nil, .now))
 
-    func mark(rejoined: Bool) {
+    func markPoolChanged(rejoined: Bool) {
         state.withLock { $0.changed = true; $0.rejoined = $0.rejoined || rejoined }
     }
 
-    /// Whether anything changed since the last call; ORs a rejoin into `rejoined`.
-    func take(into rejoined: inout Bool) -> Bool {
+    /// Whether the pool changed since the last call; ORs a rejoin into `rejoined`.
+    func takePoolChange(into rejoined: inout Bool) -> Bool {
         let taken = state.withLock { state -> (Bool, Bool) in
-            defer { state = (false, false) }
+            defer { state.changed = false; state.rejoined = false }
             return (state.changed, state.rejoined)
         }
         if taken.1 { rejoined = true }
         return taken.0
+    }
+
+    func fail(_ message: String) { state.withLock { $0.failure = $0.failure ?? message } }
+    func takeFailure() -> String? { state.withLock { $0.failure } }
+
+    /// The loop ran an iteration.
+    func tick() { state.withLock { $0.lastTick = .now } }
+
+    /// Why the loop counts as stuck (no iteration for longer than `after`), or nil.
+    func stuckDescription(after limit: Duration) -> String? {
+        let since = ContinuousClock.now - state.withLock { $0.lastTick }
+        return since > limit ? "the scheduling loop has not run for \(formatDuration(since))" : nil
+    }
+}
+
+/// The overlap lease of one run and its renewal task, set once the lease is taken.
+private final class LeaseHolder: Sendable {
+    private let state = Mutex<(value: String?, renewal: Task<Void, Never>?)>((nil, nil))
+
+    func hold(_ value: String, renewal: Task<Void, Never>) { state.withLock { $0 = (value, renewal) } }
+
+    /// Stops the renewal; returns the lease to release, if one was taken.
+    func end() -> String? {
+        let (value, renewal) = state.withLock { state in
+            defer { state = (nil, nil) }
+            return (state.value, state.renewal)
+        }
+        renewal?.cancel()
+        return value
     }
 }

@@ -1,25 +1,33 @@
 /// The cluster-wide half of `overlap: forbid` and `overlap: replace`: a run of such a job holds a
 /// lease in Redis for as long as it runs, wherever it runs.
 ///
-/// - `dcron:{c}:lease:<job>` holds `<node> <run ID>` with a TTL of the node timeout, renewed every
-///   heartbeat by compare-and-expire, released by compare-and-delete when the run ends. If its node
-///   dies, the lease expires with the node.
+/// - `dcron:{c}:lease:<job>` holds `<node> <run ID>` with a TTL of ``ttl(killGrace:)``: the node
+///   timeout plus the job's kill grace plus a second. It is renewed every heartbeat by
+///   compare-and-expire and released by compare-and-delete when the run ends. If its node dies, the
+///   lease expires after that TTL.
+/// - A holder that cannot renew for a node timeout terminates its run (SIGTERM, SIGKILL after the
+///   kill grace), so the run is gone before its lease can expire and a run starts elsewhere; a Redis
+///   blip shorter than the node timeout never kills a run.
 /// - `dcron:{c}:stop:<job>` holds the run ID a `replace` wants terminated; the holder reads it at
 ///   each renewal and terminates its run.
 package struct RunLeases: Sendable {
     let redis: RedisClient
     let keys: ClusterKeys
-    let ttl: Duration
+    /// How long a holder may go without renewing before it terminates its run: the node timeout.
+    package let renewalDeadline: Duration
 
-    package init(redis: RedisClient, cluster: String, ttl: Duration) {
+    package init(redis: RedisClient, cluster: String, nodeTimeout: Duration) {
         self.redis = redis
         self.keys = ClusterKeys(cluster: cluster)
-        self.ttl = ttl
+        self.renewalDeadline = nodeTimeout
     }
 
-    func lease(_ job: String) -> String { keys.prefix + "lease:" + job }
-    func stop(_ job: String) -> String { keys.prefix + "stop:" + job }
-    var ttlMilliseconds: Int64 { Int64(ttl.seconds * 1000) }
+    func lease(_ job: String) -> String { keys.lease(job) }
+    func stop(_ job: String) -> String { keys.stop(job) }
+
+    /// The lease's lifetime for a job with `killGrace`: long enough for a holder cut off from Redis
+    /// to notice (the node timeout) and end its run (the kill grace), with a second to spare.
+    package func ttl(killGrace: Duration) -> Duration { renewalDeadline + killGrace + .seconds(1) }
 
     /// `SET NX PX`, or the holder's value. KEYS: lease. ARGV: value, ttl.
     static let acquire = RedisScript("""
@@ -47,18 +55,18 @@ package struct RunLeases: Sendable {
         """)
 
     /// The holder's `<node> <run ID>`, or nil when the lease was taken for `value`.
-    func tryAcquire(_ job: String, value: String) async throws(RedisConnectionError) -> String? {
-        let reply = try await redis.evaluate(Self.acquire, keys: [lease(job)], arguments: [value, ttlMilliseconds])
+    func tryAcquire(_ job: String, value: String, ttl: Duration) async throws(RedisConnectionError) -> String? {
+        let reply = try await redis.evaluate(Self.acquire, keys: [lease(job)], arguments: [value, ttl.wholeMilliseconds])
         return reply.string
     }
 
     /// Asks the holder's run to terminate.
-    func requestStop(_ job: String, runID: String) async throws(RedisConnectionError) {
-        _ = try await redis.send("SET", stop(job), runID, "PX", ttlMilliseconds * 10)
+    func requestStop(_ job: String, runID: String, ttl: Duration) async throws(RedisConnectionError) {
+        _ = try await redis.send("SET", stop(job), runID, "PX", ttl.wholeMilliseconds * 10)
     }
 
-    func renew(_ job: String, value: String, runID: String) async throws(RedisConnectionError) -> (held: Bool, stopRequested: Bool) {
-        let reply = try await redis.evaluate(Self.renew, keys: [lease(job), stop(job)], arguments: [value, ttlMilliseconds, runID])
+    func renew(_ job: String, value: String, runID: String, ttl: Duration) async throws(RedisConnectionError) -> (held: Bool, stopRequested: Bool) {
+        let reply = try await redis.evaluate(Self.renew, keys: [lease(job), stop(job)], arguments: [value, ttl.wholeMilliseconds, runID])
         let parts = reply.array?.compactMap(\.integer) ?? []
         return (parts.first == 1, parts.count > 1 && parts[1] == 1)
     }

@@ -49,6 +49,32 @@ package enum RunOutcome: Sendable, Hashable {
     case failed
     /// Not started, on purpose: the reason is logged.
     case skipped(String)
+    /// Not this node's to run: the claim went elsewhere, the node stopped, or the job moved before
+    /// it could be claimed. Nothing to record here.
+    case notClaimed
+}
+
+/// The cluster's say in a run, asked by ``JobRunner/run(_:scheduledAt:runID:forceShell:admission:)``
+/// right before the process would start (after the concurrency slot and the local overlap check),
+/// so that an instant is claimed only when it is about to run.
+package struct RunAdmission: Sendable {
+    /// Claims the instant: false when it is not this node's to run (then nothing happens).
+    package var claim: @Sendable () async -> Bool
+    /// After a won claim, for a run that will start: the cluster-wide half of the overlap policy,
+    /// and the last word of a node that is stopping.
+    package var acquire: @Sendable () async -> Decision
+
+    package enum Decision: Sendable, Equatable {
+        case start
+        case skip(String)
+        /// The claim was given back (the node stops): nothing to record.
+        case notClaimed
+    }
+
+    package init(claim: @escaping @Sendable () async -> Bool, acquire: @escaping @Sendable () async -> Decision = { .start }) {
+        self.claim = claim
+        self.acquire = acquire
+    }
 }
 
 /// What happened to one scheduled run of a job on this node.
@@ -75,6 +101,8 @@ package actor JobRunner {
     private var active: [String: [ActiveRun]] = [:]
     private var inFlight = 0
     private var slotWaiters: [CheckedContinuation<Void, Never>] = []
+    /// After ``beginShutdown()``: no further attempt of any run starts.
+    private var shuttingDown = false
 
     /// Which run an output line belongs to.
     package struct RunContext: Sendable, Hashable {
@@ -85,9 +113,13 @@ package actor JobRunner {
 
     private final class ActiveRun: Sendable {
         let runID: String
+        let killGrace: Duration
         let done = OneShot<Void>()
         let state = Mutex<(process: RunningProcess?, stopped: Bool)>((nil, false))
-        init(runID: String) { self.runID = runID }
+        init(runID: String, killGrace: Duration) {
+            self.runID = runID
+            self.killGrace = killGrace
+        }
     }
 
     /// `outputHandler` receives every line of every run (default: the logger, at info level,
@@ -112,20 +144,25 @@ package actor JobRunner {
     }
 
     /// Runs `job` for its instant `scheduledAt` (Unix seconds) and returns when the run has ended
-    /// or was skipped. `forceShell` runs even a plain command through `/bin/sh -c`.
+    /// or was skipped. `forceShell` runs even a plain command through `/bin/sh -c`. `admission`
+    /// (claims and leases) is asked right before the start; a run it refuses returns
+    /// ``RunOutcome/notClaimed`` or a skip.
     package func run(_ job: JobDefinition, scheduledAt: Int64, runID: String = JobRunner.newRunID(),
-                     forceShell: Bool = false) async -> RunRecord {
+                     forceShell: Bool = false, admission: RunAdmission? = nil) async -> RunRecord {
         var baseMetadata: Logger.Metadata = ["job": "\(job.name)", "run": "\(runID)", "scheduledAt": "\(scheduledAt)"]
         func skipped(_ reason: String) -> RunRecord {
             logger.warning("run skipped: \(reason)", metadata: baseMetadata)
             return RunRecord(job: job.name, runID: runID, scheduledAt: scheduledAt, node: settings.node, attempts: [], outcome: .skipped(reason))
         }
+        let notClaimed = RunRecord(job: job.name, runID: runID, scheduledAt: scheduledAt, node: settings.node, attempts: [], outcome: .notClaimed)
 
         // Overlap, the local half (the cluster-wide half is a lease in Redis).
         let previous = active[job.name] ?? []
         if !previous.isEmpty {
             switch job.overlap {
             case .forbid:
+                // Claimed all the same, so that no other node runs (or catches up) the skipped instant.
+                if let admission, await !admission.claim() { return notClaimed }
                 return skipped("overlap is forbid and run \(previous[0].runID) is still running")
             case .replace:
                 logger.info("replacing the previous run", metadata: baseMetadata.merging(["previousRun": "\(previous.map(\.runID).joined(separator: ","))"]) { $1 })
@@ -141,7 +178,7 @@ package actor JobRunner {
                 break
             }
         }
-        let run = ActiveRun(runID: runID)
+        let run = ActiveRun(runID: runID, killGrace: job.killGrace)
         active[job.name, default: []].append(run)
         defer {
             active[job.name]?.removeAll { $0 === run }
@@ -163,6 +200,14 @@ package actor JobRunner {
             let cause = waited ? "it waited for a free slot (at most \(settings.maxConcurrentRuns) runs at once)" : "it is \(formatDuration(.seconds(lateness))) late"
             return skipped("past its starting deadline of \(formatDuration(job.startingDeadline)): \(cause)")
         }
+        if let admission {
+            guard await admission.claim() else { return notClaimed }
+            switch await admission.acquire() {
+            case .start: break
+            case .skip(let reason): return skipped(reason)
+            case .notClaimed: return notClaimed
+            }
+        }
 
         let launch: (request: LaunchRequest, mode: String)
         do {
@@ -176,15 +221,19 @@ package actor JobRunner {
 
         var attempts: [AttemptRecord] = []
         for attempt in 1...(job.retries + 1) {
-            if run.state.withLock({ $0.stopped }) { break }
+            if run.state.withLock({ $0.stopped }) || (attempt > 1 && shuttingDown) { break }
             var request = launch.request
             request.environment = request.environment.map { $0.hasPrefix("DCRON_ATTEMPT=") ? "DCRON_ATTEMPT=\(attempt)" : $0 }
             let record = await runAttempt(request, attempt: attempt, job: job, run: run, metadata: baseMetadata)
             attempts.append(record)
-            if record.succeeded || attempt > job.retries || run.state.withLock({ $0.stopped }) { break }
+            if record.succeeded || attempt > job.retries || run.state.withLock({ $0.stopped }) || shuttingDown { break }
             let delay = settings.retryBackoff.delay(forRetry: attempt)
             logger.info("retrying in \(formatDuration(delay))", metadata: baseMetadata.merging(["attempt": "\(attempt)"]) { $1 })
-            try? await Task.sleep(for: delay)
+            // In slices, so that a shutdown or a terminate does not wait out a long backoff.
+            let retryAt = ContinuousClock.now + delay
+            while ContinuousClock.now < retryAt, !shuttingDown, !run.state.withLock({ $0.stopped }) {
+                try? await Task.sleep(for: min(.milliseconds(100), retryAt - ContinuousClock.now))
+            }
         }
         let outcome: RunOutcome = attempts.last?.succeeded == true ? .succeeded : .failed
         return RunRecord(job: job.name, runID: runID, scheduledAt: scheduledAt, node: settings.node, attempts: attempts, outcome: outcome)
@@ -249,16 +298,21 @@ package actor JobRunner {
         }
     }
 
-    /// Terminates every run (SIGTERM to each process group, SIGKILL after `grace`), stops retries,
-    /// and waits until all have ended.
-    package func terminateAll(grace: Duration) async {
+    /// From now on no run makes another attempt (retries); runs in progress go on.
+    package func beginShutdown() {
+        shuttingDown = true
+    }
+
+    /// Terminates every run (SIGTERM to each process group, SIGKILL after its job's kill grace),
+    /// stops retries, and waits until all have ended.
+    package func terminateAll() async {
         let runs = active.values.flatMap { $0 }
         for run in runs {
             let process = run.state.withLock { state -> RunningProcess? in
                 state.stopped = true
                 return state.process
             }
-            process?.terminate(grace: grace)
+            process?.terminate(grace: run.killGrace)
         }
         for run in runs { await run.done.value }
     }

@@ -133,7 +133,7 @@ package actor RedisClient {
             let wait = nextConnectAllowed - now
             throw RedisConnectionError(
                 kind: .backingOff, endpoint: endpoint.description,
-                message: "\(lastConnectError.message); next attempt in \(milliseconds(wait)) ms")
+                message: "\(lastConnectError.message); next attempt in \(wait.wholeMilliseconds) ms")
         }
         do {
             let connection = try HiredisConnection.connect(to: endpoint, options: options)
@@ -153,7 +153,7 @@ package actor RedisClient {
             lastConnectError = error
             logger.warning("Redis connect failed", metadata: [
                 "redis": "\(endpoint)", "error": "\(error.message)",
-                "attempt": "\(failedConnects)", "retryInMs": "\(milliseconds(delay))",
+                "attempt": "\(failedConnects)", "retryInMs": "\(delay.wholeMilliseconds)",
             ])
             throw error
         }
@@ -169,9 +169,4 @@ package actor RedisClient {
             throw error
         }
     }
-}
-
-private func milliseconds(_ duration: Duration) -> Int64 {
-    let (seconds, attoseconds) = duration.components
-    return seconds * 1000 + attoseconds / 1_000_000_000_000_000
 }

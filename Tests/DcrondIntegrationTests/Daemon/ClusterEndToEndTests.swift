@@ -50,12 +50,16 @@ final class DcrondCluster: @unchecked Sendable {
         try writeText(directory + "/jobs.json", #"{"jobs": [\#(list.joined(separator: ", "))\#(broken ? ", {\"name\": \"bad\"}" : "")]}"#)
     }
 
-    func start(_ node: String, standalone: Bool = false) throws {
-        let config = directory + "/\(node).json"
-        let redis = standalone ? "" : #", "redis": "unix://\#(server.socketPath)""#
-        try writeText(config, #"{"cluster": "\#(cluster)", "node": "\#(node)", "timezone": "UTC"\#(redis), "jobs": "jobs.json", "shutdownGrace": "2s"}"#)
-        processes[node] = try spawn([buildProductsDirectory() + "/dcrond", "run", "--config", config],
-                                    standardOutput: directory + "/\(node).out", standardError: directory + "/\(node).log")
+    /// Starts `dcrond run` as node `node`. `name` tells apart two processes started with one node id
+    /// (their logs are `<name>.log`); `jobs` is the jobs file, `settings` more members of dcrond.json.
+    func start(_ node: String, standalone: Bool = false, name: String? = nil, jobs: String = "jobs.json",
+               redis address: String? = nil, settings: String = "") throws {
+        let name = name ?? node
+        let config = directory + "/\(name).json"
+        let redis = standalone ? "" : #", "redis": "\#(address ?? "unix://" + server.socketPath)""#
+        try writeText(config, #"{"cluster": "\#(cluster)", "node": "\#(node)", "timezone": "UTC"\#(redis), "jobs": "\#(jobs)", "shutdownGrace": "2s"\#(settings)}"#)
+        processes[name] = try spawn([buildProductsDirectory() + "/dcrond", "run", "--config", config],
+                                    standardOutput: directory + "/\(name).out", standardError: directory + "/\(name).log")
     }
 
     func signal(_ node: String, _ number: Int32) { if let pid = processes[node] { kill(pid, number) } }

@@ -1,0 +1,183 @@
+import DcrondCore
+import DcrondTestSupport
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The faults of issue 9's table, each staged against three real `dcrond run` processes and a real
+/// redis-server, with jobs every second. "At most once" and "never lost" are checked per
+/// (job, instant); runs may be late.
+@Suite("dcrond run under Redis and operator faults", .enabled(if: RedisTestServer.enabled))
+struct FaultEndToEndTests {
+    static let jobs = ["f1", "f2", "f3", "f4", "f5", "f6"]
+
+    /// Three nodes running `jobs` every second; `body` stages the fault and returns the window to audit.
+    func withCluster(jobs: [String] = Self.jobs, server arguments: [String] = [],
+                     _ body: (RedisTestServer, DcrondCluster) async throws -> Void) async throws {
+        let server = try await RedisTestServer.start(arguments)
+        defer { server.stop() }
+        let cluster = try DcrondCluster(server: server, jobs: jobs)
+        for node in ["a", "b", "c"] { try cluster.start(node) }
+        try await Task.sleep(for: .seconds(3))
+        try await body(server, cluster)
+        await cluster.cleanUp()
+    }
+
+    @Test("Redis restarted from a snapshot taken 6 s earlier: nothing runs twice, nothing is lost")
+    func snapshotRestore() async throws {
+        try await withCluster { server, cluster in
+            let from = wallSeconds()
+            let saved = try await RedisClient(endpoint: server.unixEndpoint).send("SAVE")
+            #expect(saved.string == "OK")
+            try await Task.sleep(for: .seconds(6))
+            try await server.restart()
+            try await Task.sleep(for: .seconds(6))
+            cluster.expectExactlyOnce(from: from, to: wallSeconds() - 2, "around a restore of an older snapshot")
+            #expect(cluster.log("a").contains("Redis went back in time") || cluster.log("b").contains("Redis went back in time")
+                    || cluster.log("c").contains("Redis went back in time"), "the rollback is logged as an error")
+        }
+    }
+
+    @Test("Redis frozen (SIGSTOP) for 5 s: the instants of the stall run late, none is lost")
+    func redisFrozen() async throws {
+        try await withCluster { server, cluster in
+            let from = wallSeconds()
+            server.freeze(true)
+            try await Task.sleep(for: .seconds(5))
+            server.freeze(false)
+            try await Task.sleep(for: .seconds(7))
+            cluster.expectExactlyOnce(from: from, to: wallSeconds() - 2, "around a 5 s freeze of Redis")
+        }
+    }
+
+    @Test("Redis stalls twice in DEBUG SLEEP 3.5: no instant is lost")
+    func redisStalls() async throws {
+        try await withCluster(server: ["--enable-debug-command", "yes"]) { server, cluster in
+            let from = wallSeconds()
+            let stall = RedisClient(endpoint: server.unixEndpoint, options: { var o = RedisConnectionOptions(); o.ioTimeout = .seconds(10); return o }())
+            for _ in 0..<2 {
+                _ = try await stall.send("DEBUG", "SLEEP", "3.5")
+                try await Task.sleep(for: .seconds(2))
+            }
+            try await Task.sleep(for: .seconds(5))
+            cluster.expectExactlyOnce(from: from, to: wallSeconds() - 2, "around two 3.5 s stalls")
+        }
+    }
+
+    @Test("Redis killed and back within 1 s with empty data: no instant is lost, none runs twice")
+    func shortRestart() async throws {
+        try await withCluster { server, cluster in
+            let from = wallSeconds()
+            try await server.restart(after: .seconds(1))
+            try await Task.sleep(for: .seconds(6))
+            cluster.expectExactlyOnce(from: from, to: wallSeconds() - 2, "around a 1 s restart without persistence")
+        }
+    }
+
+    @Test("SIGTERM during a catch-up backlog: nothing new starts, the node exits in time, no claimed instant is lost")
+    func stopDuringBacklog() async throws {
+        let server = try await RedisTestServer.start()
+        defer { server.stop() }
+        let cluster = try DcrondCluster(server: server, jobs: [])
+        let out = cluster.output
+        let command = #"echo \"$DCRON_JOB $DCRON_SCHEDULED_AT $DCRON_NODE $(date +%s%3N)\" >> \#(out); sleep 1"#
+        let jobs = ["k1", "k2", "k3"]
+        try cluster.writeJobs(raw: jobs.map { #"{"name": "\#($0)", "schedule": "* * * * * *", "killGrace": "1s", "command": "\#(command)"}"# })
+        try cluster.start("a")
+        try await Task.sleep(for: .seconds(3))
+        cluster.signal("a", SIGTERM)
+        #expect(try await cluster.wait("a") == 0)
+        let from = cluster.runs().map(\.instant).max()! + 1
+        try await Task.sleep(for: .seconds(10))  // a backlog of about 10 instants per job
+        try cluster.start("a")
+        try await Task.sleep(for: .seconds(4))
+        let stoppedAt = ContinuousClock.now
+        cluster.signal("a", SIGTERM)
+        #expect(try await cluster.wait("a") == 0)
+        let took = ContinuousClock.now - stoppedAt
+        #expect(took < .seconds(2 + 1 + 1), "exits within shutdownGrace + killGrace + 1 s (took \(took))")
+        let stoppedWall = wallSeconds()
+        let afterStop = cluster.runs().count
+        try await Task.sleep(for: .seconds(1))
+        #expect(cluster.runs().count == afterStop, "nothing started after the node stopped")
+        // Another node takes over the backlog: every instant runs once, late.
+        try cluster.start("b")
+        try await Task.sleep(for: .seconds(16))
+        await cluster.stopAll()
+        var count: [String: Int] = [:]
+        for run in cluster.runs() { count["\(run.job)@\(run.instant)", default: 0] += 1 }
+        #expect(count.filter { $0.value > 1 }.isEmpty, "ran twice: \(count.filter { $0.value > 1 }.keys.sorted())")
+        let missing = jobs.flatMap { job in (from...stoppedWall).map { "\(job)@\($0)" } }.filter { count[$0] == nil }
+        #expect(missing.isEmpty, "claimed or missed but never run: \(missing)")
+        await cluster.cleanUp()
+    }
+
+    @Test("a job disabled and re-enabled by reload starts from the reload: no replay of the gap")
+    func reEnableDoesNotReplay() async throws {
+        let server = try await RedisTestServer.start()
+        defer { server.stop() }
+        let cluster = try DcrondCluster(server: server, jobs: [])
+        let command = #"echo \"$DCRON_JOB $DCRON_SCHEDULED_AT $DCRON_NODE $(date +%s%3N)\" >> \#(cluster.output)"#
+        func table(enabled: Bool) throws {
+            try cluster.writeJobs(raw: [#"{"name": "r1", "schedule": "* * * * * *", "enabled": \#(enabled), "command": "\#(command)"}"#])
+        }
+        try table(enabled: true)
+        for node in ["a", "b"] { try cluster.start(node) }
+        try await Task.sleep(for: .seconds(3))
+        try table(enabled: false)
+        for node in ["a", "b"] { cluster.signal(node, SIGHUP) }
+        try await Task.sleep(for: .seconds(1))
+        let disabledFrom = wallSeconds()
+        try await Task.sleep(for: .seconds(4))
+        let disabledTo = wallSeconds()
+        try table(enabled: true)
+        for node in ["a", "b"] { cluster.signal(node, SIGHUP) }
+        try await Task.sleep(for: .seconds(3))
+        let replayed = cluster.runs().filter { $0.instant >= disabledFrom && $0.instant < disabledTo }
+        #expect(replayed.isEmpty, "instants of the disabled gap ran: \(replayed.map(\.instant))")
+        #expect(cluster.runs().contains { $0.instant > disabledTo }, "the job runs again after it was re-enabled")
+        await cluster.cleanUp()
+    }
+
+    @Test("a second dcrond with a node id that is alive elsewhere exits with an error naming the holder")
+    func duplicateNodeID() async throws {
+        let server = try await RedisTestServer.start()
+        defer { server.stop() }
+        let cluster = try DcrondCluster(server: server, jobs: ["d1", "d2", "d3"])
+        for node in ["a", "b"] { try cluster.start(node) }
+        try await Task.sleep(for: .seconds(3))
+        let from = wallSeconds()
+        let poolChanges = cluster.log("a").split(separator: "\n").filter { $0.contains("pool changed") }.count
+        try cluster.start("a", name: "a2")
+        let status = try await cluster.wait("a2")
+        #expect(status != 0, "the second process with id a must not run")
+        let first = try #require(cluster.processes["a"])
+        #expect(cluster.log("a2").contains("node id \"a\" is already in use") && cluster.log("a2").contains("pid \(first)"),
+                "the error names the holder: \(cluster.log("a2"))")
+        try await Task.sleep(for: .seconds(3))
+        cluster.expectExactlyOnce(from: from, to: wallSeconds() - 2, "while a second process tried the id a")
+        let after = cluster.log("a").split(separator: "\n").filter { $0.contains("pool changed") }.count
+        #expect(after == poolChanges, "the pool did not flap: \(after - poolChanges) changes")
+        await cluster.cleanUp()
+    }
+
+    @Test("a reload whose jobs file blocks on read (a FIFO) does not stop the node's share from running")
+    func blockingReload() async throws {
+        let server = try await RedisTestServer.start()
+        defer { server.stop() }
+        let cluster = try DcrondCluster(server: server, jobs: Self.jobs)
+        _ = shellOutputBlocking("cp '\(cluster.directory)/jobs.json' '\(cluster.directory)/jobs-a.json'")
+        try cluster.start("a", jobs: "jobs-a.json")
+        for node in ["b", "c"] { try cluster.start(node) }
+        try await Task.sleep(for: .seconds(3))
+        let from = wallSeconds()
+        _ = shellOutputBlocking("rm '\(cluster.directory)/jobs-a.json' && mkfifo '\(cluster.directory)/jobs-a.json'")
+        cluster.signal("a", SIGHUP)
+        try await Task.sleep(for: .seconds(6))
+        cluster.expectExactlyOnce(from: from, to: wallSeconds() - 2, "while node a's reload blocks")
+        await cluster.cleanUp()
+    }
+}
+

@@ -262,7 +262,9 @@ package actor Daemon {
             let instant = lane.pending.removeFirst()
             lanes[name] = lane
             guard let job = table.job(named: name), job.enabled else { continue }  // removed or disabled by a reload
-            let (decided, finished) = start(job, instant)
+            // Queued: a backlog behind it, or late itself (caught up, or its claim waited for Redis).
+            let queued = lanes[name]?.pending.isEmpty == false || nowSeconds() - instant >= 2
+            let (decided, finished) = start(job, instant, queued: queued)
             await decided.value
             if lanes[name]?.pending.isEmpty == false { await finished.value }
         }
@@ -273,7 +275,7 @@ package actor Daemon {
 
     /// Starts the run of one instant; `decided` is fulfilled once its claim is decided (or it was
     /// skipped before), `finished` when the run is over.
-    private func start(_ job: JobDefinition, _ instant: Int64) -> (decided: OneShot<Void>, finished: OneShot<Void>) {
+    private func start(_ job: JobDefinition, _ instant: Int64, queued: Bool) -> (decided: OneShot<Void>, finished: OneShot<Void>) {
         let token = nextRunToken
         nextRunToken += 1
         let decided = OneShot<Void>(), finished = OneShot<Void>()
@@ -295,7 +297,8 @@ package actor Daemon {
                         return .notClaimed
                     }
                     guard let leases else { return .start }
-                    switch await Self.takeLease(leases, job: job, runID: runID, node: node, logger: logger) {
+                    let waitUntil = queued ? ContinuousClock.now + .seconds(max(0, instant + Int64(job.startingDeadline.components.seconds) - self.nowSeconds())) : nil
+                    switch await self.takeLease(leases, job: job, runID: runID, node: node, waitUntil: waitUntil) {
                     case .failure(let skip):
                         return .skip(skip.reason)
                     case .success(let value):
@@ -394,13 +397,24 @@ package actor Daemon {
     struct LeaseSkip: Error { let reason: String }
 
     /// Takes the job's overlap lease: at once if free; for `replace`, after asking the holder to
-    /// stop and waiting for it (up to its kill grace and two lease lifetimes). Fails closed.
-    private static func takeLease(_ leases: RunLeases, job: JobDefinition, runID: String, node: String,
-                                  logger: Logger) async -> Result<String, LeaseSkip> {
+    /// stop and waiting for it (up to its kill grace and two lease lifetimes). For `forbid`, an
+    /// instant that is due now is skipped while another run holds the lease, while a queued one (a
+    /// backlog, run in order) waits for it until `waitUntil` (its starting deadline) or a shutdown.
+    /// Fails closed.
+    private func takeLease(_ leases: RunLeases, job: JobDefinition, runID: String, node: String,
+                           waitUntil: ContinuousClock.Instant?) async -> Result<String, LeaseSkip> {
         let value = "\(node) \(runID)"
         let ttl = leases.ttl(killGrace: job.killGrace)
         do {
-            guard let holder = try await leases.tryAcquire(job.name, value: value, ttl: ttl) else { return .success(value) }
+            guard var holder = try await leases.tryAcquire(job.name, value: value, ttl: ttl) else { return .success(value) }
+            if job.overlap == .forbid, let waitUntil {
+                logger.info("waiting for run \(holder) to end (overlap is forbid; this instant is queued)", metadata: ["job": "\(job.name)"])
+                while ContinuousClock.now < waitUntil, !stopping {
+                    try? await Task.sleep(for: .milliseconds(100))
+                    guard let current = try await leases.tryAcquire(job.name, value: value, ttl: ttl) else { return .success(value) }
+                    holder = current
+                }
+            }
             let parts = holder.split(separator: " ")
             let holderNode = parts.first.map(String.init) ?? "?", holderRun = parts.last.map(String.init) ?? "?"
             if job.overlap == .forbid {
@@ -692,7 +706,7 @@ package actor Daemon {
         logger.info("stopped", metadata: ["skippedInstants": "\(skippedInstants)", "failedClaims": "\(failedClaims)"])
     }
 
-    private func nowSeconds() -> Int64 { realtimeNanoseconds() / 1_000_000_000 }
+    private nonisolated func nowSeconds() -> Int64 { realtimeNanoseconds() / 1_000_000_000 }
 }
 
 /// What reaches the daemon's loop from other threads: pool changes, a fatal pool error, and the

@@ -53,12 +53,13 @@ final class DcrondCluster: @unchecked Sendable {
     /// Starts `dcrond run` as node `node`. `name` tells apart two processes started with one node id
     /// (their logs are `<name>.log`); `jobs` is the jobs file, `settings` more members of dcrond.json.
     func start(_ node: String, standalone: Bool = false, name: String? = nil, jobs: String = "jobs.json",
-               redis address: String? = nil, settings: String = "") throws {
+               redis address: String? = nil, settings: String = "", in namespace: NetworkNamespace? = nil) throws {
         let name = name ?? node
         let config = directory + "/\(name).json"
         let redis = standalone ? "" : #", "redis": "\#(address ?? "unix://" + server.socketPath)""#
         try writeText(config, #"{"cluster": "\#(cluster)", "node": "\#(node)", "timezone": "UTC"\#(redis), "jobs": "\#(jobs)", "shutdownGrace": "2s"\#(settings)}"#)
-        processes[name] = try spawn([buildProductsDirectory() + "/dcrond", "run", "--config", config],
+        let command = [buildProductsDirectory() + "/dcrond", "run", "--config", config]
+        processes[name] = try spawn(namespace?.wrap(command) ?? command,
                                     standardOutput: directory + "/\(name).out", standardError: directory + "/\(name).log")
     }
 

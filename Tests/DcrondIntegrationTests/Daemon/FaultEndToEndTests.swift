@@ -179,5 +179,58 @@ struct FaultEndToEndTests {
         cluster.expectExactlyOnce(from: from, to: wallSeconds() - 2, "while node a's reload blocks")
         await cluster.cleanUp()
     }
-}
 
+    @Test("a replica 5 s behind promoted to master: nothing runs twice, nothing is lost")
+    func laggingReplicaPromoted() async throws {
+        let master = try await RedisTestServer.start()
+        defer { master.stop() }
+        let replica = try await RedisTestServer.start(["--replicaof", "127.0.0.1", String(master.port)])
+        defer { replica.stop() }
+        // The nodes reach "the master" through a link that the failover points at the replica.
+        let link = master.directory + "/current.sock"
+        _ = shellOutputBlocking("ln -s '\(master.socketPath)' '\(link)'")
+        let cluster = try DcrondCluster(server: master, jobs: Self.jobs)
+        for node in ["a", "b", "c"] { try cluster.start(node, redis: "unix://" + link) }
+        try await Task.sleep(for: .seconds(3))
+        let from = wallSeconds()
+        replica.freeze(true)  // replication stops: the replica falls behind
+        try await Task.sleep(for: .seconds(5))
+        _ = shellOutputBlocking("ln -sfn '\(replica.socketPath)' '\(link)'")
+        master.kill()
+        replica.freeze(false)
+        let promoted = try await RedisClient(endpoint: replica.unixEndpoint).send("REPLICAOF", "NO", "ONE")
+        #expect(promoted.string == "OK")
+        try await Task.sleep(for: .seconds(7))
+        cluster.expectExactlyOnce(from: from, to: wallSeconds() - 2, "around the promotion of a lagging replica")
+        await cluster.cleanUp()
+    }
+
+    @Test("SIGKILL while instants of a forbid job queue behind each other: at most the instant being started is lost")
+    func killDuringForbidBacklog() async throws {
+        let server = try await RedisTestServer.start()
+        defer { server.stop() }
+        let cluster = try DcrondCluster(server: server, jobs: [])
+        let command = #"echo \"$DCRON_JOB $DCRON_SCHEDULED_AT $DCRON_NODE $(date +%s%3N)\" >> \#(cluster.output); sleep 0.5"#
+        try cluster.writeJobs(raw: [#"{"name": "q1", "schedule": "* * * * * *", "overlap": "forbid", "killGrace": "1s", "command": "\#(command)"}"#])
+        try cluster.start("a")
+        try await Task.sleep(for: .seconds(3))
+        cluster.signal("a", SIGTERM)
+        #expect(try await cluster.wait("a") == 0)
+        let from = cluster.runs().map(\.instant).max()! + 1
+        try await Task.sleep(for: .seconds(8))
+        try cluster.start("a")
+        try await Task.sleep(for: .seconds(3))
+        cluster.signal("a", SIGKILL)
+        _ = try await cluster.wait("a")
+        let killedAt = wallSeconds()
+        try cluster.start("b")
+        try await Task.sleep(for: .seconds(20))
+        await cluster.stopAll()
+        var count: [Int64: Int] = [:]
+        for run in cluster.runs() where run.job == "q1" { count[run.instant, default: 0] += 1 }
+        #expect(count.filter { $0.value > 1 }.isEmpty, "ran twice: \(count.filter { $0.value > 1 }.keys.sorted())")
+        let missing = (from...killedAt).filter { count[$0] == nil }
+        #expect(missing.count <= 1, "lost more than the instant being started at the kill: \(missing)")
+        await cluster.cleanUp()
+    }
+}

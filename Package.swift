@@ -50,6 +50,14 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // `make chaos`: real Redis and real nodes under injected faults, audited.
+        .executableTarget(
+            name: "dcrond-chaos",
+            dependencies: [
+                "DcrondTestSupport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
         // Runs the job runner in a process of its own, for tests of descriptors, zombies and memory.
         .executableTarget(
             name: "dcrond-test-helper",

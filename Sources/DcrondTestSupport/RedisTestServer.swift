@@ -14,7 +14,7 @@ package final class RedisTestServer: @unchecked Sendable {
     // @unchecked Sendable: `pid` changes only in `stop`/`restart`, which a test calls from one task.
     package let directory: String
     package private(set) var port: Int
-    package let extraArguments: [String]
+    package private(set) var extraArguments: [String]
     package private(set) var pid: pid_t = 0
 
     package static let executable: String? = ["/usr/bin/redis-server", "/usr/local/bin/redis-server"].first { (path: String) in access(path, X_OK) == 0 }
@@ -65,14 +65,25 @@ package final class RedisTestServer: @unchecked Sendable {
 
     /// Kills the server and starts it again on the same port and socket after `after`. It loads
     /// its last snapshot (`SAVE` writes one) if there is one, else it starts with empty data.
-    package func restart(after: Duration = .zero) async throws {
+    /// `arguments`, when given, replace the extra arguments from now on (say, `--appendonly yes`).
+    package func restart(after: Duration = .zero, arguments: [String]? = nil) async throws {
         kill()
         if after > .zero { try await Task.sleep(for: after) }
+        if let arguments { extraArguments = arguments }
         try await launch()
     }
 
+    /// Extra arguments for the next restart.
+    package func useArguments(_ arguments: [String]) { extraArguments = arguments }
+
+    /// Where `SAVE` writes and a restart reads the snapshot.
+    package var snapshotPath: String { directory + "/dump.rdb" }
+
     /// Removes the last snapshot, so the next restart starts empty.
-    package func removeSnapshot() { _ = unlink(directory + "/dump.rdb") }
+    package func removeSnapshot() {
+        _ = unlink(snapshotPath)
+        _ = shellOutputBlocking("rm -rf '\(directory)/appendonlydir'")
+    }
 
     /// SIGSTOP, or SIGCONT after it: a server that accepts connections but answers nothing.
     package func freeze(_ frozen: Bool) { if pid > 0 { _ = Glibc.kill(pid, frozen ? SIGSTOP : SIGCONT) } }

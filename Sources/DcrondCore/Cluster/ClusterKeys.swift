@@ -12,6 +12,7 @@
 /// | `membership` | pub/sub channel | the new epoch, published on every change |
 /// | `claims` | hash | job → last claimed instant (Unix seconds) |
 /// | `claimedBy` | hash | job → `<node> <instant> <token>` of that claim (`restored`/`released` for repairs) |
+/// | `claimGeneration` | hash | job → history generation in which its claim was written (fresh since the last rollback, or stale) |
 /// | `won:<id>` | hash | job → `<instant> <token>` of the node's last won claim: a retried claim is recognised |
 /// | `history` | hash | `generation`, `sequence` (advanced by every won claim), `floor` (Unix seconds: no catch-up before it) |
 /// | `runs:<job>` | list | run records (JSON), newest first, 100 kept |
@@ -32,6 +33,7 @@ package struct ClusterKeys: Sendable, Hashable {
     package func drain(_ id: String) -> String { prefix + "drain:" + id }
     package var claims: String { prefix + "claims" }
     package var claimedBy: String { prefix + "claimedBy" }
+    package var claimGeneration: String { prefix + "claimGeneration" }
     package func won(_ id: String) -> String { prefix + "won:" + id }
     package var history: String { prefix + "history" }
     package func runs(_ job: String) -> String { prefix + "runs:" + job }

@@ -27,6 +27,9 @@ package enum ClaimResult: Sendable, Hashable {
 package struct ClaimedInstants: Sendable, Hashable {
     /// The last claimed instant of each job asked for, nil if none is known.
     package let last: [Int64?]
+    /// Per job: its claim was written in the current history generation (claimed, or put back by a
+    /// node that remembered it, since Redis last went back in time), so it can be trusted below the floor.
+    package let fresh: [Bool]
     /// Unix seconds before which the history is unknown (Redis went back in time then); 0 if never.
     package let floor: Int64
 }
@@ -91,6 +94,7 @@ package struct ClaimHistory: Sendable, Hashable {
 }
 
 /// Claims in Redis (keys in ``ClusterKeys``): `claims` (hash job → last claimed instant),
+/// `claimGeneration` (hash job → history generation in which that claim was written),
 /// `claimedBy` (hash job → `<node> <instant> <run ID>`), `won:<node>` (hash job → `<instant> <token>`
 /// of the node's last won claim, so a retried claim is recognised), `history` (hash: generation,
 /// sequence, floor), run histories in `runs:<job>` (list, newest first, 100 kept) and `lastSuccess`.
@@ -119,7 +123,7 @@ package actor RedisClaimStore: ClaimStore {
         self.logger = logger
     }
 
-    /// KEYS: claims, claimedBy, won:<node>, history. ARGV: node, generation seen, sequence seen,
+    /// KEYS: claims, claimedBy, won:<node>, history, claimGeneration. ARGV: node, generation seen, sequence seen,
     /// then job, instant, token per claim. Returns {1, generation, sequence, {result...}} with a
     /// result per claim (-2 lost; -1 won with no previous instant; else won, the previous instant),
     /// or {-1, generation, sequence} when Redis is behind the caller.
@@ -138,6 +142,7 @@ package actor RedisClaimStore: ClaimStore {
                 redis.call('HSET', KEYS[1], job, instant)
                 redis.call('HSET', KEYS[2], job, ARGV[1] .. ' ' .. instant .. ' ' .. token)
                 redis.call('HSET', KEYS[3], job, instant .. ' ' .. token)
+                redis.call('HSET', KEYS[5], job, gen)
                 seq = seq + 1
                 advanced = true
                 results[#results + 1] = last
@@ -151,8 +156,9 @@ package actor RedisClaimStore: ClaimStore {
         return {1, gen, seq, results}
         """)
 
-    /// KEYS: claims, history. ARGV: generation seen, sequence seen, jobs...
-    /// Returns {1, generation, sequence, floor, {last...}} or {-1, generation, sequence}.
+    /// KEYS: claims, history, claimGeneration. ARGV: generation seen, sequence seen, jobs...
+    /// Returns {1, generation, sequence, floor, {last...}, {generation of each claim...}} or
+    /// {-1, generation, sequence}.
     static let lastClaimedScript = RedisScript("""
         local h = redis.call('HMGET', KEYS[2], 'generation', 'sequence', 'floor')
         local gen, seq, floor = tonumber(h[1] or '0'), tonumber(h[2] or '0'), tonumber(h[3] or '0')
@@ -160,11 +166,11 @@ package actor RedisClaimStore: ClaimStore {
         if rgen >= 0 and (gen ~= rgen or seq < rseq) then return {-1, gen, seq} end
         local jobs = {}
         for i = 3, #ARGV do jobs[#jobs + 1] = ARGV[i] end
-        return {1, gen, seq, floor, redis.call('HMGET', KEYS[1], unpack(jobs))}
+        return {1, gen, seq, floor, redis.call('HMGET', KEYS[1], unpack(jobs)), redis.call('HMGET', KEYS[3], unpack(jobs))}
         """)
 
-    /// KEYS: claims, claimedBy, history. ARGV: node, generation seen, sequence seen, now, then job,
-    /// instant pairs to put back. When another node already repaired (a newer generation than the
+    /// KEYS: claims, claimedBy, history, claimGeneration. ARGV: node, generation seen, sequence
+    /// seen, now, then job, instant pairs to put back (a claim equal to the one put back is confirmed). When another node already repaired (a newer generation than the
     /// caller saw), adopts it; otherwise bumps the generation and sets the floor to now.
     /// Returns {generation, sequence, bumped (0/1), restored count}.
     static let repairScript = RedisScript("""
@@ -181,11 +187,13 @@ package actor RedisClaimStore: ClaimStore {
         local restored = 0
         for i = 5, #ARGV, 2 do
             local job, instant = ARGV[i], ARGV[i + 1]
-            if tonumber(instant) > tonumber(redis.call('HGET', KEYS[1], job) or '-1') then
+            local stored = tonumber(redis.call('HGET', KEYS[1], job) or '-1')
+            if tonumber(instant) > stored then
                 redis.call('HSET', KEYS[1], job, instant)
                 redis.call('HSET', KEYS[2], job, ARGV[1] .. ' ' .. instant .. ' restored')
                 restored = restored + 1
             end
+            if tonumber(instant) >= stored then redis.call('HSET', KEYS[4], job, gen) end
         end
         redis.call('HSET', KEYS[3], 'generation', gen, 'sequence', seq, 'floor', floor)
         return {gen, seq, bumped, restored}
@@ -208,7 +216,8 @@ package actor RedisClaimStore: ClaimStore {
                 arguments.append(request.instant)
                 arguments.append(request.token)
             }
-            return .evaluate(Self.claimScript, keys: [keys.claims, keys.claimedBy, keys.won(node), keys.history], arguments: arguments)
+            return .evaluate(Self.claimScript, keys: [keys.claims, keys.claimedBy, keys.won(node), keys.history, keys.claimGeneration],
+                             arguments: arguments)
         }
         guard parts.count == 4, let results = parts[3].array, results.count == requests.count else {
             throw RedisServerError(message: "unexpected claim reply: \(parts)")
@@ -229,15 +238,17 @@ package actor RedisClaimStore: ClaimStore {
     }
 
     package func lastClaimed(_ jobs: [String]) async throws -> ClaimedInstants {
-        guard !jobs.isEmpty else { return ClaimedInstants(last: [], floor: 0) }
+        guard !jobs.isEmpty else { return ClaimedInstants(last: [], fresh: [], floor: 0) }
         let parts = try await guardedByHistory { seen in
-            .evaluate(Self.lastClaimedScript, keys: [keys.claims, keys.history],
+            .evaluate(Self.lastClaimedScript, keys: [keys.claims, keys.history, keys.claimGeneration],
                       arguments: [seen.generation, seen.sequence] + jobs.map { $0 as any RedisArgument })
         }
-        guard parts.count == 5, let floor = parts[3].integer, let values = parts[4].array, values.count == jobs.count else {
+        guard parts.count == 6, let generation = parts[1].integer, let floor = parts[3].integer, let values = parts[4].array,
+              let generations = parts[5].array, values.count == jobs.count, generations.count == jobs.count else {
             throw RedisServerError(message: "unexpected catch-up reply: \(parts)")
         }
-        return ClaimedInstants(last: values.map { $0.string.flatMap { Int64($0) } }, floor: floor)
+        return ClaimedInstants(last: values.map { $0.string.flatMap { Int64($0) } },
+                               fresh: generations.map { $0.string.flatMap { Int64($0) } == generation }, floor: floor)
     }
 
     package func checkHistory(generation: Int64, sequence: Int64) async {
@@ -290,7 +301,8 @@ package actor RedisClaimStore: ClaimStore {
             arguments.append(job)
             arguments.append(instant)
         }
-        let reply = try await send(.evaluate(Self.repairScript, keys: [keys.claims, keys.claimedBy, keys.history], arguments: arguments))
+        let reply = try await send(.evaluate(Self.repairScript, keys: [keys.claims, keys.claimedBy, keys.history, keys.claimGeneration],
+                                             arguments: arguments))
         guard let parts = reply.array?.compactMap(\.integer), parts.count == 4 else {
             throw RedisServerError(message: "unexpected repair reply: \(reply)")
         }
@@ -369,7 +381,7 @@ package actor LocalClaimStore: ClaimStore {
     }
 
     package func lastClaimed(_ jobs: [String]) async throws -> ClaimedInstants {
-        ClaimedInstants(last: jobs.map { last[$0]?.instant }, floor: 0)
+        ClaimedInstants(last: jobs.map { last[$0]?.instant }, fresh: jobs.map { _ in true }, floor: 0)
     }
 
     package func record(_ run: RunRecord) async throws {

@@ -326,8 +326,11 @@ package actor Daemon {
 
     /// Claims `request` for a run about to start. Retries Redis errors with the same token (a lost
     /// reply is then answered as won) until the claim is decided, the instant passes its starting
-    /// deadline, the node stops, or the job is no longer this node's. While the node is fenced it
-    /// waits: it may be back before the deadline, and the claim decides between it and a new owner.
+    /// deadline, or the node stops. While the node is fenced it waits: it may be back before the
+    /// deadline. An instant dispatched while this node owned the job is claimed even if the job
+    /// has moved since: the claim decides between it and the new owner's catch-up, and abandoning
+    /// it would lose it whenever the new owner cannot catch up (history unknown after Redis went
+    /// back in time).
     private func claimForStart(_ job: JobDefinition, _ request: ClaimRequest) async -> Bool {
         let metadata: Logger.Metadata = ["job": "\(job.name)", "scheduledAt": "\(request.instant)"]
         let backoff = ExponentialBackoff(initial: .milliseconds(100), maximum: .seconds(1))
@@ -339,20 +342,9 @@ package actor Daemon {
                 logger.error("skipped: past its startingDeadline of \(formatDuration(job.startingDeadline)) before it could be claimed (\(failures) failed attempt\(failures == 1 ? "" : "s"))", metadata: metadata)
                 return false
             }
-            if let pool {
-                switch await pool.standing() {
-                case .fenced:
-                    try? await Task.sleep(for: backoff.delay(forRetry: max(1, failures)))
-                    continue
-                case .inactive:
-                    logger.debug("not claiming: this node is draining", metadata: metadata)
-                    return false
-                case .owner(let ring):
-                    if let owner = ring.owner(of: job.name), owner != daemon.node {
-                        logger.info("not claiming: the job moved to node \(owner), which catches it up", metadata: metadata)
-                        return false
-                    }
-                }
+            if let pool, case .fenced = await pool.standing() {
+                try? await Task.sleep(for: backoff.delay(forRetry: max(1, failures)))
+                continue
             }
             do {
                 switch try await claims.claim(request) {
@@ -551,12 +543,19 @@ package actor Daemon {
             if failures > 0 { logger.info("Redis answered again: catching up", metadata: ["failedAttempts": "\(failures)"]) }
             failures = 0
             let now = nowSeconds()
-            for ((name, reason), stored) in zip(batch, read.last) {
+            // Right after Redis went back in time, the other live nodes may not have put back their
+            // claims yet (each does at its next heartbeat): read again once they have.
+            let settled = read.floor + Int64((daemon.heartbeat * 2 + .seconds(1)).components.seconds) + 1
+            if now < settled {
+                try? await Task.sleep(for: .seconds(settled - now))
+                continue
+            }
+            for ((name, reason), (stored, fresh)) in zip(batch, zip(read.last, read.fresh)) {
                 // A request made again while this batch was read stays for the next batch.
                 if catchUpRequests[name] == reason { catchUpRequests[name] = nil }
                 if catchUpRequests[name] == nil { lanes[name, default: Lane()].waitingForCatchUp = false }
                 if let job = table.job(named: name), job.enabled, let stored {
-                    applyCatchUp(job, stored: stored, floor: read.floor, now: now, reason: reason)
+                    applyCatchUp(job, stored: stored, floor: fresh ? 0 : read.floor, now: now, reason: reason)
                 }
                 wakeLane(name)
             }

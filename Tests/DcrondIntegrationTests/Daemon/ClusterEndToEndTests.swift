@@ -65,9 +65,15 @@ final class DcrondCluster: @unchecked Sendable {
 
     func signal(_ node: String, _ number: Int32) { if let pid = processes[node] { kill(pid, number) } }
 
-    /// Waits for the process to exit and returns its exit status.
-    func wait(_ node: String) async throws -> Int32 {
+    /// Waits for the process to exit and returns its exit status; after `limit` it is killed
+    /// (SIGKILL, status 137), so a process that does not stop fails a test instead of hanging it.
+    func wait(_ node: String, limit: Duration = .seconds(60)) async throws -> Int32 {
         guard let pid = processes.removeValue(forKey: node) else { return -1 }
+        let watchdog = Task {
+            try await Task.sleep(for: limit)
+            kill(pid, SIGKILL)
+        }
+        defer { watchdog.cancel() }
         return try await onOwnThread {
             var status: Int32 = 0
             while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
@@ -128,7 +134,6 @@ final class DcrondCluster: @unchecked Sendable {
     }
 }
 
-func wallSeconds() -> Int64 { realtimeNanoseconds() / 1_000_000_000 }
 
 @Suite("dcrond run: a cluster of real processes", .enabled(if: RedisTestServer.enabled))
 struct ClusterEndToEndTests {

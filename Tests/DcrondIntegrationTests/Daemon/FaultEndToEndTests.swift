@@ -151,7 +151,7 @@ struct FaultEndToEndTests {
         let from = wallSeconds()
         let poolChanges = cluster.log("a").split(separator: "\n").filter { $0.contains("pool changed") }.count
         try cluster.start("a", name: "a2")
-        let status = try await cluster.wait("a2")
+        let status = try await cluster.wait("a2", limit: .seconds(15))
         #expect(status != 0, "the second process with id a must not run")
         let first = try #require(cluster.processes["a"])
         #expect(cluster.log("a2").contains("node id \"a\" is already in use") && cluster.log("a2").contains("pid \(first)"),

@@ -1,0 +1,29 @@
+import DcrondCore
+import DcrondTestSupport
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@Suite("chaos: every fault kind once against a real pool", .enabled(if: RedisTestServer.enabled))
+struct ChaosTests {
+    @Test("every fault of the table, one after another: no duplicate, no loss outside the documented window, no overlapping forbid run")
+    func everyFaultOnce() async throws {
+        var settings = ChaosSettings()
+        if getenv("DCROND_REQUIRE_REDIS").map({ String(cString: $0) == "1" }) == true {
+            #expect(settings.useNamespaces, "CI runs as root with iproute2 and nftables: the network faults must run")
+        }
+        settings.progress = { _ in }
+        let audit = try await ChaosRun(settings: settings).run()
+        print(audit.table)
+        #expect(audit.injected.count == ChaosFault.allCases.count - (settings.useNamespaces ? 0 : 2))
+        #expect(audit.duplicated.isEmpty, "duplicated: \(audit.duplicated)")
+        #expect(audit.lost.isEmpty, "lost: \(audit.lost)")
+        #expect(audit.forbidOverlaps.isEmpty, "\(audit.forbidOverlaps)")
+        #expect(audit.replayedWhileDisabled.isEmpty, "\(audit.replayedWhileDisabled)")
+        #expect(audit.duplicateIDRefused && audit.duplicateIDRan == 0)
+        #expect(audit.slowStops.isEmpty, "\(audit.slowStops)")
+        #expect(audit.expected > 1000 && audit.ran >= audit.expected - audit.lostInWindow.count)
+    }
+}

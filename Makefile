@@ -4,6 +4,7 @@
 #   make test       unit and integration tests (starts its own redis-server)
 #   make run        local demo
 #   make bench      benchmarks that print figures
+#   make chaos      faults injected into a real pool for CHAOS_SECONDS (default 600), then an audit
 #   make install    PREFIX=/usr/local DESTDIR= (binary, systemd unit, example config)
 #
 # `deps` installs the Debian packages the build and the tests need, with apt-get, when missing.
@@ -15,10 +16,13 @@ BINDIR     ?= $(PREFIX)/bin
 UNITDIR    ?= $(PREFIX)/lib/systemd/system
 SWIFT      ?= swift
 
-APT_PACKAGES := libhiredis-dev redis-server pkg-config tzdata
+# iproute2 and nftables: tests and `make chaos` cut a node off from Redis in a network namespace.
+APT_PACKAGES := libhiredis-dev redis-server pkg-config tzdata iproute2 nftables
+CHAOS_SECONDS ?= 600
+CHAOS_ARGS    ?=
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build deps test bench run install uninstall clean
+.PHONY: all build deps test bench chaos run install uninstall clean
 
 all: build
 
@@ -49,6 +53,14 @@ bench: deps
 	.build/release/dcrond-bench heartbeat
 	.build/release/dcrond-bench idle
 	.build/release/dcrond-bench spawn
+
+# Random faults from the whole catalogue (`dcrond-chaos --help`) against a private redis-server and
+# three nodes with 20 jobs every second, then the audit table; exits 1 if it finds a duplicate, a
+# loss outside the documented window or overlapping forbid runs. Network faults need root.
+chaos: deps
+	$(SWIFT) build -c release --product dcrond
+	$(SWIFT) build -c release --product dcrond-chaos
+	.build/release/dcrond-chaos --duration $(CHAOS_SECONDS) $(CHAOS_ARGS)
 
 # The demo: a private redis-server on loopback (a unix socket in a temporary folder) and three
 # nodes running the example configuration (config/dcrond.json) with the demo table

@@ -29,7 +29,8 @@ struct PartitionEndToEndTests {
         let cluster = try DcrondCluster(server: server, jobs: ["p1", "p2", "p3", "p4", "p5", "p6"])
         try cluster.start("a", redis: address, in: namespace)
         for node in ["b", "c"] { try cluster.start(node) }
-        try await Task.sleep(for: .seconds(3))
+        #expect(try await waitFor(seconds: 20) { cluster.log("a").contains("joined the pool") })
+        try await Task.sleep(for: .seconds(2))
         let from = wallSeconds()
         for _ in 0..<2 {
             namespace.cut(.repliesOnly)
@@ -55,8 +56,8 @@ struct PartitionEndToEndTests {
             #"{"name": "long", "schedule": "*/2 * * * * *", "overlap": "forbid", "killGrace": "2s", "command": "trap '\#(line("end")); exit 0' TERM; \#(line("start")); sleep 25 & wait"}"#,
         ])
         try cluster.start("a", redis: address, in: namespace)
-        try await Task.sleep(for: .seconds(4))
-        #expect(cluster.intervals().contains { $0.node == "a" }, "node a runs the job before the others join")
+        let ranOnA = try await waitFor(seconds: 20) { cluster.intervals().contains { $0.node == "a" } }
+        #expect(ranOnA, "node a runs the job before the others join")
         for node in ["b", "c"] { try cluster.start(node) }
         try await Task.sleep(for: .seconds(2))
         namespace.cut(.both)
@@ -88,7 +89,7 @@ struct PartitionEndToEndTests {
         ])
         try cluster.start("a", redis: address, in: namespace)
         // Wait for a run to start, then cut node a off for 1.5 s (the node timeout is 3 s).
-        let started = try await waitFor(seconds: 15) { cluster.intervals().contains { $0.node == "a" } }
+        let started = try await waitFor(seconds: 30) { cluster.intervals().contains { $0.node == "a" } }
         #expect(started)
         namespace.cut(.both)
         try await Task.sleep(for: .milliseconds(1500))

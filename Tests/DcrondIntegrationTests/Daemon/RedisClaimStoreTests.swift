@@ -1,0 +1,81 @@
+@testable import DcrondCore
+import DcrondTestSupport
+import Testing
+
+@Suite("claims in a real redis-server: tokens, release, and Redis going back in time", .enabled(if: RedisTestServer.enabled))
+struct RedisClaimStoreTests {
+    func store(_ server: RedisTestServer, cluster: String, node: String) -> RedisClaimStore {
+        RedisClaimStore(redis: RedisClient(endpoint: server.unixEndpoint), cluster: cluster, node: node)
+    }
+
+    @Test("a claim sent again with its token is won; another token for the same instant is not")
+    func retriedClaimIsWon() async throws {
+        let server = try await RedisTestServer.start()
+        defer { server.stop() }
+        let a = store(server, cluster: "t", node: "a"), b = store(server, cluster: "t", node: "b")
+        let request = ClaimRequest(job: "j", instant: 100, token: "a run-1")
+        #expect(try await a.claim(request) == .won(previous: nil))
+        #expect(try await a.claim(request) == .won(previous: nil), "the retry of a claim whose reply was lost")
+        #expect(try await b.claim(ClaimRequest(job: "j", instant: 100, token: "b run-2")) == .lost)
+        #expect(try await a.claim(ClaimRequest(job: "j", instant: 100, token: "a run-3")) == .lost, "a new attempt is not the old one")
+        #expect(try await b.claim(ClaimRequest(job: "j", instant: 99, token: "b run-4")) == .lost, "an earlier instant")
+        #expect(try await b.claim(ClaimRequest(job: "j", instant: 101, token: "b run-5")) == .won(previous: 100))
+        // A retry of a's claim after b claimed a later one: still a's.
+        #expect(try await a.claim(request) == .won(previous: nil))
+    }
+
+    @Test("a released claim goes back, so the next owner can claim the instant")
+    func release() async throws {
+        let server = try await RedisTestServer.start()
+        defer { server.stop() }
+        let a = store(server, cluster: "t", node: "a"), b = store(server, cluster: "t", node: "b")
+        _ = try await a.claim(ClaimRequest(job: "j", instant: 100, token: "a r1"))
+        let second = ClaimRequest(job: "j", instant: 101, token: "a r2")
+        #expect(try await a.claim(second) == .won(previous: 100))
+        try await a.release(second, previous: 100)
+        #expect(try await b.lastClaimed(["j"]).last == [100])
+        #expect(try await b.claim(ClaimRequest(job: "j", instant: 101, token: "b r3")) == .won(previous: 100))
+    }
+
+    @Test("Redis emptied under the nodes: claims are refused until each node put back what it won; no catch-up from stale values")
+    func rollbackIsRepaired() async throws {
+        let server = try await RedisTestServer.start()
+        defer { server.stop() }
+        let a = store(server, cluster: "t", node: "a"), b = store(server, cluster: "t", node: "b")
+        _ = try await a.claim(ClaimRequest(job: "ja", instant: 100, token: "a r1"))
+        _ = try await b.claim(ClaimRequest(job: "jb", instant: 200, token: "b r2"))
+        _ = try await a.lastClaimed(["ja", "jb"])  // a has now seen b's claim too
+        _ = try await RedisClient(endpoint: server.unixEndpoint).send("FLUSHALL")
+
+        // a's next claim of ja@100 again is refused as stale history, repaired, then lost: a put back ja@100.
+        #expect(try await a.claim(ClaimRequest(job: "ja", instant: 100, token: "a r3")) == .lost)
+        #expect(await a.repairs == 1)
+        let afterA = try await a.lastClaimed(["ja", "jb"])
+        #expect(afterA.last == [100, nil], "b has not put back yet")
+        #expect(afterA.fresh == [true, false])
+        #expect(afterA.floor > 0, "the history before the repair is unknown for jobs nobody put back")
+        // b notices the new generation and puts back its own claim, without another bump.
+        let afterB = try await b.lastClaimed(["ja", "jb"])
+        #expect(afterB.last == [100, 200])
+        #expect(afterB.fresh == [true, true])
+        #expect(afterB.floor == afterA.floor)
+        #expect(try await b.claim(ClaimRequest(job: "jb", instant: 200, token: "b r4")) == .lost, "jb@200 ran before the loss")
+    }
+
+    @Test("a snapshot restored under the nodes is noticed at the heartbeat's report too")
+    func heartbeatReportRepairs() async throws {
+        let server = try await RedisTestServer.start()
+        defer { server.stop() }
+        let a = store(server, cluster: "t", node: "a")
+        let redis = RedisClient(endpoint: server.unixEndpoint)
+        _ = try await a.claim(ClaimRequest(job: "j", instant: 100, token: "a r1"))
+        _ = try await redis.send("SAVE")
+        _ = try await a.claim(ClaimRequest(job: "j", instant: 101, token: "a r2"))
+        try await server.restart()  // back to j@100
+        let history = try await redis.send("HMGET", "dcron:{t}:history", "generation", "sequence")
+        let values = history.array?.compactMap { $0.string.flatMap { Int64($0) } } ?? []
+        await a.checkHistory(generation: values[0], sequence: values[1])
+        #expect(await a.repairs == 1)
+        #expect(try await redis.send("HGET", "dcron:{t}:claims", "j").string == "101", "the claim after the snapshot is back")
+    }
+}

@@ -30,6 +30,11 @@ final class DcrondCluster: @unchecked Sendable {
         try writeText(directory + "/jobs.json", #"{"jobs": [\#(raw.joined(separator: ", "))]}"#)
     }
 
+    /// A shell command that appends `<kind> job instant node ms` to the output, for ``intervals()``.
+    func line(_ kind: String) -> String {
+        #"echo \"\#(kind) $DCRON_JOB $DCRON_SCHEDULED_AT $DCRON_NODE $(date +%s%3N)\" >> \#(output)"#
+    }
+
     /// `start`/`end` lines with milliseconds, from jobs that write both: (job, instant, node, start, end?).
     func intervals() -> [(job: String, instant: Int64, node: String, start: Int64, end: Int64?)] {
         guard let bytes = try? FileSystem.readFile(output) else { return [] }
@@ -298,8 +303,7 @@ struct ClusterEndToEndTests {
         let server = try await RedisTestServer.start()
         defer { server.stop() }
         let cluster = try DcrondCluster(server: server, jobs: [])
-        let out = cluster.output
-        func line(_ kind: String) -> String { #"echo \"\#(kind) $DCRON_JOB $DCRON_SCHEDULED_AT $DCRON_NODE $(date +%s%3N)\" >> \#(out)"# }
+        let line = cluster.line
         try cluster.writeJobs(raw: [
             #"{"name": "slow", "schedule": "*/2 * * * * *", "overlap": "forbid", "command": "\#(line("start")); sleep 3; \#(line("end"))"}"#,
             #"{"name": "long", "schedule": "*/3 * * * * *", "overlap": "replace", "killGrace": "2s", "command": "trap '\#(line("end")); exit 0' TERM; \#(line("start")); sleep 60 & wait"}"#,

@@ -50,8 +50,7 @@ struct PartitionEndToEndTests {
         let (server, address) = try await Self.serverReachable(from: namespace)
         defer { server.stop() }
         let cluster = try DcrondCluster(server: server, jobs: [])
-        let out = cluster.output
-        func line(_ kind: String) -> String { #"echo \"\#(kind) $DCRON_JOB $DCRON_SCHEDULED_AT $DCRON_NODE $(date +%s%3N)\" >> \#(out)"# }
+        let line = cluster.line
         try cluster.writeJobs(raw: [
             #"{"name": "long", "schedule": "*/2 * * * * *", "overlap": "forbid", "killGrace": "2s", "command": "trap '\#(line("end")); exit 0' TERM; \#(line("start")); sleep 25 & wait"}"#,
         ])
@@ -82,8 +81,7 @@ struct PartitionEndToEndTests {
         let (server, address) = try await Self.serverReachable(from: namespace)
         defer { server.stop() }
         let cluster = try DcrondCluster(server: server, jobs: [])
-        let out = cluster.output
-        func line(_ kind: String) -> String { #"echo \"\#(kind) $DCRON_JOB $DCRON_SCHEDULED_AT $DCRON_NODE $(date +%s%3N)\" >> \#(out)"# }
+        let line = cluster.line
         try cluster.writeJobs(raw: [
             #"{"name": "held", "schedule": "*/10 * * * * *", "overlap": "forbid", "killGrace": "1s", "catchUp": "none", "command": "trap '\#(line("end")); exit 0' TERM; \#(line("start")); sleep 6; \#(line("end"))"}"#,
         ])

@@ -147,6 +147,8 @@ package actor RedisClaimStore: ClaimStore {
                 advanced = true
                 results[#results + 1] = last
             elseif redis.call('HGET', KEYS[3], job) == instant .. ' ' .. token then
+                -- Ours (a retry): confirmed in this generation if it is still the last claim.
+                if tonumber(instant) == last then redis.call('HSET', KEYS[5], job, gen) end
                 results[#results + 1] = -3
             else
                 results[#results + 1] = -2

@@ -398,14 +398,32 @@ package actor Daemon {
         let value = "\(node) \(runID)"
         let ttl = leases.ttl(killGrace: job.killGrace)
         do {
-            guard var holder = try await leases.tryAcquire(job.name, value: value, ttl: ttl) else { return .success(value) }
-            if job.overlap == .forbid, let waitUntil {
-                logger.info("waiting for run \(holder) to end (overlap is forbid; this instant is queued)", metadata: ["job": "\(job.name)"])
-                while ContinuousClock.now < waitUntil, !stopping {
-                    try? await Task.sleep(for: .milliseconds(100))
-                    guard let current = try await leases.tryAcquire(job.name, value: value, ttl: ttl) else { return .success(value) }
-                    holder = current
+            var acquisition = try await leases.tryAcquire(job.name, value: value, ttl: ttl)
+            // A quarantined lease (Redis went back in time moments ago) is waited out by every
+            // instant, a held one only by a queued instant of a `forbid` job.
+            let waitsForHolder = job.overlap == .forbid && waitUntil != nil
+            let limit = waitUntil ?? ContinuousClock.now + ttl + .seconds(1)
+            var logged = false
+            waiting: while !stopping, ContinuousClock.now < limit {
+                switch acquisition {
+                case .acquired:
+                    return .success(value)
+                case .held where !waitsForHolder:
+                    break waiting
+                case .held(let holder):
+                    if !logged { logger.info("waiting for run \(holder) to end (overlap is forbid; this instant is queued)", metadata: ["job": "\(job.name)"]) }
+                case .quarantined:
+                    if !logged { logger.info("waiting for the overlap lease: Redis went back in time moments ago and running holders are putting theirs back", metadata: ["job": "\(job.name)"]) }
                 }
+                logged = true
+                try? await Task.sleep(for: .milliseconds(100))
+                acquisition = try await leases.tryAcquire(job.name, value: value, ttl: ttl)
+            }
+            let holder: String
+            switch acquisition {
+            case .acquired: return .success(value)
+            case .quarantined: return .failure(LeaseSkip(reason: "the overlap lease stayed quarantined after Redis went back in time; not running"))
+            case .held(let value): holder = value
             }
             let parts = holder.split(separator: " ")
             let holderNode = parts.first.map(String.init) ?? "?", holderRun = parts.last.map(String.init) ?? "?"
@@ -417,7 +435,7 @@ package actor Daemon {
             let deadline = ContinuousClock.now + job.killGrace + ttl * 2 + .seconds(1)
             while ContinuousClock.now < deadline {
                 try? await Task.sleep(for: .milliseconds(100))
-                if try await leases.tryAcquire(job.name, value: value, ttl: ttl) == nil { return .success(value) }
+                if try await leases.tryAcquire(job.name, value: value, ttl: ttl) == .acquired { return .success(value) }
             }
             return .failure(LeaseSkip(reason: "overlap is replace but run \(holderRun) on node \(holderNode) did not stop in time"))
         } catch {

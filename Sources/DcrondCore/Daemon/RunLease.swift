@@ -29,17 +29,30 @@ package struct RunLeases: Sendable {
     /// to notice (the node timeout) and end its run (the kill grace), with a second to spare.
     package func ttl(killGrace: Duration) -> Duration { renewalDeadline + killGrace + .seconds(1) }
 
-    /// `SET NX PX`, or the holder's value. KEYS: lease. ARGV: value, ttl.
+    /// `SET NX PX`: returns {1}, or {0, holder's value}, or {0} while leases are quarantined:
+    /// for one lease lifetime after Redis went back in time (the history's floor), since the data
+    /// may lack leases of runs still going, whose holders put them back at their next renewal.
+    /// KEYS: lease, history. ARGV: value, ttl.
     static let acquire = RedisScript("""
-        if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return false end
-        return redis.call('GET', KEYS[1])
+        local floor = tonumber(redis.call('HGET', KEYS[2], 'floor') or '0')
+        if floor > 0 then
+            local t = redis.call('TIME')
+            if tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) < floor * 1000 + tonumber(ARGV[2]) then return {0} end
+        end
+        if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return {1} end
+        return {0, redis.call('GET', KEYS[1])}
         """)
 
-    /// Renews if still ours; returns {held (0/1), stop requested (0/1)}. KEYS: lease, stop. ARGV: value, ttl, run ID.
+    /// Renews if still ours, and puts it back if it is gone (Redis lost it: nobody else holds it);
+    /// returns {held (0/1), stop requested (0/1)}. KEYS: lease, stop. ARGV: value, ttl, run ID.
     static let renew = RedisScript("""
         local held = 0
-        if redis.call('GET', KEYS[1]) == ARGV[1] then
+        local current = redis.call('GET', KEYS[1])
+        if current == ARGV[1] then
             redis.call('PEXPIRE', KEYS[1], ARGV[2])
+            held = 1
+        elseif not current then
+            redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
             held = 1
         end
         local stop = 0
@@ -54,10 +67,21 @@ package struct RunLeases: Sendable {
         return 1
         """)
 
-    /// The holder's `<node> <run ID>`, or nil when the lease was taken for `value`.
-    func tryAcquire(_ job: String, value: String, ttl: Duration) async throws(RedisConnectionError) -> String? {
-        let reply = try await redis.evaluate(Self.acquire, keys: [lease(job)], arguments: [value, ttl.wholeMilliseconds])
-        return reply.string
+    package enum Acquisition: Sendable, Equatable {
+        case acquired
+        /// Another run holds it: `<node> <run ID>`.
+        case held(String)
+        /// Redis went back in time less than a lease lifetime ago: holders are putting theirs back.
+        case quarantined
+    }
+
+    func tryAcquire(_ job: String, value: String, ttl: Duration) async throws(RedisConnectionError) -> Acquisition {
+        let reply = try await redis.evaluate(Self.acquire, keys: [lease(job), keys.history], arguments: [value, ttl.wholeMilliseconds])
+        let parts = reply.array ?? []
+        if parts.first?.integer == 1 { return .acquired }
+        if parts.count > 1, let holder = parts[1].string { return .held(holder) }
+        if parts.count == 1 { return .quarantined }
+        return .held("? ?")  // an expired lease between SET NX and GET: busy for this attempt
     }
 
     /// Asks the holder's run to terminate.

@@ -1,0 +1,36 @@
+@testable import DcrondCore
+import DcrondTestSupport
+import Testing
+
+@Suite("overlap leases in a real redis-server", .enabled(if: RedisTestServer.enabled))
+struct RunLeasesTests {
+    @Test("a holder puts back a lease that Redis lost, and learns when another run holds it")
+    func renewalPutsBack() async throws {
+        let server = try await RedisTestServer.start()
+        defer { server.stop() }
+        let redis = RedisClient(endpoint: server.unixEndpoint)
+        let leases = RunLeases(redis: redis, cluster: "t", nodeTimeout: .seconds(3))
+        let ttl = leases.ttl(killGrace: .seconds(1))
+        #expect(ttl == .seconds(5))
+        #expect(try await leases.tryAcquire("j", value: "a r1", ttl: ttl) == .acquired)
+        #expect(try await leases.tryAcquire("j", value: "b r2", ttl: ttl) == .held("a r1"))
+        _ = try await redis.send("DEL", "dcron:{t}:lease:j")  // lost with a restore
+        #expect(try await leases.renew("j", value: "a r1", runID: "r1", ttl: ttl).held)
+        #expect(try await redis.send("GET", "dcron:{t}:lease:j").string == "a r1")
+        _ = try await redis.send("SET", "dcron:{t}:lease:j", "b r2")
+        #expect(try await !leases.renew("j", value: "a r1", runID: "r1", ttl: ttl).held)
+    }
+
+    @Test("for one lease lifetime after Redis went back in time no new lease is taken")
+    func quarantine() async throws {
+        let server = try await RedisTestServer.start()
+        defer { server.stop() }
+        let redis = RedisClient(endpoint: server.unixEndpoint)
+        let leases = RunLeases(redis: redis, cluster: "t", nodeTimeout: .seconds(3))
+        let now = realtimeNanoseconds() / 1_000_000_000
+        _ = try await redis.send("HSET", "dcron:{t}:history", "floor", now)
+        #expect(try await leases.tryAcquire("j", value: "a r1", ttl: .seconds(5)) == .quarantined)
+        _ = try await redis.send("HSET", "dcron:{t}:history", "floor", now - 6)
+        #expect(try await leases.tryAcquire("j", value: "a r1", ttl: .seconds(5)) == .acquired)
+    }
+}

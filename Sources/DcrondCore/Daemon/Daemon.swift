@@ -21,8 +21,9 @@ import Glibc
 ///   back from fencing), the job's lane first reads the last claimed instant (retried until Redis
 ///   answers) and applies the job's `catchUp` policy within its `startingDeadline` to the instants
 ///   missed since; nothing later of that job is claimed before. Catch-up never reaches back before
-///   the history's floor (Redis went back in time then) nor before a reload that added, re-enabled or
-///   rescheduled the job. Every skipped instant is logged with the rule that skipped it, and counted.
+///   a reload that added, re-enabled or rescheduled the job, nor, for a job whose claim no live
+///   node confirmed since Redis went back in time, before that moment (the history's floor).
+///   Every skipped instant is logged with the rule that skipped it, and counted.
 /// - `reload()` reads both files on a thread of its own; a valid table is swapped in atomically; an
 ///   invalid one is rejected with every problem logged and the running table stays.
 /// - `shutdown()` starts nothing more from its first moment, leaves the pool, lets running jobs
@@ -154,7 +155,7 @@ package actor Daemon {
                 planAll(after: nowSeconds())
                 requestCatchUp(owned, reason: "the wall clock was set")
             case .due:
-                if realtimeNanoseconds() >= earliest { dispatchDue() }
+                if realtimeNanoseconds() >= earliest { await dispatchDue() }
             }
         }
     }
@@ -168,16 +169,18 @@ package actor Daemon {
         }
     }
 
-    /// Hands the due instants of the jobs this node owns to their lanes.
-    private func dispatchDue() {
+    /// Hands the due instants of the jobs this node owns to their lanes. A fenced node hands over
+    /// nothing: back in the pool it catches up what it missed (`rejoined`).
+    private func dispatchDue() async {
         let now = nowSeconds()
         var ring: HashRing?
         var standing = "owner"
-        if pool != nil {
-            // The pool's state is read without a hop through its actor: it was read at the last
-            // ownership change, and the lane checks again right before each claim.
-            ring = currentRing
-            if ring == nil { standing = "fenced or draining" }
+        if let pool {
+            switch await pool.standing() {
+            case .owner(let current): ring = current
+            case .fenced: standing = "fenced"
+            case .inactive: standing = "draining"
+            }
         }
         var notHandled = 0
         for job in table.jobs where job.enabled {
@@ -206,13 +209,12 @@ package actor Daemon {
             enqueue(job.name, selection.run)
         }
         if notHandled > 0 {
-            logger.warning("not claiming \(notHandled) instant\(notHandled == 1 ? "" : "s"): this node is \(standing); the owner catches them up")
+            // Draining is the operator's choice and the others own the jobs: not worth a warning.
+            logger.log(level: standing == "fenced" ? .warning : .debug,
+                       "not claiming \(notHandled) instant\(notHandled == 1 ? "" : "s"): this node is \(standing); the owner catches them up")
             loseOwnership(of: owned)  // re-evaluated (with catch-up) when it is back
         }
     }
-
-    /// The ring as of the last ownership evaluation; nil while fenced or draining.
-    private var currentRing: HashRing?
 
     private func logSkips(_ job: JobDefinition, _ selection: CatchUpSelection, reason: String) {
         let metadata: Logger.Metadata = ["job": "\(job.name)", "catchUp": "\(job.catchUp.rawValue)"]
@@ -308,6 +310,7 @@ package actor Daemon {
                     }
                 })
             let record = await runner.run(job, scheduledAt: instant, runID: runID, admission: admission)
+            self.wonClaims[request] = nil
             decided.fulfill(())
             if let value = lease.end() { try? await leases?.release(job.name, value: value, runID: runID) }
             if case .skipped = record.outcome { self.skippedInstants += 1 }
@@ -369,7 +372,8 @@ package actor Daemon {
         }
     }
 
-    /// Won claims whose run has not started, with the instant they replaced: released on shutdown.
+    /// Won claims whose run has not ended, with the instant they replaced: released if the node
+    /// stops before the run started.
     private var wonClaims: [ClaimRequest: Int64?] = [:]
 
     private func release(_ request: ClaimRequest) async {
@@ -493,11 +497,9 @@ package actor Daemon {
             return
         }
         guard case .owner(let ring) = await pool.standing() else {
-            currentRing = nil
             loseOwnership(of: owned)
             return
         }
-        currentRing = ring
         let now = Set(table.jobs.filter { $0.enabled && ring.owner(of: $0.name) == daemon.node }.map(\.name))
         let rejoined = rejoinedSinceLastCheck
         let gained = rejoined ? now : now.subtracting(owned)
@@ -581,19 +583,22 @@ package actor Daemon {
         catchUpWorkerRunning = false
     }
 
-    /// Puts the instants missed since `stored` (by policy) before the ones already in the lane.
+    /// Puts the instants missed since `stored` (by policy) into the lane, in order.
     /// Unknown history (never claimed, or lost with Redis and remembered by no node) means nothing
     /// to catch up, since running an instant that did run would run it twice.
     private func applyCatchUp(_ job: JobDefinition, stored: Int64, floor: Int64, now: Int64, reason: String) {
-        let pending = lanes[job.name]?.pending ?? []
-        let upper = min(pending.first ?? .max, next[job.name] ?? .max)
+        // Up to the next planned instant, leaving out the queued ones: a lane may hold an instant
+        // handed over just before the node was fenced, followed by a gap of instants that were not.
+        let pending = Set(lanes[job.name]?.pending ?? [])
+        let upper = next[job.name] ?? .max
         let start = max(stored, notBefore[job.name] ?? .min)
         var unknown: [Int64] = []
         var missed: [Int64] = []
         var cursor = start
         while let following = job.schedule.next(after: cursor, in: job.timeZone, policy: job.dstPolicy), following < upper, following <= now {
-            if following <= floor { unknown.append(following) } else { missed.append(following) }
             cursor = following
+            if pending.contains(following) { continue }
+            if following <= floor { unknown.append(following) } else { missed.append(following) }
             if unknown.count + missed.count > 10 * Self.catchUpLimit { break }
         }
         if !unknown.isEmpty {

@@ -21,6 +21,12 @@ package enum ClaimResult: Sendable, Hashable {
     case won(previous: Int64?)
     /// The instant, or a later one, was claimed by someone else (or by this node under another token).
     case lost
+    /// Redis went back in time moments ago and the other nodes may not have put their claims back
+    /// yet: ask again shortly.
+    case wait
+    /// The instant is older than the moment Redis went back in time, and no live node confirmed the
+    /// job's claims since: whether it ran is unknown, so it must not run.
+    case unknownHistory
 }
 
 /// The job's claims as read for catch-up.
@@ -55,6 +61,9 @@ package protocol ClaimStore: Sendable {
     /// Compares the claim history Redis reported (at a heartbeat) with what this node has seen,
     /// and repairs it if Redis went back in time.
     func checkHistory(generation: Int64, sequence: Int64) async
+    /// The claim history this node has seen (sent with lease requests, which Redis refuses when it
+    /// is behind it).
+    func seenHistory() async -> ClaimHistory
 }
 
 extension ClaimStore {
@@ -91,6 +100,10 @@ package struct ClaimHistory: Sendable, Hashable {
             sequence = max(sequence, storedSequence)
         }
     }
+
+    /// How long after a repair the other live nodes may still be putting their claims back: each
+    /// does at its next heartbeat. Claims and catch-up older than the repair wait that long.
+    package static func settle(heartbeat: Duration) -> Duration { heartbeat * 2 + .seconds(1) }
 }
 
 /// Claims in Redis (keys in ``ClusterKeys``): `claims` (hash job → last claimed instant),
@@ -113,32 +126,51 @@ package actor RedisClaimStore: ClaimStore {
     /// The last instant this node won of each job, whoever owns the job now: what it puts back.
     private var won: [String: Int64] = [:]
     private var repairTask: Task<Void, any Error>?
+    private let settle: Duration
     package private(set) var repairs = 0
     package static let historyLength = 100
 
-    package init(redis: RedisClient, cluster: String, node: String, logger: Logger = Logger(label: "dcrond.claims")) {
+    /// `heartbeat`: the pool's, which sets how long claims older than a repair wait (``ClaimHistory/settle(heartbeat:)``).
+    package init(redis: RedisClient, cluster: String, node: String, heartbeat: Duration = .seconds(1),
+                 logger: Logger = Logger(label: "dcrond.claims")) {
         self.redis = redis
         self.keys = ClusterKeys(cluster: cluster)
         self.node = node
+        self.settle = ClaimHistory.settle(heartbeat: heartbeat)
         self.logger = logger
     }
 
-    /// KEYS: claims, claimedBy, won:<node>, history, claimGeneration. ARGV: node, generation seen, sequence seen,
-    /// then job, instant, token per claim. Returns {1, generation, sequence, {result...}} with a
-    /// result per claim (-2 lost; -1 won with no previous instant; else won, the previous instant),
-    /// or {-1, generation, sequence} when Redis is behind the caller.
+    package func seenHistory() -> ClaimHistory { history }
+
+    /// KEYS: claims, claimedBy, won:<node>, history, claimGeneration. ARGV: node, generation seen,
+    /// sequence seen, settle (ms), then job, instant, token per claim. Returns {1, generation,
+    /// sequence, {result...}} with a result per claim (-2 lost; -3 won before, by this token; -4
+    /// unknown history; -5 wait; -1 won with no previous instant; else won, the previous instant),
+    /// or {-1, generation, sequence} when Redis is behind the caller. An instant at or before the
+    /// history's floor waits until the other nodes had time to put their claims back, and is then
+    /// claimable only if the job's claim was written (or put back) since.
     static let claimScript = RedisScript("""
-        local h = redis.call('HMGET', KEYS[4], 'generation', 'sequence')
-        local gen, seq = tonumber(h[1] or '0'), tonumber(h[2] or '0')
+        local h = redis.call('HMGET', KEYS[4], 'generation', 'sequence', 'floor')
+        local gen, seq, floor = tonumber(h[1] or '0'), tonumber(h[2] or '0'), tonumber(h[3] or '0')
         local rgen, rseq = tonumber(ARGV[2]), tonumber(ARGV[3])
         if rgen >= 0 and (gen ~= rgen or seq < rseq) then return {-1, gen, seq} end
+        local nowMs = 0
+        if floor > 0 then
+            local t = redis.call('TIME')
+            nowMs = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+        end
         local results = {}
         local advanced = false
-        for i = 4, #ARGV, 3 do
+        for i = 5, #ARGV, 3 do
             local job, instant, token = ARGV[i], ARGV[i + 1], ARGV[i + 2]
             local stored = redis.call('HGET', KEYS[1], job)
             local last = tonumber(stored or '-1')
-            if tonumber(instant) > last then
+            local old = tonumber(instant) <= floor
+            if old and nowMs < floor * 1000 + tonumber(ARGV[4]) then
+                results[#results + 1] = -5
+            elseif old and tonumber(instant) > last and tonumber(redis.call('HGET', KEYS[5], job) or '-1') ~= gen then
+                results[#results + 1] = -4
+            elseif tonumber(instant) > last then
                 redis.call('HSET', KEYS[1], job, instant)
                 redis.call('HSET', KEYS[2], job, ARGV[1] .. ' ' .. instant .. ' ' .. token)
                 redis.call('HSET', KEYS[3], job, instant .. ' ' .. token)
@@ -212,7 +244,7 @@ package actor RedisClaimStore: ClaimStore {
     package func claim(_ requests: [ClaimRequest]) async throws -> [ClaimResult] {
         guard !requests.isEmpty else { return [] }
         let parts = try await guardedByHistory { seen in
-            var arguments: [any RedisArgument] = [node, seen.generation, seen.sequence]
+            var arguments: [any RedisArgument] = [node, seen.generation, seen.sequence, settle.wholeMilliseconds]
             for request in requests {
                 arguments.append(request.job)
                 arguments.append(request.instant)
@@ -227,6 +259,8 @@ package actor RedisClaimStore: ClaimStore {
         return zip(requests, results).map { request, result in
             let code = result.integer ?? -2
             if code == -2 { return .lost }
+            if code == -4 { return .unknownHistory }
+            if code == -5 { return .wait }
             won[request.job] = max(won[request.job] ?? .min, request.instant)
             return .won(previous: code >= 0 ? code : nil)
         }
@@ -392,6 +426,8 @@ package actor LocalClaimStore: ClaimStore {
     }
 
     package func checkHistory(generation: Int64, sequence: Int64) async {}
+
+    package func seenHistory() -> ClaimHistory { ClaimHistory() }
 }
 
 extension RunRecord {

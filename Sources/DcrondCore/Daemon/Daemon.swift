@@ -92,7 +92,8 @@ package actor Daemon {
             // Claims are retried while Redis is away: reconnect within a second of its return.
             let claimClient = RedisClient(endpoint: endpoint, options: options,
                                           reconnectBackoff: ExponentialBackoff(initial: .milliseconds(100), maximum: .seconds(1)), logger: logger)
-            let claims = RedisClaimStore(redis: claimClient, cluster: loaded.daemon.cluster, node: loaded.daemon.node, logger: logger)
+            let claims = RedisClaimStore(redis: claimClient, cluster: loaded.daemon.cluster, node: loaded.daemon.node,
+                                         heartbeat: loaded.daemon.heartbeat, logger: logger)
             self.claims = claims
             self.leases = RunLeases(redis: claimClient, cluster: loaded.daemon.cluster, nodeTimeout: loaded.daemon.nodeTimeout)
             let settings = PoolSettings(cluster: loaded.daemon.cluster, node: loaded.daemon.node, heartbeat: loaded.daemon.heartbeat,
@@ -360,6 +361,12 @@ package actor Daemon {
                 case .lost:
                     logger.debug("instant claimed elsewhere", metadata: metadata)
                     return false
+                case .wait:
+                    try? await Task.sleep(for: .milliseconds(200))
+                case .unknownHistory:
+                    skippedInstants += 1
+                    logger.error("skipped: Redis went back in time after this instant and no node remembers the job's claims since, so whether it ran is unknown", metadata: metadata)
+                    return false
                 }
             } catch {
                 failures += 1
@@ -402,7 +409,7 @@ package actor Daemon {
         let value = "\(node) \(runID)"
         let ttl = leases.ttl(killGrace: job.killGrace)
         do {
-            var acquisition = try await leases.tryAcquire(job.name, value: value, ttl: ttl)
+            var acquisition = try await acquireLease(leases, job.name, value: value, ttl: ttl)
             // A quarantined lease (Redis went back in time moments ago) is waited out by every
             // instant, a held one only by a queued instant of a `forbid` job.
             let waitsForHolder = job.overlap == .forbid && waitUntil != nil
@@ -416,17 +423,19 @@ package actor Daemon {
                     break waiting
                 case .held(let holder):
                     if !logged { logger.info("waiting for run \(holder) to end (overlap is forbid; this instant is queued)", metadata: ["job": "\(job.name)"]) }
+                case .historyBehind:
+                    break  // repaired in acquireLease; asked again
                 case .quarantined:
                     if !logged { logger.info("waiting for the overlap lease: Redis went back in time moments ago and running holders are putting theirs back", metadata: ["job": "\(job.name)"]) }
                 }
                 logged = true
                 try? await Task.sleep(for: .milliseconds(100))
-                acquisition = try await leases.tryAcquire(job.name, value: value, ttl: ttl)
+                acquisition = try await acquireLease(leases, job.name, value: value, ttl: ttl)
             }
             let holder: String
             switch acquisition {
             case .acquired: return .success(value)
-            case .quarantined: return .failure(LeaseSkip(reason: "the overlap lease stayed quarantined after Redis went back in time; not running"))
+            case .quarantined, .historyBehind: return .failure(LeaseSkip(reason: "the overlap lease stayed quarantined after Redis went back in time; not running"))
             case .held(let value): holder = value
             }
             let parts = holder.split(separator: " ")
@@ -439,12 +448,22 @@ package actor Daemon {
             let deadline = ContinuousClock.now + job.killGrace + ttl * 2 + .seconds(1)
             while ContinuousClock.now < deadline {
                 try? await Task.sleep(for: .milliseconds(100))
-                if try await leases.tryAcquire(job.name, value: value, ttl: ttl) == .acquired { return .success(value) }
+                if try await acquireLease(leases, job.name, value: value, ttl: ttl) == .acquired { return .success(value) }
             }
             return .failure(LeaseSkip(reason: "overlap is replace but run \(holderRun) on node \(holderNode) did not stop in time"))
         } catch {
             return .failure(LeaseSkip(reason: "cannot take the overlap lease in Redis (\(error)); not running"))
         }
+    }
+
+    /// One lease request with the claim history this node has seen; when Redis is behind it, the
+    /// history is repaired first (so the answer that follows is the quarantine).
+    private func acquireLease(_ leases: RunLeases, _ job: String, value: String, ttl: Duration) async throws(RedisConnectionError) -> RunLeases.Acquisition {
+        let acquisition = try await leases.tryAcquire(job, value: value, ttl: ttl, seen: await claims.seenHistory())
+        if case .historyBehind(let generation, let sequence) = acquisition {
+            await claims.checkHistory(generation: generation, sequence: sequence)
+        }
+        return acquisition
     }
 
     /// While the run lasts: renew the lease every heartbeat; stop the run if a `replace` elsewhere
@@ -565,7 +584,7 @@ package actor Daemon {
             let now = nowSeconds()
             // Right after Redis went back in time, the other live nodes may not have put back their
             // claims yet (each does at its next heartbeat): read again once they have.
-            let settled = read.floor + Int64((daemon.heartbeat * 2 + .seconds(1)).components.seconds) + 1
+            let settled = read.floor + Int64(ClaimHistory.settle(heartbeat: daemon.heartbeat).components.seconds) + 1
             if now < settled {
                 try? await Task.sleep(for: .seconds(settled - now))
                 continue

@@ -31,10 +31,15 @@ package struct RunLeases: Sendable {
 
     /// `SET NX PX`: returns {1}, or {0, holder's value}, or {0} while leases are quarantined:
     /// for one lease lifetime after Redis went back in time (the history's floor), since the data
-    /// may lack leases of runs still going, whose holders put them back at their next renewal.
-    /// KEYS: lease, history. ARGV: value, ttl.
+    /// may lack leases of runs still going, whose holders put them back at their next renewal; or
+    /// {-1, generation, sequence} when Redis is behind the claim history the caller has seen (it has
+    /// gone back in time and nobody noticed yet). KEYS: lease, history. ARGV: value, ttl,
+    /// generation seen, sequence seen.
     static let acquire = RedisScript("""
-        local floor = tonumber(redis.call('HGET', KEYS[2], 'floor') or '0')
+        local h = redis.call('HMGET', KEYS[2], 'generation', 'sequence', 'floor')
+        local gen, seq, floor = tonumber(h[1] or '0'), tonumber(h[2] or '0'), tonumber(h[3] or '0')
+        local rgen, rseq = tonumber(ARGV[3]), tonumber(ARGV[4])
+        if rgen >= 0 and (gen ~= rgen or seq < rseq) then return {-1, gen, seq} end
         if floor > 0 then
             local t = redis.call('TIME')
             if tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) < floor * 1000 + tonumber(ARGV[2]) then return {0} end
@@ -73,12 +78,18 @@ package struct RunLeases: Sendable {
         case held(String)
         /// Redis went back in time less than a lease lifetime ago: holders are putting theirs back.
         case quarantined
+        /// Redis is behind the history this node has seen: repair it (then the lease is quarantined).
+        case historyBehind(generation: Int64, sequence: Int64)
     }
 
-    func tryAcquire(_ job: String, value: String, ttl: Duration) async throws(RedisConnectionError) -> Acquisition {
-        let reply = try await redis.evaluate(Self.acquire, keys: [lease(job), keys.history], arguments: [value, ttl.wholeMilliseconds])
+    func tryAcquire(_ job: String, value: String, ttl: Duration, seen: ClaimHistory) async throws(RedisConnectionError) -> Acquisition {
+        let reply = try await redis.evaluate(Self.acquire, keys: [lease(job), keys.history],
+                                             arguments: [value, ttl.wholeMilliseconds, seen.generation, seen.sequence])
         let parts = reply.array ?? []
         if parts.first?.integer == 1 { return .acquired }
+        if parts.count == 3, parts[0].integer == -1, let generation = parts[1].integer, let sequence = parts[2].integer {
+            return .historyBehind(generation: generation, sequence: sequence)
+        }
         if parts.count > 1, let holder = parts[1].string { return .held(holder) }
         if parts.count == 1 { return .quarantined }
         return .held("? ?")  // an expired lease between SET NX and GET: busy for this attempt

@@ -12,8 +12,8 @@ struct RunLeasesTests {
         let leases = RunLeases(redis: redis, cluster: "t", nodeTimeout: .seconds(3))
         let ttl = leases.ttl(killGrace: .seconds(1))
         #expect(ttl == .seconds(5))
-        #expect(try await leases.tryAcquire("j", value: "a r1", ttl: ttl) == .acquired)
-        #expect(try await leases.tryAcquire("j", value: "b r2", ttl: ttl) == .held("a r1"))
+        #expect(try await leases.tryAcquire("j", value: "a r1", ttl: ttl, seen: ClaimHistory()) == .acquired)
+        #expect(try await leases.tryAcquire("j", value: "b r2", ttl: ttl, seen: ClaimHistory()) == .held("a r1"))
         _ = try await redis.send("DEL", "dcron:{t}:lease:j")  // lost with a restore
         #expect(try await leases.renew("j", value: "a r1", runID: "r1", ttl: ttl).held)
         #expect(try await redis.send("GET", "dcron:{t}:lease:j").string == "a r1")
@@ -29,8 +29,20 @@ struct RunLeasesTests {
         let leases = RunLeases(redis: redis, cluster: "t", nodeTimeout: .seconds(3))
         let now = realtimeNanoseconds() / 1_000_000_000
         _ = try await redis.send("HSET", "dcron:{t}:history", "floor", now)
-        #expect(try await leases.tryAcquire("j", value: "a r1", ttl: .seconds(5)) == .quarantined)
+        #expect(try await leases.tryAcquire("j", value: "a r1", ttl: .seconds(5), seen: ClaimHistory()) == .quarantined)
         _ = try await redis.send("HSET", "dcron:{t}:history", "floor", now - 6)
-        #expect(try await leases.tryAcquire("j", value: "a r1", ttl: .seconds(5)) == .acquired)
+        #expect(try await leases.tryAcquire("j", value: "a r1", ttl: .seconds(5), seen: ClaimHistory()) == .acquired)
+    }
+
+    @Test("a lease is refused to a node that has seen newer claims than Redis holds")
+    func historyBehind() async throws {
+        let server = try await RedisTestServer.start()
+        defer { server.stop() }
+        let redis = RedisClient(endpoint: server.unixEndpoint)
+        let leases = RunLeases(redis: redis, cluster: "t", nodeTimeout: .seconds(3))
+        _ = try await redis.send("HSET", "dcron:{t}:history", "generation", 2, "sequence", 40)
+        #expect(try await leases.tryAcquire("j", value: "a r1", ttl: .seconds(5), seen: ClaimHistory(generation: 2, sequence: 41))
+                == .historyBehind(generation: 2, sequence: 40))
+        #expect(try await leases.tryAcquire("j", value: "a r1", ttl: .seconds(5), seen: ClaimHistory(generation: 2, sequence: 40)) == .acquired)
     }
 }

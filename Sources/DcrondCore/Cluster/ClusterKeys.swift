@@ -13,6 +13,7 @@
 /// | `claims` | hash | job → last claimed instant (Unix seconds) |
 /// | `claimedBy` | hash | job → `<node> <instant> <token>` of that claim (`restored`/`released` for repairs) |
 /// | `claimGeneration` | hash | job → history generation in which its claim was written (fresh since the last rollback, or stale) |
+/// | `confirmed` | hash | node id → history generation for which it put its claims back |
 /// | `won:<id>` | hash | job → `<instant> <token>` of the node's last won claim: a retried claim is recognised |
 /// | `history` | hash | `generation`, `sequence` (advanced by every won claim), `floor` (Unix seconds: no catch-up before it) |
 /// | `runs:<job>` | list | run records (JSON), newest first, 100 kept |
@@ -34,6 +35,7 @@ package struct ClusterKeys: Sendable, Hashable {
     package var claims: String { prefix + "claims" }
     package var claimedBy: String { prefix + "claimedBy" }
     package var claimGeneration: String { prefix + "claimGeneration" }
+    package var confirmed: String { prefix + "confirmed" }
     package func won(_ id: String) -> String { prefix + "won:" + id }
     package var history: String { prefix + "history" }
     package func runs(_ job: String) -> String { prefix + "runs:" + job }

@@ -24,9 +24,6 @@ package enum ClaimResult: Sendable, Hashable {
     /// Redis went back in time moments ago and the other nodes may not have put their claims back
     /// yet: ask again shortly.
     case wait
-    /// The instant is older than the moment Redis went back in time, and no live node confirmed the
-    /// job's claims since: whether it ran is unknown, so it must not run.
-    case unknownHistory
 }
 
 /// The job's claims as read for catch-up.
@@ -38,6 +35,9 @@ package struct ClaimedInstants: Sendable, Hashable {
     package let fresh: [Bool]
     /// Unix seconds before which the history is unknown (Redis went back in time then); 0 if never.
     package let floor: Int64
+    /// Every live node has put its claims back since the floor (or the wait is over): instants
+    /// before the floor may be caught up (for fresh jobs) only once this is true.
+    package var settled = true
 }
 
 /// Where a node claims an instant of a job right before starting it. The claim is the final
@@ -101,9 +101,11 @@ package struct ClaimHistory: Sendable, Hashable {
         }
     }
 
-    /// How long after a repair the other live nodes may still be putting their claims back: each
-    /// does at its next heartbeat. Claims and catch-up older than the repair wait that long.
-    package static func settle(heartbeat: Duration) -> Duration { heartbeat * 2 + .seconds(1) }
+    /// The longest that claims and catch-up older than a repair wait for every live node to confirm
+    /// it has put its claims back: a node that cannot confirm by then has dropped out of the pool.
+    package static func settleLimit(heartbeat: Duration, nodeTimeout: Duration) -> Duration {
+        nodeTimeout + heartbeat * 2 + .seconds(1)
+    }
 }
 
 /// Claims in Redis (keys in ``ClusterKeys``): `claims` (hash job → last claimed instant),
@@ -126,38 +128,53 @@ package actor RedisClaimStore: ClaimStore {
     /// The last instant this node won of each job, whoever owns the job now: what it puts back.
     private var won: [String: Int64] = [:]
     private var repairTask: Task<Void, any Error>?
-    private let settle: Duration
+    private let settleLimit: Duration
     package private(set) var repairs = 0
     package static let historyLength = 100
 
-    /// `heartbeat`: the pool's, which sets how long claims older than a repair wait (``ClaimHistory/settle(heartbeat:)``).
+    /// `heartbeat`, `nodeTimeout`: the pool's, which bound how long claims older than a repair wait
+    /// for the other nodes (``ClaimHistory/settleLimit(heartbeat:nodeTimeout:)``).
     package init(redis: RedisClient, cluster: String, node: String, heartbeat: Duration = .seconds(1),
-                 logger: Logger = Logger(label: "dcrond.claims")) {
+                 nodeTimeout: Duration = .seconds(3), logger: Logger = Logger(label: "dcrond.claims")) {
         self.redis = redis
         self.keys = ClusterKeys(cluster: cluster)
         self.node = node
-        self.settle = ClaimHistory.settle(heartbeat: heartbeat)
+        self.settleLimit = ClaimHistory.settleLimit(heartbeat: heartbeat, nodeTimeout: nodeTimeout)
         self.logger = logger
     }
 
     package func seenHistory() -> ClaimHistory { history }
 
-    /// KEYS: claims, claimedBy, won:<node>, history, claimGeneration. ARGV: node, generation seen,
-    /// sequence seen, settle (ms), then job, instant, token per claim. Returns {1, generation,
-    /// sequence, {result...}} with a result per claim (-2 lost; -3 won before, by this token; -4
-    /// unknown history; -5 wait; -1 won with no previous instant; else won, the previous instant),
-    /// or {-1, generation, sequence} when Redis is behind the caller. An instant at or before the
-    /// history's floor waits until the other nodes had time to put their claims back, and is then
-    /// claimable only if the job's claim was written (or put back) since.
-    static let claimScript = RedisScript("""
+    /// Lua: whether every live member (`members` scored by expiry) has confirmed generation `gen`
+    /// (`confirmed`: node → generation it put its claims back for), or the wait is over.
+    static let settledFunction = """
+        local function settled(gen, floor, membersKey, confirmedKey, limitMs)
+            local t = redis.call('TIME')
+            local nowMs = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+            if nowMs >= floor * 1000 + limitMs then return true end
+            for _, id in ipairs(redis.call('ZRANGEBYSCORE', membersKey, nowMs, '+inf')) do
+                if tonumber(redis.call('HGET', confirmedKey, id) or '-1') ~= gen then return false end
+            end
+            return true
+        end
+        """
+
+    /// KEYS: claims, claimedBy, won:<node>, history, claimGeneration, members, confirmed. ARGV: node,
+    /// generation seen, sequence seen, settle limit (ms), then job, instant, token per claim.
+    /// Returns {1, generation, sequence, {result...}} with a result per claim (-2 lost; -3 won before,
+    /// by this token; -5 wait; -1 won with no previous instant; else won, the previous instant), or
+    /// {-1, generation, sequence} when Redis is behind the caller. An instant at or before the
+    /// history's floor waits until every live node has put its claims back (or the limit passed):
+    /// before that, it may be one that another node ran and has not put back yet.
+    static let claimScript = RedisScript(settledFunction + "\n" + """
         local h = redis.call('HMGET', KEYS[4], 'generation', 'sequence', 'floor')
         local gen, seq, floor = tonumber(h[1] or '0'), tonumber(h[2] or '0'), tonumber(h[3] or '0')
         local rgen, rseq = tonumber(ARGV[2]), tonumber(ARGV[3])
         if rgen >= 0 and (gen ~= rgen or seq < rseq) then return {-1, gen, seq} end
-        local nowMs = 0
+        local isSettled = floor == 0
         if floor > 0 then
-            local t = redis.call('TIME')
-            nowMs = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+            redis.call('HSET', KEYS[7], ARGV[1], gen)
+            isSettled = settled(gen, floor, KEYS[6], KEYS[7], tonumber(ARGV[4]))
         end
         local results = {}
         local advanced = false
@@ -165,11 +182,8 @@ package actor RedisClaimStore: ClaimStore {
             local job, instant, token = ARGV[i], ARGV[i + 1], ARGV[i + 2]
             local stored = redis.call('HGET', KEYS[1], job)
             local last = tonumber(stored or '-1')
-            local old = tonumber(instant) <= floor
-            if old and nowMs < floor * 1000 + tonumber(ARGV[4]) then
+            if tonumber(instant) <= floor and not isSettled then
                 results[#results + 1] = -5
-            elseif old and tonumber(instant) > last and tonumber(redis.call('HGET', KEYS[5], job) or '-1') ~= gen then
-                results[#results + 1] = -4
             elseif tonumber(instant) > last then
                 redis.call('HSET', KEYS[1], job, instant)
                 redis.call('HSET', KEYS[2], job, ARGV[1] .. ' ' .. instant .. ' ' .. token)
@@ -190,20 +204,44 @@ package actor RedisClaimStore: ClaimStore {
         return {1, gen, seq, results}
         """)
 
-    /// KEYS: claims, history, claimGeneration. ARGV: generation seen, sequence seen, jobs...
-    /// Returns {1, generation, sequence, floor, {last...}, {generation of each claim...}} or
-    /// {-1, generation, sequence}.
-    static let lastClaimedScript = RedisScript("""
+    /// KEYS: claims, history, claimGeneration, members, confirmed. ARGV: node, generation seen,
+    /// sequence seen, settle limit (ms), jobs... Returns {1, generation, sequence, floor, {last...},
+    /// {generation of each claim...}, settled (0/1)} or {-1, generation, sequence}.
+    static let lastClaimedScript = RedisScript(settledFunction + "\n" + """
         local h = redis.call('HMGET', KEYS[2], 'generation', 'sequence', 'floor')
         local gen, seq, floor = tonumber(h[1] or '0'), tonumber(h[2] or '0'), tonumber(h[3] or '0')
-        local rgen, rseq = tonumber(ARGV[1]), tonumber(ARGV[2])
+        local rgen, rseq = tonumber(ARGV[2]), tonumber(ARGV[3])
         if rgen >= 0 and (gen ~= rgen or seq < rseq) then return {-1, gen, seq} end
+        local isSettled = 1
+        if floor > 0 then
+            redis.call('HSET', KEYS[5], ARGV[1], gen)
+            if not settled(gen, floor, KEYS[4], KEYS[5], tonumber(ARGV[4])) then isSettled = 0 end
+        end
         local jobs = {}
-        for i = 3, #ARGV do jobs[#jobs + 1] = ARGV[i] end
-        return {1, gen, seq, floor, redis.call('HMGET', KEYS[1], unpack(jobs)), redis.call('HMGET', KEYS[3], unpack(jobs))}
+        for i = 5, #ARGV do jobs[#jobs + 1] = ARGV[i] end
+        return {1, gen, seq, floor, redis.call('HMGET', KEYS[1], unpack(jobs)), redis.call('HMGET', KEYS[3], unpack(jobs)), isSettled}
         """)
 
-    /// KEYS: claims, claimedBy, history, claimGeneration. ARGV: node, generation seen, sequence
+    /// KEYS: history. ARGV: generation seen, sequence seen. The history check alone: {1, generation,
+    /// sequence} or {-1, generation, sequence}.
+    static let probeScript = RedisScript("""
+        local h = redis.call('HMGET', KEYS[1], 'generation', 'sequence')
+        local gen, seq = tonumber(h[1] or '0'), tonumber(h[2] or '0')
+        local rgen, rseq = tonumber(ARGV[1]), tonumber(ARGV[2])
+        if rgen >= 0 and (gen ~= rgen or seq < rseq) then return {-1, gen, seq} end
+        return {1, gen, seq}
+        """)
+
+    /// KEYS: history, confirmed. ARGV: node, generation. A node that starts with no memory has
+    /// nothing to put back: it confirms the generation it adopted.
+    static let confirmScript = RedisScript("""
+        if tonumber(redis.call('HGET', KEYS[1], 'generation') or '0') == tonumber(ARGV[2]) then
+            redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+        end
+        return 1
+        """)
+
+    /// KEYS: claims, claimedBy, history, claimGeneration, confirmed. ARGV: node, generation seen, sequence
     /// seen, now, then job, instant pairs to put back (a claim equal to the one put back is confirmed). When another node already repaired (a newer generation than the
     /// caller saw), adopts it; otherwise bumps the generation and sets the floor to now.
     /// Returns {generation, sequence, bumped (0/1), restored count}.
@@ -230,6 +268,7 @@ package actor RedisClaimStore: ClaimStore {
             if tonumber(instant) >= stored then redis.call('HSET', KEYS[4], job, gen) end
         end
         redis.call('HSET', KEYS[3], 'generation', gen, 'sequence', seq, 'floor', floor)
+        redis.call('HSET', KEYS[5], ARGV[1], gen)
         return {gen, seq, bumped, restored}
         """)
 
@@ -244,14 +283,14 @@ package actor RedisClaimStore: ClaimStore {
     package func claim(_ requests: [ClaimRequest]) async throws -> [ClaimResult] {
         guard !requests.isEmpty else { return [] }
         let parts = try await guardedByHistory { seen in
-            var arguments: [any RedisArgument] = [node, seen.generation, seen.sequence, settle.wholeMilliseconds]
+            var arguments: [any RedisArgument] = [node, seen.generation, seen.sequence, settleLimit.wholeMilliseconds]
             for request in requests {
                 arguments.append(request.job)
                 arguments.append(request.instant)
                 arguments.append(request.token)
             }
-            return .evaluate(Self.claimScript, keys: [keys.claims, keys.claimedBy, keys.won(node), keys.history, keys.claimGeneration],
-                             arguments: arguments)
+            return .evaluate(Self.claimScript, keys: [keys.claims, keys.claimedBy, keys.won(node), keys.history, keys.claimGeneration,
+                                                      keys.members, keys.confirmed], arguments: arguments)
         }
         guard parts.count == 4, let results = parts[3].array, results.count == requests.count else {
             throw RedisServerError(message: "unexpected claim reply: \(parts)")
@@ -259,7 +298,6 @@ package actor RedisClaimStore: ClaimStore {
         return zip(requests, results).map { request, result in
             let code = result.integer ?? -2
             if code == -2 { return .lost }
-            if code == -4 { return .unknownHistory }
             if code == -5 { return .wait }
             won[request.job] = max(won[request.job] ?? .min, request.instant)
             return .won(previous: code >= 0 ? code : nil)
@@ -274,27 +312,40 @@ package actor RedisClaimStore: ClaimStore {
     }
 
     package func lastClaimed(_ jobs: [String]) async throws -> ClaimedInstants {
-        guard !jobs.isEmpty else { return ClaimedInstants(last: [], fresh: [], floor: 0) }
+        guard !jobs.isEmpty else { return ClaimedInstants(last: [], fresh: [], floor: 0, settled: true) }
         let parts = try await guardedByHistory { seen in
-            .evaluate(Self.lastClaimedScript, keys: [keys.claims, keys.history, keys.claimGeneration],
-                      arguments: [seen.generation, seen.sequence] + jobs.map { $0 as any RedisArgument })
+            .evaluate(Self.lastClaimedScript, keys: [keys.claims, keys.history, keys.claimGeneration, keys.members, keys.confirmed],
+                      arguments: [node, seen.generation, seen.sequence, settleLimit.wholeMilliseconds] + jobs.map { $0 as any RedisArgument })
         }
-        guard parts.count == 6, let generation = parts[1].integer, let floor = parts[3].integer, let values = parts[4].array,
+        guard parts.count == 7, let generation = parts[1].integer, let floor = parts[3].integer, let values = parts[4].array,
               let generations = parts[5].array, values.count == jobs.count, generations.count == jobs.count else {
             throw RedisServerError(message: "unexpected catch-up reply: \(parts)")
         }
         return ClaimedInstants(last: values.map { $0.string.flatMap { Int64($0) } },
-                               fresh: generations.map { $0.string.flatMap { Int64($0) } == generation }, floor: floor)
+                               fresh: generations.map { $0.string.flatMap { Int64($0) } == generation }, floor: floor,
+                               settled: parts[6].integer == 1)
     }
 
+    /// A heartbeat's report comes over another connection and may be older than what this node has
+    /// seen over this one (its claims are newer than the heartbeat): it is only a hint. A report
+    /// that looks discontinuous is checked again with a probe on this connection, in order with the
+    /// node's claims, and only that answer repairs.
     package func checkHistory(generation: Int64, sequence: Int64) async {
         let seen = history
         if seen.isDiscontinuous(generation: generation, sequence: sequence) {
-            do { try await repair(after: seen, stored: (generation, sequence)) } catch {
-                logger.error("cannot repair the claim history yet; claims stay refused until it is", metadata: ["error": "\(error)"])
+            do {
+                _ = try await guardedByHistory { seen in
+                    .evaluate(Self.probeScript, keys: [keys.history], arguments: [seen.generation, seen.sequence])
+                }
+            } catch {
+                logger.warning("cannot check the claim history yet; claims stay refused until Redis answers", metadata: ["error": "\(error)"])
             }
         } else {
+            let adopting = history.generation < 0
             history.observe(generation: generation, sequence: sequence)
+            if adopting {
+                _ = try? await send(.evaluate(Self.confirmScript, keys: [keys.history, keys.confirmed], arguments: [node, generation]))
+            }
         }
     }
 
@@ -337,8 +388,8 @@ package actor RedisClaimStore: ClaimStore {
             arguments.append(job)
             arguments.append(instant)
         }
-        let reply = try await send(.evaluate(Self.repairScript, keys: [keys.claims, keys.claimedBy, keys.history, keys.claimGeneration],
-                                             arguments: arguments))
+        let reply = try await send(.evaluate(Self.repairScript, keys: [keys.claims, keys.claimedBy, keys.history, keys.claimGeneration,
+                                                                       keys.confirmed], arguments: arguments))
         guard let parts = reply.array?.compactMap(\.integer), parts.count == 4 else {
             throw RedisServerError(message: "unexpected repair reply: \(reply)")
         }
@@ -417,7 +468,7 @@ package actor LocalClaimStore: ClaimStore {
     }
 
     package func lastClaimed(_ jobs: [String]) async throws -> ClaimedInstants {
-        ClaimedInstants(last: jobs.map { last[$0]?.instant }, fresh: jobs.map { _ in true }, floor: 0)
+        ClaimedInstants(last: jobs.map { last[$0]?.instant }, fresh: jobs.map { _ in true }, floor: 0, settled: true)
     }
 
     package func record(_ run: RunRecord) async throws {

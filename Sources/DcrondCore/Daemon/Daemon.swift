@@ -93,7 +93,7 @@ package actor Daemon {
             let claimClient = RedisClient(endpoint: endpoint, options: options,
                                           reconnectBackoff: ExponentialBackoff(initial: .milliseconds(100), maximum: .seconds(1)), logger: logger)
             let claims = RedisClaimStore(redis: claimClient, cluster: loaded.daemon.cluster, node: loaded.daemon.node,
-                                         heartbeat: loaded.daemon.heartbeat, logger: logger)
+                                         heartbeat: loaded.daemon.heartbeat, nodeTimeout: loaded.daemon.nodeTimeout, logger: logger)
             self.claims = claims
             self.leases = RunLeases(redis: claimClient, cluster: loaded.daemon.cluster, nodeTimeout: loaded.daemon.nodeTimeout)
             let settings = PoolSettings(cluster: loaded.daemon.cluster, node: loaded.daemon.node, heartbeat: loaded.daemon.heartbeat,
@@ -363,10 +363,6 @@ package actor Daemon {
                     return false
                 case .wait:
                     try? await Task.sleep(for: .milliseconds(200))
-                case .unknownHistory:
-                    skippedInstants += 1
-                    logger.error("skipped: Redis went back in time after this instant and no node remembers the job's claims since, so whether it ran is unknown", metadata: metadata)
-                    return false
                 }
             } catch {
                 failures += 1
@@ -584,9 +580,8 @@ package actor Daemon {
             let now = nowSeconds()
             // Right after Redis went back in time, the other live nodes may not have put back their
             // claims yet (each does at its next heartbeat): read again once they have.
-            let settled = read.floor + Int64(ClaimHistory.settle(heartbeat: daemon.heartbeat).components.seconds) + 1
-            if now < settled {
-                try? await Task.sleep(for: .seconds(settled - now))
+            if !read.settled {
+                try? await Task.sleep(for: .milliseconds(200))
                 continue
             }
             for ((name, reason), (stored, fresh)) in zip(batch, zip(read.last, read.fresh)) {

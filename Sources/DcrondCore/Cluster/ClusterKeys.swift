@@ -14,6 +14,7 @@
 /// | `claimedBy` | hash | job → `<node> <instant> <token>` of that claim (`restored`/`released` for repairs) |
 /// | `claimGeneration` | hash | job → history generation in which its claim was written (fresh since the last rollback, or stale) |
 /// | `confirmed` | hash | node id → history generation for which it put its claims back |
+/// | `awaiting` | set | node ids the repairing nodes knew: claims older than the repair wait for their confirmation |
 /// | `won:<id>` | hash | job → `<instant> <token>` of the node's last won claim: a retried claim is recognised |
 /// | `history` | hash | `generation`, `sequence` (advanced by every won claim), `floor` (Unix seconds: no catch-up before it) |
 /// | `runs:<job>` | list | run records (JSON), newest first, 100 kept |
@@ -36,6 +37,7 @@ package struct ClusterKeys: Sendable, Hashable {
     package var claimedBy: String { prefix + "claimedBy" }
     package var claimGeneration: String { prefix + "claimGeneration" }
     package var confirmed: String { prefix + "confirmed" }
+    package var awaiting: String { prefix + "awaiting" }
     package func won(_ id: String) -> String { prefix + "won:" + id }
     package var history: String { prefix + "history" }
     package func runs(_ job: String) -> String { prefix + "runs:" + job }

@@ -129,37 +129,45 @@ package actor RedisClaimStore: ClaimStore {
     private var won: [String: Int64] = [:]
     private var repairTask: Task<Void, any Error>?
     private let settleLimit: Duration
+    /// The nodes this node last saw in the pool (a repair waits for them: Redis may have lost them).
+    private let knownMembers: @Sendable () -> [String]
     package private(set) var repairs = 0
     package static let historyLength = 100
 
     /// `heartbeat`, `nodeTimeout`: the pool's, which bound how long claims older than a repair wait
     /// for the other nodes (``ClaimHistory/settleLimit(heartbeat:nodeTimeout:)``).
     package init(redis: RedisClient, cluster: String, node: String, heartbeat: Duration = .seconds(1),
-                 nodeTimeout: Duration = .seconds(3), logger: Logger = Logger(label: "dcrond.claims")) {
+                 nodeTimeout: Duration = .seconds(3), knownMembers: @escaping @Sendable () -> [String] = { [] },
+                 logger: Logger = Logger(label: "dcrond.claims")) {
         self.redis = redis
         self.keys = ClusterKeys(cluster: cluster)
         self.node = node
         self.settleLimit = ClaimHistory.settleLimit(heartbeat: heartbeat, nodeTimeout: nodeTimeout)
+        self.knownMembers = knownMembers
         self.logger = logger
     }
 
     package func seenHistory() -> ClaimHistory { history }
 
-    /// Lua: whether every live member (`members` scored by expiry) has confirmed generation `gen`
-    /// (`confirmed`: node → generation it put its claims back for), or the wait is over.
+    /// Lua: whether every live member (`members` scored by expiry) and every node the repairing
+    /// nodes knew (`awaiting`: the members may have been lost with the data) has confirmed
+    /// generation `gen` (`confirmed`: node → generation it put its claims back for), or the wait is over.
     static let settledFunction = """
-        local function settled(gen, floor, membersKey, confirmedKey, limitMs)
+        local function settled(gen, floor, membersKey, confirmedKey, awaitingKey, limitMs)
             local t = redis.call('TIME')
             local nowMs = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
             if nowMs >= floor * 1000 + limitMs then return true end
             for _, id in ipairs(redis.call('ZRANGEBYSCORE', membersKey, nowMs, '+inf')) do
                 if tonumber(redis.call('HGET', confirmedKey, id) or '-1') ~= gen then return false end
             end
+            for _, id in ipairs(redis.call('SMEMBERS', awaitingKey)) do
+                if tonumber(redis.call('HGET', confirmedKey, id) or '-1') ~= gen then return false end
+            end
             return true
         end
         """
 
-    /// KEYS: claims, claimedBy, won:<node>, history, claimGeneration, members, confirmed. ARGV: node,
+    /// KEYS: claims, claimedBy, won:<node>, history, claimGeneration, members, confirmed, awaiting. ARGV: node,
     /// generation seen, sequence seen, settle limit (ms), then job, instant, token per claim.
     /// Returns {1, generation, sequence, {result...}} with a result per claim (-2 lost; -3 won before,
     /// by this token; -5 wait; -1 won with no previous instant; else won, the previous instant), or
@@ -174,7 +182,7 @@ package actor RedisClaimStore: ClaimStore {
         local isSettled = floor == 0
         if floor > 0 then
             redis.call('HSET', KEYS[7], ARGV[1], gen)
-            isSettled = settled(gen, floor, KEYS[6], KEYS[7], tonumber(ARGV[4]))
+            isSettled = settled(gen, floor, KEYS[6], KEYS[7], KEYS[8], tonumber(ARGV[4]))
         end
         local results = {}
         local advanced = false
@@ -204,7 +212,7 @@ package actor RedisClaimStore: ClaimStore {
         return {1, gen, seq, results}
         """)
 
-    /// KEYS: claims, history, claimGeneration, members, confirmed. ARGV: node, generation seen,
+    /// KEYS: claims, history, claimGeneration, members, confirmed, awaiting. ARGV: node, generation seen,
     /// sequence seen, settle limit (ms), jobs... Returns {1, generation, sequence, floor, {last...},
     /// {generation of each claim...}, settled (0/1)} or {-1, generation, sequence}.
     static let lastClaimedScript = RedisScript(settledFunction + "\n" + """
@@ -215,7 +223,7 @@ package actor RedisClaimStore: ClaimStore {
         local isSettled = 1
         if floor > 0 then
             redis.call('HSET', KEYS[5], ARGV[1], gen)
-            if not settled(gen, floor, KEYS[4], KEYS[5], tonumber(ARGV[4])) then isSettled = 0 end
+            if not settled(gen, floor, KEYS[4], KEYS[5], KEYS[6], tonumber(ARGV[4])) then isSettled = 0 end
         end
         local jobs = {}
         for i = 5, #ARGV do jobs[#jobs + 1] = ARGV[i] end
@@ -241,8 +249,10 @@ package actor RedisClaimStore: ClaimStore {
         return 1
         """)
 
-    /// KEYS: claims, claimedBy, history, claimGeneration, confirmed. ARGV: node, generation seen, sequence
-    /// seen, now, then job, instant pairs to put back (a claim equal to the one put back is confirmed). When another node already repaired (a newer generation than the
+    /// KEYS: claims, claimedBy, history, claimGeneration, confirmed, awaiting. ARGV: node, generation
+    /// seen, sequence seen, now, the count of nodes this node knew in the pool, their ids, then job,
+    /// instant pairs to put back (a claim equal to the one put back is confirmed). The known nodes
+    /// join `awaiting` (reset by a bump): claims older than the repair wait for them too. When another node already repaired (a newer generation than the
     /// caller saw), adopts it; otherwise bumps the generation and sets the floor to now.
     /// Returns {generation, sequence, bumped (0/1), restored count}.
     static let repairScript = RedisScript("""
@@ -255,9 +265,12 @@ package actor RedisClaimStore: ClaimStore {
             seq = math.max(seq, rseq) + 1
             floor = math.max(floor, now)
             bumped = 1
+            redis.call('DEL', KEYS[6])
         end
+        local known = tonumber(ARGV[5])
+        for i = 6, 5 + known do redis.call('SADD', KEYS[6], ARGV[i]) end
         local restored = 0
-        for i = 5, #ARGV, 2 do
+        for i = 6 + known, #ARGV, 2 do
             local job, instant = ARGV[i], ARGV[i + 1]
             local stored = tonumber(redis.call('HGET', KEYS[1], job) or '-1')
             if tonumber(instant) > stored then
@@ -290,7 +303,7 @@ package actor RedisClaimStore: ClaimStore {
                 arguments.append(request.token)
             }
             return .evaluate(Self.claimScript, keys: [keys.claims, keys.claimedBy, keys.won(node), keys.history, keys.claimGeneration,
-                                                      keys.members, keys.confirmed], arguments: arguments)
+                                                      keys.members, keys.confirmed, keys.awaiting], arguments: arguments)
         }
         guard parts.count == 4, let results = parts[3].array, results.count == requests.count else {
             throw RedisServerError(message: "unexpected claim reply: \(parts)")
@@ -314,7 +327,7 @@ package actor RedisClaimStore: ClaimStore {
     package func lastClaimed(_ jobs: [String]) async throws -> ClaimedInstants {
         guard !jobs.isEmpty else { return ClaimedInstants(last: [], fresh: [], floor: 0, settled: true) }
         let parts = try await guardedByHistory { seen in
-            .evaluate(Self.lastClaimedScript, keys: [keys.claims, keys.history, keys.claimGeneration, keys.members, keys.confirmed],
+            .evaluate(Self.lastClaimedScript, keys: [keys.claims, keys.history, keys.claimGeneration, keys.members, keys.confirmed, keys.awaiting],
                       arguments: [node, seen.generation, seen.sequence, settleLimit.wholeMilliseconds] + jobs.map { $0 as any RedisArgument })
         }
         guard parts.count == 7, let generation = parts[1].integer, let floor = parts[3].integer, let values = parts[4].array,
@@ -383,13 +396,15 @@ package actor RedisClaimStore: ClaimStore {
 
     private func performRepair(seen: ClaimHistory, stored: (generation: Int64, sequence: Int64)) async throws {
         let now = realtimeNanoseconds() / 1_000_000_000
-        var arguments: [any RedisArgument] = [node, seen.generation, seen.sequence, now]
+        let members = knownMembers()
+        var arguments: [any RedisArgument] = [node, seen.generation, seen.sequence, now, members.count]
+        arguments += members.map { $0 as any RedisArgument }
         for (job, instant) in won.sorted(by: { $0.key < $1.key }) {
             arguments.append(job)
             arguments.append(instant)
         }
         let reply = try await send(.evaluate(Self.repairScript, keys: [keys.claims, keys.claimedBy, keys.history, keys.claimGeneration,
-                                                                       keys.confirmed], arguments: arguments))
+                                                                       keys.confirmed, keys.awaiting], arguments: arguments))
         guard let parts = reply.array?.compactMap(\.integer), parts.count == 4 else {
             throw RedisServerError(message: "unexpected repair reply: \(reply)")
         }

@@ -93,7 +93,8 @@ package actor Daemon {
             let claimClient = RedisClient(endpoint: endpoint, options: options,
                                           reconnectBackoff: ExponentialBackoff(initial: .milliseconds(100), maximum: .seconds(1)), logger: logger)
             let claims = RedisClaimStore(redis: claimClient, cluster: loaded.daemon.cluster, node: loaded.daemon.node,
-                                         heartbeat: loaded.daemon.heartbeat, nodeTimeout: loaded.daemon.nodeTimeout, logger: logger)
+                                         heartbeat: loaded.daemon.heartbeat, nodeTimeout: loaded.daemon.nodeTimeout,
+                                         knownMembers: { events.members() }, logger: logger)
             self.claims = claims
             self.leases = RunLeases(redis: claimClient, cluster: loaded.daemon.cluster, nodeTimeout: loaded.daemon.nodeTimeout)
             let settings = PoolSettings(cluster: loaded.daemon.cluster, node: loaded.daemon.node, heartbeat: loaded.daemon.heartbeat,
@@ -110,8 +111,8 @@ package actor Daemon {
             self.pool = NodePool(settings: settings, redis: poolClient,
                                  description: NodeDescription(fingerprint: loaded.table.fingerprint, timeZone: loaded.daemon.timeZone.identifier),
                                  logger: logger, hooks: hooks,
-                                 onChange: { _, rejoined in
-                                     events.markPoolChanged(rejoined: rejoined)
+                                 onChange: { view, rejoined in
+                                     events.markPoolChanged(rejoined: rejoined, members: view.members.map(\.id))
                                      timer.interrupt()
                                  })
         } else {
@@ -748,12 +749,15 @@ package actor Daemon {
 /// What reaches the daemon's loop from other threads: pool changes, a fatal pool error, and the
 /// loop's own progress (read by the pool's heartbeat).
 final class DaemonEvents: Sendable {
-    private let state = Mutex<(changed: Bool, rejoined: Bool, failure: String?, lastTick: ContinuousClock.Instant)>(
-        (false, false, nil, .now))
+    private let state = Mutex<(changed: Bool, rejoined: Bool, failure: String?, lastTick: ContinuousClock.Instant, members: [String])>(
+        (false, false, nil, .now, []))
 
-    func markPoolChanged(rejoined: Bool) {
-        state.withLock { $0.changed = true; $0.rejoined = $0.rejoined || rejoined }
+    func markPoolChanged(rejoined: Bool, members: [String]) {
+        state.withLock { $0.changed = true; $0.rejoined = $0.rejoined || rejoined; $0.members = members }
     }
+
+    /// The nodes of the pool as last seen.
+    func members() -> [String] { state.withLock { $0.members } }
 
     /// Whether the pool changed since the last call; ORs a rejoin into `rejoined`.
     func takePoolChange(into rejoined: inout Bool) -> Bool {

@@ -89,6 +89,22 @@ struct RedisClaimStoreTests {
                 "the silent member no longer holds claims older than the repair back")
     }
 
+    @Test("Redis lost the pool's members too: claims older than the repair wait for the nodes the repairing node knew")
+    func awaitsKnownMembers() async throws {
+        let server = try await RedisTestServer.start()
+        defer { server.stop() }
+        let redis = RedisClient(endpoint: server.unixEndpoint)
+        let a = RedisClaimStore(redis: redis, cluster: "t", node: "a", heartbeat: .milliseconds(100), nodeTimeout: .seconds(30),
+                                knownMembers: { ["a", "b"] })
+        let b = store(server, cluster: "t", node: "b")
+        _ = try await b.claim(ClaimRequest(job: "j", instant: 300, token: "b r1"))  // b ran j@300
+        _ = try await a.lastClaimed(["j"])
+        _ = try await redis.send("FLUSHALL")  // claims and members gone
+        #expect(try await a.claim(ClaimRequest(job: "j", instant: 300, token: "a r2")) == .wait, "b has not put j@300 back yet")
+        _ = try await b.lastClaimed(["j"])  // b notices, puts back, confirms
+        #expect(try await a.claim(ClaimRequest(job: "j", instant: 300, token: "a r2")) == .lost, "j@300 never runs twice")
+    }
+
     @Test("a snapshot restored under the nodes is noticed at the heartbeat's report too")
     func heartbeatReportRepairs() async throws {
         let server = try await RedisTestServer.start()

@@ -90,6 +90,7 @@ package struct ChaosAudit: Sendable {
     package var duplicateIDRan = 0
     package var slowStops: [String] = []
     package var seconds = 0
+    package var seed: UInt64 = 0
     package var directory = ""
 
     package var passed: Bool {
@@ -104,7 +105,7 @@ package struct ChaosAudit: Sendable {
         for reason in leftOut { lines.append("| left out: \(reason) | 0 |") }
         func sample(_ items: [String]) -> String { items.isEmpty ? "" : " (\(items.prefix(5).joined(separator: ", "))\(items.count > 5 ? ", …" : ""))" }
         lines += [
-            "", "| audit (\(seconds) s) | result |", "| --- | --- |",
+            "", "| audit (\(seconds) s, seed \(seed)) | result |", "| --- | --- |",
             "| (job, instant) expected | \(expected) |",
             "| runs | \(ran) |",
             "| duplicated (job, instant) — must be 0 | \(duplicated.count)\(sample(duplicated)) |",
@@ -186,6 +187,7 @@ package final class ChaosRun: @unchecked Sendable {
         result.leftOut = leftOut
         result.seconds = Int((ContinuousClock.now - began).components.seconds)
         result.directory = directory
+        result.seed = settings.seed
         if result.passed && !settings.keepDirectory { _ = shellOutputBlocking("rm -rf '\(directory)'") }
         return result
     }

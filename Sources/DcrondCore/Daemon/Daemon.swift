@@ -83,7 +83,9 @@ package actor Daemon {
                                 settings: RunnerSettings(node: loaded.daemon.node, cluster: loaded.daemon.cluster,
                                                          maxConcurrentRuns: loaded.daemon.maxConcurrentRuns),
                                 logger: logger)
-        let events = DaemonEvents()
+        // A repair waits for the nodes seen in the pool lately, not only in its latest view: right
+        // after Redis lost its data the view shrinks to the nodes that have heartbeated since.
+        let events = DaemonEvents(departedKept: loaded.daemon.nodeTimeout * 3 + .seconds(10))
         self.events = events
         if let endpoint = loaded.daemon.redis {
             var options = RedisConnectionOptions()
@@ -94,7 +96,7 @@ package actor Daemon {
                                           reconnectBackoff: ExponentialBackoff(initial: .milliseconds(100), maximum: .seconds(1)), logger: logger)
             let claims = RedisClaimStore(redis: claimClient, cluster: loaded.daemon.cluster, node: loaded.daemon.node,
                                          heartbeat: loaded.daemon.heartbeat, nodeTimeout: loaded.daemon.nodeTimeout,
-                                         knownMembers: { events.members() }, logger: logger)
+                                         knownMembers: { events.recentMembers() }, logger: logger)
             self.claims = claims
             self.leases = RunLeases(redis: claimClient, cluster: loaded.daemon.cluster, nodeTimeout: loaded.daemon.nodeTimeout)
             let settings = PoolSettings(cluster: loaded.daemon.cluster, node: loaded.daemon.node, heartbeat: loaded.daemon.heartbeat,
@@ -749,15 +751,41 @@ package actor Daemon {
 /// What reaches the daemon's loop from other threads: pool changes, a fatal pool error, and the
 /// loop's own progress (read by the pool's heartbeat).
 final class DaemonEvents: Sendable {
-    private let state = Mutex<(changed: Bool, rejoined: Bool, failure: String?, lastTick: ContinuousClock.Instant, members: [String])>(
-        (false, false, nil, .now, []))
-
-    func markPoolChanged(rejoined: Bool, members: [String]) {
-        state.withLock { $0.changed = true; $0.rejoined = $0.rejoined || rejoined; $0.members = members }
+    private struct State {
+        var changed = false
+        var rejoined = false
+        var failure: String?
+        var lastTick = ContinuousClock.now
+        var members: Set<String> = []
+        /// Nodes gone from the view, and when.
+        var departed: [String: ContinuousClock.Instant] = [:]
     }
 
-    /// The nodes of the pool as last seen.
-    func members() -> [String] { state.withLock { $0.members } }
+    private let state = Mutex(State())
+    private let departedKept: Duration
+
+    /// `departedKept`: how long a node that left the view still counts in ``recentMembers()``.
+    init(departedKept: Duration = .seconds(20)) { self.departedKept = departedKept }
+
+    func markPoolChanged(rejoined: Bool, members: [String]) {
+        state.withLock { state in
+            state.changed = true
+            state.rejoined = state.rejoined || rejoined
+            let now = ContinuousClock.now
+            for gone in state.members.subtracting(members) { state.departed[gone] = now }
+            state.members = Set(members)
+            for id in members { state.departed[id] = nil }
+            state.departed = state.departed.filter { now - $0.value < departedKept }
+        }
+    }
+
+    /// The nodes of the pool as last seen, and those that left it lately.
+    func recentMembers() -> [String] {
+        state.withLock { state in
+            let now = ContinuousClock.now
+            return (state.members.union(state.departed.filter { now - $0.value < departedKept }.keys)).sorted()
+        }
+    }
 
     /// Whether the pool changed since the last call; ORs a rejoin into `rejoined`.
     func takePoolChange(into rejoined: inout Bool) -> Bool {
@@ -770,6 +798,7 @@ final class DaemonEvents: Sendable {
     }
 
     func fail(_ message: String) { state.withLock { $0.failure = $0.failure ?? message } }
+
     func takeFailure() -> String? { state.withLock { $0.failure } }
 
     /// The loop ran an iteration.

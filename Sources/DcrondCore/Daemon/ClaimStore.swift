@@ -419,8 +419,9 @@ package actor RedisClaimStore: ClaimStore {
             logger.error("""
                 Redis went back in time: it holds claim history \(stored.generation)/\(stored.sequence) but this node saw \
                 \(seen.generation)/\(seen.sequence) (a restart from an older snapshot or with no data, or a lagging replica \
-                promoted). Put back the \(won.count) last claims this node remembers; instants missed before now are not \
-                caught up, since stale claims would run them twice
+                promoted). Put back the last claims this node remembers (\(parts[3]) of \(won.count) were ahead of Redis); \
+                instants before now wait until every node has put its claims back, and are not caught up for jobs whose \
+                claims nobody remembers, since stale claims would run them twice
                 """, metadata: metadata)
         } else {
             logger.error("Redis went back in time (repaired by another node): put back the last claims this node remembers", metadata: metadata)

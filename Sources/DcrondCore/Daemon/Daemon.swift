@@ -216,7 +216,7 @@ package actor Daemon {
             // Draining is the operator's choice and the others own the jobs: not worth a warning.
             logger.log(level: standing == "fenced" ? .warning : .debug,
                        "not claiming \(notHandled) instant\(notHandled == 1 ? "" : "s"): this node is \(standing); the owner catches them up")
-            loseOwnership(of: owned)  // re-evaluated (with catch-up) when it is back
+            owned = []  // re-evaluated (with catch-up) when it is back
         }
     }
 
@@ -253,8 +253,14 @@ package actor Daemon {
         wakeLane(job)
     }
 
+    /// Starts the lane's task if it has work; a lane that is idle and empty is dropped (catch-up
+    /// creates one for every job it holds, most of them with nothing to run).
     private func wakeLane(_ job: String) {
-        guard var lane = lanes[job], !lane.active, !lane.waitingForCatchUp, !lane.pending.isEmpty, !stopping else { return }
+        guard var lane = lanes[job], !lane.active, !lane.waitingForCatchUp, !stopping else { return }
+        guard !lane.pending.isEmpty else {
+            lanes[job] = nil
+            return
+        }
         lane.active = true
         lanes[job] = lane
         Task { await self.workThroughLane(job) }
@@ -275,8 +281,7 @@ package actor Daemon {
             if lanes[name]?.pending.isEmpty == false { await finished.value }
         }
         lanes[name]?.active = false
-        if let lane = lanes[name], lane.pending.isEmpty, !lane.waitingForCatchUp { lanes[name] = nil }
-        if !stopping { wakeLane(name) }  // a catch-up applied while this task was finishing
+        wakeLane(name)  // more work queued while this task was finishing, or an empty lane to drop
     }
 
     /// Starts the run of one instant; `decided` is fulfilled once its claim is decided (or it was
@@ -515,22 +520,17 @@ package actor Daemon {
             return
         }
         guard case .owner(let ring) = await pool.standing() else {
-            loseOwnership(of: owned)
+            owned = []
             return
         }
         let now = Set(table.jobs.filter { $0.enabled && ring.owner(of: $0.name) == daemon.node }.map(\.name))
         let rejoined = rejoinedSinceLastCheck
         let gained = rejoined ? now : now.subtracting(owned)
         rejoinedSinceLastCheck = false
-        loseOwnership(of: owned.subtracting(now))
         owned = now
         let reason = !everOwned ? "start-up" : rejoined ? "back in the pool after being fenced" : "this node became the owner"
         everOwned = true
         requestCatchUp(gained, reason: reason)
-    }
-
-    private func loseOwnership(of jobs: Set<String>) {
-        owned.subtract(jobs)
     }
 
     /// Holds the lanes of `jobs` until their missed instants are known, and starts the worker.

@@ -49,8 +49,9 @@ package enum RunOutcome: Sendable, Hashable {
     case failed
     /// Not started, on purpose: the reason is logged.
     case skipped(String)
-    /// Not this node's to run: the claim went elsewhere, the node stopped, or the job moved before
-    /// it could be claimed. Nothing to record here.
+    /// Not this node's to run: the claim went elsewhere, the node stopped before it was claimed (or
+    /// gave the claim back), or its starting deadline passed while Redis did not answer (logged).
+    /// Nothing to record here.
     case notClaimed
 }
 

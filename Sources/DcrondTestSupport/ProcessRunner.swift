@@ -114,3 +114,13 @@ package func writeText(_ path: String, _ text: String) throws {
     defer { fclose(file) }
     guard fputs(text, file) >= 0 else { throw HarnessError("cannot write \(path): \(errnoDescription())") }
 }
+
+/// Polls `condition` every 100 ms for up to `seconds`; returns whether it became true.
+package func waitFor(seconds: Double, _ condition: () -> Bool) async throws -> Bool {
+    let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
+    while ContinuousClock.now < deadline {
+        if condition() { return true }
+        try await Task.sleep(for: .milliseconds(100))
+    }
+    return condition()
+}

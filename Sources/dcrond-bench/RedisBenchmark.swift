@@ -84,9 +84,11 @@ struct RedisBenchmark: AsyncParsableCommand {
     /// redis-benchmark's own PING latency and pipelined SET time on the same server, as the floor.
     private func redisBenchmarkPeer(_ endpoint: RedisEndpoint) async -> String? {
         guard access("/usr/bin/redis-benchmark", X_OK) == 0 else { return nil }
-        let target = switch endpoint.address {
-        case .tcp(let host, let port): "-h \(host) -p \(port)"
-        case .unix(let path): "-s \(path)"
+        let target: String
+        switch endpoint.address {
+        case .tcp(let host, let port): target = "-h \(host) -p \(port)"
+        case .unix(let path): target = "-s \(path)"
+        case .sentinel: return nil  // the benchmark starts its own server
         }
         guard let ping = await shellOutput("/usr/bin/redis-benchmark \(target) -c 1 -n \(count) -t ping_mbulk --csv 2>/dev/null"),
               let set = await shellOutput("/usr/bin/redis-benchmark \(target) -c 1 -n \(count * 10) -P \(count) -t set --csv 2>/dev/null")

@@ -17,7 +17,7 @@ struct StatusCommand: AsyncParsableCommand {
     func run() async throws {
         let loaded = try loadConfiguration(config)
         let now = currentUnixSeconds()
-        let status: ClusterStatus
+        var status: ClusterStatus
         if let endpoint = loaded.daemon.redis {
             var options = RedisConnectionOptions()
             options.connectTimeout = .seconds(2)
@@ -25,6 +25,8 @@ struct StatusCommand: AsyncParsableCommand {
             do {
                 status = try await ClusterStatus.read(redis: client, cluster: loaded.daemon.cluster, table: loaded.table,
                                                       virtualNodes: loaded.daemon.virtualNodes, now: now)
+                status.redisWarnings = try await RedisSafetyCheck.check(client, claimReplicas: loaded.daemon.claimReplicas).warnings
+                status.redisServer = await client.connectedPeer
             } catch {
                 throw CommandFailure(status: 1, messages: ["cannot read the pool: \(error)"])
             }
@@ -45,6 +47,9 @@ struct StatusCommand: AsyncParsableCommand {
             ])
         }
         printTable(rows)
+        for warning in status.redisWarnings {
+            print("warning: Redis \(warning)")
+        }
         for node in status.mismatchedNodes {
             print("warning: node \(node.id) runs a different job table (fingerprint \(node.fingerprint ?? "?"), here \(status.localFingerprint))")
         }

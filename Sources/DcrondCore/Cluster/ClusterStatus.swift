@@ -32,6 +32,10 @@ package struct ClusterStatus: Sendable {
     package let jobs: [Job]
     /// This node's table fingerprint, for comparison with the nodes'.
     package let localFingerprint: String
+    /// Redis settings under which a promise does not hold (``RedisSafetyCheck``).
+    package var redisWarnings: [RedisSafetyWarning] = []
+    /// The server the status was read from (for a sentinel address, the master they named).
+    package var redisServer: String?
 
     /// Nodes whose published fingerprint differs from the local table's.
     package var mismatchedNodes: [Node] { nodes.filter { $0.fingerprint != nil && $0.fingerprint != localFingerprint } }
@@ -110,6 +114,10 @@ package struct ClusterStatus: Sendable {
             "epoch": .integer(epoch),
             "fingerprint": .string(localFingerprint),
             "fingerprintsDiffer": .bool(!mismatchedNodes.isEmpty),
+            "redisServer": optional(redisServer),
+            "redisWarnings": .array(redisWarnings.map { warning in
+                .object(["setting": .string(warning.setting), "consequence": .string(warning.consequence), "remedy": .string(warning.remedy)])
+            }),
             "nodes": .array(nodes.map { node in
                 .object([
                     "id": .string(node.id), "state": .string(node.state.rawValue),

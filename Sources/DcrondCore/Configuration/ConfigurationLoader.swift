@@ -19,6 +19,12 @@ package struct DaemonConfiguration: Sendable, Hashable {
     package var maxConcurrentRuns: Int
     /// On SIGTERM, how long running jobs may finish before they are terminated.
     package var shutdownGrace: Duration
+    /// Replicas that must acknowledge a claim (`WAIT`) before its run starts; 0: none asked.
+    package var claimReplicas = 0
+    /// How long a claim waits for those acknowledgements before the attempt fails closed.
+    package var claimReplicaTimeout = DaemonConfiguration.defaultClaimReplicaTimeout
+
+    package static let defaultClaimReplicaTimeout = Duration.milliseconds(500)
 
     package static let defaultPath = "/etc/dcrond/dcrond.json"
 }
@@ -57,7 +63,9 @@ package enum ConfigurationLoader {
     // MARK: - Daemon file
 
     private static let daemonKeys = ["cluster", "node", "redis", "redisPasswordFile", "jobs", "timezone",
-                                     "heartbeat", "nodeTimeout", "virtualNodes", "maxConcurrentRuns", "shutdownGrace"]
+                                     "heartbeat", "nodeTimeout", "virtualNodes", "maxConcurrentRuns", "shutdownGrace",
+                                     "sentinelUsername", "sentinelPassword", "sentinelPasswordFile", "claimReplicas",
+                                     "claimReplicaTimeout"]
 
     private static func readDaemon(path: String, problems: ProblemCollector, zones: inout ZoneCache) -> DaemonConfiguration? {
         guard let members = readObject(path: path, problems: problems) else { return nil }
@@ -84,6 +92,33 @@ package enum ConfigurationLoader {
             }
             redis?.passwordFile = resolve(passwordFile, against: path)
         }
+        // The sentinels' own credentials (sentinel.conf `requirepass`), distinct from the data nodes'.
+        let sentinelUsername = reader.string("sentinelUsername", example: "dcrond")
+        let sentinelPassword = reader.string("sentinelPassword", example: "secret")
+        let sentinelPasswordFile = reader.string("sentinelPasswordFile", example: "/etc/dcrond/sentinel.password")
+        for (key, given) in [("sentinelUsername", sentinelUsername != nil), ("sentinelPassword", sentinelPassword != nil),
+                             ("sentinelPasswordFile", sentinelPasswordFile != nil)] where given {
+            if redis != nil && redis?.sentinelGroup == nil {
+                problems.report(field: key, "applies only to a redis+sentinel:// address")
+            }
+        }
+        if sentinelPassword != nil && sentinelPasswordFile != nil {
+            problems.report(field: "sentinelPassword", "give either sentinelPassword or sentinelPasswordFile, not both")
+        }
+        if var group = redis?.sentinelGroup {
+            group.username = sentinelUsername
+            group.password = sentinelPassword
+            group.passwordFile = sentinelPasswordFile.map { resolve($0, against: path) }
+            redis?.sentinelGroup = group
+        }
+        let claimReplicas = reader.integer("claimReplicas", in: 0...16) ?? 0
+        if claimReplicas > 0, reader.value("redis") == nil {
+            problems.report(field: "claimReplicas", "given without \"redis\": a standalone node has no replicas")
+        }
+        let claimReplicaTimeout = reader.duration("claimReplicaTimeout", minimum: .milliseconds(10)) ?? DaemonConfiguration.defaultClaimReplicaTimeout
+        if claimReplicaTimeout > .seconds(10) {
+            problems.report(field: "claimReplicaTimeout", "\(formatDuration(claimReplicaTimeout)) is over 10s: a claim holds its connection for that long")
+        }
         let jobs = resolve(reader.string("jobs", example: "jobs.json") ?? "jobs.json", against: path)
         let zoneName = reader.string("timezone", example: "Europe/Berlin") ?? TimeZoneRules.hostZoneName()
         let zone = zones.zone(zoneName) { message in problems.report(field: "timezone", message) }
@@ -101,7 +136,8 @@ package enum ConfigurationLoader {
         guard problems.problems.count == before, let cluster, let zone else { return nil }
         return DaemonConfiguration(path: path, cluster: cluster, node: node, redis: redis, jobsPath: jobs, timeZone: zone,
                                    heartbeat: heartbeat, nodeTimeout: nodeTimeout, virtualNodes: virtualNodes,
-                                   maxConcurrentRuns: maxConcurrentRuns, shutdownGrace: shutdownGrace)
+                                   maxConcurrentRuns: maxConcurrentRuns, shutdownGrace: shutdownGrace,
+                                   claimReplicas: claimReplicas, claimReplicaTimeout: claimReplicaTimeout)
     }
 
     // MARK: - Jobs file

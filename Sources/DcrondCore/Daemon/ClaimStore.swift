@@ -24,6 +24,23 @@ package enum ClaimResult: Sendable, Hashable {
     /// Redis went back in time moments ago and the other nodes may not have put their claims back
     /// yet: ask again shortly.
     case wait
+    /// Won on the master, but fewer replicas than asked acknowledged it within the timeout: a
+    /// failover now could lose it, so the run must not start yet. The same request sent again
+    /// waits for the acknowledgements again.
+    case unacknowledged(previous: Int64?, replicas: Int)
+}
+
+/// `claimReplicas` and `claimReplicaTimeout`: how many replicas must hold a claim (and an overlap
+/// lease) before its run starts. With N ≥ 1, a failover to any of those replicas keeps every claim
+/// that led to a start.
+package struct ReplicaAcknowledgement: Sendable, Hashable {
+    package var replicas: Int
+    package var timeout: Duration
+
+    package init(replicas: Int, timeout: Duration) {
+        self.replicas = replicas
+        self.timeout = timeout
+    }
 }
 
 /// The job's claims as read for catch-up.
@@ -132,13 +149,17 @@ package actor RedisClaimStore: ClaimStore {
     /// The nodes this node last saw in the pool (a repair waits for them: Redis may have lost them).
     private let knownMembers: @Sendable () -> [String]
     package private(set) var repairs = 0
+    /// Won claims that fewer replicas than asked acknowledged in time (each attempt counts).
+    package private(set) var unacknowledgedClaims = 0
+    private let acknowledgement: ReplicaAcknowledgement?
     package static let historyLength = 100
 
     /// `heartbeat`, `nodeTimeout`: the pool's, which bound how long claims older than a repair wait
     /// for the other nodes (``ClaimHistory/settleLimit(heartbeat:nodeTimeout:)``).
     package init(redis: RedisClient, cluster: String, node: String, heartbeat: Duration = .seconds(1),
                  nodeTimeout: Duration = .seconds(3), knownMembers: @escaping @Sendable () -> [String] = { [] },
-                 logger: Logger = Logger(label: "dcrond.claims")) {
+                 acknowledgement: ReplicaAcknowledgement? = nil, logger: Logger = Logger(label: "dcrond.claims")) {
+        self.acknowledgement = acknowledgement.flatMap { $0.replicas > 0 ? $0 : nil }
         self.redis = redis
         self.keys = ClusterKeys(cluster: cluster)
         self.node = node
@@ -201,8 +222,10 @@ package actor RedisClaimStore: ClaimStore {
                 advanced = true
                 results[#results + 1] = last
             elseif redis.call('HGET', KEYS[3], job) == instant .. ' ' .. token then
-                -- Ours (a retry): confirmed in this generation if it is still the last claim.
+                -- Ours (a retry): confirmed in this generation if it is still the last claim. The
+                -- rewrite makes this connection's WAIT cover the claim, wherever it was first written.
                 if tonumber(instant) == last then redis.call('HSET', KEYS[5], job, gen) end
+                redis.call('HSET', KEYS[3], job, instant .. ' ' .. token)
                 results[#results + 1] = -3
             else
                 results[#results + 1] = -2
@@ -295,7 +318,8 @@ package actor RedisClaimStore: ClaimStore {
 
     package func claim(_ requests: [ClaimRequest]) async throws -> [ClaimResult] {
         guard !requests.isEmpty else { return [] }
-        let parts = try await guardedByHistory { seen in
+        var acknowledged = Int.max
+        let parts = try await guardedByHistory(acknowledged: &acknowledged) { seen in
             var arguments: [any RedisArgument] = [node, seen.generation, seen.sequence, settleLimit.wholeMilliseconds]
             for request in requests {
                 arguments.append(request.job)
@@ -308,13 +332,19 @@ package actor RedisClaimStore: ClaimStore {
         guard parts.count == 4, let results = parts[3].array, results.count == requests.count else {
             throw RedisServerError(message: "unexpected claim reply: \(parts)")
         }
-        return zip(requests, results).map { request, result in
+        let outcomes: [ClaimResult] = zip(requests, results).map { request, result in
             let code = result.integer ?? -2
             if code == -2 { return .lost }
             if code == -5 { return .wait }
+            // Remembered even when unacknowledged: a repair must put back what the master holds.
             won[request.job] = max(won[request.job] ?? .min, request.instant)
+            if let acknowledgement, acknowledged < acknowledgement.replicas {
+                return .unacknowledged(previous: code >= 0 ? code : nil, replicas: acknowledged)
+            }
             return .won(previous: code >= 0 ? code : nil)
         }
+        unacknowledgedClaims += outcomes.count { if case .unacknowledged = $0 { true } else { false } }
+        return outcomes
     }
 
     package func release(_ request: ClaimRequest, previous: Int64?) async throws {
@@ -365,9 +395,22 @@ package actor RedisClaimStore: ClaimStore {
     /// Sends the command built from the history seen; when Redis is behind it, repairs and sends
     /// it again (once). Returns the reply's elements, the history updated from them.
     private func guardedByHistory(_ build: (ClaimHistory) -> RedisCommand) async throws -> [RedisReply] {
+        var unused = 0
+        return try await guardedByHistory(acknowledged: &unused, build, wait: false)
+    }
+
+    /// The same, followed by `WAIT` when claims must be acknowledged: `acknowledged` is set to how
+    /// many replicas acknowledged the command.
+    private func guardedByHistory(acknowledged: inout Int, _ build: (ClaimHistory) -> RedisCommand,
+                                  wait: Bool = true) async throws -> [RedisReply] {
         for _ in 0..<2 {
             let seen = history
-            let reply = try await send(build(seen))
+            let reply: RedisReply
+            if wait, let acknowledgement {
+                (reply, acknowledged) = try await sendAcknowledged(build(seen), acknowledgement)
+            } else {
+                reply = try await send(build(seen))
+            }
             guard let parts = reply.array, parts.count >= 3, let status = parts[0].integer,
                   let generation = parts[1].integer, let sequence = parts[2].integer else {
                 throw RedisServerError(message: "unexpected reply: \(reply)")
@@ -426,6 +469,17 @@ package actor RedisClaimStore: ClaimStore {
         } else {
             logger.error("Redis went back in time (repaired by another node): put back the last claims this node remembers", metadata: metadata)
         }
+    }
+
+    private func sendAcknowledged(_ command: RedisCommand, _ acknowledgement: ReplicaAcknowledgement) async throws -> (RedisReply, Int) {
+        let result: (reply: RedisReply, acknowledged: Int)
+        do {
+            result = try await redis.sendAcknowledged(command, replicas: acknowledgement.replicas, timeout: acknowledgement.timeout)
+        } catch {
+            throw error as any Error
+        }
+        if case .error(let error) = result.reply { throw error as any Error }
+        return (result.reply, result.acknowledged)
     }
 
     /// One command; a server error reply is thrown. (Typed throws are caught here: the Swift 6.3

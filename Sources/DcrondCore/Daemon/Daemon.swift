@@ -59,6 +59,8 @@ package actor Daemon {
     private var reloading = false
     package private(set) var skippedInstants = 0
     package private(set) var failedClaims = 0
+    /// Claim attempts won on the master that too few replicas acknowledged (`claimReplicas`).
+    package private(set) var unacknowledgedClaims = 0
     /// Why the daemon stopped on its own (another process holds the node id), if it did.
     package private(set) var failure: String?
 
@@ -91,14 +93,19 @@ package actor Daemon {
             var options = RedisConnectionOptions()
             options.clientName = "dcrond:\(loaded.daemon.node)"
             let poolClient = RedisClient(endpoint: endpoint, options: options, logger: logger)
-            // Claims are retried while Redis is away: reconnect within a second of its return.
-            let claimClient = RedisClient(endpoint: endpoint, options: options,
+            // Claims are retried while Redis is away: reconnect within a second of its return. A
+            // claim's WAIT holds the reply for up to the replica timeout: the read must outlast it.
+            var claimOptions = options
+            claimOptions.ioTimeout = max(options.ioTimeout, loaded.daemon.claimReplicaTimeout + .seconds(1))
+            let acknowledgement = ReplicaAcknowledgement(replicas: loaded.daemon.claimReplicas, timeout: loaded.daemon.claimReplicaTimeout)
+            let claimClient = RedisClient(endpoint: endpoint, options: claimOptions,
                                           reconnectBackoff: ExponentialBackoff(initial: .milliseconds(100), maximum: .seconds(1)), logger: logger)
             let claims = RedisClaimStore(redis: claimClient, cluster: loaded.daemon.cluster, node: loaded.daemon.node,
                                          heartbeat: loaded.daemon.heartbeat, nodeTimeout: loaded.daemon.nodeTimeout,
-                                         knownMembers: { events.recentMembers() }, logger: logger)
+                                         knownMembers: { events.recentMembers() }, acknowledgement: acknowledgement, logger: logger)
             self.claims = claims
-            self.leases = RunLeases(redis: claimClient, cluster: loaded.daemon.cluster, nodeTimeout: loaded.daemon.nodeTimeout)
+            self.leases = RunLeases(redis: claimClient, cluster: loaded.daemon.cluster, nodeTimeout: loaded.daemon.nodeTimeout,
+                                    acknowledgement: acknowledgement)
             let settings = PoolSettings(cluster: loaded.daemon.cluster, node: loaded.daemon.node, heartbeat: loaded.daemon.heartbeat,
                                         nodeTimeout: loaded.daemon.nodeTimeout, virtualNodes: loaded.daemon.virtualNodes)
             let timer = self.timer
@@ -132,6 +139,10 @@ package actor Daemon {
             "node": "\(daemon.node)", "mode": "\(mode)", "jobs": "\(table.jobs.count)", "fingerprint": "\(table.fingerprint)",
         ])
         events.tick()
+        if let endpoint = daemon.redis {
+            if let group = endpoint.sentinelGroup { SentinelDirectory.shared(for: group).startWatching(logger: logger) }
+            Task.detached { [logger, daemon] in await Self.checkRedisSafety(endpoint, daemon: daemon, logger: logger) }
+        }
         await pool?.start()
         planAll(after: nowSeconds())
         while !stopping {
@@ -336,6 +347,27 @@ package actor Daemon {
 
     private var isStopping: Bool { stopping }
 
+    /// Logs, once Redis first answers, every setting of it under which a promise does not hold.
+    private static func checkRedisSafety(_ endpoint: RedisEndpoint, daemon: DaemonConfiguration, logger: Logger) async {
+        var options = RedisConnectionOptions()
+        options.clientName = "dcrond-check:\(daemon.node)"
+        let client = RedisClient(endpoint: endpoint, options: options, logger: Logger(label: "dcrond.redis", factory: { _ in SwiftLogNoOpLogHandler() }))
+        while !Task.isCancelled {
+            do {
+                let (warnings, unchecked) = try await RedisSafetyCheck.check(client, claimReplicas: daemon.claimReplicas)
+                for warning in warnings {
+                    logger.warning("Redis is configured so that a promise does not hold: \(warning)", metadata: ["redis": "\(endpoint)", "setting": "\(warning.setting)"])
+                }
+                if !unchecked.isEmpty {
+                    logger.notice("some Redis settings could not be checked", metadata: ["redis": "\(endpoint)", "unchecked": "\(unchecked.joined(separator: ", "))"])
+                }
+                return
+            } catch {
+                try? await Task.sleep(for: .seconds(5))
+            }
+        }
+    }
+
     /// Claims `request` for a run about to start. Retries Redis errors with the same token (a lost
     /// reply is then answered as won) until the claim is decided, the instant passes its starting
     /// deadline, or the node stops. While the node is fenced it waits: it may be back before the
@@ -347,11 +379,21 @@ package actor Daemon {
         let metadata: Logger.Metadata = ["job": "\(job.name)", "scheduledAt": "\(request.instant)"]
         let backoff = ExponentialBackoff(initial: .milliseconds(100), maximum: .seconds(1))
         var failures = 0
+        // Won on the master but not acknowledged by enough replicas: the previous claimed instant.
+        var unacknowledged: Int64??
         while true {
-            if stopping { return false }
+            if stopping {
+                if let previous = unacknowledged { await giveBack(request, previous: previous, reason: "the node stops") }
+                return false
+            }
             if nowSeconds() - request.instant > Int64(job.startingDeadline.components.seconds) {
                 skippedInstants += 1
-                logger.error("skipped: past its startingDeadline of \(formatDuration(job.startingDeadline)) before it could be claimed (\(failures) failed attempt\(failures == 1 ? "" : "s"))", metadata: metadata)
+                if let previous = unacknowledged {
+                    logger.error("skipped: past its startingDeadline of \(formatDuration(job.startingDeadline)) before enough replicas acknowledged its claim (claimReplicas \(daemon.claimReplicas))", metadata: metadata)
+                    await giveBack(request, previous: previous, reason: "unacknowledged by replicas")
+                } else {
+                    logger.error("skipped: past its startingDeadline of \(formatDuration(job.startingDeadline)) before it could be claimed (\(failures) failed attempt\(failures == 1 ? "" : "s"))", metadata: metadata)
+                }
                 return false
             }
             if let pool, case .fenced = await pool.standing() {
@@ -371,6 +413,17 @@ package actor Daemon {
                     return false
                 case .wait:
                     try? await Task.sleep(for: .milliseconds(200))
+                case .unacknowledged(let previous, let replicas):
+                    failures += 1
+                    unacknowledgedClaims += 1
+                    if unacknowledged == nil {
+                        logger.warning("""
+                            claimed, but \(replicas) of \(daemon.claimReplicas) replicas acknowledged within \(formatDuration(daemon.claimReplicaTimeout)): \
+                            not starting yet (a failover could lose the claim); retrying until the starting deadline
+                            """, metadata: metadata)
+                    }
+                    unacknowledged = .some(previous)
+                    try? await Task.sleep(for: backoff.delay(forRetry: failures))
                 }
             } catch {
                 failures += 1
@@ -386,6 +439,18 @@ package actor Daemon {
     /// Won claims whose run has not ended, with the instant they replaced: released if the node
     /// stops before the run started.
     private var wonClaims: [ClaimRequest: Int64?] = [:]
+
+    /// Releases a claim that will not start (its acknowledgements never came, or the node stops).
+    private func giveBack(_ request: ClaimRequest, previous: Int64?, reason: String) async {
+        do {
+            try await claims.release(request, previous: previous)
+            logger.info("released the claim (\(reason)): the instant did not run", metadata: ["job": "\(request.job)", "scheduledAt": "\(request.instant)"])
+        } catch {
+            logger.warning("could not release an unstarted claim (\(reason))", metadata: [
+                "job": "\(request.job)", "scheduledAt": "\(request.instant)", "error": "\(error)",
+            ])
+        }
+    }
 
     private func release(_ request: ClaimRequest) async {
         guard let previous = wonClaims.removeValue(forKey: request) else { return }
@@ -431,6 +496,9 @@ package actor Daemon {
                     break  // repaired in acquireLease; asked again
                 case .quarantined:
                     if !logged { logger.info("waiting for the overlap lease: Redis went back in time moments ago and running holders are putting theirs back", metadata: ["job": "\(job.name)"]) }
+                case .unacknowledged(let replicas):
+                    unacknowledgedClaims += 1
+                    if !logged { logger.warning("overlap lease taken, but \(replicas) of \(daemon.claimReplicas) replicas acknowledged it: not starting yet", metadata: ["job": "\(job.name)"]) }
                 }
                 logged = true
                 try? await Task.sleep(for: .milliseconds(100))
@@ -441,6 +509,9 @@ package actor Daemon {
             case .acquired: return .success(value)
             case .quarantined, .historyBehind: return .failure(LeaseSkip(reason: "the overlap lease stayed quarantined after Redis went back in time; not running"))
             case .held(let value): holder = value
+            case .unacknowledged(let replicas):
+                try? await leases.release(job.name, value: value, runID: runID)
+                return .failure(LeaseSkip(reason: "the overlap lease was acknowledged by \(replicas) of \(daemon.claimReplicas) replicas in time; not running"))
             }
             let parts = holder.split(separator: " ")
             let holderNode = parts.first.map(String.init) ?? "?", holderRun = parts.last.map(String.init) ?? "?"

@@ -15,8 +15,13 @@ package struct RunLeases: Sendable {
     let keys: ClusterKeys
     /// How long a holder may go without renewing before it terminates its run: the node timeout.
     package let renewalDeadline: Duration
+    /// Acquisitions wait for these replicas like claims do: a lease is taken after its run's
+    /// claim, so the claim's acknowledgement does not cover it. Renewals need none (a lost one is
+    /// redone by the next, long before the TTL runs out).
+    let acknowledgement: ReplicaAcknowledgement?
 
-    package init(redis: RedisClient, cluster: String, nodeTimeout: Duration) {
+    package init(redis: RedisClient, cluster: String, nodeTimeout: Duration, acknowledgement: ReplicaAcknowledgement? = nil) {
+        self.acknowledgement = acknowledgement.flatMap { $0.replicas > 0 ? $0 : nil }
         self.redis = redis
         self.keys = ClusterKeys(cluster: cluster)
         self.renewalDeadline = nodeTimeout
@@ -44,6 +49,9 @@ package struct RunLeases: Sendable {
             local t = redis.call('TIME')
             if tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) < floor * 1000 + tonumber(ARGV[2]) then return {0} end
         end
+        -- Already ours (an attempt whose replicas did not acknowledge it): refreshed, so that this
+        -- connection's WAIT covers it.
+        if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return {1} end
         if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return {1} end
         return {0, redis.call('GET', KEYS[1])}
         """)
@@ -80,13 +88,25 @@ package struct RunLeases: Sendable {
         case quarantined
         /// Redis is behind the history this node has seen: repair it (then the lease is quarantined).
         case historyBehind(generation: Int64, sequence: Int64)
+        /// Taken on the master, but too few replicas acknowledged it: ask again (it is ours).
+        case unacknowledged(replicas: Int)
     }
 
     func tryAcquire(_ job: String, value: String, ttl: Duration, seen: ClaimHistory) async throws(RedisConnectionError) -> Acquisition {
-        let reply = try await redis.evaluate(Self.acquire, keys: [lease(job), keys.history],
-                                             arguments: [value, ttl.wholeMilliseconds, seen.generation, seen.sequence])
+        let command = RedisCommand.evaluate(Self.acquire, keys: [lease(job), keys.history],
+                                            arguments: [value, ttl.wholeMilliseconds, seen.generation, seen.sequence])
+        let reply: RedisReply
+        var acknowledged = Int.max
+        if let acknowledgement {
+            (reply, acknowledged) = try await redis.sendAcknowledged(command, replicas: acknowledgement.replicas, timeout: acknowledgement.timeout)
+        } else {
+            reply = try await redis.send(command)
+        }
         let parts = reply.array ?? []
-        if parts.first?.integer == 1 { return .acquired }
+        if parts.first?.integer == 1 {
+            if let acknowledgement, acknowledged < acknowledgement.replicas { return .unacknowledged(replicas: acknowledged) }
+            return .acquired
+        }
         if parts.count == 3, parts[0].integer == -1, let generation = parts[1].integer, let sequence = parts[2].integer {
             return .historyBehind(generation: generation, sequence: sequence)
         }

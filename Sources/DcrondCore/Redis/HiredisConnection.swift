@@ -25,50 +25,105 @@ package struct RedisConnectionOptions: Sendable, Hashable {
 }
 
 /// One blocking hiredis connection, set up for a daemon: close-on-exec, read and write timeouts,
-/// keepalive, `AUTH` and `SELECT` done.
+/// keepalive, `AUTH` and `SELECT` done. For a `redis+sentinel://` endpoint, the sentinels are asked
+/// for the master first and the server is checked to be one (`ROLE`).
 ///
 /// Not thread-safe and blocking: only ``RedisClient`` uses it, on the client's own thread. Once any
 /// call has thrown, the connection is broken and must be discarded.
 final class HiredisConnection {
     private let context: UnsafeMutablePointer<redisContext>
-    let endpoint: RedisEndpoint
+    /// What errors name: the endpoint, password masked, and for a sentinel endpoint the master it reached.
+    let label: String
+    /// `host:port` or the socket path of the server this connection reached.
+    let peer: String
 
-    private init(context: UnsafeMutablePointer<redisContext>, endpoint: RedisEndpoint) {
+    private init(context: UnsafeMutablePointer<redisContext>, label: String, peer: String) {
         self.context = context
-        self.endpoint = endpoint
+        self.label = label
+        self.peer = peer
     }
 
     deinit { redisFree(context) }
 
-    /// Connects, then authenticates and selects the database.
+    /// Connects, then authenticates and selects the database. A sentinel endpoint's master is
+    /// looked up at every connect, so a reconnect follows a failover.
     static func connect(to endpoint: RedisEndpoint, options: RedisConnectionOptions) throws(RedisConnectionError) -> HiredisConnection {
         ignoreSIGPIPE()
+        let label = endpoint.description
         func failure(_ kind: RedisConnectionError.Kind, _ message: String) -> RedisConnectionError {
-            RedisConnectionError(kind: kind, endpoint: endpoint.description, message: message)
+            RedisConnectionError(kind: kind, endpoint: label, message: message)
         }
-        let password: String?
-        if let file = endpoint.passwordFile {
-            do {
-                let bytes = try FileSystem.readFile(file, limit: 64 << 10)
-                password = String(decoding: bytes.prefix { $0 != 10 && $0 != 13 }, as: UTF8.self)
-            } catch {
-                throw failure(.passwordFile, "password file: \(error)")
-            }
-        } else {
-            password = endpoint.password
-        }
-
-        let connectTimeout = timeval(options.connectTimeout)
-        let raw: UnsafeMutablePointer<redisContext>?
+        let password = try readPassword(file: endpoint.passwordFile, inline: endpoint.password, what: "password file", label: label)
+        let connection: HiredisConnection
         switch endpoint.address {
         case .tcp(let host, let port):
-            raw = redisConnectWithTimeout(host, Int32(port), connectTimeout)
+            connection = try open(host: host, port: port, path: nil, options: options, label: label)
         case .unix(let path):
+            connection = try open(host: nil, port: 0, path: path, options: options, label: label)
+        case .sentinel(let group):
+            let master = try SentinelDirectory.shared(for: group).lookUpMaster(options: options, label: label)
+            connection = try open(host: master.host, port: master.port, path: nil, options: options,
+                                  label: "\(label) (master \(master))")
+        }
+        try connection.logIn(username: endpoint.username, password: password)
+        if endpoint.database != 0 {
+            if case .error(let error) = try connection.execute(RedisCommand("SELECT", endpoint.database)) {
+                throw failure(.selectDatabase, "cannot select database \(endpoint.database): \(error.message)")
+            }
+        }
+        if case .sentinel(let group) = endpoint.address {
+            // A sentinel's answer can be stale (a failover in progress, a partitioned sentinel):
+            // never write to a server that is not a master.
+            if case .array(let parts) = try connection.execute(RedisCommand("ROLE")), let role = parts.first?.string, role != "master" {
+                throw RedisConnectionError(kind: .notMaster, endpoint: connection.label,
+                                           message: "the sentinels named \(connection.peer) as master \"\(group.master)\", but it is a \(role)")
+            }
+        }
+        if let name = options.clientName {
+            // A refused name (spaces, old server) is harmless; the connection stays usable.
+            _ = try connection.execute(RedisCommand("CLIENT", "SETNAME", name))
+        }
+        return connection
+    }
+
+    /// Connects to a sentinel and logs in with the group's credentials.
+    static func connect(toSentinel address: SentinelGroup.Address, of group: SentinelGroup,
+                        options: RedisConnectionOptions) throws(RedisConnectionError) -> HiredisConnection {
+        ignoreSIGPIPE()
+        let label = "sentinel \(address)"
+        let password = try readPassword(file: group.passwordFile, inline: group.password, what: "sentinel password file", label: label)
+        let connection = try open(host: address.host, port: address.port, path: nil, options: options, label: label)
+        try connection.logIn(username: group.username, password: password)
+        return connection
+    }
+
+    private static func readPassword(file: String?, inline: String?, what: String, label: String) throws(RedisConnectionError) -> String? {
+        guard let file else { return inline }
+        do {
+            let bytes = try FileSystem.readFile(file, limit: 64 << 10)
+            return String(decoding: bytes.prefix { $0 != 10 && $0 != 13 }, as: UTF8.self)
+        } catch {
+            throw RedisConnectionError(kind: .passwordFile, endpoint: label, message: "\(what): \(error)")
+        }
+    }
+
+    /// A TCP (`path` nil) or unix connection with close-on-exec, the I/O timeout and keepalive set.
+    private static func open(host: String?, port: Int, path: String?, options: RedisConnectionOptions,
+                             label: String) throws(RedisConnectionError) -> HiredisConnection {
+        func failure(_ kind: RedisConnectionError.Kind, _ message: String) -> RedisConnectionError {
+            RedisConnectionError(kind: kind, endpoint: label, message: message)
+        }
+        let connectTimeout = timeval(options.connectTimeout)
+        let raw: UnsafeMutablePointer<redisContext>?
+        if let path {
             raw = redisConnectUnixWithTimeout(path, connectTimeout)
+        } else {
+            raw = redisConnectWithTimeout(host ?? "", Int32(port), connectTimeout)
         }
         guard let raw else { throw failure(.connect, "cannot allocate a connection") }
         // From here on the context is owned by the connection object, which frees it on any throw.
-        let connection = HiredisConnection(context: raw, endpoint: endpoint)
+        let peer = path ?? SentinelGroup.Address(host: host ?? "", port: port).description
+        let connection = HiredisConnection(context: raw, label: label, peer: peer)
         if raw.pointee.err != 0 {
             let reason = connection.errorString
             let timedOut = raw.pointee.err == REDIS_ERR_IO && (reason.contains("timed out") || reason.contains("temporarily unavailable"))
@@ -86,30 +141,21 @@ final class HiredisConnection {
         guard redisSetTimeout(raw, timeval(options.ioTimeout)) == REDIS_OK else {
             throw failure(.io, "cannot set the I/O timeout: \(connection.errorString)")
         }
-        if case .tcp = endpoint.address, options.keepAlive {
+        if path == nil, options.keepAlive {
             guard redisEnableKeepAlive(raw) == REDIS_OK else {
                 throw failure(.io, "cannot enable TCP keepalive: \(connection.errorString)")
             }
         }
-
-        if let password {
-            var auth = RedisCommand("AUTH")
-            if let username = endpoint.username { auth = RedisCommand("AUTH", username, password) } else { auth = RedisCommand("AUTH", password) }
-            if case .error(let error) = try connection.execute(auth) {
-                let who = endpoint.username.map { "user \"\($0)\"" } ?? "the default user"
-                throw failure(.authentication, "authentication as \(who) failed: \(error.message)")
-            }
-        }
-        if endpoint.database != 0 {
-            if case .error(let error) = try connection.execute(RedisCommand("SELECT", endpoint.database)) {
-                throw failure(.selectDatabase, "cannot select database \(endpoint.database): \(error.message)")
-            }
-        }
-        if let name = options.clientName {
-            // A refused name (spaces, old server) is harmless; the connection stays usable.
-            _ = try connection.execute(RedisCommand("CLIENT", "SETNAME", name))
-        }
         return connection
+    }
+
+    private func logIn(username: String?, password: String?) throws(RedisConnectionError) {
+        guard let password else { return }
+        let auth = username.map { RedisCommand("AUTH", $0, password) } ?? RedisCommand("AUTH", password)
+        if case .error(let error) = try execute(auth) {
+            let who = username.map { "user \"\($0)\"" } ?? "the default user"
+            throw RedisConnectionError(kind: .authentication, endpoint: label, message: "authentication as \(who) failed: \(error.message)")
+        }
     }
 
     /// The socket, for tests and diagnostics.
@@ -191,7 +237,7 @@ final class HiredisConnection {
         case .closed: "the server closed the connection (\(reason))"
         default: reason.isEmpty ? "connection error \(context.pointee.err)" : reason
         }
-        return RedisConnectionError(kind: kind, endpoint: endpoint.description, message: message)
+        return RedisConnectionError(kind: kind, endpoint: label, message: message)
     }
 
     private func take(_ reply: UnsafeMutableRawPointer?) throws(RedisConnectionError) -> RedisReply {

@@ -12,6 +12,10 @@ import Logging
 ///   the command may or may not have been executed. The next call connects again.
 /// - A connection that died while idle (server restarted, `CLIENT KILL`) is noticed before a command
 ///   is written and replaced first, so that command succeeds.
+/// - A `READONLY` reply (the server is a replica now) is thrown as ``RedisConnectionError/Kind/notMaster``
+///   and drops the connection: to every caller, a master that stepped down is a master that went away.
+/// - For a `redis+sentinel://` endpoint every connect asks the sentinels for the master, and a
+///   connection is dropped before use when the group's failover epoch moved (``SentinelDirectory``).
 /// - After a failed connect, further calls fail at once with ``RedisConnectionError/Kind/backingOff``
 ///   until a delay has passed, growing exponentially with jitter up to a cap; so a thousand callers
 ///   cannot hammer a server that is down. A successful connect resets the delay.
@@ -27,6 +31,10 @@ package actor RedisClient {
     private var nextConnectAllowed: ContinuousClock.Instant?
     private var lastConnectError: RedisConnectionError?
     private var everConnected = false
+    private let sentinels: SentinelDirectory?
+    /// The failover epoch when the connection was made, and the master it reached.
+    private var connectionEpoch = 0
+    private var lastPeer: String?
 
     package nonisolated var unownedExecutor: UnownedSerialExecutor {
         executor.asUnownedSerialExecutor()
@@ -43,6 +51,7 @@ package actor RedisClient {
         self.reconnectBackoff = reconnectBackoff
         self.logger = logger
         self.executor = DedicatedThreadExecutor(name: "dcrond-redis")
+        self.sentinels = endpoint.sentinelGroup.map { SentinelDirectory.shared(for: $0) }
     }
 
     deinit {
@@ -53,11 +62,37 @@ package actor RedisClient {
     /// ``RedisCommand/evaluate(_:keys:arguments:)`` is resent as `EVAL` if the server answers `NOSCRIPT`.
     package func send(_ command: RedisCommand) throws(RedisConnectionError) -> RedisReply {
         let connection = try connected()
-        let reply = try guarded { () throws(RedisConnectionError) in try connection.execute(command) }
+        var reply = try guarded { () throws(RedisConnectionError) in try connection.execute(command) }
         if let fallback = command.evalFallback, case .error(let error) = reply, error.code == "NOSCRIPT" {
-            return try guarded { () throws(RedisConnectionError) in try connection.execute(fallback) }
+            reply = try guarded { () throws(RedisConnectionError) in try connection.execute(fallback) }
         }
+        try refuseReplica(reply, connection)
         return reply
+    }
+
+    /// Sends `command`, then `WAIT replicas timeout` on the same connection, in one round trip.
+    /// Returns the command's reply and how many replicas acknowledged every write this connection
+    /// made up to it (so the command's own, when it wrote). A new connection after a failure would
+    /// count replicas that have seen none of the earlier connection's writes, so both go together.
+    package func sendAcknowledged(_ command: RedisCommand, replicas: Int, timeout: Duration)
+        throws(RedisConnectionError) -> (reply: RedisReply, acknowledged: Int) {
+        let connection = try connected()
+        let wait = RedisCommand("WAIT", replicas, timeout.wholeMilliseconds)
+        var replies = try guarded { () throws(RedisConnectionError) in
+            try connection.execute(pipeline: [command, wait], chunk: 2)
+        }
+        if let fallback = command.evalFallback, case .error(let error) = replies[0], error.code == "NOSCRIPT" {
+            replies = try guarded { () throws(RedisConnectionError) in
+                try connection.execute(pipeline: [fallback, wait], chunk: 2)
+            }
+        }
+        try refuseReplica(replies[0], connection)
+        try refuseReplica(replies[1], connection)
+        guard case .integer(let acknowledged) = replies[1] else {
+            throw RedisConnectionError(kind: .protocolViolation, endpoint: connection.label,
+                                       message: "unexpected reply to WAIT: \(replies[1])")
+        }
+        return (replies[0], Int(acknowledged))
     }
 
     package func send(_ arguments: any RedisArgument...) throws(RedisConnectionError) -> RedisReply {
@@ -83,6 +118,7 @@ package actor RedisClient {
             }
             for (index, reply) in zip(unknownScripts, retried) { replies[index] = reply }
         }
+        for reply in replies { try refuseReplica(reply, connection) }
         return replies
     }
 
@@ -111,6 +147,10 @@ package actor RedisClient {
         connection = nil
     }
 
+    /// `host:port` or the socket of the server the open connection reached (for a sentinel
+    /// endpoint, the master they named), nil when not connected.
+    package var connectedPeer: String? { connection?.peer }
+
     /// Whether a connection is open (it may still turn out to be dead on the next call).
     package var isConnected: Bool { connection != nil }
 
@@ -123,12 +163,22 @@ package actor RedisClient {
     // MARK: - Connection management
 
     private func connected() throws(RedisConnectionError) -> HiredisConnection {
+        let epoch = sentinels?.epoch ?? 0
         if let connection {
-            if !connection.isDeadWhileIdle { return connection }
-            logger.info("Redis connection closed while idle; reconnecting", metadata: ["redis": "\(endpoint)"])
-            self.connection = nil
+            if epoch != connectionEpoch {
+                let was = connection.peer
+                logger.info("the sentinels named a new master; reconnecting", metadata: ["redis": "\(endpoint)", "was": "\(was)"])
+                self.connection = nil
+            } else if connection.isDeadWhileIdle {
+                logger.info("Redis connection closed while idle; reconnecting", metadata: ["redis": "\(endpoint)"])
+                self.connection = nil
+            } else {
+                return connection
+            }
         }
         let now = ContinuousClock.now
+        // A failover since the last failed connect: the new master may answer now.
+        if epoch != connectionEpoch { nextConnectAllowed = nil }
         if let nextConnectAllowed, now < nextConnectAllowed, let lastConnectError {
             let wait = nextConnectAllowed - now
             throw RedisConnectionError(
@@ -137,9 +187,17 @@ package actor RedisClient {
         }
         do {
             let connection = try HiredisConnection.connect(to: endpoint, options: options)
-            if failedConnects > 0 || everConnected {
+            let peer = connection.peer
+            if sentinels != nil, lastPeer != peer {
+                let was = lastPeer ?? "-"
+                logger.notice("connected to the master the sentinels name", metadata: [
+                    "redis": "\(endpoint)", "master": "\(peer)", "was": "\(was)",
+                ])
+            } else if failedConnects > 0 || everConnected {
                 logger.info("Redis connection restored", metadata: ["redis": "\(endpoint)", "failedAttempts": "\(failedConnects)"])
             }
+            lastPeer = peer
+            connectionEpoch = sentinels?.epoch ?? 0
             self.connection = connection
             everConnected = true
             failedConnects = 0
@@ -151,12 +209,27 @@ package actor RedisClient {
             let delay = reconnectBackoff.delay(forRetry: failedConnects)
             nextConnectAllowed = ContinuousClock.now + delay
             lastConnectError = error
+            connectionEpoch = epoch
             logger.warning("Redis connect failed", metadata: [
                 "redis": "\(endpoint)", "error": "\(error.message)",
                 "attempt": "\(failedConnects)", "retryInMs": "\(delay.wholeMilliseconds)",
             ])
             throw error
         }
+    }
+
+    /// A `READONLY` error: the server became a replica (a failover demoted it, or the address names
+    /// one). Thrown as a lost connection, so callers fence and retry as for any other, and for a
+    /// sentinel endpoint the next connect asks the sentinels again.
+    private func refuseReplica(_ reply: RedisReply, _ connection: HiredisConnection) throws(RedisConnectionError) {
+        guard case .error(let refusal) = reply, refusal.code == "READONLY" || refusal.message.contains("-READONLY")
+            || refusal.message.contains("READONLY You can't write") else { return }
+        self.connection = nil
+        let peer = connection.peer
+        let error = RedisConnectionError(kind: .notMaster, endpoint: connection.label,
+                                         message: "\(peer) is a replica and refuses writes (\(refusal.message))")
+        logger.warning("Redis connection dropped", metadata: ["redis": "\(endpoint)", "error": "\(error.message)"])
+        throw error
     }
 
     /// Runs `body`; a connection error drops the connection so the next call rebuilds it.

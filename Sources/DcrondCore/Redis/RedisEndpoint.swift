@@ -1,10 +1,14 @@
 /// Where a Redis server listens, and how to log in to it.
 ///
-/// Parsed from an address of one of two forms:
+/// Parsed from an address of one of three forms:
 /// - `redis://[user:password@]host[:port][/db]`: TCP; `host` may be a name, an IPv4 address or an
 ///   IPv6 address in brackets; `port` defaults to 6379 and `db` to 0. `user` and `password` are
 ///   percent-decoded. A password alone is written `redis://:password@host`.
 /// - `unix:///path/to/redis.sock[?db=N]`: a unix-domain socket.
+/// - `redis+sentinel://[user:password@]host[:port][,host[:port]...]/MASTER[/db]`: the master that
+///   Redis Sentinels at those addresses (port 26379 by default) name `MASTER`, asked at every connect.
+///   The credentials are the data nodes'; the sentinels' own are ``SentinelGroup/username`` and
+///   ``SentinelGroup/password`` (or ``SentinelGroup/passwordFile``).
 ///
 /// The password may instead come from a file (``passwordFile``), read at every connect so that a
 /// rotated secret takes effect on the next reconnect. A description never shows the password.
@@ -12,6 +16,14 @@ package struct RedisEndpoint: Sendable, Hashable, CustomStringConvertible {
     package enum Address: Sendable, Hashable {
         case tcp(host: String, port: Int)
         case unix(path: String)
+        /// Whichever server the sentinels name as the group's master.
+        case sentinel(SentinelGroup)
+    }
+
+    /// The group's sentinels, if the address is a `redis+sentinel://` one.
+    package var sentinelGroup: SentinelGroup? {
+        get { if case .sentinel(let group) = address { group } else { nil } }
+        set { if let newValue { address = .sentinel(newValue) } }
     }
 
     package var address: Address
@@ -53,52 +65,89 @@ package struct RedisEndpoint: Sendable, Hashable, CustomStringConvertible {
             self.init(address: .unix(path: String(rest)), database: database)
             return
         }
+        if text.hasPrefix("redis+sentinel://") {
+            try self.init(parsingSentinel: Substring(text.dropFirst("redis+sentinel://".count)), fail)
+            return
+        }
         if text.hasPrefix("rediss://") {
             throw fail("TLS (rediss://) is not supported; use a local TLS tunnel or a unix socket")
         }
         guard text.hasPrefix("redis://") else {
-            throw fail("expected redis://[user:password@]host[:port][/db] or unix:///path/to/redis.sock[?db=N]")
+            throw fail("expected redis://[user:password@]host[:port][/db], unix:///path/to/redis.sock[?db=N] or redis+sentinel://host[:port][,host[:port]...]/MASTER[/db]")
         }
         var rest = Substring(text.dropFirst("redis://".count))
-        var username: String?
-        var password: String?
-        if let at = rest.lastIndex(of: "@") {
-            let credentials = rest[..<at]
-            rest = rest[rest.index(after: at)...]
-            if let colon = credentials.firstIndex(of: ":") {
-                let user = credentials[..<colon]
-                username = user.isEmpty ? nil : try Self.percentDecoded(user, fail)
-                password = try Self.percentDecoded(credentials[credentials.index(after: colon)...], fail)
-            } else {
-                // `redis://secret@host` is the older password-only form.
-                password = try Self.percentDecoded(credentials, fail)
-            }
-        }
+        let (username, password) = try Self.splitCredentials(&rest, fail)
         var database = 0
         if let slash = rest.firstIndex(of: "/") {
             let path = rest[rest.index(after: slash)...]
             rest = rest[..<slash]
             if !path.isEmpty { database = try Self.parseDatabase(path, fail) }
         }
+        let (host, port) = try Self.parseHostPort(rest, defaultPort: 6379, fail)
+        self.init(address: .tcp(host: host, port: port), username: username,
+                  password: password, database: database)
+    }
+
+    private init(parsingSentinel text: Substring, _ fail: (String) -> RedisEndpointError) throws(RedisEndpointError) {
+        var rest = text
+        let (username, password) = try Self.splitCredentials(&rest, fail)
+        guard let slash = rest.firstIndex(of: "/") else {
+            throw fail("the master name is missing, as in redis+sentinel://host:26379/mymaster")
+        }
+        let hosts = rest[..<slash]
+        let path = rest[rest.index(after: slash)...].split(separator: "/", omittingEmptySubsequences: false)
+        guard let master = path.first, !master.isEmpty else {
+            throw fail("the master name is missing, as in redis+sentinel://host:26379/mymaster")
+        }
+        guard path.count <= 2 else { throw fail("unexpected \"\(path.dropFirst(2).joined(separator: "/"))\" after the database") }
+        var database = 0
+        if path.count == 2, !path[1].isEmpty { database = try Self.parseDatabase(path[1], fail) }
+        var sentinels: [SentinelGroup.Address] = []
+        for part in hosts.split(separator: ",", omittingEmptySubsequences: false) {
+            guard !part.isEmpty else { throw fail("an empty sentinel address in the list") }
+            let (host, port) = try Self.parseHostPort(part, defaultPort: 26379, fail)
+            let address = SentinelGroup.Address(host: host, port: port)
+            if !sentinels.contains(address) { sentinels.append(address) }
+        }
+        guard !sentinels.isEmpty else { throw fail("no sentinel address before the master name") }
+        self.init(address: .sentinel(SentinelGroup(sentinels: sentinels, master: String(master))),
+                  username: username, password: password, database: database)
+    }
+
+    /// Removes `[user:password@]` from the front of `rest` and decodes it.
+    private static func splitCredentials(_ rest: inout Substring, _ fail: (String) -> RedisEndpointError) throws(RedisEndpointError) -> (String?, String?) {
+        guard let at = rest.lastIndex(of: "@") else { return (nil, nil) }
+        let credentials = rest[..<at]
+        rest = rest[rest.index(after: at)...]
+        if let colon = credentials.firstIndex(of: ":") {
+            let user = credentials[..<colon]
+            return (user.isEmpty ? nil : try percentDecoded(user, fail),
+                    try percentDecoded(credentials[credentials.index(after: colon)...], fail))
+        }
+        // `redis://secret@host` is the older password-only form.
+        return (nil, try percentDecoded(credentials, fail))
+    }
+
+    /// `host`, `host:port`, `[v6]` or `[v6]:port`.
+    private static func parseHostPort(_ text: Substring, defaultPort: Int, _ fail: (String) -> RedisEndpointError) throws(RedisEndpointError) -> (String, Int) {
         let host: Substring
-        var port = 6379
-        if rest.hasPrefix("[") {
-            guard let close = rest.firstIndex(of: "]") else { throw fail("unterminated IPv6 address") }
-            host = rest[rest.index(after: rest.startIndex)..<close]
-            let after = rest[rest.index(after: close)...]
+        var port = defaultPort
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]") else { throw fail("unterminated IPv6 address") }
+            host = text[text.index(after: text.startIndex)..<close]
+            let after = text[text.index(after: close)...]
             if !after.isEmpty {
                 guard after.hasPrefix(":") else { throw fail("unexpected \"\(after)\" after the IPv6 address") }
-                port = try Self.parsePort(after.dropFirst(), fail)
+                port = try parsePort(after.dropFirst(), fail)
             }
-        } else if let colon = rest.lastIndex(of: ":") {
-            host = rest[..<colon]
-            port = try Self.parsePort(rest[rest.index(after: colon)...], fail)
+        } else if let colon = text.lastIndex(of: ":") {
+            host = text[..<colon]
+            port = try parsePort(text[text.index(after: colon)...], fail)
         } else {
-            host = rest
+            host = text
         }
         guard !host.isEmpty else { throw fail("the host is missing") }
-        self.init(address: .tcp(host: String(host), port: port), username: username,
-                  password: password, database: database)
+        return (String(host), port)
     }
 
     /// The address with the password masked, for logs and error messages.
@@ -113,6 +162,12 @@ package struct RedisEndpoint: Sendable, Hashable, CustomStringConvertible {
             return "redis://\(credentials)\(shownHost):\(port)/\(database)"
         case .unix(let path):
             return database == 0 ? "unix://\(path)" : "unix://\(path)?db=\(database)"
+        case .sentinel(let group):
+            var credentials = ""
+            if username != nil || password != nil {
+                credentials = "\(username ?? ""):\(password == nil ? "" : "***")@"
+            }
+            return "redis+sentinel://\(credentials)\(group.sentinels.map(\.description).joined(separator: ","))/\(group.master)/\(database)"
         }
     }
 
@@ -159,12 +214,44 @@ package struct RedisEndpointError: Error, Sendable, Equatable, CustomStringConve
     package let reason: String
     package var description: String { "invalid Redis address \"\(Self.masked(address))\": \(reason)" }
 
-    /// Hides the password of a `redis://user:password@` address.
+    /// Hides the password of a `redis://user:password@` or `redis+sentinel://user:password@` address.
     private static func masked(_ address: String) -> String {
-        guard address.hasPrefix("redis://"), let at = address.lastIndex(of: "@") else { return address }
-        let start = address.index(address.startIndex, offsetBy: "redis://".count)
+        guard let scheme = ["redis://", "redis+sentinel://"].first(where: { address.hasPrefix($0) }),
+              let at = address.lastIndex(of: "@") else { return address }
+        let start = address.index(address.startIndex, offsetBy: scheme.count)
         let credentials = address[start..<at]
-        guard let colon = credentials.firstIndex(of: ":") else { return "redis://***" + address[at...] }
-        return "redis://" + credentials[...colon] + "***" + address[at...]
+        guard let colon = credentials.firstIndex(of: ":") else { return scheme + "***" + address[at...] }
+        return scheme + credentials[...colon] + "***" + address[at...]
+    }
+}
+
+/// The Redis Sentinels that watch one master, and how to log in to them (sentinels may have a
+/// password of their own, `requirepass` in sentinel.conf, distinct from the data nodes').
+package struct SentinelGroup: Sendable, Hashable {
+    package struct Address: Sendable, Hashable, CustomStringConvertible {
+        package var host: String
+        package var port: Int
+        package init(host: String, port: Int) {
+            self.host = host
+            self.port = port
+        }
+        package var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+    }
+
+    /// Asked in order; the first that names a master answers.
+    package var sentinels: [Address]
+    /// The name the sentinels monitor the master under (`sentinel monitor NAME ...`).
+    package var master: String
+    package var username: String?
+    package var password: String?
+    /// A file whose first line is the sentinels' password; overrides ``password``; read at every lookup.
+    package var passwordFile: String?
+
+    package init(sentinels: [Address], master: String, username: String? = nil, password: String? = nil, passwordFile: String? = nil) {
+        self.sentinels = sentinels
+        self.master = master
+        self.username = username
+        self.password = password
+        self.passwordFile = passwordFile
     }
 }

@@ -76,6 +76,11 @@ package struct RedisConnectionError: Error, Sendable, CustomStringConvertible {
         case passwordFile
         /// An earlier attempt failed recently; the client waits before trying again.
         case backingOff
+        /// The server is a replica (`ROLE`, or a `READONLY` reply): it takes no writes. A sentinel
+        /// endpoint asks the sentinels again at the next connect.
+        case notMaster
+        /// No sentinel of the group could name a master.
+        case sentinel
     }
 
     package let kind: Kind

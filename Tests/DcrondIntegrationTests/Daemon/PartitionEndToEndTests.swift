@@ -100,13 +100,3 @@ struct PartitionEndToEndTests {
         await cluster.cleanUp()
     }
 }
-
-/// Polls `condition` every 100 ms for up to `seconds`; returns whether it became true.
-func waitFor(seconds: Int, _ condition: () -> Bool) async throws -> Bool {
-    let deadline = ContinuousClock.now + .seconds(seconds)
-    while ContinuousClock.now < deadline {
-        if condition() { return true }
-        try await Task.sleep(for: .milliseconds(100))
-    }
-    return condition()
-}

@@ -1,0 +1,132 @@
+import DcrondCore
+import Logging
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A real Redis master, its real replicas and three real sentinels (`redis-server --sentinel`) on
+/// loopback, for failover tests. Sentinels decide quickly here: `down-after-milliseconds` 1000 and
+/// a failover timeout of 5 s, so a killed master is replaced within a few seconds.
+package final class SentinelTestGroup: @unchecked Sendable {
+    // @unchecked Sendable: servers change only in calls a test makes from one task.
+    package let master: RedisTestServer
+    package let replicas: [RedisTestServer]
+    package let sentinelPorts: [Int]
+    private var sentinelPIDs: [pid_t]
+    package let directory: String
+    /// The name the sentinels monitor the master under.
+    package let name = "dcrondtest"
+
+    private init(master: RedisTestServer, replicas: [RedisTestServer], sentinelPorts: [Int], sentinelPIDs: [pid_t], directory: String) {
+        self.master = master
+        self.replicas = replicas
+        self.sentinelPorts = sentinelPorts
+        self.sentinelPIDs = sentinelPIDs
+        self.directory = directory
+    }
+
+    /// The address the nodes use.
+    package var address: String {
+        "redis+sentinel://" + sentinelPorts.map { "127.0.0.1:\($0)" }.joined(separator: ",") + "/" + name
+    }
+
+    /// Starts the master, `replicas` replicas (each with its extra arguments) and three sentinels
+    /// with a quorum of two, and waits until every sentinel knows the replicas and the other two.
+    package static func start(replicas count: Int, replicaArguments: [[String]] = [], masterArguments: [String] = []) async throws -> SentinelTestGroup {
+        let master = try await RedisTestServer.start(masterArguments)
+        var replicas: [RedisTestServer] = []
+        for index in 0..<count {
+            let extra = index < replicaArguments.count ? replicaArguments[index] : []
+            replicas.append(try await RedisTestServer.start(["--replicaof", "127.0.0.1", String(master.port)] + extra))
+        }
+        let directory = try makeTemporaryDirectory()
+        var ports: [Int] = []
+        var pids: [pid_t] = []
+        for index in 0..<3 {
+            let port = try freeLoopbackPort()
+            let config = directory + "/sentinel\(index).conf"
+            try writeText(config, """
+                port \(port)
+                bind 127.0.0.1
+                daemonize no
+                dir \(directory)
+                logfile \(directory)/sentinel\(index).log
+                sentinel monitor dcrondtest 127.0.0.1 \(master.port) 2
+                sentinel down-after-milliseconds dcrondtest 1000
+                sentinel failover-timeout dcrondtest 5000
+                sentinel parallel-syncs dcrondtest 2
+
+                """)
+            pids.append(try spawnProcess([RedisTestServer.executable!, config, "--sentinel"]))
+            ports.append(port)
+        }
+        let group = SentinelTestGroup(master: master, replicas: replicas, sentinelPorts: ports, sentinelPIDs: pids, directory: directory)
+        for replica in replicas {
+            guard try await waitFor(seconds: 15, {
+                shellOutputBlocking("redis-cli -s '\(replica.socketPath)' INFO replication")?.contains("master_link_status:up") == true
+            }) else { throw HarnessError("a replica did not sync with the master within 15 s") }
+        }
+        for port in ports {
+            let ready = try await waitFor(seconds: 20) {
+                let replicasKnown = shellOutputBlocking("redis-cli -p \(port) SENTINEL replicas dcrondtest | grep -c '^name$' || true")
+                let sentinelsKnown = shellOutputBlocking("redis-cli -p \(port) SENTINEL sentinels dcrondtest | grep -c '^name$' || true")
+                return number(replicasKnown) == count && number(sentinelsKnown) == 2
+            }
+            guard ready else {
+                group.stop()
+                throw HarnessError("sentinel on port \(port) did not find the replicas and the other sentinels within 20 s")
+            }
+        }
+        return group
+    }
+
+    /// The master's port as the first sentinel names it now.
+    package func masterPort() -> Int? {
+        let reply = shellOutputBlocking("redis-cli -p \(sentinelPorts[0]) SENTINEL get-master-addr-by-name \(name)") ?? ""
+        return reply.split(separator: "\n").last.flatMap { number(String($0)) }
+    }
+
+    /// Waits until every sentinel names a master other than the one on `port`; returns the new port.
+    package func waitForFailover(from port: Int, seconds: Double = 30) async throws -> Int {
+        var new: Int?
+        let done = try await waitFor(seconds: seconds) {
+            let named = self.sentinelPorts.map { sentinel in
+                (shellOutputBlocking("redis-cli -p \(sentinel) SENTINEL get-master-addr-by-name \(self.name)") ?? "")
+                    .split(separator: "\n").last.flatMap { number(String($0)) }
+            }
+            guard let first = named.first ?? nil, first != port, named.allSatisfy({ $0 == first }) else { return false }
+            new = first
+            return true
+        }
+        guard done, let new else { throw HarnessError("the sentinels did not fail over from port \(port) within \(seconds) s") }
+        return new
+    }
+
+    /// The server on `port` among the master and the replicas.
+    package func server(port: Int) -> RedisTestServer? {
+        ([master] + replicas).first { $0.port == port }
+    }
+
+    package func sentinelLog() -> String {
+        (0..<3).map { index in
+            (try? FileSystem.readFile(directory + "/sentinel\(index).log")).map { String(decoding: $0, as: UTF8.self) } ?? ""
+        }.joined(separator: "\n---\n")
+    }
+
+    package func stop() {
+        for pid in sentinelPIDs where pid > 0 {
+            _ = kill(pid, SIGKILL)
+            var status: Int32 = 0
+            while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        }
+        sentinelPIDs = []
+        for server in [master] + replicas { server.stop() }
+        _ = shellOutputBlocking("rm -rf '\(directory)'")
+    }
+}
+
+/// The integer in a line of redis-cli output.
+private func number(_ text: String?) -> Int? {
+    text.flatMap { Int(String($0.filter { !$0.isWhitespace })) }
+}

@@ -142,8 +142,10 @@ package actor RedisClaimStore: ClaimStore {
     let node: String
     private let logger: Logger
     private var history = ClaimHistory()
-    /// The last instant this node won of each job, whoever owns the job now: what it puts back.
-    private var won: [String: Int64] = [:]
+    /// The last instant this node won of each job, whoever owns the job now, with the claim's
+    /// token: what it puts back. The token lets a retry of that claim (its run has not started:
+    /// its reply was lost, or replicas had not acknowledged it) still be answered as won.
+    private var won: [String: (instant: Int64, token: String)] = [:]
     private var repairTask: Task<Void, any Error>?
     private let settleLimit: Duration
     /// The nodes this node last saw in the pool (a repair waits for them: Redis may have lost them).
@@ -272,9 +274,10 @@ package actor RedisClaimStore: ClaimStore {
         return 1
         """)
 
-    /// KEYS: claims, claimedBy, history, claimGeneration, confirmed, awaiting. ARGV: node, generation
+    /// KEYS: claims, claimedBy, history, claimGeneration, confirmed, awaiting, won:<node>. ARGV: node, generation
     /// seen, sequence seen, now, the count of nodes this node knew in the pool, their ids, then job,
-    /// instant pairs to put back (a claim equal to the one put back is confirmed). The known nodes
+    /// instant, token triples to put back (a claim equal to the one put back is confirmed; the
+    /// token goes back to won:<node>, KEYS[7], so a retry of that claim is still answered as won). The known nodes
     /// join `awaiting` (reset by a bump): claims older than the repair wait for them too. When another node already repaired (a newer generation than the
     /// caller saw), adopts it; otherwise bumps the generation and sets the floor to now.
     /// Returns {generation, sequence, bumped (0/1), restored count}.
@@ -293,12 +296,13 @@ package actor RedisClaimStore: ClaimStore {
         local known = tonumber(ARGV[5])
         for i = 6, 5 + known do redis.call('SADD', KEYS[6], ARGV[i]) end
         local restored = 0
-        for i = 6 + known, #ARGV, 2 do
-            local job, instant = ARGV[i], ARGV[i + 1]
+        for i = 6 + known, #ARGV, 3 do
+            local job, instant, token = ARGV[i], ARGV[i + 1], ARGV[i + 2]
             local stored = tonumber(redis.call('HGET', KEYS[1], job) or '-1')
             if tonumber(instant) > stored then
                 redis.call('HSET', KEYS[1], job, instant)
                 redis.call('HSET', KEYS[2], job, ARGV[1] .. ' ' .. instant .. ' restored')
+                if token ~= '' then redis.call('HSET', KEYS[7], job, instant .. ' ' .. token) end
                 restored = restored + 1
             end
             if tonumber(instant) >= stored then redis.call('HSET', KEYS[4], job, gen) end
@@ -337,7 +341,7 @@ package actor RedisClaimStore: ClaimStore {
             if code == -2 { return .lost }
             if code == -5 { return .wait }
             // Remembered even when unacknowledged: a repair must put back what the master holds.
-            won[request.job] = max(won[request.job] ?? .min, request.instant)
+            if request.instant >= won[request.job]?.instant ?? .min { won[request.job] = (request.instant, request.token) }
             if let acknowledgement, acknowledged < acknowledgement.replicas {
                 return .unacknowledged(previous: code >= 0 ? code : nil, replicas: acknowledged)
             }
@@ -351,7 +355,7 @@ package actor RedisClaimStore: ClaimStore {
         let reply = try await send(.evaluate(Self.releaseScript, keys: [keys.claims, keys.claimedBy], arguments: [
             request.job, request.instant, request.token, node, previous.map(String.init) ?? "",
         ]))
-        if reply.integer == 1, won[request.job] == request.instant { won[request.job] = previous }
+        if reply.integer == 1, won[request.job]?.instant == request.instant { won[request.job] = previous.map { ($0, "") } }
     }
 
     package func lastClaimed(_ jobs: [String]) async throws -> ClaimedInstants {
@@ -442,12 +446,13 @@ package actor RedisClaimStore: ClaimStore {
         let members = knownMembers()
         var arguments: [any RedisArgument] = [node, seen.generation, seen.sequence, now, members.count]
         arguments += members.map { $0 as any RedisArgument }
-        for (job, instant) in won.sorted(by: { $0.key < $1.key }) {
+        for (job, claim) in won.sorted(by: { $0.key < $1.key }) {
             arguments.append(job)
-            arguments.append(instant)
+            arguments.append(claim.instant)
+            arguments.append(claim.token)
         }
         let reply = try await send(.evaluate(Self.repairScript, keys: [keys.claims, keys.claimedBy, keys.history, keys.claimGeneration,
-                                                                       keys.confirmed, keys.awaiting], arguments: arguments))
+                                                                       keys.confirmed, keys.awaiting, keys.won(node)], arguments: arguments))
         guard let parts = reply.array?.compactMap(\.integer), parts.count == 4 else {
             throw RedisServerError(message: "unexpected repair reply: \(reply)")
         }

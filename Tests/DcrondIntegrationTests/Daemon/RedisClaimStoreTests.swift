@@ -121,4 +121,41 @@ struct RedisClaimStoreTests {
         #expect(await a.repairs == 1)
         #expect(try await redis.send("HGET", "dcron:{t}:claims", "j").string == "101", "the claim after the snapshot is back")
     }
+
+    @Test("claimReplicas 1: a claim no replica acknowledged is not won; the same claim is once a replica holds it")
+    func claimsWaitForReplicas() async throws {
+        let master = try await RedisTestServer.start()
+        defer { master.stop() }
+        let acknowledgement = ReplicaAcknowledgement(replicas: 1, timeout: .milliseconds(500))
+        let a = RedisClaimStore(redis: RedisClient(endpoint: master.unixEndpoint), cluster: "t", node: "a", acknowledgement: acknowledgement)
+        let request = ClaimRequest(job: "j", instant: 100, token: "a r1")
+        #expect(try await a.claim(request) == .unacknowledged(previous: nil, replicas: 0), "no replica: fail closed")
+        #expect(await a.unacknowledgedClaims == 1)
+        let replica = try await RedisTestServer.start(["--replicaof", "127.0.0.1", String(master.port)])
+        defer { replica.stop() }
+        #expect(try await waitFor(seconds: 10) {
+            shellOutputBlocking("redis-cli -s '\(replica.socketPath)' INFO replication")?.contains("master_link_status:up") == true
+        })
+        let retried = try await a.claim(request)
+        #expect(retried == .won(previous: nil), "the retry is acknowledged")
+        #expect(try await RedisClient(endpoint: replica.unixEndpoint).send("HGET", "dcron:{t}:claims", "j").string == "100")
+        let b = RedisClaimStore(redis: RedisClient(endpoint: master.unixEndpoint), cluster: "t", node: "b", acknowledgement: acknowledgement)
+        #expect(try await b.claim(ClaimRequest(job: "j", instant: 100, token: "b r2")) == .lost)
+    }
+
+    @Test("a claim put back after Redis lost it is still answered as won to its own retry")
+    func putBackKeepsToken() async throws {
+        let server = try await RedisTestServer.start()
+        defer { server.stop() }
+        let a = store(server, cluster: "t", node: "a")
+        let redis = RedisClient(endpoint: server.unixEndpoint)
+        // Won, but (say) unacknowledged by replicas, so its run has not started and it is retried.
+        let request = ClaimRequest(job: "j", instant: 100, token: "a r1")
+        #expect(try await a.claim(request) == .won(previous: nil))
+        _ = try await redis.send("FLUSHALL")
+        _ = try await redis.send("ZADD", "dcron:{t}:members", realtimeNanoseconds() / 1_000_000 + 60_000, "a")
+        #expect(try await a.claim(request) == .won(previous: nil), "the put-back claim is this attempt's, not another's")
+        #expect(await a.repairs == 1)
+        #expect(try await a.claim(ClaimRequest(job: "j", instant: 100, token: "a r9")) == .lost)
+    }
 }

@@ -1,0 +1,89 @@
+import DcrondCore
+import DcrondTestSupport
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Three `dcrond run` nodes with 20 jobs every second against a real master, real replicas and
+/// three real sentinels; the master dies (SIGKILL) and the sentinels promote a replica.
+@Suite("Sentinel failover end to end: at most once with claimReplicas", .enabled(if: RedisTestServer.enabled), .serialized)
+struct FailoverEndToEndTests {
+    static let jobs = (1...20).map { "f\($0)" }
+
+    @Test("the master is killed and a replica promoted: nothing runs twice, the instants of the failover run late")
+    func masterKilled() async throws {
+        let group = try await SentinelTestGroup.start(replicas: 2)
+        defer { group.stop() }
+        let cluster = try DcrondCluster(server: group.master, jobs: Self.jobs)
+        for node in ["a", "b", "c"] { try cluster.start(node, redis: group.address, settings: #", "claimReplicas": 1"#) }
+        try await Task.sleep(for: .seconds(4))
+        let from = wallSeconds()
+        try await Task.sleep(for: .seconds(3))
+        let killedMs = realtimeNanoseconds() / 1_000_000
+        group.master.kill()
+        let newPort = try await group.waitForFailover(from: group.master.port)
+        let switchedMs = realtimeNanoseconds() / 1_000_000
+        try await Task.sleep(for: .seconds(12))
+        let to = wallSeconds() - 3
+        cluster.expectExactlyOnce(from: from, to: to, "across a Sentinel failover with claimReplicas 1")
+        // The first start of an instant due after the kill: claimed on the new master.
+        let firstAfter = cluster.runs().filter { $0.instant * 1000 > killedMs }.map(\.startedMs).min()
+        #expect(firstAfter != nil)
+        print("FIGURES failover: sentinels agreed on the new master \(switchedMs - killedMs) ms after the kill; first run on it \((firstAfter ?? 0) - killedMs) ms after the kill")
+        let promoted = try #require(group.server(port: newPort))
+        let stats = try await RedisClient(endpoint: promoted.unixEndpoint).send("INFO", "commandstats").string ?? ""
+        #expect(stats.contains("cmdstat_wait:"), "claims on the new master were acknowledged with WAIT")
+        if getenv("E2E_DEBUG") != nil { print(group.sentinelLog()) }
+        await cluster.cleanUp()
+    }
+
+    @Test("the replica lags (its link cut), then is promoted: unacknowledged claims never started, nothing runs twice",
+          .enabled(if: NetworkNamespace.available))
+    func laggingReplicaPromoted() async throws {
+        // The replica reaches the master from 127.0.0.2, so nftables can cut the replication link
+        // alone; a SIGSTOP would not make it lag (the stream waits in its socket and is applied
+        // on SIGCONT, and the master's death is a clean FIN).
+        let group = try await SentinelTestGroup.start(replicas: 1, replicaArguments: [[
+            "--bind-source-addr", "127.0.0.2", "--replica-announce-ip", "127.0.0.1",
+        ]], masterArguments: ["--protected-mode", "no"])  // 127.0.0.2 is not "loopback" to protected mode
+        defer { group.stop() }
+        let table = "dcrondlag\(UInt16.random(in: 0...UInt16.max))"
+        defer { _ = shellOutputBlocking("nft delete table inet \(table) 2>/dev/null") }
+        let cluster = try DcrondCluster(server: group.master, jobs: Self.jobs)
+        for node in ["a", "b", "c"] { try cluster.start(node, redis: group.address, settings: #", "claimReplicas": 1"#) }
+        try await Task.sleep(for: .seconds(4))
+        let from = wallSeconds()
+        let port = group.master.port
+        let cut = shellOutputBlocking("""
+            nft add table inet \(table) && nft add chain inet \(table) out '{ type filter hook output priority 0; }' && \
+            nft add rule inet \(table) out ip saddr 127.0.0.2 tcp dport \(port) drop && \
+            nft add rule inet \(table) out ip daddr 127.0.0.2 tcp sport \(port) drop && echo cut
+            """)
+        #expect(cut?.contains("cut") == true, "the replication link was cut")
+        let cutMs = realtimeNanoseconds() / 1_000_000
+        try await Task.sleep(for: .seconds(3))
+        let killedMs = realtimeNanoseconds() / 1_000_000
+        group.master.kill()
+        _ = shellOutputBlocking("nft delete table inet \(table)")
+        let newPort = try await group.waitForFailover(from: port)
+        #expect(newPort == group.replicas[0].port)
+        // With one replica promoted, claims need a replica again: the old master comes back (empty)
+        // and the sentinels make it a replica of the new one.
+        try await group.master.restart()
+        try await Task.sleep(for: .seconds(25))
+        let to = wallSeconds() - 3
+        let lost = cluster.expectExactlyOnce(from: from, to: to, "around the promotion of a lagging replica",
+                                             mayBeLost: Set(Self.jobs.flatMap { job in (from...to).map { "\(job)@\($0)" } }))
+        // A claim acknowledged just before the cut may start just after it.
+        let startedWhileCut = cluster.runs().filter { $0.startedMs > cutMs + 1000 && $0.startedMs < killedMs }.count
+        #expect(startedWhileCut == 0, "no run starts on a claim no replica holds")
+        let logs = ["a", "b", "c"].map { cluster.log($0) }.joined()
+        #expect(logs.contains("replicas acknowledged"), "claims went unacknowledged while the link was cut")
+        #expect(logs.contains("Redis went back in time"), "the promoted replica lacked the unacknowledged claims, and the nodes noticed")
+        print("FIGURES lagging replica: \(startedWhileCut) runs started while the replication link was cut; \(lost.count) instants not run")
+        if getenv("E2E_DEBUG") != nil { print(group.sentinelLog()) }
+        await cluster.cleanUp()
+    }
+}

@@ -28,7 +28,7 @@ package struct RedisSafetyFacts: Sendable, Hashable {
 
     /// Parses the `key:value` lines of an `INFO` reply.
     package mutating func read(info: String) {
-        for line in info.split(whereSeparator: { $0 == "\r" || $0 == "\n" }) {
+        for line in info.split(whereSeparator: \.isNewline) {
             guard let colon = line.firstIndex(of: ":") else { continue }
             let key = line[..<colon], value = String(line[line.index(after: colon)...])
             switch key {

@@ -151,7 +151,7 @@ struct ConfigurationLoaderTests {
         (#"{"node": "n"}"#, ["DIR/dcrond.json: cluster: required (the name shared by the nodes of one pool)"]),
         (#"{"cluster": "a{b}"}"#, ["DIR/dcrond.json: cluster: \"a{b}\" must be 1-64 letters, digits, '-', '_' or '.'"]),
         (#"{"cluster": "c", "redis": "localhost:6379"}"#,
-         ["DIR/dcrond.json: redis: invalid Redis address \"localhost:6379\": expected redis://[user:password@]host[:port][/db] or unix:///path/to/redis.sock[?db=N]"]),
+         ["DIR/dcrond.json: redis: invalid Redis address \"localhost:6379\": expected redis://[user:password@]host[:port][/db], unix:///path/to/redis.sock[?db=N] or redis+sentinel://host[:port][,host[:port]...]/MASTER[/db]"]),
         (#"{"cluster": "c", "heartbeat": "2s"}"#,
          ["DIR/dcrond.json: nodeTimeout: 3s must be at least twice the heartbeat (2s), or one late heartbeat drops the node"]),
         (#"{"cluster": "c", "heartbeat": "10ms"}"#, ["DIR/dcrond.json: heartbeat: \"10ms\" is shorter than the minimum 100ms"]),
@@ -161,6 +161,14 @@ struct ConfigurationLoaderTests {
         (#"{"cluster": "c", "timezone": "Europe/Nowhere"}"#,
          ["DIR/dcrond.json: timezone: \"Europe/Nowhere\" is not a known time zone (no /usr/share/zoneinfo/Europe/Nowhere; is the tzdata package installed?)"]),
         (#"{"cluster": "c", "redisPasswordFile": "/x"}"#, ["DIR/dcrond.json: redisPasswordFile: given without \"redis\""]),
+        (#"{"cluster": "c", "redis": "redis://h", "sentinelPassword": "s"}"#,
+         ["DIR/dcrond.json: sentinelPassword: applies only to a redis+sentinel:// address"]),
+        (#"{"cluster": "c", "redis": "redis+sentinel://h/m", "sentinelPassword": "s", "sentinelPasswordFile": "/p"}"#,
+         ["DIR/dcrond.json: sentinelPassword: give either sentinelPassword or sentinelPasswordFile, not both"]),
+        (#"{"cluster": "c", "claimReplicas": 1}"#, ["DIR/dcrond.json: claimReplicas: given without \"redis\": a standalone node has no replicas"]),
+        (#"{"cluster": "c", "redis": "redis://h", "claimReplicas": 17}"#, ["DIR/dcrond.json: claimReplicas: 17 is out of range 0-16"]),
+        (#"{"cluster": "c", "redis": "redis://h", "claimReplicas": 1, "claimReplicaTimeout": "11s"}"#,
+         ["DIR/dcrond.json: claimReplicaTimeout: 11s is over 10s: a claim holds its connection for that long"]),
         (#"{"cluster": "c", "hearbeat": "1s"}"#, ["DIR/dcrond.json: hearbeat: unknown key (did you mean \"heartbeat\"?)"]),
         (#"{"cluster": "c", "jobs": "missing.json"}"#, ["DIR/missing.json: cannot read: No such file or directory"]),
         (#"{"cluster": "c",}"#, ["DIR/dcrond.json: invalid JSON at line 1, column 17: trailing comma before '}'"]),
@@ -169,6 +177,22 @@ struct ConfigurationLoaderTests {
     func daemonProblems(daemon: String, expected: [String]) throws {
         let folder = try ConfigurationFolder(daemon: daemon, jobs: #"{"jobs": []}"#)
         #expect(folder.problems() == expected)
+    }
+
+    @Test("a sentinel address with the sentinels' own credentials and replica acknowledgements")
+    func sentinelSettings() throws {
+        let folder = try ConfigurationFolder(daemon: #"""
+            {"cluster": "c", "redis": "redis+sentinel://:data@s1,s2:5000/mymaster", "redisPasswordFile": "redis.pw",
+             "sentinelUsername": "watcher", "sentinelPasswordFile": "sentinel.pw", "claimReplicas": 1, "claimReplicaTimeout": "250ms"}
+            """#, jobs: #"{"jobs": []}"#)
+        let daemon = try folder.load().daemon
+        let group = try #require(daemon.redis?.sentinelGroup)
+        #expect(group.sentinels == [.init(host: "s1", port: 26379), .init(host: "s2", port: 5000)])
+        #expect(group.username == "watcher")
+        #expect(group.passwordFile == folder.path + "/sentinel.pw")
+        #expect(daemon.redis?.passwordFile == folder.path + "/redis.pw")
+        #expect(daemon.claimReplicas == 1)
+        #expect(daemon.claimReplicaTimeout == .milliseconds(250))
     }
 
     @Test("problems of the jobs file as a whole")

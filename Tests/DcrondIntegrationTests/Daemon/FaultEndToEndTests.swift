@@ -233,7 +233,12 @@ struct FaultEndToEndTests {
         _ = try await cluster.wait("a")
         let killedAt = wallSeconds()
         try cluster.start("b")
-        try await Task.sleep(for: .seconds(20))
+        // b waits out the killed run's lease (5 s), then works through the backlog at 0.5 s a run:
+        // about 15 s here, longer on a loaded machine. Wait for the backlog, not for a fixed time.
+        _ = try await waitFor(seconds: 45) {
+            let ran = Set(cluster.runs().filter { $0.job == "q1" }.map(\.instant))
+            return (from...killedAt).filter { !ran.contains($0) }.count <= 1 && ran.contains(killedAt + 3)
+        }
         await cluster.stopAll()
         var count: [Int64: Int] = [:]
         for run in cluster.runs() where run.job == "q1" { count[run.instant, default: 0] += 1 }

@@ -214,7 +214,8 @@ struct JobRunnerTests {
     func concurrencyCap() async throws {
         let collector = OutputCollector()
         let runner = makeRunner(collector, maxConcurrentRuns: 2)
-        let job = try testJob("capped", "echo start; sleep 0.3; echo end")
+        // Runs long enough to overlap even when a loaded machine starts them slowly.
+        let job = try testJob("capped", "echo start; sleep 1; echo end")
         let records = await withTaskGroup(of: RunRecord.self) { group in
             for _ in 0..<5 { group.addTask { await runner.run(job, scheduledAt: nowSeconds()) } }
             return await group.reduce(into: [RunRecord]()) { $0.append($1) }

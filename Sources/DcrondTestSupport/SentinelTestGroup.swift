@@ -17,13 +17,29 @@ package final class SentinelTestGroup: @unchecked Sendable {
     package let directory: String
     /// The name the sentinels monitor the master under.
     package let name = "dcrondtest"
+    /// The data nodes' password (`requirepass`, `masterauth`), and the sentinels' own.
+    package let password: String?
+    package let sentinelPassword: String?
 
-    private init(master: RedisTestServer, replicas: [RedisTestServer], sentinelPorts: [Int], sentinelPIDs: [pid_t], directory: String) {
+    private init(master: RedisTestServer, replicas: [RedisTestServer], sentinelPorts: [Int], sentinelPIDs: [pid_t], directory: String,
+                 password: String?, sentinelPassword: String?) {
         self.master = master
         self.replicas = replicas
         self.sentinelPorts = sentinelPorts
         self.sentinelPIDs = sentinelPIDs
         self.directory = directory
+        self.password = password
+        self.sentinelPassword = sentinelPassword
+    }
+
+    /// `redis-cli` for a sentinel, logged in if the sentinels have a password.
+    package func sentinelCLI(_ port: Int) -> String {
+        "redis-cli -p \(port)" + (sentinelPassword.map { " --no-auth-warning -a '\($0)'" } ?? "")
+    }
+
+    /// `redis-cli` for a data node's unix socket.
+    package func dataCLI(_ server: RedisTestServer) -> String {
+        "redis-cli -s '\(server.socketPath)'" + (password.map { " --no-auth-warning -a '\($0)'" } ?? "")
     }
 
     /// The address the nodes use.
@@ -33,12 +49,14 @@ package final class SentinelTestGroup: @unchecked Sendable {
 
     /// Starts the master, `replicas` replicas (each with its extra arguments) and three sentinels
     /// with a quorum of two, and waits until every sentinel knows the replicas and the other two.
-    package static func start(replicas count: Int, replicaArguments: [[String]] = [], masterArguments: [String] = []) async throws -> SentinelTestGroup {
-        let master = try await RedisTestServer.start(masterArguments)
+    package static func start(replicas count: Int, replicaArguments: [[String]] = [], masterArguments: [String] = [],
+                              password: String? = nil, sentinelPassword: String? = nil) async throws -> SentinelTestGroup {
+        let auth = password.map { ["--requirepass", $0, "--masterauth", $0] } ?? []
+        let master = try await RedisTestServer.start(masterArguments + auth)
         var replicas: [RedisTestServer] = []
         for index in 0..<count {
             let extra = index < replicaArguments.count ? replicaArguments[index] : []
-            replicas.append(try await RedisTestServer.start(["--replicaof", "127.0.0.1", String(master.port)] + extra))
+            replicas.append(try await RedisTestServer.start(["--replicaof", "127.0.0.1", String(master.port)] + extra + auth))
         }
         let directory = try makeTemporaryDirectory()
         var ports: [Int] = []
@@ -56,21 +74,24 @@ package final class SentinelTestGroup: @unchecked Sendable {
                 sentinel down-after-milliseconds dcrondtest 1000
                 sentinel failover-timeout dcrondtest 5000
                 sentinel parallel-syncs dcrondtest 2
+                \(password.map { "sentinel auth-pass dcrondtest \($0)" } ?? "")
+                \(sentinelPassword.map { "requirepass \($0)\nsentinel sentinel-pass \($0)" } ?? "")
 
                 """)
             pids.append(try spawnProcess([RedisTestServer.executable!, config, "--sentinel"]))
             ports.append(port)
         }
-        let group = SentinelTestGroup(master: master, replicas: replicas, sentinelPorts: ports, sentinelPIDs: pids, directory: directory)
+        let group = SentinelTestGroup(master: master, replicas: replicas, sentinelPorts: ports, sentinelPIDs: pids, directory: directory,
+                                      password: password, sentinelPassword: sentinelPassword)
         for replica in replicas {
             guard try await waitFor(seconds: 15, {
-                shellOutputBlocking("redis-cli -s '\(replica.socketPath)' INFO replication")?.contains("master_link_status:up") == true
+                shellOutputBlocking("\(group.dataCLI(replica)) INFO replication")?.contains("master_link_status:up") == true
             }) else { throw HarnessError("a replica did not sync with the master within 15 s") }
         }
         for port in ports {
             let ready = try await waitFor(seconds: 20) {
-                let replicasKnown = shellOutputBlocking("redis-cli -p \(port) SENTINEL replicas dcrondtest | grep -c '^name$' || true")
-                let sentinelsKnown = shellOutputBlocking("redis-cli -p \(port) SENTINEL sentinels dcrondtest | grep -c '^name$' || true")
+                let replicasKnown = shellOutputBlocking("\(group.sentinelCLI(port)) SENTINEL replicas dcrondtest | grep -c '^name$' || true")
+                let sentinelsKnown = shellOutputBlocking("\(group.sentinelCLI(port)) SENTINEL sentinels dcrondtest | grep -c '^name$' || true")
                 return number(replicasKnown) == count && number(sentinelsKnown) == 2
             }
             guard ready else {
@@ -83,7 +104,7 @@ package final class SentinelTestGroup: @unchecked Sendable {
 
     /// The master's port as the first sentinel names it now.
     package func masterPort() -> Int? {
-        let reply = shellOutputBlocking("redis-cli -p \(sentinelPorts[0]) SENTINEL get-master-addr-by-name \(name)") ?? ""
+        let reply = shellOutputBlocking("\(sentinelCLI(sentinelPorts[0])) SENTINEL get-master-addr-by-name \(name)") ?? ""
         return reply.split(separator: "\n").last.flatMap { number(String($0)) }
     }
 
@@ -92,7 +113,7 @@ package final class SentinelTestGroup: @unchecked Sendable {
         var new: Int?
         let done = try await waitFor(seconds: seconds) {
             let named = self.sentinelPorts.map { sentinel in
-                (shellOutputBlocking("redis-cli -p \(sentinel) SENTINEL get-master-addr-by-name \(self.name)") ?? "")
+                (shellOutputBlocking("\(self.sentinelCLI(sentinel)) SENTINEL get-master-addr-by-name \(self.name)") ?? "")
                     .split(separator: "\n").last.flatMap { number(String($0)) }
             }
             guard let first = named.first ?? nil, first != port, named.allSatisfy({ $0 == first }) else { return false }

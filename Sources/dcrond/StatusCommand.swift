@@ -38,6 +38,9 @@ struct StatusCommand: AsyncParsableCommand {
             return
         }
         print("cluster \(status.cluster), epoch \(status.epoch), \(status.nodes.count) node\(status.nodes.count == 1 ? "" : "s")")
+        if let endpoint = loaded.daemon.redis, endpoint.sentinelGroup != nil, let server = status.redisServer {
+            print("redis \(endpoint): master \(server)")
+        }
         var rows = [["NODE", "STATE", "HEARTBEAT", "CLOCK", "VERSION", "FINGERPRINT", "HOST"]]
         for node in status.nodes {
             rows.append([

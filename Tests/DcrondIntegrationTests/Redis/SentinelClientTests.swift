@@ -1,5 +1,6 @@
 @testable import DcrondCore
 import DcrondTestSupport
+import Logging
 import Testing
 
 #if canImport(Glibc)
@@ -87,5 +88,73 @@ struct SentinelClientTests {
         let error = await #expect(throws: RedisConnectionError.self) { try await client.send("PING") }
         #expect(error?.kind == .sentinel)
         #expect(error?.description.contains("does not monitor a master named \"nosuchmaster\"") == true, "\(String(describing: error))")
+    }
+
+    @Test("sentinels with a password of their own, data nodes with another; a wrong one is a clear error that never shows it")
+    func passwords() async throws {
+        let group = try await SentinelTestGroup.start(replicas: 0, password: "data-secret", sentinelPassword: "sentinel-secret")
+        defer { group.stop() }
+        var endpoint = try RedisEndpoint(parsing: group.address.replacingOccurrences("redis+sentinel://", "redis+sentinel://:data-secret@"))
+        endpoint.sentinelGroup?.password = "sentinel-secret"
+        #expect(try await RedisClient(endpoint: endpoint).send("SET", "k", "v") == .status("OK"))
+
+        var wrong = endpoint
+        wrong.sentinelGroup?.password = "not-it"
+        let refused = await #expect(throws: RedisConnectionError.self) { try await RedisClient(endpoint: wrong).send("PING") }
+        #expect(refused?.kind == .sentinel)
+        #expect(refused?.description.contains("authentication as the default user failed") == true, "\(String(describing: refused))")
+        #expect(refused?.description.contains("not-it") == false)
+
+        let directory = try makeTemporaryDirectory()
+        defer { _ = shellOutputBlocking("rm -rf '\(directory)'") }
+        try writeText(directory + "/sentinel.pw", "sentinel-secret\n")
+        var fromFile = endpoint
+        fromFile.sentinelGroup?.password = nil
+        fromFile.sentinelGroup?.passwordFile = directory + "/sentinel.pw"
+        #expect(try await RedisClient(endpoint: fromFile).send("GET", "k") == .bulk(Array("v".utf8)))
+
+        var noData = endpoint
+        noData.password = "wrong-data"
+        let dataRefused = await #expect(throws: RedisConnectionError.self) { try await RedisClient(endpoint: noData).send("PING") }
+        #expect(dataRefused?.kind == .authentication)
+        #expect(dataRefused?.description.contains("wrong-data") == false)
+        #expect(dataRefused?.description.contains("(master 127.0.0.1:\(group.master.port))") == true, "\(String(describing: dataRefused))")
+    }
+
+    @Test("a failover announced while a connection idles on the old master (still alive, now a replica) moves the client before its next write")
+    func switchMasterMessage() async throws {
+        let group = try await SentinelTestGroup.start(replicas: 1)
+        defer { group.stop() }
+        let endpoint = try RedisEndpoint(parsing: group.address)
+        let directory = SentinelDirectory.shared(for: endpoint.sentinelGroup!)
+        directory.startWatching(logger: Logger(label: "test"))
+        let client = RedisClient(endpoint: endpoint)
+        #expect(try await client.send("SET", "k", "1") == .status("OK"))
+        let before = directory.epoch
+        _ = try await RedisClient(endpoint: group.master.unixEndpoint).send("WAIT", 1, 1000)
+        // A planned failover: the old master stays up and becomes a replica.
+        #expect(shellOutputBlocking("redis-cli -p \(group.sentinelPorts[0]) SENTINEL FAILOVER \(group.name)")?.contains("OK") == true)
+        let newPort = try await group.waitForFailover(from: group.master.port)
+        #expect(try await waitFor(seconds: 5) { directory.epoch != before }, "the +switch-master message moved the epoch")
+        // The first write after the announcement goes to the new master: no READONLY, no error.
+        #expect(try await client.send("SET", "k", "2") == .status("OK"))
+        #expect(await client.connectedPeer == "127.0.0.1:\(newPort)")
+    }
+}
+
+extension String {
+    /// `self` with every `target` replaced (Foundation-free).
+    func replacingOccurrences(_ target: String, _ replacement: String) -> String {
+        var result = ""
+        var rest = Substring(self)
+        while !rest.isEmpty {
+            if rest.hasPrefix(target) {
+                result += replacement
+                rest = rest.dropFirst(target.count)
+            } else {
+                result.append(rest.removeFirst())
+            }
+        }
+        return result
     }
 }

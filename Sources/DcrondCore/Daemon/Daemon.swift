@@ -390,7 +390,7 @@ package actor Daemon {
                 skippedInstants += 1
                 if let previous = unacknowledged {
                     logger.error("skipped: past its startingDeadline of \(formatDuration(job.startingDeadline)) before enough replicas acknowledged its claim (claimReplicas \(daemon.claimReplicas))", metadata: metadata)
-                    await giveBack(request, previous: previous, reason: "unacknowledged by replicas")
+                    await giveBack(request, previous: previous, reason: "too few replicas acknowledged it")
                 } else {
                     logger.error("skipped: past its startingDeadline of \(formatDuration(job.startingDeadline)) before it could be claimed (\(failures) failed attempt\(failures == 1 ? "" : "s"))", metadata: metadata)
                 }
@@ -440,13 +440,14 @@ package actor Daemon {
     /// stops before the run started.
     private var wonClaims: [ClaimRequest: Int64?] = [:]
 
-    /// Releases a claim that will not start (its acknowledgements never came, or the node stops).
+    /// Gives back a claim whose run will not start (the node stops, or replicas never
+    /// acknowledged it), so the job's next owner can run the instant.
     private func giveBack(_ request: ClaimRequest, previous: Int64?, reason: String) async {
         do {
             try await claims.release(request, previous: previous)
-            logger.info("released the claim (\(reason)): the instant did not run", metadata: ["job": "\(request.job)", "scheduledAt": "\(request.instant)"])
+            logger.info("released the claim: \(reason) before the run started", metadata: ["job": "\(request.job)", "scheduledAt": "\(request.instant)"])
         } catch {
-            logger.warning("could not release an unstarted claim (\(reason))", metadata: [
+            logger.error("could not release the claim of a run that will not start (\(reason)); the instant is lost", metadata: [
                 "job": "\(request.job)", "scheduledAt": "\(request.instant)", "error": "\(error)",
             ])
         }
@@ -454,14 +455,7 @@ package actor Daemon {
 
     private func release(_ request: ClaimRequest) async {
         guard let previous = wonClaims.removeValue(forKey: request) else { return }
-        do {
-            try await claims.release(request, previous: previous)
-            logger.info("released the claim: the node stops before the run started", metadata: ["job": "\(request.job)", "scheduledAt": "\(request.instant)"])
-        } catch {
-            logger.error("could not release the claim of a run that will not start; the instant is lost", metadata: [
-                "job": "\(request.job)", "scheduledAt": "\(request.instant)", "error": "\(error)",
-            ])
-        }
+        await giveBack(request, previous: previous, reason: "the node stops")
     }
 
     // MARK: - Overlap leases

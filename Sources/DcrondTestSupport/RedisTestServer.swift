@@ -53,12 +53,19 @@ package final class RedisTestServer: @unchecked Sendable {
         throw HarnessError("unreachable")
     }
 
-    /// Kills the server at once (SIGKILL: no goodbye to clients) and reaps it.
+    /// Kills the server at once (SIGKILL: no goodbye to clients) and reaps it. With another
+    /// signal, a server still running 5 s later is killed: Redis refuses SIGTERM while it writes
+    /// its first AOF, and a test must never hang on it.
     package func kill(signal: Int32 = SIGKILL) {
         guard pid > 0 else { return }
         _ = Glibc.kill(pid, signal)
         _ = Glibc.kill(pid, SIGCONT)  // a frozen server gets its SIGTERM only once continued
         var status: Int32 = 0
+        if signal != SIGKILL {
+            let deadline = ContinuousClock.now + .seconds(5)
+            while ContinuousClock.now < deadline, waitpid(pid, &status, WNOHANG) == 0 { usleep(10_000) }
+            if waitpid(pid, &status, WNOHANG) == 0 { _ = Glibc.kill(pid, SIGKILL) } else { pid = 0; return }
+        }
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
         pid = 0
     }

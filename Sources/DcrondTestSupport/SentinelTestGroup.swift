@@ -54,9 +54,14 @@ package final class SentinelTestGroup: @unchecked Sendable {
         let auth = password.map { ["--requirepass", $0, "--masterauth", $0] } ?? []
         let master = try await RedisTestServer.start(masterArguments + auth)
         var replicas: [RedisTestServer] = []
-        for index in 0..<count {
-            let extra = index < replicaArguments.count ? replicaArguments[index] : []
-            replicas.append(try await RedisTestServer.start(["--replicaof", "127.0.0.1", String(master.port)] + extra + auth))
+        do {
+            for index in 0..<count {
+                let extra = index < replicaArguments.count ? replicaArguments[index] : []
+                replicas.append(try await RedisTestServer.start(["--replicaof", "127.0.0.1", String(master.port)] + extra + auth))
+            }
+        } catch {
+            for server in [master] + replicas { server.stop() }
+            throw error
         }
         let directory = try makeTemporaryDirectory()
         var ports: [Int] = []
@@ -86,7 +91,10 @@ package final class SentinelTestGroup: @unchecked Sendable {
         for replica in replicas {
             guard try await waitFor(seconds: 15, {
                 shellOutputBlocking("\(group.dataCLI(replica)) INFO replication")?.contains("master_link_status:up") == true
-            }) else { throw HarnessError("a replica did not sync with the master within 15 s") }
+            }) else {
+                group.stop()
+                throw HarnessError("a replica did not sync with the master within 15 s")
+            }
         }
         for port in ports {
             let ready = try await waitFor(seconds: 20) {

@@ -51,6 +51,7 @@ bench: deps
 	.build/release/dcrond-bench schedule
 	.build/release/dcrond-bench placement
 	.build/release/dcrond-bench heartbeat
+	.build/release/dcrond-bench claims
 	.build/release/dcrond-bench idle
 	.build/release/dcrond-bench spawn
 

@@ -39,6 +39,36 @@ struct FailoverEndToEndTests {
         await cluster.cleanUp()
     }
 
+    @Test("three failovers in a row, each killed master back as a replica: nothing runs twice, nothing is lost")
+    func repeatedFailovers() async throws {
+        let group = try await SentinelTestGroup.start(replicas: 2)
+        defer { group.stop() }
+        let cluster = try DcrondCluster(server: group.master, jobs: Self.jobs)
+        for node in ["a", "b", "c"] { try cluster.start(node, redis: group.address, settings: #", "claimReplicas": 1"#) }
+        try await Task.sleep(for: .seconds(4))
+        let from = wallSeconds()
+        var port = group.master.port
+        var failovers: [Int64] = []
+        for _ in 0..<3 {
+            let victim = try #require(group.server(port: port))
+            let killedMs = realtimeNanoseconds() / 1_000_000
+            victim.kill()
+            port = try await group.waitForFailover(from: port)
+            failovers.append(realtimeNanoseconds() / 1_000_000 - killedMs)
+            // Back empty; the sentinels make it a replica of the new master.
+            try await victim.restart()
+            let rejoined = try await waitFor(seconds: 30) {
+                shellOutputBlocking("\(group.dataCLI(victim)) INFO replication")?.contains("master_link_status:up") == true
+            }
+            #expect(rejoined, "the killed master came back as a replica")
+            try await Task.sleep(for: .seconds(2))
+        }
+        try await Task.sleep(for: .seconds(5))
+        cluster.expectExactlyOnce(from: from, to: wallSeconds() - 3, "across three Sentinel failovers")
+        print("FIGURES repeated failovers: the sentinels agreed after \(failovers.map { "\($0) ms" }.joined(separator: ", "))")
+        await cluster.cleanUp()
+    }
+
     @Test("the replica lags (its link cut), then is promoted: unacknowledged claims never started, nothing runs twice",
           .enabled(if: NetworkNamespace.available))
     func laggingReplicaPromoted() async throws {

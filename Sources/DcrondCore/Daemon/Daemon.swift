@@ -104,8 +104,10 @@ package actor Daemon {
                                          heartbeat: loaded.daemon.heartbeat, nodeTimeout: loaded.daemon.nodeTimeout,
                                          knownMembers: { events.recentMembers() }, acknowledgement: acknowledgement, logger: logger)
             self.claims = claims
-            self.leases = RunLeases(redis: claimClient, cluster: loaded.daemon.cluster, nodeTimeout: loaded.daemon.nodeTimeout,
-                                    acknowledgement: acknowledgement)
+            let renewalClient = RedisClient(endpoint: endpoint, options: options,
+                                            reconnectBackoff: ExponentialBackoff(initial: .milliseconds(100), maximum: .seconds(1)), logger: logger)
+            self.leases = RunLeases(redis: claimClient, renewals: renewalClient, cluster: loaded.daemon.cluster,
+                                    nodeTimeout: loaded.daemon.nodeTimeout, acknowledgement: acknowledgement)
             let settings = PoolSettings(cluster: loaded.daemon.cluster, node: loaded.daemon.node, heartbeat: loaded.daemon.heartbeat,
                                         nodeTimeout: loaded.daemon.nodeTimeout, virtualNodes: loaded.daemon.virtualNodes)
             let timer = self.timer

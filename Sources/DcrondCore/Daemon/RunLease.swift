@@ -20,8 +20,15 @@ package struct RunLeases: Sendable {
     /// redone by the next, long before the TTL runs out).
     let acknowledgement: ReplicaAcknowledgement?
 
-    package init(redis: RedisClient, cluster: String, nodeTimeout: Duration, acknowledgement: ReplicaAcknowledgement? = nil) {
+    /// Renewals go over a connection of their own: on the claim connection they would queue behind
+    /// claims, and with `claimReplicas` each claim may hold it for `claimReplicaTimeout` (twenty
+    /// jobs a second with the replica gone kept a running lease from being renewed for seconds).
+    let renewals: RedisClient
+
+    package init(redis: RedisClient, renewals: RedisClient? = nil, cluster: String, nodeTimeout: Duration,
+                 acknowledgement: ReplicaAcknowledgement? = nil) {
         self.acknowledgement = acknowledgement.flatMap { $0.replicas > 0 ? $0 : nil }
+        self.renewals = renewals ?? redis
         self.redis = redis
         self.keys = ClusterKeys(cluster: cluster)
         self.renewalDeadline = nodeTimeout
@@ -121,7 +128,7 @@ package struct RunLeases: Sendable {
     }
 
     func renew(_ job: String, value: String, runID: String, ttl: Duration) async throws(RedisConnectionError) -> (held: Bool, stopRequested: Bool) {
-        let reply = try await redis.evaluate(Self.renew, keys: [lease(job), stop(job)], arguments: [value, ttl.wholeMilliseconds, runID])
+        let reply = try await renewals.evaluate(Self.renew, keys: [lease(job), stop(job)], arguments: [value, ttl.wholeMilliseconds, runID])
         let parts = reply.array?.compactMap(\.integer) ?? []
         return (parts.first == 1, parts.count > 1 && parts[1] == 1)
     }

@@ -69,6 +69,43 @@ struct FailoverEndToEndTests {
         await cluster.cleanUp()
     }
 
+    @Test("the only replica dies: claims fail closed, and a forbid run already going keeps renewing its lease")
+    func replicaLostWhileRunning() async throws {
+        let master = try await RedisTestServer.start()
+        defer { master.stop() }
+        let replica = try await RedisTestServer.start(["--replicaof", "127.0.0.1", String(master.port)])
+        defer { replica.stop() }
+        #expect(try await waitFor(seconds: 15) {
+            shellOutputBlocking("redis-cli -s '\(replica.socketPath)' INFO replication")?.contains("master_link_status:up") == true
+        })
+        let cluster = try DcrondCluster(server: master, jobs: [])
+        let every = Self.jobs.map { #"{"name": "\#($0)", "schedule": "* * * * * *", "command": "\#(cluster.line("run"))"}"# }
+        try cluster.writeJobs(raw: every + [
+            #"{"name": "long", "schedule": "*/10 * * * * *", "overlap": "forbid", "killGrace": "1s", "command": "\#(cluster.line("start")); sleep 12; \#(cluster.line("end"))"}"#,
+        ])
+        try cluster.start("a", settings: #", "claimReplicas": 1"#)
+        #expect(try await waitFor(seconds: 15) { cluster.intervals().contains { $0.job == "long" } }, "the long run started")
+        try await Task.sleep(for: .seconds(1))
+        replica.kill()
+        let lostMs = realtimeNanoseconds() / 1_000_000
+        // Twenty jobs a second, each claim waiting 500 ms for a replica that is gone: the claim
+        // connection is busy for ten seconds of every second. The lease must never lapse.
+        let admin = RedisClient(endpoint: master.unixEndpoint)
+        var lapsed = 0
+        for _ in 0..<50 {
+            if try await admin.send("EXISTS", "dcron:{\(cluster.cluster)}:lease:long") != .integer(1) { lapsed += 1 }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        #expect(lapsed == 0, "the running forbid run's lease lapsed in \(lapsed) of 50 samples: its renewals waited behind claims")
+        try await Task.sleep(for: .seconds(2))
+        let long = try #require(cluster.intervals().first { $0.job == "long" })
+        #expect(long.end.map { $0 - long.start >= 11_500 } == true, "the forbid run was not terminated: \(long)")
+        #expect(!cluster.log("a").contains("terminating"), "no run was terminated for want of a lease renewal")
+        let startedAfter = cluster.runs().filter { $0.startedMs > lostMs + 1000 }.count
+        #expect(startedAfter == 0, "no run starts on a claim no replica holds")
+        await cluster.cleanUp()
+    }
+
     @Test("the replica lags (its link cut), then is promoted: unacknowledged claims never started, nothing runs twice",
           .enabled(if: NetworkNamespace.available))
     func laggingReplicaPromoted() async throws {

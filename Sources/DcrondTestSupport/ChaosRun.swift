@@ -24,9 +24,23 @@ package enum ChaosFault: String, CaseIterable, Sendable {
     case stopDuringBacklog = "stop-during-backlog"
     case duplicateNodeID = "duplicate-node-id"
     case disableReenable = "disable-reenable"
+    case sentinelMasterKilled = "sentinel-master-killed"
+    case sentinelReplicaKilled = "sentinel-replica-killed"
 
     /// Faults of one node's network: they need each node in a network namespace of its own.
     package var needsNamespaces: Bool { self == .nodeCutOff || self == .repliesDropped }
+
+    /// Faults of a Sentinel group (`--sentinel`).
+    package var needsSentinel: Bool { self == .sentinelMasterKilled || self == .sentinelReplicaKilled }
+
+    /// Faults of the one redis-server of a pool without Sentinel: its data going back in time.
+    package var needsSingleServer: Bool {
+        switch self {
+        case .redisSnapshotRestore, .redisRestartEmpty, .redisRestartAOF, .redisShortRestart, .redisFreeze, .redisStall,
+             .laggingReplicaPromoted: true
+        default: false
+        }
+    }
 
     package var summary: String {
         switch self {
@@ -47,6 +61,8 @@ package enum ChaosFault: String, CaseIterable, Sendable {
         case .stopDuringBacklog: "all nodes down 6 s; one starts, works through the backlog, is SIGTERMed"
         case .duplicateNodeID: "a second process started with a live node's id"
         case .disableReenable: "a job disabled by reload for 4 s, then re-enabled"
+        case .sentinelMasterKilled: "the master SIGKILLed under three sentinels; back, empty, as a replica after the failover"
+        case .sentinelReplicaKilled: "a replica SIGKILLed, back 5 s later"
         }
     }
 }
@@ -66,6 +82,10 @@ package struct ChaosSettings: Sendable {
     /// Network namespaces for the nodes (root only); without them, network faults are left out.
     package var useNamespaces = NetworkNamespace.available
     package var keepDirectory = false
+    /// A master, two replicas and three sentinels instead of one redis-server; the nodes use a
+    /// `redis+sentinel://` address and `claimReplicas: 1`. Network faults and the single server's
+    /// faults are left out.
+    package var sentinel = false
     package var progress: @Sendable (String) -> Void = { print($0) }
 
     package init() {}
@@ -131,7 +151,9 @@ package final class ChaosRun: @unchecked Sendable {
     private var random: SplitMix
     private let directory: String
     private let cluster = "chaos\(UInt32.random(in: 0...UInt32.max))"
+    /// The server the nodes' claims go to: the one redis-server, or the group's current master.
     private var server: RedisTestServer!
+    private var group: SentinelTestGroup?
     private var baseArguments: [String] = []
     private var namespaces: [NetworkNamespace] = []
     private var processes: [String: pid_t] = [:]
@@ -161,7 +183,16 @@ package final class ChaosRun: @unchecked Sendable {
         settings.progress("chaos: \(settings.nodes) nodes, \(settings.jobs) jobs every second, seed \(settings.seed), in \(directory)")
         var leftOut: [String] = []
         var faults = settings.faults
-        if !settings.useNamespaces, faults.contains(where: \.needsNamespaces) {
+        if settings.sentinel {
+            if faults.contains(where: { $0.needsNamespaces || $0.needsSingleServer }) {
+                leftOut.append("the single redis-server's faults and the network faults: not run against a Sentinel group")
+            }
+            faults.removeAll { $0.needsNamespaces || $0.needsSingleServer }
+        } else if faults.contains(where: \.needsSentinel) {
+            faults.removeAll(where: \.needsSentinel)
+            leftOut.append("sentinel-master-killed, sentinel-replica-killed: need --sentinel")
+        }
+        if !settings.useNamespaces || settings.sentinel, faults.contains(where: \.needsNamespaces) {
             faults.removeAll(where: \.needsNamespaces)
             leftOut.append("node-cut-off, replies-dropped: need root, iproute2 and nftables for network namespaces")
             settings.progress("chaos: not root (or no ip/nft): the faults of a node's network are left out")
@@ -195,6 +226,14 @@ package final class ChaosRun: @unchecked Sendable {
     // MARK: - Set-up
 
     private func setUp() async throws {
+        if settings.sentinel {
+            let group = try await SentinelTestGroup.start(replicas: 2)
+            self.group = group
+            server = group.master
+            for node in nodes { try writeJobs(node: node, disabled: []) }
+            for node in nodes { try start(node) }
+            return
+        }
         if settings.useNamespaces {
             for index in 0..<settings.nodes { namespaces.append(try NetworkNamespace(index: 100 + index)) }
         }
@@ -207,7 +246,7 @@ package final class ChaosRun: @unchecked Sendable {
 
     private func tearDown() {
         for pid in processes.values { kill(pid, SIGKILL) }
-        server?.stop()
+        if let group { group.stop() } else { server?.stop() }
         for namespace in namespaces { namespace.remove() }
     }
 
@@ -226,8 +265,13 @@ package final class ChaosRun: @unchecked Sendable {
 
     private func start(_ node: String, as name: String? = nil) throws {
         let index = nodes.firstIndex(of: node)!
-        let address = namespaces.isEmpty ? "unix://\(server.socketPath)" : "redis://\(namespaces[index].outerAddress):\(server.port)"
-        try writeText(config(node), #"{"cluster": "\#(cluster)", "node": "\#(node)", "timezone": "UTC", "redis": "\#(address)", "jobs": "jobs-\#(node).json", "shutdownGrace": "2s"}"#)
+        var address = namespaces.isEmpty ? "unix://\(server.socketPath)" : "redis://\(namespaces[index].outerAddress):\(server.port)"
+        var extra = ""
+        if let group {
+            address = group.address
+            extra = #", "claimReplicas": 1"#
+        }
+        try writeText(config(node), #"{"cluster": "\#(cluster)", "node": "\#(node)", "timezone": "UTC", "redis": "\#(address)", "jobs": "jobs-\#(node).json", "shutdownGrace": "2s"\#(extra)}"#)
         let name = name ?? node
         starts[name, default: 0] += 1
         let command = [settings.dcrond, "run", "--config", config(node)]
@@ -386,8 +430,32 @@ package final class ChaosRun: @unchecked Sendable {
             for pid in processes.values { kill(pid, SIGHUP) }
             // Around each reload either outcome is right; strictly inside, nothing may run.
             disabledWindows.append((job, disabledAt - 1, enabledAt + 1, disabledAt + 2, enabledAt - 1))
+        case .sentinelMasterKilled:
+            guard let group, let port = group.masterPort(), let victim = group.server(port: port) else { break }
+            victim.kill()
+            let newPort = try await group.waitForFailover(from: port)
+            server = group.server(port: newPort)
+            try await victim.restart()
+            try await waitUntilReplicating(victim)
+        case .sentinelReplicaKilled:
+            guard let group, let port = group.masterPort() else { break }
+            let replicas = ([group.master] + group.replicas).filter { $0.port != port }
+            let victim = replicas[Int(random.next() % UInt64(replicas.count))]
+            victim.kill()
+            try await Task.sleep(for: .seconds(5))
+            try await victim.restart()
+            try await waitUntilReplicating(victim)
         }
         try await Task.sleep(for: settings.pause)
+    }
+
+    /// Waits (up to 30 s) until the sentinels made `server` a replica of the master, synced.
+    private func waitUntilReplicating(_ server: RedisTestServer) async throws {
+        for _ in 0..<300 {
+            if let info = await redis("INFO", "replication", on: server)?.string, info.contains("master_link_status:up") { return }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        settings.progress("chaos: \(server.port) did not rejoin as a replica within 30 s")
     }
 
     // MARK: - Audit

@@ -23,6 +23,7 @@ struct DcrondChaos: AsyncParsableCommand {
     @Option(help: "Seed of the fault order and victims.") var seed: UInt64?
     @Option(help: "The dcrond binary (default: next to this one).") var dcrond: String?
     @Flag(help: "Keep the folder with logs and the audit file.") var keep = false
+    @Flag(help: "Run against a master, two replicas and three sentinels, with claimReplicas 1.") var sentinel = false
 
     func validate() throws {
         guard nodes >= 2, nodes <= 20 else { throw ValidationError("--nodes must be 2 to 20") }
@@ -44,6 +45,7 @@ struct DcrondChaos: AsyncParsableCommand {
         if let seed { settings.seed = seed }
         if let dcrond { settings.dcrond = dcrond }
         settings.keepDirectory = keep
+        settings.sentinel = sentinel
         signal(SIGPIPE, SIG_IGN)
         let audit = try await ChaosRun(settings: settings).run()
         print(audit.table)

@@ -17,7 +17,26 @@ struct ChaosTests {
         settings.progress = { _ in }
         let audit = try await ChaosRun(settings: settings).run()
         print(audit.table)
-        #expect(audit.injected.count == ChaosFault.allCases.count - (settings.useNamespaces ? 0 : 2))
+        let sentinelFaults = ChaosFault.allCases.filter(\.needsSentinel).count
+        #expect(audit.injected.count == ChaosFault.allCases.count - sentinelFaults - (settings.useNamespaces ? 0 : 2))
+        #expect(audit.duplicated.isEmpty, "duplicated: \(audit.duplicated)")
+        #expect(audit.lost.isEmpty, "lost: \(audit.lost)")
+        #expect(audit.forbidOverlaps.isEmpty, "\(audit.forbidOverlaps)")
+        #expect(audit.replayedWhileDisabled.isEmpty, "\(audit.replayedWhileDisabled)")
+        #expect(audit.duplicateIDRefused && audit.duplicateIDRan == 0)
+        #expect(audit.slowStops.isEmpty, "\(audit.slowStops)")
+        #expect(audit.expected > 1000 && audit.ran >= audit.expected - audit.lostInWindow.count)
+    }
+
+    @Test("against a Sentinel group with claimReplicas 1: every node fault and a master killed, no duplicate, no loss")
+    func sentinelGroup() async throws {
+        var settings = ChaosSettings()
+        settings.sentinel = true
+        settings.progress = { _ in }
+        let audit = try await ChaosRun(settings: settings).run()
+        print(audit.table)
+        let expected = ChaosFault.allCases.filter { !$0.needsNamespaces && !$0.needsSingleServer }
+        #expect(audit.injected.map(\.fault) == expected, "every fault that applies to a Sentinel group ran once")
         #expect(audit.duplicated.isEmpty, "duplicated: \(audit.duplicated)")
         #expect(audit.lost.isEmpty, "lost: \(audit.lost)")
         #expect(audit.forbidOverlaps.isEmpty, "\(audit.forbidOverlaps)")

@@ -58,6 +58,7 @@ bench: deps
 # Random faults from the whole catalogue (`dcrond-chaos --help`) against a private redis-server and
 # three nodes with 20 jobs every second, then the audit table; exits 1 if it finds a duplicate, a
 # loss outside the documented window or overlapping forbid runs. Network faults need root.
+# CHAOS_ARGS=--sentinel: against a master, two replicas and three sentinels, with claimReplicas 1.
 chaos: deps
 	$(SWIFT) build -c release --product dcrond
 	$(SWIFT) build -c release --product dcrond-chaos

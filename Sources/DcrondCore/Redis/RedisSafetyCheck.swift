@@ -66,7 +66,7 @@ package enum RedisSafetyCheck {
         if facts.appendOnly == false, facts.save == "" {
             warnings.append(RedisSafetyWarning(
                 setting: "appendonly no, save \"\"",
-                consequence: "a restart empties Redis: the running nodes put back their own last claims, but the instants missed meanwhile cannot be caught up, they are skipped (promise 2), and the run history is gone",
+                consequence: "a restart empties Redis: claims come back only from the memory of the running nodes, so a job whose last claim no running node remembers has the instants it missed skipped instead of caught up (promise 2), and the run history is gone",
                 remedy: "enable appendonly yes (or snapshots with save)"))
         }
         if let role = facts.role, role != "master", !viaSentinel {

@@ -119,7 +119,7 @@ package actor NodePool {
     private var stuckLogged = false
 
     private var wantedState = NodeState.active
-    private var lastAcknowledgedSend: ContinuousClock.Instant?
+    package private(set) var lastAcknowledgedSend: ContinuousClock.Instant?
     private var loop: Task<Void, Never>?
     private var subscriber: MembershipSubscriber?
     private var offsetWarned = false

@@ -6,7 +6,7 @@ import Testing
 import Glibc
 #endif
 
-@Suite("chaos: every fault kind once against a real pool", .enabled(if: RedisTestServer.enabled))
+@Suite("chaos: every fault kind once against a real pool", .enabled(if: RedisTestServer.enabled), .serialized)
 struct ChaosTests {
     @Test("every fault of the table, one after another: no duplicate, no loss outside the documented window, no overlapping forbid run")
     func everyFaultOnce() async throws {

@@ -40,9 +40,14 @@ deps:
 build: deps
 	$(SWIFT) build -c release --static-swift-stdlib --product dcrond
 
+# The suites that start sentinel groups and the chaos runs go after the others: on two cores their
+# load skewed the timing assertions of the pool tests (a leave seen in 0.55 s instead of 0.5 s).
+HEAVY_SUITES = FailoverEndToEndTests|SentinelClientTests|ChaosTests
+
 test: deps
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build --disable-xctest
+	$(SWIFT) test --skip-build --disable-xctest --skip '$(HEAVY_SUITES)'
+	$(SWIFT) test --skip-build --disable-xctest --filter '$(HEAVY_SUITES)'
 
 bench: deps
 	$(SWIFT) build -c release --product dcrond

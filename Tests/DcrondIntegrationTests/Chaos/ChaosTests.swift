@@ -19,13 +19,7 @@ struct ChaosTests {
         print(audit.table)
         let sentinelFaults = ChaosFault.allCases.filter(\.needsSentinel).count
         #expect(audit.injected.count == ChaosFault.allCases.count - sentinelFaults - (settings.useNamespaces ? 0 : 2))
-        #expect(audit.duplicated.isEmpty, "duplicated: \(audit.duplicated)")
-        #expect(audit.lost.isEmpty, "lost: \(audit.lost)")
-        #expect(audit.forbidOverlaps.isEmpty, "\(audit.forbidOverlaps)")
-        #expect(audit.replayedWhileDisabled.isEmpty, "\(audit.replayedWhileDisabled)")
-        #expect(audit.duplicateIDRefused && audit.duplicateIDRan == 0)
-        #expect(audit.slowStops.isEmpty, "\(audit.slowStops)")
-        #expect(audit.expected > 1000 && audit.ran >= audit.expected - audit.lostInWindow.count)
+        expectClean(audit)
     }
 
     @Test("against a Sentinel group with claimReplicas 1: every node fault and a master killed, no duplicate, no loss")
@@ -37,12 +31,17 @@ struct ChaosTests {
         print(audit.table)
         let expected = ChaosFault.allCases.filter { !$0.needsNamespaces && !$0.needsSingleServer }
         #expect(audit.injected.map(\.fault) == expected, "every fault that applies to a Sentinel group ran once")
-        #expect(audit.duplicated.isEmpty, "duplicated: \(audit.duplicated)")
-        #expect(audit.lost.isEmpty, "lost: \(audit.lost)")
-        #expect(audit.forbidOverlaps.isEmpty, "\(audit.forbidOverlaps)")
-        #expect(audit.replayedWhileDisabled.isEmpty, "\(audit.replayedWhileDisabled)")
-        #expect(audit.duplicateIDRefused && audit.duplicateIDRan == 0)
-        #expect(audit.slowStops.isEmpty, "\(audit.slowStops)")
-        #expect(audit.expected > 1000 && audit.ran >= audit.expected - audit.lostInWindow.count)
+        expectClean(audit)
+    }
+
+    /// No duplicate, no loss outside the documented window, no overlap, no replay, no slow stop.
+    func expectClean(_ audit: ChaosAudit, sourceLocation: SourceLocation = #_sourceLocation) {
+        #expect(audit.duplicated.isEmpty, "duplicated: \(audit.duplicated)", sourceLocation: sourceLocation)
+        #expect(audit.lost.isEmpty, "lost: \(audit.lost)", sourceLocation: sourceLocation)
+        #expect(audit.forbidOverlaps.isEmpty, "\(audit.forbidOverlaps)", sourceLocation: sourceLocation)
+        #expect(audit.replayedWhileDisabled.isEmpty, "\(audit.replayedWhileDisabled)", sourceLocation: sourceLocation)
+        #expect(audit.duplicateIDRefused && audit.duplicateIDRan == 0, sourceLocation: sourceLocation)
+        #expect(audit.slowStops.isEmpty, "\(audit.slowStops)", sourceLocation: sourceLocation)
+        #expect(audit.expected > 1000 && audit.ran >= audit.expected - audit.lostInWindow.count, sourceLocation: sourceLocation)
     }
 }

@@ -12,14 +12,20 @@ import Glibc
 struct FailoverEndToEndTests {
     static let jobs = (1...20).map { "f\($0)" }
 
+    /// Three nodes on the group's sentinels with `claimReplicas: 1`, settled; returns the first
+    /// second to audit.
+    static func startNodes(_ group: SentinelTestGroup) async throws -> (DcrondCluster, Int64) {
+        let cluster = try DcrondCluster(server: group.master, jobs: jobs)
+        for node in ["a", "b", "c"] { try cluster.start(node, redis: group.address, settings: #", "claimReplicas": 1"#) }
+        try await Task.sleep(for: .seconds(4))
+        return (cluster, wallSeconds())
+    }
+
     @Test("the master is killed and a replica promoted: nothing runs twice, the instants of the failover run late")
     func masterKilled() async throws {
         let group = try await SentinelTestGroup.start(replicas: 2)
         defer { group.stop() }
-        let cluster = try DcrondCluster(server: group.master, jobs: Self.jobs)
-        for node in ["a", "b", "c"] { try cluster.start(node, redis: group.address, settings: #", "claimReplicas": 1"#) }
-        try await Task.sleep(for: .seconds(4))
-        let from = wallSeconds()
+        let (cluster, from) = try await Self.startNodes(group)
         try await Task.sleep(for: .seconds(3))
         let killedMs = realtimeNanoseconds() / 1_000_000
         group.master.kill()
@@ -43,10 +49,7 @@ struct FailoverEndToEndTests {
     func repeatedFailovers() async throws {
         let group = try await SentinelTestGroup.start(replicas: 2)
         defer { group.stop() }
-        let cluster = try DcrondCluster(server: group.master, jobs: Self.jobs)
-        for node in ["a", "b", "c"] { try cluster.start(node, redis: group.address, settings: #", "claimReplicas": 1"#) }
-        try await Task.sleep(for: .seconds(4))
-        let from = wallSeconds()
+        let (cluster, from) = try await Self.startNodes(group)
         var port = group.master.port
         var failovers: [Int64] = []
         for _ in 0..<3 {
@@ -118,10 +121,7 @@ struct FailoverEndToEndTests {
         defer { group.stop() }
         let table = "dcrondlag\(UInt16.random(in: 0...UInt16.max))"
         defer { _ = shellOutputBlocking("nft delete table inet \(table) 2>/dev/null") }
-        let cluster = try DcrondCluster(server: group.master, jobs: Self.jobs)
-        for node in ["a", "b", "c"] { try cluster.start(node, redis: group.address, settings: #", "claimReplicas": 1"#) }
-        try await Task.sleep(for: .seconds(4))
-        let from = wallSeconds()
+        let (cluster, from) = try await Self.startNodes(group)
         let port = group.master.port
         let cut = shellOutputBlocking("""
             nft add table inet \(table) && nft add chain inet \(table) out '{ type filter hook output priority 0; }' && \

@@ -92,6 +92,15 @@ package final class RedisTestServer: @unchecked Sendable {
         _ = shellOutputBlocking("rm -rf '\(directory)/appendonlydir'")
     }
 
+    /// How many replicas this master streams to (`state=online`): a replica reports its link up
+    /// before the master counts it (after a diskless sync, at its first `REPLCONF ACK`, up to a
+    /// second later), and only then does `WAIT` count it. `password`: the server's, if any.
+    package func onlineReplicas(password: String? = nil) -> Int {
+        let login = password.map { " --no-auth-warning -a '\($0)'" } ?? ""
+        let info = shellOutputBlocking("redis-cli -s '\(socketPath)'\(login) INFO replication") ?? ""
+        return info.split(whereSeparator: \.isNewline).filter { $0.hasPrefix("slave") && $0.contains("state=online") }.count
+    }
+
     /// SIGSTOP, or SIGCONT after it: a server that accepts connections but answers nothing.
     package func freeze(_ frozen: Bool) { if pid > 0 { _ = Glibc.kill(pid, frozen ? SIGSTOP : SIGCONT) } }
 

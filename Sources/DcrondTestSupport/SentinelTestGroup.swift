@@ -88,13 +88,9 @@ package final class SentinelTestGroup: @unchecked Sendable {
         }
         let group = SentinelTestGroup(master: master, replicas: replicas, sentinelPorts: ports, sentinelPIDs: pids, directory: directory,
                                       password: password, sentinelPassword: sentinelPassword)
-        for replica in replicas {
-            guard try await waitFor(seconds: 15, {
-                shellOutputBlocking("\(group.dataCLI(replica)) INFO replication")?.contains("master_link_status:up") == true
-            }) else {
-                group.stop()
-                throw HarnessError("a replica did not sync with the master within 15 s")
-            }
+        guard try await waitFor(seconds: 15, { master.onlineReplicas(password: password) == count }) else {
+            group.stop()
+            throw HarnessError("the replicas did not sync with the master within 15 s")
         }
         for port in ports {
             let ready = try await waitFor(seconds: 20) {

@@ -19,9 +19,7 @@ struct ClaimBenchmark: AsyncParsableCommand {
         defer { master.stop() }
         let replica = try await RedisTestServer.start(["--replicaof", "127.0.0.1", String(master.port)])
         defer { replica.stop() }
-        guard try await waitFor(seconds: 15, {
-            shellOutputBlocking("redis-cli -s '\(replica.socketPath)' INFO replication")?.contains("master_link_status:up") == true
-        }) else { throw HarnessError("the replica did not sync within 15 s") }
+        guard try await waitFor(seconds: 15, { master.onlineReplicas() == 1 }) else { throw HarnessError("the replica did not sync within 15 s") }
         let quiet = Logger(label: "bench", factory: { _ in SwiftLogNoOpLogHandler() })
         print("dcrond-bench claims: \(count) claims one after another, TCP loopback, one replica")
         let ping = RedisClient(endpoint: master.tcpEndpoint, logger: quiet)

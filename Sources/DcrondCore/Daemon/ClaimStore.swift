@@ -391,10 +391,30 @@ package actor RedisClaimStore: ClaimStore {
             let adopting = history.generation < 0
             history.observe(generation: generation, sequence: sequence)
             if adopting {
+                await recallOwnClaims()
                 _ = try? await send(.evaluate(Self.confirmScript, keys: [keys.history, keys.confirmed], arguments: [node, generation]))
             }
         }
     }
+
+    /// A node that starts has no memory of what it won before; Redis may still hold it in
+    /// `won:<node>`. Taken back into memory at the first contact, so that if Redis later loses its
+    /// data this node puts those claims back too. (The chaos harness found the hole: a node
+    /// restarted between a rollback and an empty restart forgot two forbid instants it had run,
+    /// and another node's older put-back claim let them be caught up a second time.)
+    private func recallOwnClaims() async {
+        guard !recalled else { return }
+        recalled = true
+        guard let reply = try? await send(RedisCommand("HGETALL", keys.won(node))), let fields = reply.array else { return }
+        for index in stride(from: 0, to: fields.count - 1, by: 2) {
+            guard let job = fields[index].string, let value = fields[index + 1].string else { continue }
+            let parts = value.split(separator: " ", maxSplits: 1)
+            guard let instant = parts.first.flatMap({ Int64($0) }) else { continue }
+            if instant > won[job]?.instant ?? .min { won[job] = (instant, parts.count > 1 ? String(parts[1]) : "") }
+        }
+    }
+
+    private var recalled = false
 
     /// Sends the command built from the history seen; when Redis is behind it, repairs and sends
     /// it again (once). Returns the reply's elements, the history updated from them.
@@ -420,7 +440,9 @@ package actor RedisClaimStore: ClaimStore {
                 throw RedisServerError(message: "unexpected reply: \(reply)")
             }
             if status == 1 {
+                let adopting = history.generation < 0
                 history.observe(generation: generation, sequence: sequence)
+                if adopting { await recallOwnClaims() }
                 return parts
             }
             try await repair(after: seen, stored: (generation, sequence))

@@ -156,4 +156,26 @@ struct RedisClaimStoreTests {
         #expect(await a.repairs == 1)
         #expect(try await a.claim(ClaimRequest(job: "j", instant: 100, token: "a r9")) == .lost)
     }
+
+    @Test("a restarted node recalls its claims from Redis, so a later loss of the data does not let an older claim replay them")
+    func restartedNodeRecallsItsClaims() async throws {
+        let server = try await RedisTestServer.start()
+        defer { server.stop() }
+        let redis = RedisClient(endpoint: server.unixEndpoint)
+        let a = store(server, cluster: "t", node: "a"), b = store(server, cluster: "t", node: "b")
+        #expect(try await b.claim(ClaimRequest(job: "j", instant: 90, token: "b r1")) == .won(previous: nil))  // b won j@90
+        #expect(try await a.claim(ClaimRequest(job: "j", instant: 100, token: "a r2")) == .won(previous: 90))  // a ran j@100
+        // a restarts: a new process with no memory, which first sees the pool's history.
+        let restarted = store(server, cluster: "t", node: "a")
+        let history = try await redis.send("HMGET", "dcron:{t}:history", "generation", "sequence")
+        let values = history.array?.compactMap { $0.string.flatMap { Int64($0) } } ?? []
+        await restarted.checkHistory(generation: values[0], sequence: values[1])
+        // Redis loses everything; both nodes put back what they remember.
+        _ = try await redis.send("FLUSHALL")
+        let expiry = realtimeNanoseconds() / 1_000_000 + 60_000
+        _ = try await redis.send("ZADD", "dcron:{t}:members", expiry, "a", expiry, "b")
+        _ = try await restarted.lastClaimed(["j"])
+        let after = try await b.lastClaimed(["j"])
+        #expect(after.last == [100], "j@100 is remembered by a's new process; with b's j@90 alone it would run again")
+    }
 }

@@ -108,6 +108,15 @@ final class DcrondCluster: @unchecked Sendable {
         }
     }
 
+    /// Waits (up to `seconds`) until every (job, instant) in `from...to` has run: after a fault,
+    /// instants run late, and how late depends on the machine's load, not only on the daemon.
+    func waitForAll(from: Int64, to: Int64, seconds: Double) async throws {
+        _ = try await waitFor(seconds: seconds) {
+            let ran = Set(self.runs().map { "\($0.job)@\($0.instant)" })
+            return self.jobs.allSatisfy { job in (from...to).allSatisfy { ran.contains("\(job)@\($0)") } }
+        }
+    }
+
     /// Every (job, instant) in `from...to` must have run exactly once; no instant may ever run twice.
     /// `mayBeLost` names instants that may be missing (claimed by a node killed before it ran them).
     @discardableResult

@@ -322,8 +322,7 @@ package actor RedisClaimStore: ClaimStore {
 
     package func claim(_ requests: [ClaimRequest]) async throws -> [ClaimResult] {
         guard !requests.isEmpty else { return [] }
-        var acknowledged = Int.max
-        let parts = try await guardedByHistory(acknowledged: &acknowledged) { seen in
+        let (parts, acknowledged) = try await guardedByHistory(acknowledging: true) { seen in
             var arguments: [any RedisArgument] = [node, seen.generation, seen.sequence, settleLimit.wholeMilliseconds]
             for request in requests {
                 arguments.append(request.job)
@@ -419,18 +418,19 @@ package actor RedisClaimStore: ClaimStore {
     /// Sends the command built from the history seen; when Redis is behind it, repairs and sends
     /// it again (once). Returns the reply's elements, the history updated from them.
     private func guardedByHistory(_ build: (ClaimHistory) -> RedisCommand) async throws -> [RedisReply] {
-        var unused = 0
-        return try await guardedByHistory(acknowledged: &unused, build, wait: false)
+        try await guardedByHistory(acknowledging: false, build).parts
     }
 
-    /// The same, followed by `WAIT` when claims must be acknowledged: `acknowledged` is set to how
-    /// many replicas acknowledged the command.
-    private func guardedByHistory(acknowledged: inout Int, _ build: (ClaimHistory) -> RedisCommand,
-                                  wait: Bool = true) async throws -> [RedisReply] {
+    /// The same; with `acknowledging` and `claimReplicas` set, followed by `WAIT` on the same
+    /// connection. Returns how many replicas acknowledged the command too (`Int.max` when none
+    /// were asked).
+    private func guardedByHistory(acknowledging: Bool, _ build: (ClaimHistory) -> RedisCommand)
+        async throws -> (parts: [RedisReply], acknowledged: Int) {
         for _ in 0..<2 {
             let seen = history
             let reply: RedisReply
-            if wait, let acknowledgement {
+            var acknowledged = Int.max
+            if acknowledging, let acknowledgement {
                 (reply, acknowledged) = try await sendAcknowledged(build(seen), acknowledgement)
             } else {
                 reply = try await send(build(seen))
@@ -443,7 +443,7 @@ package actor RedisClaimStore: ClaimStore {
                 let adopting = history.generation < 0
                 history.observe(generation: generation, sequence: sequence)
                 if adopting { await recallOwnClaims() }
-                return parts
+                return (parts, acknowledged)
             }
             try await repair(after: seen, stored: (generation, sequence))
         }

@@ -59,8 +59,9 @@ package actor Daemon {
     private var reloading = false
     package private(set) var skippedInstants = 0
     package private(set) var failedClaims = 0
-    /// Claim attempts won on the master that too few replicas acknowledged (`claimReplicas`).
-    package private(set) var unacknowledgedClaims = 0
+    /// Overlap lease acquisitions that too few replicas acknowledged (`claimReplicas`); the claim
+    /// attempts are counted by the claim store (`RedisClaimStore.unacknowledgedClaims`).
+    package private(set) var unacknowledgedLeases = 0
     /// Why the daemon stopped on its own (another process holds the node id), if it did.
     package private(set) var failure: String?
 
@@ -417,7 +418,6 @@ package actor Daemon {
                     try? await Task.sleep(for: .milliseconds(200))
                 case .unacknowledged(let previous, let replicas):
                     failures += 1
-                    unacknowledgedClaims += 1
                     if unacknowledged == nil {
                         logger.warning("""
                             claimed, but \(replicas) of \(daemon.claimReplicas) replicas acknowledged within \(formatDuration(daemon.claimReplicaTimeout)): \
@@ -493,7 +493,7 @@ package actor Daemon {
                 case .quarantined:
                     if !logged { logger.info("waiting for the overlap lease: Redis went back in time moments ago and running holders are putting theirs back", metadata: ["job": "\(job.name)"]) }
                 case .unacknowledged(let replicas):
-                    unacknowledgedClaims += 1
+                    unacknowledgedLeases += 1
                     if !logged { logger.warning("overlap lease taken, but \(replicas) of \(daemon.claimReplicas) replicas acknowledged it: not starting yet", metadata: ["job": "\(job.name)"]) }
                 }
                 logged = true
@@ -507,7 +507,7 @@ package actor Daemon {
             case .held(let value): holder = value
             case .unacknowledged(let replicas):
                 try? await leases.release(job.name, value: value, runID: runID)
-                return .failure(LeaseSkip(reason: "the overlap lease was acknowledged by \(replicas) of \(daemon.claimReplicas) replicas in time; not running"))
+                return .failure(LeaseSkip(reason: "only \(replicas) of \(daemon.claimReplicas) replicas acknowledged the overlap lease in time; not running"))
             }
             let parts = holder.split(separator: " ")
             let holderNode = parts.first.map(String.init) ?? "?", holderRun = parts.last.map(String.init) ?? "?"

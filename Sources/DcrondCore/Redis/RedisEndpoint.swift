@@ -20,10 +20,11 @@ package struct RedisEndpoint: Sendable, Hashable, CustomStringConvertible {
         case sentinel(SentinelGroup)
     }
 
-    /// The group's sentinels, if the address is a `redis+sentinel://` one.
+    /// The group's sentinels, if the address is a `redis+sentinel://` one. Setting it changes the
+    /// group of a sentinel address (its credentials, say); on another address it does nothing.
     package var sentinelGroup: SentinelGroup? {
         get { if case .sentinel(let group) = address { group } else { nil } }
-        set { if let newValue { address = .sentinel(newValue) } }
+        set { if case .sentinel = address, let newValue { address = .sentinel(newValue) } }
     }
 
     package var address: Address

@@ -54,7 +54,9 @@ struct RedisSafetyCheckIntegrationTests {
 
     @Test("cluster mode")
     func clusterMode() async throws {
-        let server = try await RedisTestServer.start(Self.safe + ["--cluster-enabled", "yes", "--cluster-config-file", "nodes-\(UInt32.random(in: 0...UInt32.max)).conf"])
+        let server = try await RedisTestServer.start(Self.safe + ["--cluster-enabled", "yes", "--cluster-config-file", "nodes-\(UInt32.random(in: 0...UInt32.max)).conf",
+                                                      // The bus port defaults to the port + 10,000, too high for half the free ports.
+                                                      "--cluster-port", String(try freeLoopbackPort())])
         defer { server.stop() }
         #expect(try await settings(of: server) == ["cluster-enabled yes"])
     }

@@ -7,6 +7,8 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -74,6 +76,9 @@ static int child_main(void *argument) {
         step = DCROND_SPAWN_STEP_SETUID;
         if (syscall(SYS_setresuid, request->uid, request->uid, request->uid) < 0) goto fail;
     }
+
+    // The child has a file-system context of its own (no CLONE_FS): this is not the daemon's mask.
+    (void)syscall(SYS_umask, request->umask);
 
     if (request->working_directory != NULL) {
         step = DCROND_SPAWN_STEP_CHDIR;
@@ -157,4 +162,52 @@ int dcrond_kill_group(pid_t pgid, int signal) {
 
 int dcrond_pipe_cloexec(int fds[2]) {
     return pipe2(fds, O_CLOEXEC) < 0 ? errno : 0;
+}
+
+extern char **environ;
+
+/// env_start and env_end, fields 50 and 51 of /proc/self/stat (Linux 3.5 and later).
+static int environment_block(unsigned long *start, unsigned long *end) {
+    char buffer[4096];
+    int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    ssize_t length = read(fd, buffer, sizeof buffer - 1);
+    close(fd);
+    if (length <= 0) return -1;
+    buffer[length] = 0;
+    // The command name (field 2) may hold spaces and parentheses: count from the last ')'.
+    char *cursor = strrchr(buffer, ')');
+    if (cursor == NULL) return -1;
+    cursor++;
+    for (int field = 3; field < 50; field++) {
+        cursor = strchr(cursor + 1, ' ');
+        if (cursor == NULL) return -1;
+    }
+    if (sscanf(cursor, " %lu %lu", start, end) != 2 || *end <= *start) return -1;
+    return 0;
+}
+
+int dcrond_scrub_environment(const char *const *keep, size_t keep_count) {
+    size_t count = 0;
+    while (environ != NULL && environ[count] != NULL) count++;
+    char **kept = calloc(count + 1, sizeof *kept);
+    size_t kept_count = 0;
+    for (size_t i = 0; kept != NULL && i < count; i++) {
+        for (size_t j = 0; j < keep_count; j++) {
+            size_t length = strlen(keep[j]);
+            if (strncmp(environ[i], keep[j], length) == 0 && environ[i][length] == '=') {
+                char *copy = strdup(environ[i]);
+                if (copy != NULL) kept[kept_count++] = copy;
+                break;
+            }
+        }
+    }
+    unsigned long start = 0, end = 0;
+    int found = environment_block(&start, &end);
+    clearenv();
+    if (found == 0) memset((void *)start, 0, end - start);
+    // putenv keeps the heap copies themselves: they live as long as the process.
+    for (size_t i = 0; i < kept_count; i++) (void)putenv(kept[i]);
+    free(kept);
+    return found;
 }

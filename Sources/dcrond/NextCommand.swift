@@ -25,8 +25,10 @@ struct NextCommand: ParsableCommand {
     @Option(help: "Start after this instant, ISO-8601 with offset or Z (default: now).")
     var after: String?
 
-    @Option(help: "How many instants to print.")
+    @Option(help: "How many instants to print (at most \(NextCommand.maximumCount)).")
     var count = 5
+
+    static let maximumCount = 100_000
 
     @Option(help: "Job name: hashed for H in the expression, or the job of --config to show.")
     var job: String?
@@ -44,7 +46,9 @@ struct NextCommand: ParsableCommand {
         } else {
             start = currentUnixSeconds()
         }
-        guard count >= 1 else { throw CommandFailure(status: 2, messages: ["--count must be at least 1"]) }
+        guard (1...Self.maximumCount).contains(count) else {
+            throw CommandFailure(status: 2, messages: ["--count must be from 1 to \(Self.maximumCount)"])
+        }
 
         let schedule: Schedule
         let zone: TimeZoneRules
@@ -54,7 +58,7 @@ struct NextCommand: ParsableCommand {
                 throw CommandFailure(status: 2, messages: ["give either an expression or --config with --job, not both"])
             }
             guard let job else { throw CommandFailure(status: 2, messages: ["--config needs --job NAME"]) }
-            let table = try loadConfiguration(config).table
+            let table = try loadConfiguration(config, trust: .unchecked).table
             guard let definition = table.job(named: job) else {
                 throw CommandFailure(status: 2, messages: ["\(table.path): no job named \"\(job)\""])
             }
@@ -71,12 +75,16 @@ struct NextCommand: ParsableCommand {
             do {
                 zone = try TimeZoneRules.named(timeZone ?? TimeZoneRules.hostZoneName())
             } catch {
-                throw CommandFailure(status: 2, messages: ["time zone \(error)"])
+                throw CommandFailure(status: 2, messages: [timeZone == nil ? "the environment's TZ: time zone \(error)" : "--time-zone: time zone \(error)"])
             }
             policy = schedule.defaultDSTPolicy
         }
-        for instant in schedule.instants(after: start, count: count, in: zone, policy: policy) {
+        // One at a time, as computed: the first lines appear at once whatever the count.
+        var last = start
+        for _ in 0..<count {
+            guard let instant = schedule.next(after: last, in: zone, policy: policy) else { break }
             print(formatInstant(instant, offset: zone.offset(at: instant)))
+            last = instant
         }
     }
 }

@@ -24,6 +24,8 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .info
 
+    @OptionGroup var trustOptions: TrustOptions
+
     func run() async throws {
         let level = logLevel
         LoggingSystem.bootstrap { label in
@@ -33,7 +35,8 @@ struct RunCommand: AsyncParsableCommand {
         }
         let logger = Logger(label: "dcrond")
         ignoreSIGPIPE()
-        let loaded = try loadConfiguration(config)
+        let loaded = try loadConfiguration(config, trust: trustOptions.trust)
+        ProcessEnvironment.scrub()
         let daemon = Daemon(configPath: config, loaded: loaded, logger: logger)
         let grace = loaded.daemon.shutdownGrace
         // Signals arrive on Dispatch sources; children get their default dispositions back at spawn.
@@ -98,7 +101,7 @@ struct ResumeCommand: AsyncParsableCommand {
 }
 
 private func setDrain(_ drain: Bool, config: String, node: String?) async throws {
-    let loaded = try loadConfiguration(config)
+    let loaded = try loadConfiguration(config, trust: .unchecked)
     guard let endpoint = loaded.daemon.redis else {
         throw CommandFailure(status: 1, messages: ["\(config): no \"redis\": a standalone node has no pool to drain from"])
     }

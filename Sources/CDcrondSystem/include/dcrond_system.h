@@ -36,6 +36,8 @@ typedef struct {
     gid_t gid;
     const gid_t *groups;
     size_t group_count;
+    /// The child's file-creation mask.
+    mode_t umask;
 } dcrond_spawn_request;
 
 /// Which step of the child's set-up failed, for the error message.
@@ -72,5 +74,12 @@ int dcrond_pipe_cloexec(int fds[2]);
 
 /// Sends `signal` to the process group `pgid` (kill(-pgid, signal)); returns 0 or errno.
 int dcrond_kill_group(pid_t pgid, int signal);
+
+/// Drops the process's environment but for the variables named in `keep`, and zeroes the block the
+/// kernel shows in /proc/PID/environ (the strings the process started with, which clearenv() alone
+/// leaves in memory). The kept variables move to the heap, where /proc does not show them. Call it
+/// before other threads may read the environment. Returns 0, or -1 if the block could not be found
+/// (the environment is then still cleared).
+int dcrond_scrub_environment(const char *const *keep, size_t keep_count);
 
 #endif

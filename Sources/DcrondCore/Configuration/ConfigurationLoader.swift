@@ -33,22 +33,36 @@ package struct DaemonConfiguration: Sendable, Hashable {
 package struct LoadedConfiguration: Sendable {
     package let daemon: DaemonConfiguration
     package let table: JobTable
+    /// The owners whose files were accepted: a reload checks the same.
+    package var trust = FileTrust()
 }
 
 /// Reads and validates the daemon configuration and its jobs file. Every problem of both files is
-/// reported at once; nothing is returned unless there are none, so a bad edit never replaces a
-/// good table.
+/// reported at once (the jobs file is read even when the configuration has problems, as long as its
+/// path can be known); nothing is returned unless there are none, so a bad edit never replaces a
+/// good table. Files that someone other than their trusted owners can change are refused
+/// (``FileTrust``).
 package enum ConfigurationLoader {
-    package static func load(configPath: String) throws(ConfigurationErrors) -> LoadedConfiguration {
+    package static func load(configPath: String, trust: FileTrust = FileTrust()) throws(ConfigurationErrors) -> LoadedConfiguration {
         let daemonProblems = ProblemCollector(file: configPath)
+        let environmentProblems = ProblemCollector(file: "environment")
         var zones = ZoneCache()
-        let daemon = readDaemon(path: configPath, problems: daemonProblems, zones: &zones)
-        guard let daemon else { throw ConfigurationErrors(problems: daemonProblems.problems) }
-        let jobProblems = ProblemCollector(file: daemon.jobsPath)
-        let table = readJobs(path: daemon.jobsPath, defaultZone: daemon.timeZone, problems: jobProblems, zones: &zones)
-        let problems = daemonProblems.problems + jobProblems.problems
-        guard problems.isEmpty, let table else { throw ConfigurationErrors(problems: problems) }
-        return LoadedConfiguration(daemon: daemon, table: table)
+        let read = readDaemon(path: configPath, problems: daemonProblems, environment: environmentProblems,
+                              zones: &zones, trust: trust)
+        var problems = environmentProblems.problems + daemonProblems.problems
+        var omitted = environmentProblems.omitted + daemonProblems.omitted
+        var table: JobTable?
+        if let jobsPath = read.jobsPath {
+            let jobProblems = ProblemCollector(file: jobsPath)
+            if let problem = trust.check(jobsPath, content: .configuration) { jobProblems.report(problem) }
+            table = readJobs(path: jobsPath, defaultZone: read.zone ?? .utc, problems: jobProblems, zones: &zones)
+            problems += jobProblems.problems
+            omitted += jobProblems.omitted
+        }
+        guard problems.isEmpty, omitted == 0, let daemon = read.configuration, let table else {
+            throw ConfigurationErrors(problems: problems, omitted: omitted)
+        }
+        return LoadedConfiguration(daemon: daemon, table: table, trust: trust)
     }
 
     /// Reads a jobs file on its own, with `defaultZone` for jobs that name none.
@@ -56,7 +70,7 @@ package enum ConfigurationLoader {
         let problems = ProblemCollector(file: path)
         var zones = ZoneCache()
         let table = readJobs(path: path, defaultZone: defaultZone, problems: problems, zones: &zones)
-        guard problems.problems.isEmpty, let table else { throw ConfigurationErrors(problems: problems.problems) }
+        guard problems.count == 0, let table else { throw ConfigurationErrors(problems: problems.problems, omitted: problems.omitted) }
         return table
     }
 
@@ -67,10 +81,20 @@ package enum ConfigurationLoader {
                                      "sentinelUsername", "sentinelPassword", "sentinelPasswordFile", "claimReplicas",
                                      "claimReplicaTimeout"]
 
-    private static func readDaemon(path: String, problems: ProblemCollector, zones: inout ZoneCache) -> DaemonConfiguration? {
-        guard let members = readObject(path: path, problems: problems) else { return nil }
+    /// What the daemon file gave: the configuration when it has no problem, and otherwise as much
+    /// as the jobs file's check needs.
+    private struct DaemonRead {
+        var configuration: DaemonConfiguration?
+        var jobsPath: String?
+        var zone: TimeZoneRules?
+    }
+
+    private static func readDaemon(path: String, problems: ProblemCollector, environment: ProblemCollector,
+                                   zones: inout ZoneCache, trust: FileTrust) -> DaemonRead {
+        if let problem = trust.check(path, content: .configuration) { problems.report(problem) }
+        guard let members = readObject(path: path, problems: problems) else { return DaemonRead() }
         var reader = ObjectReader(members, problems: problems, job: nil)
-        let before = problems.problems.count
+        let before = problems.count
 
         let cluster = reader.string("cluster", example: "production")
         if reader.value("cluster") == nil { problems.report(field: "cluster", "required (the name shared by the nodes of one pool)") }
@@ -86,16 +110,22 @@ package enum ConfigurationLoader {
         if let address = reader.string("redis", example: "redis://127.0.0.1:6379/0") {
             do { redis = try RedisEndpoint(parsing: address) } catch { problems.report(field: "redis", error.description) }
         }
-        if let passwordFile = reader.string("redisPasswordFile", example: "/etc/dcrond/redis.password") {
+        var secretFiles: [(key: String, path: String)] = []
+        if let passwordFile = reader.path("redisPasswordFile", example: "/etc/dcrond/redis.password") {
             if redis == nil && reader.value("redis") == nil {
                 problems.report(field: "redisPasswordFile", "given without \"redis\"")
             }
             redis?.passwordFile = resolve(passwordFile, against: path)
+            secretFiles.append(("redisPasswordFile", resolve(passwordFile, against: path)))
         }
         // The sentinels' own credentials (sentinel.conf `requirepass`), distinct from the data nodes'.
-        let sentinelUsername = reader.string("sentinelUsername", example: "dcrond")
+        let sentinelUsername = reader.name("sentinelUsername", example: "dcrond")
         let sentinelPassword = reader.string("sentinelPassword", example: "secret")
-        let sentinelPasswordFile = reader.string("sentinelPasswordFile", example: "/etc/dcrond/sentinel.password")
+        let sentinelPasswordFile = reader.path("sentinelPasswordFile", example: "/etc/dcrond/sentinel.password")
+        if let sentinelPasswordFile { secretFiles.append(("sentinelPasswordFile", resolve(sentinelPasswordFile, against: path))) }
+        for (key, file) in secretFiles {
+            if let problem = trust.check(file, content: .secret) { problems.report(field: key, "\(file): \(problem)") }
+        }
         for (key, given) in [("sentinelUsername", sentinelUsername != nil), ("sentinelPassword", sentinelPassword != nil),
                              ("sentinelPasswordFile", sentinelPasswordFile != nil)] where given {
             if redis != nil && redis?.sentinelGroup == nil {
@@ -119,9 +149,23 @@ package enum ConfigurationLoader {
         if claimReplicaTimeout > .seconds(10) {
             problems.report(field: "claimReplicaTimeout", "\(formatDuration(claimReplicaTimeout)) is over 10s: a claim holds its connection for that long")
         }
-        let jobs = resolve(reader.string("jobs", example: "jobs.json") ?? "jobs.json", against: path)
-        let zoneName = reader.string("timezone", example: "Europe/Berlin") ?? TimeZoneRules.hostZoneName()
-        let zone = zones.zone(zoneName) { message in problems.report(field: "timezone", message) }
+        let jobsValue = reader.path("jobs", example: "jobs.json")
+        let jobsGiven = reader.value("jobs") != nil
+        let jobs = resolve(jobsValue ?? "jobs.json", against: path)
+        let zone: TimeZoneRules?
+        if let zoneName = reader.string("timezone", example: "Europe/Berlin") {
+            zone = zones.zone(zoneName) { message in problems.report(field: "timezone", message) }
+        } else if reader.value("timezone") != nil {
+            zone = nil
+        } else {
+            // No "timezone": the host's, from TZ or /etc/localtime; a bad TZ is the environment's fault.
+            do {
+                zone = try zones.zone(TimeZoneRules.hostZoneName())
+            } catch {
+                environment.report(field: "TZ", "\(error.description); set TZ to a tz database name such as Europe/Berlin, or \"timezone\" in \(path)")
+                zone = nil
+            }
+        }
         let heartbeat = reader.duration("heartbeat", minimum: .milliseconds(100)) ?? .seconds(1)
         let nodeTimeout = reader.duration("nodeTimeout", minimum: .milliseconds(200)) ?? .seconds(3)
         if nodeTimeout < heartbeat * 2 {
@@ -133,18 +177,21 @@ package enum ConfigurationLoader {
         for key in daemonKeys { _ = reader.value(key) }
         reader.finish()
 
-        guard problems.problems.count == before, let cluster, let zone else { return nil }
-        return DaemonConfiguration(path: path, cluster: cluster, node: node, redis: redis, jobsPath: jobs, timeZone: zone,
-                                   heartbeat: heartbeat, nodeTimeout: nodeTimeout, virtualNodes: virtualNodes,
-                                   maxConcurrentRuns: maxConcurrentRuns, shutdownGrace: shutdownGrace,
-                                   claimReplicas: claimReplicas, claimReplicaTimeout: claimReplicaTimeout)
+        var read = DaemonRead(jobsPath: jobsValue != nil || !jobsGiven ? jobs : nil, zone: zone)
+        guard problems.count == before, environment.count == 0, let cluster, let zone else { return read }
+        read.configuration = DaemonConfiguration(
+            path: path, cluster: cluster, node: node, redis: redis, jobsPath: jobs, timeZone: zone,
+            heartbeat: heartbeat, nodeTimeout: nodeTimeout, virtualNodes: virtualNodes,
+            maxConcurrentRuns: maxConcurrentRuns, shutdownGrace: shutdownGrace,
+            claimReplicas: claimReplicas, claimReplicaTimeout: claimReplicaTimeout)
+        return read
     }
 
     // MARK: - Jobs file
 
     private static let jobKeys = ["name", "schedule", "command", "timezone", "timeout", "killGrace", "environment",
                                   "workingDirectory", "user", "group", "overlap", "catchUp", "startingDeadline",
-                                  "retries", "enabled", "description", "dstGap", "dstOverlap"]
+                                  "retries", "enabled", "description", "dstGap", "dstOverlap", "umask"]
 
     private static func readJobs(path: String, defaultZone: TimeZoneRules, problems: ProblemCollector,
                                  zones: inout ZoneCache) -> JobTable? {
@@ -182,13 +229,13 @@ package enum ConfigurationLoader {
                 jobs.append(job)
             }
         }
-        guard problems.problems.isEmpty else { return nil }
+        guard problems.count == 0 else { return nil }
         return JobTable(path: path, jobs: jobs)
     }
 
     private static func readJob(_ fields: [JSONMember], label: String, defaultZone: TimeZoneRules,
                                 problems: ProblemCollector, zones: inout ZoneCache) -> JobDefinition? {
-        let before = problems.problems.count
+        let before = problems.count
         var reader = ObjectReader(fields, problems: problems, job: label)
         func report(_ field: String, _ message: String) { problems.report(job: label, field: field, message) }
 
@@ -241,13 +288,13 @@ package enum ConfigurationLoader {
                 report("environment", "expected an object of strings, as in {\"LANG\": \"C.UTF-8\"}, got \(value.kindDescription)")
             }
         }
-        let workingDirectory = reader.string("workingDirectory", example: "/var/lib/backup")
+        let workingDirectory = reader.path("workingDirectory", example: "/var/lib/backup")
         if let workingDirectory, !workingDirectory.hasPrefix("/") {
             report("workingDirectory", "\"\(workingDirectory)\" must be an absolute path")
         }
-        let user = reader.string("user", example: "backup")
+        let user = reader.name("user", example: "backup")
         if let user, Accounts.user(user) == nil { report("user", "no user \"\(user)\" on this host") }
-        let group = reader.string("group", example: "backup")
+        let group = reader.name("group", example: "backup")
         if let group, Accounts.groupID(group) == nil { report("group", "no group \"\(group)\" on this host") }
         let overlap = reader.choice("overlap", OverlapPolicy.allCases.map(\.rawValue)).flatMap(OverlapPolicy.init) ?? JobDefinition.defaultOverlap
         let catchUp = reader.choice("catchUp", CatchUpPolicy.allCases.map(\.rawValue)).flatMap(CatchUpPolicy.init) ?? JobDefinition.defaultCatchUp
@@ -255,12 +302,16 @@ package enum ConfigurationLoader {
         let retries = reader.integer("retries", in: 0...100) ?? 0
         let enabled = reader.bool("enabled") ?? true
         let description = reader.string("description")
+        let umask = reader.umask("umask") ?? JobDefinition.defaultUmask
         let gap = reader.choice("dstGap", ["run", "skip"]).flatMap(DSTPolicy.Gap.init)
         let overlapPolicy = reader.choice("dstOverlap", ["once", "twice"]).flatMap(DSTPolicy.Overlap.init)
         for key in jobKeys { _ = reader.value(key) }
         reader.finish()
 
-        guard problems.problems.count == before, let name, let schedule, let command, let zone else { return nil }
+        if let command, let problem = ArgumentLimits.problem(command: command, environment: environment) {
+            report(problem.field, problem.message)
+        }
+        guard problems.count == before, let name, let schedule, let command, let zone else { return nil }
         var dstPolicy = schedule.defaultDSTPolicy
         if let gap { dstPolicy.gap = gap }
         if let overlapPolicy { dstPolicy.overlap = overlapPolicy }
@@ -268,7 +319,7 @@ package enum ConfigurationLoader {
             name: name, schedule: schedule, command: command, timeZone: zone, timeout: timeout, killGrace: killGrace,
             environment: environment, workingDirectory: workingDirectory, user: user, group: group, overlap: overlap,
             catchUp: catchUp, startingDeadline: startingDeadline, retries: retries, enabled: enabled,
-            description: description, dstPolicy: dstPolicy)
+            description: description, dstPolicy: dstPolicy, umask: umask)
     }
 
     // MARK: - Helpers
@@ -313,12 +364,16 @@ package enum ConfigurationLoader {
 private struct ZoneCache {
     private var zones: [String: TimeZoneRules] = [:]
 
-    mutating func zone(_ name: String, report: (String) -> Void) -> TimeZoneRules? {
+    mutating func zone(_ name: String) throws(TimeZoneError) -> TimeZoneRules {
         if let zone = zones[name] { return zone }
+        let zone = try TimeZoneRules.named(name)
+        zones[name] = zone
+        return zone
+    }
+
+    mutating func zone(_ name: String, report: (String) -> Void) -> TimeZoneRules? {
         do {
-            let zone = try TimeZoneRules.named(name)
-            zones[name] = zone
-            return zone
+            return try zone(name)
         } catch {
             report(error.description)
             return nil

@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
 /// One problem in a configuration or jobs file, located as precisely as possible:
 /// `jobs.json: job "backup": schedule: field 3 (day of month): "32" is out of range 1-31`.
 package struct ConfigurationProblem: Sendable, Equatable, CustomStringConvertible {
@@ -23,19 +29,48 @@ package struct ConfigurationProblem: Sendable, Equatable, CustomStringConvertibl
 
 /// Every problem found in the configuration; nothing is used until there are none.
 package struct ConfigurationErrors: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The first problems of each file, at most ``ProblemCollector/limit`` per file.
     package let problems: [ConfigurationProblem]
-    package var description: String { problems.map(\.description).joined(separator: "\n") }
+    /// How many more were found and not kept.
+    package var omitted = 0
+
+    package init(problems: [ConfigurationProblem], omitted: Int = 0) {
+        self.problems = problems
+        self.omitted = omitted
+    }
+
+    /// One line per problem, then `… and K more problems` if some were left out.
+    package var lines: [String] {
+        problems.map(\.description) + (omitted > 0 ? ["… and \(omitted) more problem\(omitted == 1 ? "" : "s")"] : [])
+    }
+
+    /// Every problem found, kept or not.
+    package var count: Int { problems.count + omitted }
+
+    package var description: String { lines.joined(separator: "\n") }
 }
 
-/// Collects problems for one file while it is read.
+/// Collects problems for one file while it is read: the first ``limit`` are kept, the others only
+/// counted, and long fields and messages are shortened, so that no input makes the report huge.
 final class ProblemCollector {
+    static let limit = 100
+
     let file: String
     private(set) var problems: [ConfigurationProblem] = []
+    private(set) var omitted = 0
 
     init(file: String) { self.file = file }
 
+    /// Every problem reported so far, kept or not.
+    var count: Int { problems.count + omitted }
+
     func report(job: String? = nil, field: String? = nil, _ message: String) {
-        problems.append(ConfigurationProblem(file: file, job: job, field: field, message: message))
+        guard problems.count < Self.limit else {
+            omitted += 1
+            return
+        }
+        problems.append(ConfigurationProblem(file: file, job: job.map { shortened($0) }, field: field.map { shortened($0) },
+                                             message: shortened(message, limit: 600)))
     }
 }
 
@@ -61,13 +96,49 @@ struct ObjectReader {
         return members.first { $0.key == key }?.value
     }
 
+    /// A string without NUL bytes: the system would cut it at the first one.
     mutating func string(_ key: String, example: String? = nil) -> String? {
         guard let value = value(key) else { return nil }
         guard case .string(let text) = value else {
             report(key, "expected a string\(example.map { " such as \"\($0)\"" } ?? ""), got \(value.kindDescription)")
             return nil
         }
+        if text.utf8.contains(0) {
+            report(key, "contains a NUL byte (\\u0000): the system would cut the value there")
+            return nil
+        }
         return text
+    }
+
+    /// A string with no control character (a path, a user name, an address): a newline or an escape
+    /// there is a mistake, and would garble every log line that shows it.
+    mutating func plainString(_ key: String, example: String? = nil) -> String? {
+        guard let text = string(key, example: example) else { return nil }
+        if let byte = text.utf8.first(where: { $0 < 0x20 || $0 == 0x7F }) {
+            report(key, "contains the control character \(controlName(byte)), which no \(key == "user" || key == "group" ? "name" : "path") has")
+            return nil
+        }
+        return text
+    }
+
+    /// A file or folder path.
+    mutating func path(_ key: String, example: String? = nil) -> String? {
+        guard let text = plainString(key, example: example) else { return nil }
+        if text.isEmpty { report(key, "is empty"); return nil }
+        return text
+    }
+
+    /// An account or group name.
+    mutating func name(_ key: String, example: String? = nil) -> String? { plainString(key, example: example) }
+
+    /// A file-creation mask in octal, `"022"` or `"0027"`.
+    mutating func umask(_ key: String) -> mode_t? {
+        guard let text = string(key, example: "022") else { return nil }
+        guard (1...4).contains(text.utf8.count), text.utf8.allSatisfy({ (48...55).contains($0) }), let mask = mode_t(text, radix: 8), mask <= 0o777 else {
+            report(key, "\"\(shortened(text))\" is not an octal file-creation mask such as \"022\" or \"027\"")
+            return nil
+        }
+        return mask
     }
 
     mutating func bool(_ key: String) -> Bool? {
@@ -123,11 +194,26 @@ struct ObjectReader {
             if !seen.insert(member.key).inserted {
                 report(member.key, "given more than once (line \(member.line))")
             } else if !known.contains(member.key) {
-                let suggestion = known.min { editDistance($0, member.key) < editDistance($1, member.key) }
-                    .flatMap { editDistance($0, member.key) <= 3 ? " (did you mean \"\($0)\"?)" : nil } ?? ""
+                // Suggestions only for keys a person could have meant: a long key is no typo.
+                var suggestion = ""
+                if member.key.utf8.count <= 40 {
+                    suggestion = known.min { editDistance($0, member.key) < editDistance($1, member.key) }
+                        .flatMap { editDistance($0, member.key) <= 3 ? " (did you mean \"\($0)\"?)" : nil } ?? ""
+                }
                 report(member.key, "unknown key\(suggestion)")
             }
         }
+    }
+}
+
+/// `U+000A (newline)`, `U+001B`.
+private func controlName(_ byte: UInt8) -> String {
+    let code = "U+00" + (byte < 16 ? "0" : "") + String(byte, radix: 16, uppercase: true)
+    switch byte {
+    case 9: return code + " (tab)"
+    case 10: return code + " (newline)"
+    case 13: return code + " (carriage return)"
+    default: return code
     }
 }
 

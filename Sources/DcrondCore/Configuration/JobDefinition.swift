@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
 /// What a run does when the previous run of the same job is still going.
 package enum OverlapPolicy: String, Sendable, Hashable, CaseIterable {
     /// Start the new run anyway.
@@ -41,6 +47,8 @@ package struct JobDefinition: Sendable, Hashable {
     package var enabled: Bool
     package var description: String?
     package var dstPolicy: DSTPolicy
+    /// The file-creation mask of its processes, as cron sets it (not the daemon's).
+    package var umask: mode_t
 
     /// A job with every optional setting at its default (the DST policy: the schedule's).
     package init(name: String, schedule: Schedule, command: String, timeZone: TimeZoneRules = .utc,
@@ -48,7 +56,7 @@ package struct JobDefinition: Sendable, Hashable {
                  workingDirectory: String? = nil, user: String? = nil, group: String? = nil,
                  overlap: OverlapPolicy = defaultOverlap, catchUp: CatchUpPolicy = defaultCatchUp,
                  startingDeadline: Duration = defaultStartingDeadline, retries: Int = 0, enabled: Bool = true,
-                 description: String? = nil, dstPolicy: DSTPolicy? = nil) {
+                 description: String? = nil, dstPolicy: DSTPolicy? = nil, umask: mode_t = defaultUmask) {
         self.name = name
         self.schedule = schedule
         self.command = command
@@ -66,12 +74,14 @@ package struct JobDefinition: Sendable, Hashable {
         self.enabled = enabled
         self.description = description
         self.dstPolicy = dstPolicy ?? schedule.defaultDSTPolicy
+        self.umask = umask
     }
 
     package static let defaultKillGrace: Duration = .seconds(10)
     package static let defaultStartingDeadline: Duration = .seconds(3600)
     package static let defaultOverlap = OverlapPolicy.allow
     package static let defaultCatchUp = CatchUpPolicy.all
+    package static let defaultUmask: mode_t = 0o022
 
     /// Every effective setting in a fixed order and form, for the table's fingerprint. The zone is
     /// named with a digest of its rules, so nodes whose tz databases disagree are told apart.
@@ -85,6 +95,8 @@ package struct JobDefinition: Sendable, Hashable {
             ("startingDeadline", formatDuration(startingDeadline)), ("retries", String(retries)),
             ("enabled", String(enabled)), ("dstGap", dstPolicy.gap.rawValue), ("dstOverlap", dstPolicy.overlap.rawValue),
         ]
+        // Only a mask other than the default enters the text: tables of earlier versions keep their fingerprint.
+        if umask != Self.defaultUmask { fields.append(("umask", String(umask, radix: 8))) }
         for key in environment.keys.sorted() { fields.append(("environment." + key, environment[key]!)) }
         return fields.map { "\($0.0)=\(escaped($0.1))" }.joined(separator: "\u{1F}")
     }

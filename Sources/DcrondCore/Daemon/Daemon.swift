@@ -30,6 +30,8 @@ import Glibc
 ///   finish within the grace period, terminates the rest, and returns.
 package actor Daemon {
     private let configPath: String
+    /// The owners whose files a reload accepts: those of the start.
+    private let trust: FileTrust
     private let logger: Logger
     private var daemon: DaemonConfiguration
     private var table: JobTable
@@ -78,6 +80,7 @@ package actor Daemon {
 
     package init(configPath: String, loaded: LoadedConfiguration, logger: Logger) {
         self.configPath = configPath
+        self.trust = loaded.trust
         self.logger = logger
         self.daemon = loaded.daemon
         self.table = loaded.table
@@ -142,6 +145,7 @@ package actor Daemon {
             "node": "\(daemon.node)", "mode": "\(mode)", "jobs": "\(table.jobs.count)", "fingerprint": "\(table.fingerprint)",
         ])
         events.tick()
+        for warning in HostCheck.warnings(LoadedConfiguration(daemon: daemon, table: table)) { logger.warning("\(warning)") }
         if let endpoint = daemon.redis {
             if let group = endpoint.sentinelGroup { SentinelDirectory.shared(for: group).startWatching(logger: logger) }
             Task.detached { [logger, daemon] in await Self.checkRedisSafety(endpoint, daemon: daemon, logger: logger) }
@@ -715,16 +719,17 @@ package actor Daemon {
         reloading = true
         defer { reloading = false }
         let path = configPath
+        let trust = self.trust
         let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<LoadedConfiguration, ConfigurationErrors>, Never>) in
-            startDetachedThread(name: "dcrond-reload") { continuation.resume(returning: Self.load(path)) }
+            startDetachedThread(name: "dcrond-reload") { continuation.resume(returning: Self.load(path, trust: trust)) }
         }
         let loaded: LoadedConfiguration
         switch result {
         case .success(let value):
             loaded = value
         case .failure(let error):
-            for problem in error.problems { logger.error("reload rejected: \(problem)") }
-            logger.error("reload rejected: \(error.problems.count) problem\(error.problems.count == 1 ? "" : "s"); the current table (fingerprint \(table.fingerprint)) keeps running")
+            for line in error.lines { logger.error("reload rejected: \(line)") }
+            logger.error("reload rejected: \(error.count) problem\(error.count == 1 ? "" : "s"); the current table (fingerprint \(table.fingerprint)) keeps running")
             return
         }
         let old = table
@@ -753,9 +758,9 @@ package actor Daemon {
         if !fresh.isEmpty { await markStartingFromNow(fresh, at: now) }
     }
 
-    private static func load(_ path: String) -> Result<LoadedConfiguration, ConfigurationErrors> {
+    private static func load(_ path: String, trust: FileTrust) -> Result<LoadedConfiguration, ConfigurationErrors> {
         do {
-            return .success(try ConfigurationLoader.load(configPath: path))
+            return .success(try ConfigurationLoader.load(configPath: path, trust: trust))
         } catch {
             return .failure(error)
         }

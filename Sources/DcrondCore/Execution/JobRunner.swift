@@ -391,7 +391,7 @@ package actor JobRunner {
         }
         let request = LaunchRequest(executable: executable, arguments: arguments, environment: environment,
                                     workingDirectory: workingDirectory, identity: identity, timeout: job.timeout,
-                                    killGrace: job.killGrace)
+                                    killGrace: job.killGrace, umask: job.umask)
         return (request, mode)
     }
 }

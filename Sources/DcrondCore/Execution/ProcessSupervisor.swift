@@ -20,9 +20,12 @@ package struct LaunchRequest: Sendable {
     package var timeout: Duration?
     /// Between SIGTERM and SIGKILL.
     package var killGrace: Duration
+    /// The child's file-creation mask.
+    package var umask: mode_t
 
     package init(executable: String, arguments: [String], environment: [String], workingDirectory: String? = nil,
-                 identity: ProcessIdentity? = nil, timeout: Duration? = nil, killGrace: Duration = .seconds(10)) {
+                 identity: ProcessIdentity? = nil, timeout: Duration? = nil, killGrace: Duration = .seconds(10),
+                 umask: mode_t = JobDefinition.defaultUmask) {
         self.executable = executable
         self.arguments = arguments
         self.environment = environment
@@ -30,6 +33,7 @@ package struct LaunchRequest: Sendable {
         self.identity = identity
         self.timeout = timeout
         self.killGrace = killGrace
+        self.umask = umask
     }
 }
 
@@ -241,7 +245,7 @@ private actor Spawner {
                                 stdin_fd: stdin, stdout_fd: outPipe[1], stderr_fd: errPipe[1],
                                 change_identity: request.identity == nil ? 0 : 1,
                                 uid: request.identity?.uid ?? 0, gid: request.identity?.gid ?? 0,
-                                groups: groupBuffer.baseAddress, group_count: groupBuffer.count)
+                                groups: groupBuffer.baseAddress, group_count: groupBuffer.count, umask: request.umask)
                             return dcrond_spawn(&spawnRequest, &pid, &pidfd, &step)
                         }
                     }

@@ -46,6 +46,9 @@ package struct RedisEndpoint: Sendable, Hashable, CustomStringConvertible {
     /// Parses a `redis://` or `unix://` address.
     package init(parsing text: String) throws(RedisEndpointError) {
         func fail(_ reason: String) -> RedisEndpointError { RedisEndpointError(address: text, reason: reason) }
+        if let byte = text.utf8.first(where: { $0 <= 0x20 || $0 == 0x7F }) {
+            throw fail(byte == 0x20 ? "contains a space" : "contains a control character (U+00\(byte < 16 ? "0" : "")\(String(byte, radix: 16, uppercase: true)))")
+        }
         if text.hasPrefix("unix://") {
             var rest = Substring(text.dropFirst("unix://".count))
             var database = 0
@@ -55,7 +58,8 @@ package struct RedisEndpoint: Sendable, Hashable, CustomStringConvertible {
                 for pair in query.split(separator: "&") {
                     let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
                     guard parts.count == 2, parts[0] == "db" else {
-                        throw fail("unknown parameter \"\(pair)\" (only db=N is understood)")
+                        // Only the name: the value may be a secret (`?password=...`).
+                        throw fail("unknown parameter \"\(shortened(String(parts[0]), limit: 40))\" (only db=N is understood)")
                     }
                     database = try Self.parseDatabase(parts[1], fail)
                 }
@@ -215,14 +219,33 @@ package struct RedisEndpointError: Error, Sendable, Equatable, CustomStringConve
     package let reason: String
     package var description: String { "invalid Redis address \"\(Self.masked(address))\": \(reason)" }
 
-    /// Hides the password of a `redis://user:password@` or `redis+sentinel://user:password@` address.
-    private static func masked(_ address: String) -> String {
-        guard let scheme = ["redis://", "redis+sentinel://"].first(where: { address.hasPrefix($0) }),
-              let at = address.lastIndex(of: "@") else { return address }
-        let start = address.index(address.startIndex, offsetBy: scheme.count)
-        let credentials = address[start..<at]
-        guard let colon = credentials.firstIndex(of: ":") else { return scheme + "***" + address[at...] }
-        return scheme + credentials[...colon] + "***" + address[at...]
+    /// Hides the credentials of anything written like an address with them, whatever its scheme or
+    /// typo (`Redis://`, `redis//`, `http://`, `user:password@host`): everything before the last
+    /// `@`, but for a scheme and a user name before a colon, and every query value but `db`. Control
+    /// characters are shown escaped.
+    static func masked(_ address: String) -> String {
+        var shown = address
+        if let at = address.lastIndex(of: "@") {
+            var start = address.startIndex
+            if let slashes = address.firstRange(of: "//"), slashes.upperBound <= at { start = slashes.upperBound }
+            let credentials = address[start..<at]
+            if start != address.startIndex, let colon = credentials.firstIndex(of: ":") {
+                shown = address[..<colon] + ":***" + address[at...]
+            } else {
+                shown = address[..<start] + "***" + address[at...]
+            }
+        }
+        // Query values too (`?password=...`), but for the database number.
+        if let question = shown.firstIndex(of: "?") {
+            let pairs = shown[shown.index(after: question)...].split(separator: "&", omittingEmptySubsequences: false).map { pair in
+                guard let equals = pair.firstIndex(of: "="), pair[..<equals] != "db" else { return String(pair) }
+                return pair[...equals] + "***"
+            }
+            shown = shown[...question] + pairs.joined(separator: "&")
+        }
+        return shortened(String(shown.unicodeScalars.map { scalar in
+            scalar.value < 0x20 || scalar.value == 0x7F ? "\\u{\(String(scalar.value, radix: 16))}" : String(scalar)
+        }.joined()))
     }
 }
 

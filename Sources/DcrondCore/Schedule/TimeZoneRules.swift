@@ -80,18 +80,38 @@ package struct TimeZoneRules: Sendable, Hashable {
         return "/usr/share/zoneinfo"
     }
 
-    /// Loads a zone by tz database name. `UTC`, `Etc/UTC` and `Z` need no file.
+    /// Loads a zone by tz database name (`Europe/Berlin`), or, as the C library reads `TZ` when
+    /// no zone file has that name, from a POSIX TZ rule (`EST5EDT,M3.2.0,M11.1.0`, `<+0530>-5:30`).
+    /// `UTC`, `Etc/UTC` and `Z` need no file. A near miss (`America/NewYork`) is answered with the
+    /// nearest name of the database.
     package static func named(_ identifier: String) throws(TimeZoneError) -> TimeZoneRules {
         if identifier == "UTC" || identifier == "Z" { return .utc }
-        guard isValidName(identifier) else { throw TimeZoneError(identifier: identifier, reason: "is not a tz database name such as Europe/Berlin") }
+        guard isValidName(identifier) else {
+            if let rules = posix(identifier) { return rules }
+            if looksLikePosixRule(identifier) {
+                throw TimeZoneError(identifier: identifier, reason: "is not a POSIX TZ rule dcrond can read, such as EST5EDT,M3.2.0,M11.1.0 (or use a zone name such as America/New_York)")
+            }
+            throw TimeZoneError(identifier: identifier, reason: "is neither a tz database name such as Europe/Berlin nor a POSIX TZ rule such as EST5EDT,M3.2.0,M11.1.0")
+        }
         let path = databaseDirectory + "/" + identifier
         let bytes: [UInt8]
         do {
             bytes = try FileSystem.readFile(path, limit: 1 << 20)
         } catch {
-            let reason = error.reason == "No such file or directory"
-                ? "is not a known time zone (no \(path); is the tzdata package installed?)"
-                : "cannot be read: \(error.reason)"
+            guard error.reason == "No such file or directory" else {
+                throw TimeZoneError(identifier: identifier, reason: "cannot be read: \(error.reason)")
+            }
+            if let rules = posix(identifier) { return rules }
+            let reason: String
+            if looksLikePosixRule(identifier) {
+                reason = "is a POSIX TZ rule dcrond cannot use: a DST part needs the dates of its changes, as in CET-1CEST,M3.5.0,M10.5.0/3 (or use a zone name such as Europe/Berlin)"
+            } else if let suggestion = nearestName(to: identifier) {
+                reason = "is not a known time zone (did you mean \"\(suggestion)\"?)"
+            } else if FileTrust.facts(databaseDirectory + "/UTC") == nil {
+                reason = "is not a known time zone (no \(path); is the tzdata package installed?)"
+            } else {
+                reason = "is not a known time zone (no \(path))"
+            }
             throw TimeZoneError(identifier: identifier, reason: reason)
         }
         do {
@@ -102,14 +122,50 @@ package struct TimeZoneRules: Sendable, Hashable {
         }
     }
 
-    /// The host's zone: `TZ` if it names a zone, else the target of `/etc/localtime`, else
-    /// `/etc/timezone`, else UTC.
+    /// The rules of a POSIX TZ string, from 1970 to ``ruleHorizonYear``; nil if it is not one. A
+    /// rule with a DST part must say when DST starts and ends: the C library's fallback for
+    /// `CET-1CEST` (the rules of a `posixrules` file) differs between hosts.
+    static func posix(_ text: String) -> TimeZoneRules? {
+        guard text.utf8.count <= 128, let rule = PosixTimeZoneRule(text) else { return nil }
+        var transitions: [Int64] = []
+        var offsets: [Int32] = [Int32(rule.standardOffset)]
+        if let daylight = rule.daylight {
+            for year in 1970...ruleHorizonYear {
+                for (time, offset) in daylight.transitions(in: year, standardOffset: rule.standardOffset) {
+                    if let last = transitions.last, time <= last { continue }
+                    if Int32(offset) == offsets.last { continue }
+                    transitions.append(time)
+                    offsets.append(Int32(offset))
+                }
+            }
+        }
+        return TimeZoneRules(identifier: text, transitions: transitions, offsets: offsets)
+    }
+
+    /// Three or more letters (or `<...>`) then an offset: what a POSIX rule starts with.
+    private static func looksLikePosixRule(_ text: String) -> Bool {
+        let bytes = Array(text.utf8)
+        var index = 0
+        if bytes.first == UInt8(ascii: "<") {
+            guard let close = bytes.firstIndex(of: UInt8(ascii: ">")) else { return false }
+            index = close + 1
+        } else {
+            while index < bytes.count, (65...90).contains(bytes[index] & 0xDF) { index += 1 }
+            guard index >= 3 else { return false }
+        }
+        if index < bytes.count, bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-") { index += 1 }
+        return index < bytes.count && (48...57).contains(bytes[index])
+    }
+
+    /// The host's zone: `TZ` if set (a zone name, `:name`, a path under `zoneinfo/` or a POSIX
+    /// rule, judged by ``named(_:)``), else the target of `/etc/localtime`, else `/etc/timezone`,
+    /// else UTC.
     package static func hostZoneName() -> String {
         if let value = getenv("TZ"), value.pointee != 0 {
             var name = String(cString: value)
             if name.hasPrefix(":") { name.removeFirst() }
             if let zone = name.suffix(after: "zoneinfo/") { name = zone }
-            if isValidName(name) { return name }
+            if name != "/etc/localtime" { return name }
         }
         var buffer = [CChar](repeating: 0, count: 4096)
         let length = readlink("/etc/localtime", &buffer, buffer.count - 1)
@@ -122,6 +178,44 @@ package struct TimeZoneRules: Sendable, Hashable {
             if isValidName(name) { return name }
         }
         return "UTC"
+    }
+
+    /// The database's name nearest to `name`: equal but for case, `_`, `-` and spaces, or within
+    /// two edits. Only for short names: the database is read for each call (an error path).
+    static func nearestName(to name: String) -> String? {
+        guard name.utf8.count <= 64 else { return nil }
+        func folded(_ text: String) -> String { String(text.lowercased().filter { $0 != "_" && $0 != "-" && $0 != " " }) }
+        let wanted = folded(name)
+        var best: (name: String, distance: Int)?
+        for candidate in zoneNames() {
+            if folded(candidate) == wanted { return candidate }
+            let distance = editDistance(candidate, name)
+            if distance <= 2, distance < best?.distance ?? .max { best = (candidate, distance) }
+        }
+        return best?.name
+    }
+
+    /// The zone names of the database: files under it whose name starts with a capital letter,
+    /// except the `posix/` and `right/` copies.
+    static func zoneNames() -> [String] {
+        var names: [String] = []
+        func walk(_ relative: String) {
+            guard let directory = opendir(databaseDirectory + (relative.isEmpty ? "" : "/" + relative)) else { return }
+            defer { closedir(directory) }
+            while let entry = readdir(directory) {
+                let entryName = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+                guard let first = entryName.utf8.first, (65...90).contains(first) else { continue }
+                let path = relative.isEmpty ? entryName : relative + "/" + entryName
+                if entry.pointee.d_type == UInt8(DT_DIR) {
+                    if relative.isEmpty && (entryName == "posix" || entryName == "right") { continue }
+                    if names.count < 10_000 { walk(path) }
+                } else {
+                    names.append(path)
+                }
+            }
+        }
+        walk("")
+        return names.sorted()
     }
 
     private static func isValidName(_ name: String) -> Bool {

@@ -60,3 +60,15 @@ package enum Accounts {
         return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }
+
+extension Accounts {
+    /// The name of the account with `uid`, or the number when there is none.
+    package static func userName(_ uid: uid_t) -> String {
+        var entry = passwd()
+        var result: UnsafeMutablePointer<passwd>?
+        var buffer = [CChar](repeating: 0, count: 16384)
+        getpwuid_r(uid, &entry, &buffer, buffer.count, &result)
+        guard let found = result?.pointee else { return String(uid) }
+        return String(cString: found.pw_name)
+    }
+}

@@ -188,7 +188,7 @@ struct ScheduleTests {
         ("@every", "@every needs one duration, as in \"@every 5m\""),
         ("@every 0s", "@every 0s: the interval must be a whole number of seconds, at least 1s"),
         ("@every 1500ms", "@every 1500ms: the interval must be a whole number of seconds, at least 1s"),
-        ("@every soon", "@every: \"soon\" is not a duration (examples: 500ms, 30s, 5m, 1h30m, 2d)"),
+        ("@every soon", "@every: \"soon\" is not a duration (examples: 500ms, 30s, 5m, 1h30m, 1.5h, 2d)"),
     ])
     func invalid(expression: String, message: String) {
         let error = #expect(throws: ScheduleError.self) { try Schedule(parsing: expression) }

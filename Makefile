@@ -5,6 +5,7 @@
 #   make run        local demo
 #   make bench      benchmarks that print figures
 #   make chaos      faults injected into a real pool for CHAOS_SECONDS (default 600), then an audit
+#   make fuzz       libFuzzer with AddressSanitizer on each parser for FUZZ_SECONDS (default 60) each
 #   make install    PREFIX=/usr/local DESTDIR= (binary, systemd unit, example config)
 #
 # `deps` installs the Debian packages the build and the tests need, with apt-get, when missing.
@@ -22,7 +23,7 @@ CHAOS_SECONDS ?= 600
 CHAOS_ARGS    ?=
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build deps test bench chaos run install uninstall clean
+.PHONY: all build deps test bench chaos fuzz run install uninstall clean
 
 all: build
 
@@ -75,6 +76,30 @@ chaos: deps
 	$(SWIFT) build -c release --product dcrond
 	$(SWIFT) build -c release --product dcrond-chaos
 	.build/release/dcrond-chaos --duration $(CHAOS_SECONDS) $(CHAOS_ARGS)
+
+# libFuzzer targets (Fuzz/dcrond-fuzz: cron, duration, json, configuration), built with the
+# address and leak sanitizers, each from its committed seed corpus (Fuzz/corpus; regenerate with
+# Fuzz/seed-corpus.py) copied to a scratch folder. Fails on a crash, a hang over FUZZ_TIMEOUT
+# seconds, a leak or a sanitizer report; the input is kept as Fuzz/findings/TARGET-*.
+FUZZ_SECONDS ?= 60
+FUZZ_TIMEOUT ?= 10
+FUZZ_TARGETS ?= cron duration json configuration
+FUZZ_BUILD := $(SWIFT) build -c release --product dcrond-fuzz --build-path .build-fuzz \
+	-Xswiftc -sanitize=fuzzer,address -Xswiftc -DDCROND_FUZZ -Xcc -fsanitize=fuzzer-no-link,address
+
+fuzz: deps
+	$(FUZZ_BUILD)
+	@mkdir -p Fuzz/findings
+	@for target in $(FUZZ_TARGETS); do \
+	  work=$$(mktemp -d) && cp Fuzz/corpus/$$target/* $$work/ && \
+	  echo "fuzz $$target: $(FUZZ_SECONDS) s" && \
+	  if DCROND_FUZZ_TARGET=$$target .build-fuzz/release/dcrond-fuzz -max_total_time=$(FUZZ_SECONDS) -timeout=$(FUZZ_TIMEOUT) \
+	       -rss_limit_mb=4096 -print_final_stats=1 -artifact_prefix=Fuzz/findings/$$target- $$work > $$work.log 2>&1; then \
+	    grep -E '^stat::(number_of_executed_units|average_exec_per_sec|peak_rss_mb)' $$work.log; rm -rf $$work $$work.log; \
+	  else \
+	    tail -40 $$work.log; echo "fuzz $$target: FAILED (log $$work.log)"; exit 1; \
+	  fi; \
+	done
 
 # The demo: a private redis-server on loopback (a unix socket in a temporary folder) and three
 # nodes running the example configuration (config/dcrond.json) with the demo table

@@ -64,6 +64,12 @@ let package = Package(
             dependencies: ["DcrondCore", .product(name: "Logging", package: "swift-log")],
             path: "Tests/Helpers/dcrond-test-helper"
         ),
+        // libFuzzer targets for the parsers (`make fuzz`); built plainly, it replays a corpus.
+        .executableTarget(
+            name: "dcrond-fuzz",
+            dependencies: ["DcrondCore"],
+            path: "Fuzz/dcrond-fuzz"
+        ),
         // Unit tests: need nothing but the library.
         .testTarget(
             name: "DcrondCoreTests",

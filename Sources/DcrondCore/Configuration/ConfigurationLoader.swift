@@ -99,11 +99,11 @@ package enum ConfigurationLoader {
         let cluster = reader.string("cluster", example: "production")
         if reader.value("cluster") == nil { problems.report(field: "cluster", "required (the name shared by the nodes of one pool)") }
         if let cluster, !isValidName(cluster, maximumLength: 64) {
-            problems.report(field: "cluster", "\"\(cluster)\" must be 1-64 letters, digits, '-', '_' or '.'")
+            problems.report(field: "cluster", "\"\(shortened(cluster))\" must be 1-64 letters, digits, '-', '_' or '.'")
         }
         let node = reader.string("node", example: "node-a") ?? Accounts.hostName()
         if !isValidName(node, maximumLength: 64) {
-            problems.report(field: "node", "\"\(node)\" must be 1-64 letters, digits, '-', '_' or '.'"
+            problems.report(field: "node", "\"\(shortened(node))\" must be 1-64 letters, digits, '-', '_' or '.'"
                 + (reader.value("node") == nil ? " (it defaults to the host name; set \"node\")" : ""))
         }
         var redis: RedisEndpoint?
@@ -242,7 +242,7 @@ package enum ConfigurationLoader {
         let name = reader.string("name", example: "nightly-backup")
         if reader.value("name") == nil { report("name", "required") }
         if let name, !isValidName(name) {
-            report("name", "\"\(name)\" must be 1-200 letters, digits, '-', '_' or '.'")
+            report("name", "\"\(shortened(name))\" must be 1-200 letters, digits, '-', '_' or '.'")
         }
         var schedule: Schedule?
         if let text = reader.string("schedule", example: "0 3 * * *") {
@@ -290,12 +290,12 @@ package enum ConfigurationLoader {
         }
         let workingDirectory = reader.path("workingDirectory", example: "/var/lib/backup")
         if let workingDirectory, !workingDirectory.hasPrefix("/") {
-            report("workingDirectory", "\"\(workingDirectory)\" must be an absolute path")
+            report("workingDirectory", "\"\(shortened(workingDirectory))\" must be an absolute path")
         }
         let user = reader.name("user", example: "backup")
-        if let user, Accounts.user(user) == nil { report("user", "no user \"\(user)\" on this host") }
+        if let user, Accounts.user(user) == nil { report("user", "no user \"\(shortened(user))\" on this host") }
         let group = reader.name("group", example: "backup")
-        if let group, Accounts.groupID(group) == nil { report("group", "no group \"\(group)\" on this host") }
+        if let group, Accounts.groupID(group) == nil { report("group", "no group \"\(shortened(group))\" on this host") }
         let overlap = reader.choice("overlap", OverlapPolicy.allCases.map(\.rawValue)).flatMap(OverlapPolicy.init) ?? JobDefinition.defaultOverlap
         let catchUp = reader.choice("catchUp", CatchUpPolicy.allCases.map(\.rawValue)).flatMap(CatchUpPolicy.init) ?? JobDefinition.defaultCatchUp
         let startingDeadline = reader.duration("startingDeadline", minimum: .seconds(1)) ?? JobDefinition.defaultStartingDeadline

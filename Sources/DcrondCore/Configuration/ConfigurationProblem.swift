@@ -167,7 +167,7 @@ struct ObjectReader {
         do {
             let duration = try parseDuration(text)
             guard duration >= minimum else {
-                report(key, "\"\(text)\" is shorter than the minimum \(formatDuration(minimum))")
+                report(key, "\"\(shortened(text))\" is shorter than the minimum \(formatDuration(minimum))")
                 return nil
             }
             return duration
@@ -181,7 +181,7 @@ struct ObjectReader {
     mutating func choice(_ key: String, _ choices: [String]) -> String? {
         guard let text = string(key) else { return nil }
         guard choices.contains(text) else {
-            report(key, "\"\(text)\" is not one of \(choices.map { "\"\($0)\"" }.joined(separator: ", "))")
+            report(key, "\"\(shortened(text))\" is not one of \(choices.map { "\"\($0)\"" }.joined(separator: ", "))")
             return nil
         }
         return text

@@ -108,9 +108,9 @@ package struct FileTrust: Sendable, Hashable {
     static func folders(above path: String) -> [String] {
         var absolute = path
         if !absolute.hasPrefix("/") {
-            var buffer = [CChar](repeating: 0, count: Int(PATH_MAX))
-            guard getcwd(&buffer, buffer.count) != nil else { return [] }
-            absolute = String(cString: buffer) + "/" + path
+            guard let cwd = getcwd(nil, 0) else { return [] }
+            absolute = String(cString: cwd) + "/" + path
+            free(cwd)
         }
         var parts = absolute.split(separator: "/").map(String.init)
         var folders: [String] = []

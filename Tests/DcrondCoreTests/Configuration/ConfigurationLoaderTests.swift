@@ -38,7 +38,7 @@ struct ConfigurationFolder: ~Copyable {
             _ = try ConfigurationLoader.load(configPath: configPath)
             return []
         } catch {
-            return error.problems.map { $0.description.replacingOccurrences(of: path, with: "DIR") }
+            return error.lines.map { $0.replacingOccurrences(of: path, with: "DIR") }
         }
     }
 }

@@ -46,7 +46,7 @@ package enum ConfigurationLoader {
     package static func load(configPath: String, trust: FileTrust = FileTrust()) throws(ConfigurationErrors) -> LoadedConfiguration {
         let daemonProblems = ProblemCollector(file: configPath)
         let environmentProblems = ProblemCollector(file: "environment")
-        var zones = ZoneCache()
+        var zones = LookupCache()
         let read = readDaemon(path: configPath, problems: daemonProblems, environment: environmentProblems,
                               zones: &zones, trust: trust)
         var problems = environmentProblems.problems + daemonProblems.problems
@@ -68,7 +68,7 @@ package enum ConfigurationLoader {
     /// Reads a jobs file on its own, with `defaultZone` for jobs that name none.
     package static func loadJobs(path: String, defaultZone: TimeZoneRules) throws(ConfigurationErrors) -> JobTable {
         let problems = ProblemCollector(file: path)
-        var zones = ZoneCache()
+        var zones = LookupCache()
         let table = readJobs(path: path, defaultZone: defaultZone, problems: problems, zones: &zones)
         guard problems.count == 0, let table else { throw ConfigurationErrors(problems: problems.problems, omitted: problems.omitted) }
         return table
@@ -90,7 +90,7 @@ package enum ConfigurationLoader {
     }
 
     private static func readDaemon(path: String, problems: ProblemCollector, environment: ProblemCollector,
-                                   zones: inout ZoneCache, trust: FileTrust) -> DaemonRead {
+                                   zones: inout LookupCache, trust: FileTrust) -> DaemonRead {
         if let problem = trust.check(path, content: .configuration) { problems.report(problem) }
         guard let members = readObject(path: path, problems: problems) else { return DaemonRead() }
         var reader = ObjectReader(members, problems: problems, job: nil)
@@ -194,7 +194,7 @@ package enum ConfigurationLoader {
                                   "retries", "enabled", "description", "dstGap", "dstOverlap", "umask"]
 
     private static func readJobs(path: String, defaultZone: TimeZoneRules, problems: ProblemCollector,
-                                 zones: inout ZoneCache) -> JobTable? {
+                                 zones: inout LookupCache) -> JobTable? {
         guard let members = readObject(path: path, problems: problems) else { return nil }
         var top = ObjectReader(members, problems: problems, job: nil)
         guard let list = top.value("jobs") else {
@@ -234,7 +234,7 @@ package enum ConfigurationLoader {
     }
 
     private static func readJob(_ fields: [JSONMember], label: String, defaultZone: TimeZoneRules,
-                                problems: ProblemCollector, zones: inout ZoneCache) -> JobDefinition? {
+                                problems: ProblemCollector, zones: inout LookupCache) -> JobDefinition? {
         let before = problems.count
         var reader = ObjectReader(fields, problems: problems, job: label)
         func report(_ field: String, _ message: String) { problems.report(job: label, field: field, message) }
@@ -293,9 +293,9 @@ package enum ConfigurationLoader {
             report("workingDirectory", "\"\(shortened(workingDirectory))\" must be an absolute path")
         }
         let user = reader.name("user", example: "backup")
-        if let user, Accounts.user(user) == nil { report("user", "no user \"\(shortened(user))\" on this host") }
+        if let user, !zones.userExists(user) { report("user", "no user \"\(shortened(user))\" on this host") }
         let group = reader.name("group", example: "backup")
-        if let group, Accounts.groupID(group) == nil { report("group", "no group \"\(shortened(group))\" on this host") }
+        if let group, !zones.groupExists(group) { report("group", "no group \"\(shortened(group))\" on this host") }
         let overlap = reader.choice("overlap", OverlapPolicy.allCases.map(\.rawValue)).flatMap(OverlapPolicy.init) ?? JobDefinition.defaultOverlap
         let catchUp = reader.choice("catchUp", CatchUpPolicy.allCases.map(\.rawValue)).flatMap(CatchUpPolicy.init) ?? JobDefinition.defaultCatchUp
         let startingDeadline = reader.duration("startingDeadline", minimum: .seconds(1)) ?? JobDefinition.defaultStartingDeadline
@@ -360,9 +360,25 @@ package enum ConfigurationLoader {
     }
 }
 
-/// Zones loaded once per configuration read.
-private struct ZoneCache {
+/// Zones and accounts looked up once per configuration read: 100,000 jobs name a few of each.
+private struct LookupCache {
     private var zones: [String: TimeZoneRules] = [:]
+    private var users: [String: Bool] = [:]
+    private var groups: [String: Bool] = [:]
+
+    mutating func userExists(_ name: String) -> Bool {
+        if let known = users[name] { return known }
+        let exists = Accounts.user(name) != nil
+        users[name] = exists
+        return exists
+    }
+
+    mutating func groupExists(_ name: String) -> Bool {
+        if let known = groups[name] { return known }
+        let exists = Accounts.groupID(name) != nil
+        groups[name] = exists
+        return exists
+    }
 
     mutating func zone(_ name: String) throws(TimeZoneError) -> TimeZoneRules {
         if let zone = zones[name] { return zone }

@@ -25,17 +25,33 @@ package enum HostCheck {
             }
         }
         let root = geteuid() == 0
+        // Many jobs share a folder and a user: each is looked up once.
+        var folders: [String: String?] = [:]
+        var uids: [String: uid_t?] = [:]
         for job in loaded.table.jobs where job.enabled {
             let label = "\(loaded.table.path): job \"\(job.name)\""
             if let directory = job.workingDirectory {
-                var status = stat()
-                if stat(directory, &status) != 0 {
-                    warnings.append("\(label): workingDirectory: \(directory): \(errnoDescription()) on this host: every run would fail")
-                } else if status.st_mode & S_IFMT != S_IFDIR {
-                    warnings.append("\(label): workingDirectory: \(directory) is not a folder: every run would fail")
-                }
+                let problem = folders[directory] ?? {
+                    var status = stat()
+                    let found: String? = if stat(directory, &status) != 0 {
+                        "\(directory): \(errnoDescription()) on this host: every run would fail"
+                    } else if status.st_mode & S_IFMT != S_IFDIR {
+                        "\(directory) is not a folder: every run would fail"
+                    } else {
+                        nil
+                    }
+                    folders[directory] = found
+                    return found
+                }()
+                if let problem { warnings.append("\(label): workingDirectory: \(problem)") }
             }
-            if !root, let user = job.user, let account = Accounts.user(user), account.uid != geteuid() {
+            if !root, let user = job.user {
+                let uid = uids[user] ?? {
+                    let found = Accounts.user(user)?.uid
+                    uids[user] = found
+                    return found
+                }()
+                guard let uid, uid != geteuid() else { continue }
                 warnings.append("\(label): user: dcrond runs as \(Accounts.userName(geteuid())), not root: it cannot run this job as \"\(user)\"")
             }
         }

@@ -104,7 +104,8 @@ package struct JobDefinition: Sendable, Hashable {
 
 private func escaped(_ text: String) -> String {
     // Separators inside values must not make two different tables read alike.
-    String(text.flatMap { $0 == "\u{1F}" || $0 == "\\" ? ["\\", $0] : [$0] })
+    guard text.utf8.contains(where: { $0 == 0x1F || $0 == UInt8(ascii: "\\") }) else { return text }
+    return String(text.flatMap { $0 == "\u{1F}" || $0 == "\\" ? ["\\", $0] : [$0] })
 }
 
 /// The job table read from a jobs file: in file order, names unique.

@@ -29,6 +29,10 @@ package struct TimeZoneRules: Sendable, Hashable {
         self.identifier = identifier
         self.transitions = transitions
         self.offsets = offsets
+        var hash = StableHash.fnv1a64(identifier.utf8)
+        for value in transitions { hash = StableHash.mix64(hash ^ UInt64(bitPattern: value)) }
+        for value in offsets { hash = StableHash.mix64(hash ^ UInt64(UInt32(bitPattern: value))) }
+        rulesDigest = String(hash, radix: 16)
     }
 
     /// A span of time with one offset: `[start, end)` in Unix seconds (nil: unbounded).
@@ -64,13 +68,9 @@ package struct TimeZoneRules: Sendable, Hashable {
     package func offset(at instant: Int64) -> Int { segment(containing: instant).offset }
 
     /// A canonical description of the rules, for fingerprints: two zones with the same name on
-    /// nodes whose tz databases differ produce different descriptions.
-    package var rulesDigest: String {
-        var hash = StableHash.fnv1a64(identifier.utf8)
-        for value in transitions { hash = StableHash.mix64(hash ^ UInt64(bitPattern: value)) }
-        for value in offsets { hash = StableHash.mix64(hash ^ UInt64(UInt32(bitPattern: value))) }
-        return String(hash, radix: 16)
-    }
+    /// nodes whose tz databases differ produce different descriptions. Computed once per zone
+    /// loaded, not per job that names it.
+    package let rulesDigest: String
 
     // MARK: - Loading
 
@@ -441,10 +441,13 @@ struct PosixTimeZoneRule {
             return index - start >= 3
         }
 
+        /// At most four digits: no field of a rule is longer, and a rule from TZ or a file's
+        /// `timezone` is operator input (a fuzzer found `UTC6666666666666666` overflowing).
         mutating func number() -> Int? {
             let start = index
             var value = 0
             while index < bytes.count, (48...57).contains(bytes[index]) {
+                guard index - start < 4 else { return nil }
                 value = value * 10 + Int(bytes[index] - 48)
                 index += 1
             }
@@ -455,13 +458,14 @@ struct PosixTimeZoneRule {
         mutating func offset() -> Int? {
             var sign = 1
             if take("-") { sign = -1 } else { _ = take("+") }
-            guard let hours = number() else { return nil }
+            // RFC 8536 allows transition times of -167 to 167 hours.
+            guard let hours = number(), hours <= 167 else { return nil }
             var seconds = hours * 3600
             if take(":") {
-                guard let minutes = number() else { return nil }
+                guard let minutes = number(), minutes <= 59 else { return nil }
                 seconds += minutes * 60
                 if take(":") {
-                    guard let secs = number() else { return nil }
+                    guard let secs = number(), secs <= 59 else { return nil }
                     seconds += secs
                 }
             }
@@ -469,13 +473,13 @@ struct PosixTimeZoneRule {
         }
 
         mutating func dateRule() -> DateRule? {
-            if take("J") { return number().map { .julianNoLeap($0) } }
+            if take("J") { return number().flatMap { (1...365).contains($0) ? .julianNoLeap($0) : nil } }
             if take("M") {
                 guard let month = number(), take("."), let week = number(), take("."), let weekday = number(),
                       (1...12).contains(month), (1...5).contains(week), (0...6).contains(weekday) else { return nil }
                 return .monthWeekDay(month: month, week: week, weekday: weekday)
             }
-            return number().map { .zeroBasedJulian($0) }
+            return number().flatMap { (0...365).contains($0) ? .zeroBasedJulian($0) : nil }
         }
     }
 }

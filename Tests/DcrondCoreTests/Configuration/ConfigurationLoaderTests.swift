@@ -63,7 +63,8 @@ struct ConfigurationLoaderTests {
         var parts = "\(#filePath)".split(separator: "/", omittingEmptySubsequences: false)
         parts.removeLast(4)
         let root = parts.joined(separator: "/")
-        let loaded = try ConfigurationLoader.load(configPath: root + "/config/dcrond.json")
+        // Unchecked ownership: the checkout's folders are whatever the clone made them.
+        let loaded = try ConfigurationLoader.load(configPath: root + "/config/dcrond.json", trust: .unchecked)
         #expect(loaded.daemon.cluster == "demo")
         #expect(loaded.daemon.jobsPath == root + "/config/jobs.json")
         #expect(loaded.table.jobs.count == 8)

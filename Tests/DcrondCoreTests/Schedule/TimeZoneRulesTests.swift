@@ -48,6 +48,10 @@ struct TimeZoneRulesTests {
         // A DST part without its dates depends on the host's posixrules file: refused.
         let error = #expect(throws: TimeZoneError.self) { try TimeZoneRules.named("CET-1CEST") }
         #expect(error?.reason == "is a POSIX TZ rule dcrond cannot use: a DST part needs the dates of its changes, as in CET-1CEST,M3.5.0,M10.5.0/3 (or use a zone name such as Europe/Berlin)")
+        // Found by the fuzzer: an offset of 16 digits overflowed.
+        for huge in ["UTC6666666666666666", "UTC168", "UTC5:60", "EST5EDT,J999,J1", "EST5EDT,M3.2.0/99999,M11.1.0"] {
+            #expect(throws: TimeZoneError.self) { try TimeZoneRules.named(huge) }
+        }
         let garbled = #expect(throws: TimeZoneError.self) { try TimeZoneRules.named("EST5EDT,M3.2.0") }
         #expect(garbled?.reason == "is not a POSIX TZ rule dcrond can read, such as EST5EDT,M3.2.0,M11.1.0 (or use a zone name such as America/New_York)")
     }

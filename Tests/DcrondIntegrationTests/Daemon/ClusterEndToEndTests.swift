@@ -352,7 +352,16 @@ struct ClusterEndToEndTests {
         try await Task.sleep(for: .seconds(3))
         #expect(cluster.runs().filter { $0.instant > afterInvalid }.allSatisfy { $0.instant % 2 == 0 }, "the old table kept running")
         #expect(cluster.runs().contains { $0.instant > afterInvalid })
+        // A valid table that anyone could have written is rejected too, and the old one keeps running.
         try cluster.writeJobs(schedule: "* * * * * *")
+        chmod(cluster.directory + "/jobs.json", 0o666)
+        for node in ["a", "b"] { cluster.signal(node, SIGHUP) }
+        try await Task.sleep(for: .seconds(1))
+        #expect(cluster.log("a").contains("reload rejected: \(cluster.directory)/jobs.json: owned by \(Accounts.userName(geteuid())) (uid \(geteuid())) with mode 0666: anyone can change it"))
+        let afterWritable = wallSeconds()
+        try await Task.sleep(for: .seconds(3))
+        #expect(cluster.runs().filter { $0.instant > afterWritable }.allSatisfy { $0.instant % 2 == 0 }, "the old table kept running")
+        chmod(cluster.directory + "/jobs.json", 0o644)
         for node in ["a", "b"] { cluster.signal(node, SIGHUP) }
         try await Task.sleep(for: .seconds(2))
         let from = wallSeconds()

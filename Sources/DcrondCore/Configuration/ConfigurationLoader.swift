@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
 /// The daemon's own settings (`dcrond.json`), with every default applied.
 package struct DaemonConfiguration: Sendable, Hashable {
     /// The configuration file, as given.
@@ -46,16 +52,16 @@ package enum ConfigurationLoader {
     package static func load(configPath: String, trust: FileTrust = FileTrust()) throws(ConfigurationErrors) -> LoadedConfiguration {
         let daemonProblems = ProblemCollector(file: configPath)
         let environmentProblems = ProblemCollector(file: "environment")
-        var zones = LookupCache()
+        var lookups = LookupCache()
         let read = readDaemon(path: configPath, problems: daemonProblems, environment: environmentProblems,
-                              zones: &zones, trust: trust)
+                              lookups: &lookups, trust: trust)
         var problems = environmentProblems.problems + daemonProblems.problems
         var omitted = environmentProblems.omitted + daemonProblems.omitted
         var table: JobTable?
         if let jobsPath = read.jobsPath {
             let jobProblems = ProblemCollector(file: jobsPath)
             if let problem = trust.check(jobsPath, content: .configuration) { jobProblems.report(problem) }
-            table = readJobs(path: jobsPath, defaultZone: read.zone ?? .utc, problems: jobProblems, zones: &zones)
+            table = readJobs(path: jobsPath, defaultZone: read.zone ?? .utc, problems: jobProblems, lookups: &lookups)
             problems += jobProblems.problems
             omitted += jobProblems.omitted
         }
@@ -68,8 +74,8 @@ package enum ConfigurationLoader {
     /// Reads a jobs file on its own, with `defaultZone` for jobs that name none.
     package static func loadJobs(path: String, defaultZone: TimeZoneRules) throws(ConfigurationErrors) -> JobTable {
         let problems = ProblemCollector(file: path)
-        var zones = LookupCache()
-        let table = readJobs(path: path, defaultZone: defaultZone, problems: problems, zones: &zones)
+        var lookups = LookupCache()
+        let table = readJobs(path: path, defaultZone: defaultZone, problems: problems, lookups: &lookups)
         guard problems.count == 0, let table else { throw ConfigurationErrors(problems: problems.problems, omitted: problems.omitted) }
         return table
     }
@@ -90,7 +96,7 @@ package enum ConfigurationLoader {
     }
 
     private static func readDaemon(path: String, problems: ProblemCollector, environment: ProblemCollector,
-                                   zones: inout LookupCache, trust: FileTrust) -> DaemonRead {
+                                   lookups: inout LookupCache, trust: FileTrust) -> DaemonRead {
         if let problem = trust.check(path, content: .configuration) { problems.report(problem) }
         guard let members = readObject(path: path, problems: problems) else { return DaemonRead() }
         var reader = ObjectReader(members, problems: problems, job: nil)
@@ -154,15 +160,19 @@ package enum ConfigurationLoader {
         let jobs = resolve(jobsValue ?? "jobs.json", against: path)
         let zone: TimeZoneRules?
         if let zoneName = reader.string("timezone", example: "Europe/Berlin") {
-            zone = zones.zone(zoneName) { message in problems.report(field: "timezone", message) }
+            zone = lookups.zone(zoneName) { message in problems.report(field: "timezone", message) }
         } else if reader.value("timezone") != nil {
             zone = nil
         } else {
             // No "timezone": the host's, from TZ or /etc/localtime; a bad TZ is the environment's fault.
             do {
-                zone = try zones.zone(TimeZoneRules.hostZoneName())
+                zone = try lookups.zone(TimeZoneRules.hostZoneName())
             } catch {
-                environment.report(field: "TZ", "\(error.description); set TZ to a tz database name such as Europe/Berlin, or \"timezone\" in \(path)")
+                if let value = getenv("TZ"), value.pointee != 0 {
+                    environment.report(field: "TZ", "\(error.description); set TZ to a tz database name such as Europe/Berlin, or \"timezone\" in \(path)")
+                } else {
+                    problems.report(field: "timezone", "not given, and the host's zone (from /etc/localtime or /etc/timezone) \(error.description); set \"timezone\"")
+                }
                 zone = nil
             }
         }
@@ -194,7 +204,7 @@ package enum ConfigurationLoader {
                                   "retries", "enabled", "description", "dstGap", "dstOverlap", "umask"]
 
     private static func readJobs(path: String, defaultZone: TimeZoneRules, problems: ProblemCollector,
-                                 zones: inout LookupCache) -> JobTable? {
+                                 lookups: inout LookupCache) -> JobTable? {
         guard let members = readObject(path: path, problems: problems) else { return nil }
         var top = ObjectReader(members, problems: problems, job: nil)
         guard let list = top.value("jobs") else {
@@ -225,7 +235,7 @@ package enum ConfigurationLoader {
                     firstIndex[name] = index
                 }
             }
-            if let job = readJob(fields, label: label, defaultZone: defaultZone, problems: problems, zones: &zones) {
+            if let job = readJob(fields, label: label, defaultZone: defaultZone, problems: problems, lookups: &lookups) {
                 jobs.append(job)
             }
         }
@@ -234,7 +244,7 @@ package enum ConfigurationLoader {
     }
 
     private static func readJob(_ fields: [JSONMember], label: String, defaultZone: TimeZoneRules,
-                                problems: ProblemCollector, zones: inout LookupCache) -> JobDefinition? {
+                                problems: ProblemCollector, lookups: inout LookupCache) -> JobDefinition? {
         let before = problems.count
         var reader = ObjectReader(fields, problems: problems, job: label)
         func report(_ field: String, _ message: String) { problems.report(job: label, field: field, message) }
@@ -260,7 +270,7 @@ package enum ConfigurationLoader {
 
         var zone: TimeZoneRules? = defaultZone
         if let zoneName = reader.string("timezone", example: "Europe/Berlin") {
-            zone = zones.zone(zoneName) { report("timezone", $0) }
+            zone = lookups.zone(zoneName) { report("timezone", $0) }
         }
         let timeout = reader.duration("timeout", minimum: .seconds(1))
         let killGrace = reader.duration("killGrace") ?? JobDefinition.defaultKillGrace
@@ -293,9 +303,9 @@ package enum ConfigurationLoader {
             report("workingDirectory", "\"\(shortened(workingDirectory))\" must be an absolute path")
         }
         let user = reader.name("user", example: "backup")
-        if let user, !zones.userExists(user) { report("user", "no user \"\(shortened(user))\" on this host") }
+        if let user, !lookups.userExists(user) { report("user", "no user \"\(shortened(user))\" on this host") }
         let group = reader.name("group", example: "backup")
-        if let group, !zones.groupExists(group) { report("group", "no group \"\(shortened(group))\" on this host") }
+        if let group, !lookups.groupExists(group) { report("group", "no group \"\(shortened(group))\" on this host") }
         let overlap = reader.choice("overlap", OverlapPolicy.allCases.map(\.rawValue)).flatMap(OverlapPolicy.init) ?? JobDefinition.defaultOverlap
         let catchUp = reader.choice("catchUp", CatchUpPolicy.allCases.map(\.rawValue)).flatMap(CatchUpPolicy.init) ?? JobDefinition.defaultCatchUp
         let startingDeadline = reader.duration("startingDeadline", minimum: .seconds(1)) ?? JobDefinition.defaultStartingDeadline
@@ -362,7 +372,8 @@ package enum ConfigurationLoader {
 
 /// Zones and accounts looked up once per configuration read: 100,000 jobs name a few of each.
 private struct LookupCache {
-    private var zones: [String: TimeZoneRules] = [:]
+    // Failures too: a near-miss suggestion reads the whole zone database.
+    private var zones: [String: Result<TimeZoneRules, TimeZoneError>] = [:]
     private var users: [String: Bool] = [:]
     private var groups: [String: Bool] = [:]
 
@@ -381,10 +392,12 @@ private struct LookupCache {
     }
 
     mutating func zone(_ name: String) throws(TimeZoneError) -> TimeZoneRules {
-        if let zone = zones[name] { return zone }
-        let zone = try TimeZoneRules.named(name)
-        zones[name] = zone
-        return zone
+        let result = zones[name] ?? {
+            let loaded = Result { () throws(TimeZoneError) in try TimeZoneRules.named(name) }
+            zones[name] = loaded
+            return loaded
+        }()
+        return try result.get()
     }
 
     mutating func zone(_ name: String, report: (String) -> Void) -> TimeZoneRules? {

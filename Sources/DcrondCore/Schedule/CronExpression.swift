@@ -177,7 +177,9 @@ package struct CronExpression: Sendable, Hashable {
             }
             let hash = StableHash.mix64(StableHash.fnv1a64(jobName.utf8) &+ UInt64(kind.rawValue))
             if hasStep {
-                let offset = Int(hash % UInt64(step))
+                // The offset stays inside the range even when the step is longer than it (`H/31`
+                // in days, whose hash range is 1-28; `H(0-5)/30`): a fuzzer found both crashing.
+                let offset = Int(hash % UInt64(min(step, bounds.count)))
                 addRange((bounds.lowerBound + offset)...bounds.upperBound, step: step, kind)
             } else {
                 let chosen = bounds.lowerBound + Int(hash % UInt64(bounds.count))

@@ -144,6 +144,22 @@ struct ScheduleTests {
         #expect(try Schedule(parsing: "* 5 3 * * *").isFixedTime, "the seconds field does not count")
     }
 
+    @Test("a step longer than H's range keeps the hashed start inside it (found by the fuzzer)")
+    func hashedStepLongerThanRange() throws {
+        for index in 0..<200 {
+            let job = "job-\(index)"
+            let days = try Schedule(parsing: "0 0 H/31 * *", jobName: job)
+            let narrow = try Schedule(parsing: "H(0-5)/30 * * * *", jobName: job)
+            for instant in days.instants(after: 1_735_689_600, count: 3, in: .utc, policy: days.defaultDSTPolicy) {
+                #expect((1...28).contains(CivilTime(localSeconds: instant).day))
+            }
+            for instant in narrow.instants(after: 1_735_689_600, count: 3, in: .utc, policy: narrow.defaultDSTPolicy) {
+                let minute = CivilTime(localSeconds: instant).minute
+                #expect((0...5).contains(minute))
+            }
+        }
+    }
+
     @Test("H hashes the job name with a fixed hash, the same in every process and version")
     func hashedValues() throws {
         // Published vectors (docs/schedules.md): change them only with a migration note.

@@ -50,12 +50,13 @@ CHAOS_SUITES = ChaosTests
 # The pool tests assert real-time bounds of a quarter-second heartbeat: they run first, alone.
 TIMING_SUITES = NodePoolTests
 
+# umask 022: dcrond refuses configuration files others can write, and the tests write theirs.
 test: deps
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build --disable-xctest --filter '$(TIMING_SUITES)'
-	$(SWIFT) test --skip-build --disable-xctest --skip '$(TIMING_SUITES)|$(SENTINEL_SUITES)|$(CHAOS_SUITES)'
-	$(SWIFT) test --skip-build --disable-xctest --filter '$(SENTINEL_SUITES)'
-	$(SWIFT) test --skip-build --disable-xctest --filter '$(CHAOS_SUITES)'
+	umask 022 && $(SWIFT) test --skip-build --disable-xctest --filter '$(TIMING_SUITES)'
+	umask 022 && $(SWIFT) test --skip-build --disable-xctest --skip '$(TIMING_SUITES)|$(SENTINEL_SUITES)|$(CHAOS_SUITES)'
+	umask 022 && $(SWIFT) test --skip-build --disable-xctest --filter '$(SENTINEL_SUITES)'
+	umask 022 && $(SWIFT) test --skip-build --disable-xctest --filter '$(CHAOS_SUITES)'
 
 bench: deps
 	$(SWIFT) build -c release --product dcrond

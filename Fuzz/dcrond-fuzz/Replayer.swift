@@ -14,13 +14,8 @@ struct Replayer {
         var count = 0
         for argument in CommandLine.arguments.dropFirst() {
             var paths = [argument]
-            if let directory = opendir(argument) {
-                paths = []
-                while let entry = readdir(directory) {
-                    let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-                    if !name.hasPrefix(".") { paths.append(argument + "/" + name) }
-                }
-                closedir(directory)
+            if let entries = FileSystem.entries(of: argument) {
+                paths = entries.filter { !$0.name.hasPrefix(".") }.map { argument + "/" + $0.name }
             }
             for path in paths.sorted() {
                 guard let input = try? FileSystem.readFile(path, limit: 64 << 20) else { fatalError("cannot read \(path)") }

@@ -200,14 +200,11 @@ package struct TimeZoneRules: Sendable, Hashable {
     static func zoneNames() -> [String] {
         var names: [String] = []
         func walk(_ relative: String) {
-            guard let directory = opendir(databaseDirectory + (relative.isEmpty ? "" : "/" + relative)) else { return }
-            defer { closedir(directory) }
-            while let entry = readdir(directory) {
-                let entryName = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-                guard let first = entryName.utf8.first, (65...90).contains(first) else { continue }
-                let path = relative.isEmpty ? entryName : relative + "/" + entryName
-                if entry.pointee.d_type == UInt8(DT_DIR) {
-                    if relative.isEmpty && (entryName == "posix" || entryName == "right") { continue }
+            for entry in FileSystem.entries(of: databaseDirectory + (relative.isEmpty ? "" : "/" + relative)) ?? [] {
+                guard let first = entry.name.utf8.first, (65...90).contains(first) else { continue }
+                let path = relative.isEmpty ? entry.name : relative + "/" + entry.name
+                if entry.isDirectory {
+                    if relative.isEmpty && (entry.name == "posix" || entry.name == "right") { continue }
                     if names.count < 10_000 { walk(path) }
                 } else {
                     names.append(path)

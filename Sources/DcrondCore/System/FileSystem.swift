@@ -37,3 +37,25 @@ package enum FileSystem {
 package func errnoDescription(_ code: Int32 = errno) -> String {
     String(cString: strerror(code))
 }
+
+extension FileSystem {
+    /// One entry of a folder, as `readdir` gives it.
+    package struct Entry: Sendable, Hashable {
+        package let name: String
+        /// As the file system reports it (`d_type`); false for an unknown type.
+        package let isDirectory: Bool
+    }
+
+    /// The entries of the folder at `path` but `.` and `..`, in no order; nil if it cannot be opened.
+    package static func entries(of path: String) -> [Entry]? {
+        guard let directory = opendir(path) else { return nil }
+        defer { closedir(directory) }
+        var entries: [Entry] = []
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if name == "." || name == ".." { continue }
+            entries.append(Entry(name: name, isDirectory: entry.pointee.d_type == UInt8(DT_DIR)))
+        }
+        return entries
+    }
+}

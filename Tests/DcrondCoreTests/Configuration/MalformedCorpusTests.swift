@@ -12,16 +12,7 @@ struct MalformedCorpusTests {
         return parts.joined(separator: "/") + "/Fixtures/malformed"
     }()
 
-    static let cases: [String] = {
-        guard let directory = opendir(folder) else { return [] }
-        defer { closedir(directory) }
-        var names: [String] = []
-        while let entry = readdir(directory) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            if name.hasSuffix(".case") { names.append(name) }
-        }
-        return names.sorted()
-    }()
+    static let cases: [String] = (FileSystem.entries(of: folder) ?? []).map(\.name).filter { $0.hasSuffix(".case") }.sorted()
 
     @Test("the corpus is there")
     func present() {
@@ -43,7 +34,3 @@ struct MalformedCorpusTests {
         #expect(folder.problems() == expected, "\(name)")
     }
 }
-
-#if canImport(Glibc)
-import Glibc
-#endif

@@ -128,6 +128,21 @@ package final class SentinelTestGroup: @unchecked Sendable {
         return new
     }
 
+    /// Waits until the master on `port` has `replicas` online replicas and every sentinel knows
+    /// them as healthy (`flags` exactly `slave`): a failover started earlier can find no good
+    /// replica to promote, and then the sentinels wait out `failover-timeout` before trying again.
+    package func waitUntilSettled(masterPort port: Int, replicas: Int, seconds: Double = 30) async throws {
+        guard let master = server(port: port) else { throw HarnessError("no server on port \(port)") }
+        let settled = try await waitFor(seconds: seconds) {
+            guard master.onlineReplicas(password: self.password) >= replicas else { return false }
+            return self.sentinelPorts.allSatisfy { sentinel in
+                let reply = shellOutputBlocking("\(self.sentinelCLI(sentinel)) SENTINEL replicas \(self.name)") ?? ""
+                return reply.split(whereSeparator: \.isNewline).filter { $0 == "slave" }.count >= replicas
+            }
+        }
+        guard settled else { throw HarnessError("the group around port \(port) did not settle with \(replicas) healthy replicas within \(seconds) s") }
+    }
+
     /// The server on `port` among the master and the replicas.
     package func server(port: Int) -> RedisTestServer? {
         ([master] + replicas).first { $0.port == port }

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -79,6 +80,10 @@ static int child_main(void *argument) {
 
     // The child has a file-system context of its own (no CLONE_FS): this is not the daemon's mask.
     (void)syscall(SYS_umask, request->umask);
+    if (request->descriptor_soft_limit != 0) {
+        struct rlimit limit = {request->descriptor_soft_limit, request->descriptor_hard_limit};
+        (void)syscall(SYS_prlimit64, 0, RLIMIT_NOFILE, &limit, NULL);
+    }
 
     if (request->working_directory != NULL) {
         step = DCROND_SPAWN_STEP_CHDIR;

@@ -37,6 +37,9 @@ struct RunCommand: AsyncParsableCommand {
         ignoreSIGPIPE()
         let loaded = try loadConfiguration(config, trust: trustOptions.trust)
         ProcessEnvironment.scrub()
+        if let raised = DescriptorLimit.raise(), raised.from != raised.to {
+            logger.info("descriptor limit raised for the daemon (jobs keep the original)", metadata: ["from": "\(raised.from)", "to": "\(raised.to)"])
+        }
         let daemon = Daemon(configPath: config, loaded: loaded, logger: logger)
         let grace = loaded.daemon.shutdownGrace
         // Signals arrive on Dispatch sources; children get their default dispositions back at spawn.

@@ -38,6 +38,11 @@ typedef struct {
     size_t group_count;
     /// The child's file-creation mask.
     mode_t umask;
+    /// Non-zero: the child's RLIMIT_NOFILE (soft, hard). The daemon raises its own soft limit to
+    /// the hard one; children get back the limit it started with, as programs using select()
+    /// expect descriptors below 1024.
+    unsigned long long descriptor_soft_limit;
+    unsigned long long descriptor_hard_limit;
 } dcrond_spawn_request;
 
 /// Which step of the child's set-up failed, for the error message.

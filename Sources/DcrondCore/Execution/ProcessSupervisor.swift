@@ -245,7 +245,9 @@ private actor Spawner {
                                 stdin_fd: stdin, stdout_fd: outPipe[1], stderr_fd: errPipe[1],
                                 change_identity: request.identity == nil ? 0 : 1,
                                 uid: request.identity?.uid ?? 0, gid: request.identity?.gid ?? 0,
-                                groups: groupBuffer.baseAddress, group_count: groupBuffer.count, umask: request.umask)
+                                groups: groupBuffer.baseAddress, group_count: groupBuffer.count, umask: request.umask,
+                                descriptor_soft_limit: DescriptorLimit.forChildren.soft,
+                                descriptor_hard_limit: DescriptorLimit.forChildren.hard)
                             return dcrond_spawn(&spawnRequest, &pid, &pidfd, &step)
                         }
                     }

@@ -6,7 +6,7 @@
 #   make bench      benchmarks that print figures
 #   make chaos      faults injected into a real pool for CHAOS_SECONDS (default 600), then an audit
 #   make fuzz       libFuzzer with AddressSanitizer on each parser for FUZZ_SECONDS (default 60) each
-#   make install    PREFIX=/usr/local DESTDIR= (binary, systemd unit, example config)
+#   make install    PREFIX=/usr/local DESTDIR= (binary, systemd unit, a starting configuration)
 #
 # `deps` installs the Debian packages the build and the tests need, with apt-get, when missing.
 
@@ -138,11 +138,13 @@ install: build
 	sed 's|/usr/local/bin/dcrond|$(BINDIR)/dcrond|g; s|/etc/dcrond|$(SYSCONFDIR)/dcrond|g' systemd/dcrond.service \
 	  > $(DESTDIR)$(UNITDIR)/dcrond.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/dcrond.service
-	@# An existing configuration is the operator's: never overwrite it.
-	@for file in config/dcrond.json config/jobs.json; do \
+	@# An existing configuration is the operator's: never overwrite it. The one installed is
+	@# config/default: standalone, no job, the node named after the host (not the demo's node-a).
+	@for file in config/default/dcrond.json config/default/jobs.json; do \
 	  target=$(DESTDIR)$(SYSCONFDIR)/dcrond/$$(basename $$file); \
 	  if [ -e $$target ]; then echo "keeping existing $$target"; else install -m 0644 $$file $$target; fi; \
 	done
+	@echo "installed $(DESTDIR)$(BINDIR)/dcrond; it needs the runtime package libhiredis0.14 (apt-get install libhiredis0.14)"
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/dcrond $(DESTDIR)$(UNITDIR)/dcrond.service

@@ -9,7 +9,8 @@ import hashlib, json, os, re, sys
 root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 corpus = os.path.join(root, "Fuzz", "corpus")
 docs = {name: open(os.path.join(root, "docs", name), encoding="utf-8").read() for name in os.listdir(os.path.join(root, "docs"))}
-config = {name: open(os.path.join(root, "config", name), "rb").read() for name in os.listdir(os.path.join(root, "config"))}
+config = {name: open(os.path.join(root, "config", name), "rb").read() for name in os.listdir(os.path.join(root, "config"))
+          if os.path.isfile(os.path.join(root, "config", name))}
 seeds = {"cron": set(), "duration": set(), "json": set(), "configuration": set()}
 
 code = [span for text in docs.values() for span in re.findall(r"`([^`\n]+)`", text)]

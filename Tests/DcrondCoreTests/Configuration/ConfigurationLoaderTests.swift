@@ -75,6 +75,16 @@ struct ConfigurationLoaderTests {
         #expect(demo.jobs.map(\.name) == ["demo-tick", "demo-tock", "demo-slow", "demo-flaky"])
     }
 
+    @Test("the configuration make install puts in place: standalone, no job, the node named after the host")
+    func installedConfiguration() throws {
+        var parts = "\(#filePath)".split(separator: "/", omittingEmptySubsequences: false)
+        parts.removeLast(4)
+        let loaded = try ConfigurationLoader.load(configPath: parts.joined(separator: "/") + "/config/default/dcrond.json", trust: .unchecked)
+        #expect(loaded.table.jobs.isEmpty)
+        #expect(loaded.daemon.redis == nil)
+        #expect(loaded.daemon.node == Accounts.hostName())
+    }
+
     @Test("defaults are applied")
     func defaults() throws {
         let folder = try ConfigurationFolder(

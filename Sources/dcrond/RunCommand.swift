@@ -37,6 +37,8 @@ struct RunCommand: AsyncParsableCommand {
         ignoreSIGPIPE()
         let loaded = try loadConfiguration(config, trust: trustOptions.trust)
         ProcessEnvironment.scrub()
+        // Stats and user look-ups: here, before the daemon's actor runs, never on it.
+        for warning in HostCheck.warnings(loaded) { logger.warning("\(warning)") }
         if let raised = DescriptorLimit.raise(), raised.from != raised.to {
             logger.info("descriptor limit raised for the daemon (jobs keep the original)", metadata: ["from": "\(raised.from)", "to": "\(raised.to)"])
         }

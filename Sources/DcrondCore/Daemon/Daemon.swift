@@ -145,7 +145,6 @@ package actor Daemon {
             "node": "\(daemon.node)", "mode": "\(mode)", "jobs": "\(table.jobs.count)", "fingerprint": "\(table.fingerprint)",
         ])
         events.tick()
-        for warning in HostCheck.warnings(LoadedConfiguration(daemon: daemon, table: table)) { logger.warning("\(warning)") }
         if let endpoint = daemon.redis {
             if let group = endpoint.sentinelGroup { SentinelDirectory.shared(for: group).startWatching(logger: logger) }
             Task.detached { [logger, daemon] in await Self.checkRedisSafety(endpoint, daemon: daemon, logger: logger) }

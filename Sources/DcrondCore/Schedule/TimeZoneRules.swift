@@ -107,7 +107,7 @@ package struct TimeZoneRules: Sendable, Hashable {
                 reason = "is a POSIX TZ rule dcrond cannot use: a DST part needs the dates of its changes, as in CET-1CEST,M3.5.0,M10.5.0/3 (or use a zone name such as Europe/Berlin)"
             } else if let suggestion = nearestName(to: identifier) {
                 reason = "is not a known time zone (did you mean \"\(suggestion)\"?)"
-            } else if FileTrust.facts(databaseDirectory + "/UTC") == nil {
+            } else if access(databaseDirectory + "/UTC", F_OK) != 0 {
                 reason = "is not a known time zone (no \(path); is the tzdata package installed?)"
             } else {
                 reason = "is not a known time zone (no \(path))"

@@ -15,7 +15,8 @@ struct Dcrond: AsyncParsableCommand {
             and each scheduled instant is claimed in Redis before it starts.
             """,
         version: DcrondVersion.current,
-        subcommands: [RunCommand.self, CheckCommand.self, NextCommand.self, StatusCommand.self, DrainCommand.self, ResumeCommand.self]
+        subcommands: [RunCommand.self, CheckCommand.self, NextCommand.self, StatusCommand.self, HistoryCommand.self, TriggerCommand.self,
+                      PauseCommand.self, UnpauseCommand.self, KillCommand.self, DrainCommand.self, ResumeCommand.self]
     )
 
     /// Runs the command; a ``CommandFailure`` prints its lines to stderr and sets the exit status.

@@ -80,6 +80,9 @@ struct NodeTarget: ParsableArguments {
 
     @Argument(help: "The node (default: this node, from the configuration).")
     var node: String?
+
+    @Flag(help: "Set it even for a node that is not in the pool now (it takes effect when the node joins).")
+    var force = false
 }
 
 struct DrainCommand: AsyncParsableCommand {
@@ -91,7 +94,7 @@ struct DrainCommand: AsyncParsableCommand {
 
     @OptionGroup var target: NodeTarget
 
-    func run() async throws { try await setDrain(true, config: target.config, node: target.node) }
+    func run() async throws { try await setDrain(true, target) }
 }
 
 struct ResumeCommand: AsyncParsableCommand {
@@ -102,21 +105,38 @@ struct ResumeCommand: AsyncParsableCommand {
 
     @OptionGroup var target: NodeTarget
 
-    func run() async throws { try await setDrain(false, config: target.config, node: target.node) }
+    func run() async throws { try await setDrain(false, target) }
 }
 
-private func setDrain(_ drain: Bool, config: String, node: String?) async throws {
-    let loaded = try loadConfiguration(config, trust: .unchecked)
+private func setDrain(_ drain: Bool, _ options: NodeTarget) async throws {
+    let loaded = try loadConfiguration(options.config, trust: .unchecked)
     guard let endpoint = loaded.daemon.redis else {
-        throw CommandFailure(status: 1, messages: ["\(config): no \"redis\": a standalone node has no pool to drain from"])
+        throw CommandFailure(status: 1, messages: ["\(options.config): no \"redis\": a standalone node has no pool to drain from"])
     }
-    let target = node ?? loaded.daemon.node
+    let target = options.node ?? loaded.daemon.node
     let key = ClusterKeys(cluster: loaded.daemon.cluster).drain(target)
+    let redis = RedisClient(endpoint: endpoint)
     do {
-        let reply = try await RedisClient(endpoint: endpoint).send(drain ? RedisCommand("SET", key, "1") : RedisCommand("DEL", key))
+        if !options.force {
+            let (_, nodes) = try await ClusterStatus.readNodes(redis: redis, cluster: loaded.daemon.cluster)
+            guard nodes.contains(where: { $0.id == target }) else {
+                // Resuming a node that is gone still clears its key: nothing is left behind.
+                if !drain, try await redis.send(RedisCommand("DEL", key)).orThrow().integer == 1 {
+                    print("node \(target) is not in the pool; cleared its drain mark")
+                    return
+                }
+                let known = nodes.map(\.id).joined(separator: ", ")
+                throw CommandFailure(status: 1, messages: [
+                    "node \(target) is not in the pool of cluster \(loaded.daemon.cluster) (nodes: \(known.isEmpty ? "none" : known)); --force sets it anyway",
+                ])
+            }
+        }
+        let reply = try await redis.send(drain ? RedisCommand("SET", key, "1") : RedisCommand("DEL", key))
         _ = try reply.orThrow()
+    } catch let failure as CommandFailure {
+        throw failure
     } catch {
-        throw CommandFailure(status: 1, messages: ["cannot reach Redis: \(error)"])
+        throw CommandFailure(status: 1, messages: ["cannot reach Redis: \(describeRedisError(error))"])
     }
     print(drain ? "node \(target) drains at its next heartbeat" : "node \(target) returns to the ring at its next heartbeat")
 }

@@ -5,7 +5,11 @@ struct StatusCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status",
         abstract: "Show the nodes of the pool and the owner of every job.",
-        discussion: "Reads the pool from Redis (the configuration's cluster) and places the local job table on the ring of the active nodes."
+        discussion: """
+            Reads the pool from Redis (the configuration's cluster) and places the local job table on the ring of the \
+            active nodes. Exit status: 0 healthy; 1 Redis cannot be reached or refuses this client; 2 no node is active \
+            (every job is unowned); 3 with --strict, nodes run different job tables or a clock is off by more than 1s.
+            """
     )
 
     @Option(help: "The daemon configuration.")
@@ -13,6 +17,9 @@ struct StatusCommand: AsyncParsableCommand {
 
     @Flag(help: "Print JSON.")
     var json = false
+
+    @Flag(help: "Also fail (exit 3) when nodes run different job tables or a node's clock is off by more than 1s.")
+    var strict = false
 
     func run() async throws {
         let loaded = try loadConfiguration(config, trust: .unchecked)
@@ -28,13 +35,15 @@ struct StatusCommand: AsyncParsableCommand {
                 status.redisWarnings = try await RedisSafetyCheck.check(client, claimReplicas: loaded.daemon.claimReplicas).warnings
                 status.redisServer = await client.connectedPeer
             } catch {
-                throw CommandFailure(status: 1, messages: ["cannot read the pool: \(error)"])
+                throw CommandFailure(status: 1, messages: ["cannot read the pool: \(describeRedisError(error))"])
             }
         } else {
             status = ClusterStatus.standalone(node: loaded.daemon.node, table: loaded.table, now: now)
         }
+        let problems = health(status)
         if json {
             print(status.json.serialized)
+            if let problems { throw CommandFailure(status: problems.status, messages: problems.messages) }
             return
         }
         print("cluster \(status.cluster), epoch \(status.epoch), \(status.nodes.count) node\(status.nodes.count == 1 ? "" : "s")")
@@ -50,6 +59,8 @@ struct StatusCommand: AsyncParsableCommand {
             ])
         }
         printTable(rows)
+        let paused = status.jobs.filter { $0.pausedBy != nil }.count
+        if paused > 0 { print("\(paused) job\(paused == 1 ? " is" : "s are") paused (dcrond unpause JOB…)") }
         for warning in status.redisWarnings {
             print("warning: Redis \(warning)")
         }
@@ -60,10 +71,26 @@ struct StatusCommand: AsyncParsableCommand {
         var jobRows = [["JOB", "OWNER", "NEXT", "LAST RUN", "LAST SUCCESS"]]
         for job in status.jobs {
             let zone = loaded.table.job(named: job.name)?.timeZone ?? .utc
-            let next = job.next.map { formatInstant($0, offset: zone.offset(at: $0)) } ?? (job.enabled ? "-" : "disabled")
+            var next = job.next.map { formatInstant($0, offset: zone.offset(at: $0)) } ?? (job.enabled ? "-" : "disabled")
+            if let who = job.pausedBy { next = "paused by \(who)" }
             jobRows.append([job.name, job.owner ?? "(no active node)", next, describe(job.lastRun, zone), describe(job.lastSuccess, zone)])
         }
         printTable(jobRows)
+        if let problems { throw CommandFailure(status: problems.status, messages: problems.messages) }
+    }
+
+    /// What makes the status unhealthy, with the exit status: 2 no active node; 3 (`--strict`)
+    /// tables or clocks differ.
+    private func health(_ status: ClusterStatus) -> (status: Int32, messages: [String])? {
+        if !status.nodes.contains(where: { $0.state == .active }) {
+            return (2, ["no active node in cluster \(status.cluster): no job runs (\(status.nodes.count) node\(status.nodes.count == 1 ? "" : "s") draining or none in the pool)"])
+        }
+        guard strict else { return nil }
+        var messages = status.mismatchedNodes.map { "node \($0.id) runs a different job table (fingerprint \($0.fingerprint ?? "?"), here \(status.localFingerprint))" }
+        for node in status.nodes {
+            if let offset = node.clockOffsetMilliseconds, abs(offset) > 1000 { messages.append("node \(node.id)'s clock is off by \(offset) ms from Redis's") }
+        }
+        return messages.isEmpty ? nil : (3, messages)
     }
 
     /// `2026-11-21T02:30:00+01:00 on node-b: exit 0` from a stored run record.

@@ -21,6 +21,12 @@
 /// | `lastSuccess` | hash | job → its last successful run record |
 /// | `lease:<job>` | string, TTL | `<node> <run ID>` of the running run of a `forbid`/`replace` job |
 /// | `stop:<job>` | string, TTL | the run ID a `replace` asks to terminate |
+/// | `paused` | hash | job → `<Unix ms> <who>` while an operator has it paused (`dcrond pause`) |
+/// | `missed` | hash | job → the last instant the missed-run alarm reported (each is reported once) |
+/// | `triggers` | hash | job → its manual run (JSON: request, force, who, state, node, run ID, reason, expiry) while pending, running or just refused |
+/// | `kill:<request>` | list, TTL | the answers of the nodes to one kill request: `<node> <run ID>…` |
+/// | `lastManual` | hash | job → the record of its last manual run (how `trigger --wait` finds its end) |
+/// | `control` | pub/sub channel | operator requests to the nodes: `trigger <job>`, `kill <request> <signal> <run ID or *> <job>` |
 package struct ClusterKeys: Sendable, Hashable {
     package let cluster: String
 
@@ -44,4 +50,10 @@ package struct ClusterKeys: Sendable, Hashable {
     package var lastSuccess: String { prefix + "lastSuccess" }
     package func lease(_ job: String) -> String { prefix + "lease:" + job }
     package func stop(_ job: String) -> String { prefix + "stop:" + job }
+    package var paused: String { prefix + "paused" }
+    package var missed: String { prefix + "missed" }
+    package var triggers: String { prefix + "triggers" }
+    package func killAcknowledgements(_ request: String) -> String { prefix + "kill:" + request }
+    package var lastManual: String { prefix + "lastManual" }
+    package var controlChannel: String { prefix + "control" }
 }

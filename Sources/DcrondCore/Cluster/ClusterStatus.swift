@@ -24,6 +24,8 @@ package struct ClusterStatus: Sendable {
         /// The newest run record and the newest successful one, as stored (JSON objects).
         package var lastRun: JSONValue?
         package var lastSuccess: JSONValue?
+        /// Who paused it (`dcrond pause`), if it is paused.
+        package var pausedBy: String?
     }
 
     package let cluster: String
@@ -40,11 +42,11 @@ package struct ClusterStatus: Sendable {
     /// Nodes whose published fingerprint differs from the local table's.
     package var mismatchedNodes: [Node] { nodes.filter { $0.fingerprint != nil && $0.fingerprint != localFingerprint } }
 
-    /// Reads the pool from Redis in two round trips (no `SCAN`).
-    package static func read(redis: RedisClient, cluster: String, table: JobTable, virtualNodes: Int,
-                             now: Int64) async throws(RedisConnectionError) -> ClusterStatus {
+    /// The pool's epoch and nodes as Redis has them, in two round trips.
+    /// A server error (`NOAUTH`, `WRONGTYPE`, ...) is thrown, not read as an empty pool.
+    package static func readNodes(redis: RedisClient, cluster: String) async throws -> (epoch: Int64, nodes: [Node]) {
         let keys = ClusterKeys(cluster: cluster)
-        let first = try await redis.pipeline([
+        let first = try await checked(redis, [
             RedisCommand("ZRANGE", keys.members, 0, -1), RedisCommand("HGETALL", keys.states),
             RedisCommand("GET", keys.epoch), RedisCommand("TIME"),
         ])
@@ -58,7 +60,7 @@ package struct ClusterStatus: Sendable {
         let epoch = first[2].string.flatMap { Int64($0) } ?? 0
         let time = first[3].array?.compactMap { $0.string.flatMap { Int64($0) } } ?? []
         let redisNow = time.count == 2 ? time[0] * 1000 + time[1] / 1000 : nil
-        let infos = ids.isEmpty ? [] : try await redis.pipeline(ids.map { RedisCommand("HGETALL", keys.node($0)) })
+        let infos = ids.isEmpty ? [] : try await checked(redis, ids.map { RedisCommand("HGETALL", keys.node($0)) })
         let nodes = zip(ids, infos).map { id, reply -> Node in
             var fields: [String: String] = [:]
             if let flat = reply.array {
@@ -73,10 +75,20 @@ package struct ClusterStatus: Sendable {
                         fingerprint: fields["fingerprint"], host: fields["host"], pid: fields["pid"].flatMap { Int64($0) },
                         startedAt: fields["startedAt"].flatMap { Int64($0) }, timeZone: fields["timezone"])
         }
+        return (epoch, nodes)
+    }
+
+    /// Reads the pool from Redis in two round trips (no `SCAN`).
+    package static func read(redis: RedisClient, cluster: String, table: JobTable, virtualNodes: Int,
+                             now: Int64) async throws -> ClusterStatus {
+        let keys = ClusterKeys(cluster: cluster)
+        let (epoch, nodes) = try await readNodes(redis: redis, cluster: cluster)
         let ring = HashRing(nodes: nodes.filter { $0.state == .active }.map(\.id), virtualNodes: virtualNodes)
         var jobs = jobs(of: table, ring: ring, now: now)
+        let paused = (try? await OperatorRequests.paused(redis, keys: keys)) ?? [:]
+        for index in jobs.indices { jobs[index].pausedBy = paused[jobs[index].name]?.who }
         if !jobs.isEmpty {
-            let history = try await redis.pipeline(jobs.flatMap { job in [
+            let history = try await checked(redis, jobs.flatMap { job in [
                 RedisCommand("LINDEX", keys.runs(job.name), 0), RedisCommand("HGET", keys.lastSuccess, job.name),
             ] })
             func parsed(_ reply: RedisReply) -> JSONValue? { reply.bytes.flatMap { try? JSONParser.parse($0) } }
@@ -86,6 +98,19 @@ package struct ClusterStatus: Sendable {
             }
         }
         return ClusterStatus(cluster: cluster, epoch: epoch, nodes: nodes, jobs: jobs, localFingerprint: table.fingerprint)
+    }
+
+    /// A pipeline whose server error replies are thrown. (Typed throws are caught here: the Swift
+    /// 6.3 optimizer crashes on them inside untyped async throwing functions.)
+    private static func checked(_ redis: RedisClient, _ commands: [RedisCommand]) async throws -> [RedisReply] {
+        let replies: [RedisReply]
+        do {
+            replies = try await redis.pipeline(commands)
+        } catch {
+            throw error as any Error
+        }
+        for case .error(let error) in replies { throw error as any Error }
+        return replies
     }
 
     /// Standalone mode: one node owns everything.
@@ -128,6 +153,7 @@ package struct ClusterStatus: Sendable {
             }),
             "jobs": .array(jobs.map { job in
                 .object(["name": .string(job.name), "owner": optional(job.owner), "enabled": .bool(job.enabled), "next": optional(job.next),
+                         "paused": .bool(job.pausedBy != nil), "pausedBy": optional(job.pausedBy),
                          "lastRun": job.lastRun ?? .null, "lastSuccess": job.lastSuccess ?? .null])
             }),
         ])

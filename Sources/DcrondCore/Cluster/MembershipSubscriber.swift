@@ -9,10 +9,15 @@ import Glibc
 /// calls `onChange` with each published epoch, so a node rebuilds its ring as soon as another node
 /// joins, leaves or drains instead of at its next heartbeat. Heartbeats remain the source of
 /// truth: a lost message only delays the rebuild to the next heartbeat.
+///
+/// On the same connection it listens on the `control` channel too (operator requests: `trigger`,
+/// `kill`), handed to `onControl` as published; those requests are also kept in Redis and polled,
+/// so a lost message only delays them.
 final class MembershipSubscriber: Sendable {
     private let stopped = Atomic<Bool>(false)
 
-    init(endpoint: RedisEndpoint, channel: String, logger: Logger, onChange: @escaping @Sendable (Int64) -> Void) {
+    init(endpoint: RedisEndpoint, channel: String, controlChannel: String? = nil, logger: Logger,
+         onControl: @escaping @Sendable (String) -> Void = { _ in }, onChange: @escaping @Sendable (Int64) -> Void) {
         // The thread holds the subscriber until it ends.
         startDetachedThread(name: "dcrond-membership") { [self] in
             var options = RedisConnectionOptions()
@@ -24,13 +29,16 @@ final class MembershipSubscriber: Sendable {
             while !self.stopped.load(ordering: .relaxed) {
                 do {
                     let connection = try HiredisConnection.connect(to: endpoint, options: options)
-                    _ = try connection.execute(RedisCommand("SUBSCRIBE", channel))
+                    // With two channels the second confirmation comes as the next reply (skipped below).
+                    _ = try connection.execute(controlChannel.map { RedisCommand("SUBSCRIBE", channel, $0) } ?? RedisCommand("SUBSCRIBE", channel))
                     failures = 0
                     while !self.stopped.load(ordering: .relaxed) {
                         let message = try connection.readReply()
-                        if let parts = message.array, parts.count == 3, parts[0].string == "message",
-                           let epoch = parts[2].string.flatMap({ Int64($0) }) {
+                        guard let parts = message.array, parts.count == 3, parts[0].string == "message" else { continue }
+                        if parts[1].string == channel, let epoch = parts[2].string.flatMap({ Int64($0) }) {
                             onChange(epoch)
+                        } else if parts[1].string == controlChannel, let text = parts[2].string {
+                            onControl(text)
                         }
                     }
                 } catch let error as RedisConnectionError where error.kind == .timeout {

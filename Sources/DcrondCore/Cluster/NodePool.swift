@@ -40,6 +40,8 @@ package struct PoolHooks: Sendable {
     /// Whether the daemon's scheduling loop is stuck: then the node heartbeats as `draining`, so the
     /// others take its jobs, until it runs again.
     package var schedulerStuck: @Sendable () -> String? = { nil }
+    /// A message on the cluster's `control` channel (operator requests).
+    package var control: (@Sendable (String) -> Void)?
 
     package init() {}
 }
@@ -151,7 +153,9 @@ package actor NodePool {
     package func start() {
         guard loop == nil else { return }
         // Another node's join, leave or drain wakes this one at once (a heartbeat now).
-        subscriber = MembershipSubscriber(endpoint: redis.endpoint, channel: keys.membershipChannel, logger: logger) { [weak self] epoch in
+        subscriber = MembershipSubscriber(endpoint: redis.endpoint, channel: keys.membershipChannel,
+                                          controlChannel: hooks.control == nil ? nil : keys.controlChannel, logger: logger,
+                                          onControl: hooks.control ?? { _ in }) { [weak self] epoch in
             guard let self else { return }
             Task { await self.heardEpoch(epoch) }
         }
@@ -206,6 +210,9 @@ package actor NodePool {
         guard wantedState == .active, view.ring.nodes.contains(settings.node) else { return .inactive }
         return .owner(view.ring)
     }
+
+    /// The pool as last seen, or nil while this node is fenced (its view may be stale).
+    package func currentView() -> PoolView? { isFenced() ? nil : view }
 
     /// The owner of `job` on the current ring, nil if this node is fenced.
     package func owner(of job: String) -> String? {

@@ -30,7 +30,12 @@ package struct DaemonConfiguration: Sendable, Hashable {
     /// How long a claim waits for those acknowledgements before the attempt fails closed.
     package var claimReplicaTimeout = DaemonConfiguration.defaultClaimReplicaTimeout
 
+    /// An instant that no node claimed or skipped within this long is reported missed (once, by
+    /// one node): the missed-run alarm.
+    package var missedRunGrace = DaemonConfiguration.defaultMissedRunGrace
+
     package static let defaultClaimReplicaTimeout = Duration.milliseconds(500)
+    package static let defaultMissedRunGrace = Duration.seconds(30)
 
     package static let defaultPath = "/etc/dcrond/dcrond.json"
 }
@@ -85,7 +90,7 @@ package enum ConfigurationLoader {
     private static let daemonKeys = ["cluster", "node", "redis", "redisPasswordFile", "jobs", "timezone",
                                      "heartbeat", "nodeTimeout", "virtualNodes", "maxConcurrentRuns", "shutdownGrace",
                                      "sentinelUsername", "sentinelPassword", "sentinelPasswordFile", "claimReplicas",
-                                     "claimReplicaTimeout"]
+                                     "claimReplicaTimeout", "missedRunGrace"]
 
     /// What the daemon file gave: the configuration when it has no problem, and otherwise as much
     /// as the jobs file's check needs.
@@ -184,6 +189,7 @@ package enum ConfigurationLoader {
         let virtualNodes = reader.integer("virtualNodes", in: 1...10_000) ?? 160
         let maxConcurrentRuns = reader.integer("maxConcurrentRuns", in: 1...10_000) ?? RunnerSettings.defaultMaxConcurrentRuns
         let shutdownGrace = reader.duration("shutdownGrace") ?? .seconds(30)
+        let missedRunGrace = reader.duration("missedRunGrace", minimum: .seconds(1)) ?? DaemonConfiguration.defaultMissedRunGrace
         for key in daemonKeys { _ = reader.value(key) }
         reader.finish()
 
@@ -193,7 +199,7 @@ package enum ConfigurationLoader {
             path: path, cluster: cluster, node: node, redis: redis, jobsPath: jobs, timeZone: zone,
             heartbeat: heartbeat, nodeTimeout: nodeTimeout, virtualNodes: virtualNodes,
             maxConcurrentRuns: maxConcurrentRuns, shutdownGrace: shutdownGrace,
-            claimReplicas: claimReplicas, claimReplicaTimeout: claimReplicaTimeout)
+            claimReplicas: claimReplicas, claimReplicaTimeout: claimReplicaTimeout, missedRunGrace: missedRunGrace)
         return read
     }
 

@@ -28,6 +28,19 @@ package enum ClaimResult: Sendable, Hashable {
     /// failover now could lose it, so the run must not start yet. The same request sent again
     /// waits for the acknowledgements again.
     case unacknowledged(previous: Int64?, replicas: Int)
+    /// The job is paused (`dcrond pause`): the instant is taken as handled, so that no node runs
+    /// or catches it up, and recorded as skipped. `by`: the pause as stored, `<Unix ms> <who>`.
+    case paused(by: String)
+}
+
+/// The verdict of the missed-run check on one instant.
+package enum MissedCheck: Sendable, Hashable {
+    /// Claimed (run or skipped by its owner), or already reported.
+    case accounted
+    /// Nobody claimed it, and the job is not paused: now reported as missed by this node.
+    case missed(lastClaimed: Int64?)
+    /// Nobody claimed it while the job was paused: now recorded as skipped by this node.
+    case paused(by: String)
 }
 
 /// `claimReplicas` and `claimReplicaTimeout`: how many replicas must hold a claim (and an overlap
@@ -75,6 +88,10 @@ package protocol ClaimStore: Sendable {
     func lastClaimed(_ jobs: [String]) async throws -> ClaimedInstants
     /// Keeps a finished (or skipped) run in the job's bounded history.
     func record(_ run: RunRecord) async throws
+    /// For the missed-run alarm: which of `instants` no node claimed, skipped or reported yet;
+    /// those are marked reported in the same step, so that each is reported once by one node
+    /// whatever the others do. Paused jobs' instants come back as ``MissedCheck/paused``.
+    func reportMissed(_ instants: [(job: String, instant: Int64)]) async throws -> [MissedCheck]
     /// Compares the claim history Redis reported (at a heartbeat) with what this node has seen,
     /// and repairs it if Redis went back in time.
     func checkHistory(generation: Int64, sequence: Int64) async
@@ -190,10 +207,10 @@ package actor RedisClaimStore: ClaimStore {
         end
         """
 
-    /// KEYS: claims, claimedBy, won:<node>, history, claimGeneration, members, confirmed, awaiting. ARGV: node,
+    /// KEYS: claims, claimedBy, won:<node>, history, claimGeneration, members, confirmed, awaiting, paused. ARGV: node,
     /// generation seen, sequence seen, settle limit (ms), then job, instant, token per claim.
     /// Returns {1, generation, sequence, {result...}} with a result per claim (-2 lost; -3 won before,
-    /// by this token; -5 wait; -1 won with no previous instant; else won, the previous instant), or
+    /// by this token; -5 wait; {who} the job is paused; -1 won with no previous instant; else won, the previous instant), or
     /// {-1, generation, sequence} when Redis is behind the caller. An instant at or before the
     /// history's floor waits until every live node has put its claims back (or the limit passed):
     /// before that, it may be one that another node ran and has not put back yet.
@@ -213,8 +230,17 @@ package actor RedisClaimStore: ClaimStore {
             local job, instant, token = ARGV[i], ARGV[i + 1], ARGV[i + 2]
             local stored = redis.call('HGET', KEYS[1], job)
             local last = tonumber(stored or '-1')
+            local pausedBy = redis.call('HGET', KEYS[9], job)
             if tonumber(instant) <= floor and not isSettled then
                 results[#results + 1] = -5
+            elseif tonumber(instant) > last and pausedBy then
+                -- Handled while paused: never run, never caught up after the pause.
+                redis.call('HSET', KEYS[1], job, instant)
+                redis.call('HSET', KEYS[2], job, ARGV[1] .. ' ' .. instant .. ' paused')
+                redis.call('HSET', KEYS[5], job, gen)
+                seq = seq + 1
+                advanced = true
+                results[#results + 1] = {pausedBy}
             elseif tonumber(instant) > last then
                 redis.call('HSET', KEYS[1], job, instant)
                 redis.call('HSET', KEYS[2], job, ARGV[1] .. ' ' .. instant .. ' ' .. token)
@@ -330,12 +356,13 @@ package actor RedisClaimStore: ClaimStore {
                 arguments.append(request.token)
             }
             return .evaluate(Self.claimScript, keys: [keys.claims, keys.claimedBy, keys.won(node), keys.history, keys.claimGeneration,
-                                                      keys.members, keys.confirmed, keys.awaiting], arguments: arguments)
+                                                      keys.members, keys.confirmed, keys.awaiting, keys.paused], arguments: arguments)
         }
         guard parts.count == 4, let results = parts[3].array, results.count == requests.count else {
             throw RedisServerError(message: "unexpected claim reply: \(parts)")
         }
         let outcomes: [ClaimResult] = zip(requests, results).map { request, result in
+            if let paused = result.array { return .paused(by: paused.first?.string ?? "?") }
             let code = result.integer ?? -2
             if code == -2 { return .lost }
             if code == -5 { return .wait }
@@ -511,7 +538,7 @@ package actor RedisClaimStore: ClaimStore {
 
     /// One command; a server error reply is thrown. (Typed throws are caught here: the Swift 6.3
     /// optimizer crashes on them inside these untyped async throwing functions.)
-    private func send(_ command: RedisCommand) async throws -> RedisReply {
+    fileprivate func send(_ command: RedisCommand) async throws -> RedisReply {
         let reply: RedisReply
         do {
             reply = try await redis.send(command)
@@ -531,6 +558,9 @@ package actor RedisClaimStore: ClaimStore {
         if run.outcome == .succeeded {
             commands.append(RedisCommand("HSET", keys.lastSuccess, run.job, run.json.serialized))
         }
+        if run.trigger == .manual {
+            commands.append(RedisCommand("HSET", keys.lastManual, run.job, run.json.serialized))
+        }
         let replies: [RedisReply]
         do {
             replies = try await redis.pipeline(commands)
@@ -538,6 +568,42 @@ package actor RedisClaimStore: ClaimStore {
             throw error as any Error
         }
         for case .error(let error) in replies { throw error as any Error }
+    }
+}
+
+extension RedisClaimStore {
+    /// KEYS: claims, paused, missed. ARGV: job, instant pairs. Returns per pair: 0 accounted for,
+    /// {1, last claimed or -1} missed (now marked), {2, who paused} unclaimed while paused (marked).
+    static let missedScript = RedisScript("""
+        local results = {}
+        for i = 1, #ARGV, 2 do
+            local job, instant = ARGV[i], tonumber(ARGV[i + 1])
+            local last = tonumber(redis.call('HGET', KEYS[1], job) or '-1')
+            local reported = tonumber(redis.call('HGET', KEYS[3], job) or '-1')
+            if last >= instant or reported >= instant then
+                results[#results + 1] = 0
+            else
+                redis.call('HSET', KEYS[3], job, instant)
+                local pausedBy = redis.call('HGET', KEYS[2], job)
+                if pausedBy then results[#results + 1] = {2, pausedBy} else results[#results + 1] = {1, last} end
+            end
+        end
+        return results
+        """)
+
+    package func reportMissed(_ instants: [(job: String, instant: Int64)]) async throws -> [MissedCheck] {
+        guard !instants.isEmpty else { return [] }
+        let reply = try await send(.evaluate(Self.missedScript, keys: [keys.claims, keys.paused, keys.missed],
+                                             arguments: instants.flatMap { [$0.job as any RedisArgument, $0.instant] }))
+        guard let results = reply.array, results.count == instants.count else {
+            throw RedisServerError(message: "unexpected missed-run reply: \(reply)")
+        }
+        return results.map { result in
+            guard let parts = result.array, parts.count == 2 else { return .accounted }
+            if parts[0].integer == 2 { return .paused(by: parts[1].string ?? "?") }
+            let last = parts[1].integer ?? -1
+            return .missed(lastClaimed: last >= 0 ? last : nil)
+        }
     }
 }
 
@@ -576,32 +642,9 @@ package actor LocalClaimStore: ClaimStore {
     package func checkHistory(generation: Int64, sequence: Int64) async {}
 
     package func seenHistory() -> ClaimHistory { ClaimHistory() }
-}
 
-extension RunRecord {
-    /// The record as stored in Redis and shown by `dcrond status`.
-    package var json: JSONValue {
-        let outcomeText: String
-        var reason: JSONValue = .null
-        switch outcome {
-        case .succeeded: outcomeText = "succeeded"
-        case .failed: outcomeText = "failed"
-        case .skipped(let why): outcomeText = "skipped"; reason = .string(why)
-        case .notClaimed: outcomeText = "notClaimed"
-        }
-        let last = attempts.last
-        let result: JSONValue
-        switch last?.termination {
-        case .exited(let status)?: result = .object(["exit": .integer(Int64(status))])
-        case .signaled(let signal)?: result = .object(["signal": .integer(Int64(signal))])
-        case nil: result = last?.error.map { .object(["error": .string($0)]) } ?? .null
-        }
-        return .object([
-            "job": .string(job), "runId": .string(runID), "scheduledAt": .integer(scheduledAt), "node": .string(node),
-            "outcome": .string(outcomeText), "reason": reason, "attempts": .integer(Int64(attempts.count)),
-            "startedAt": attempts.first.map { .integer($0.startedAt) } ?? .null,
-            "endedAt": last.map { .integer($0.endedAt) } ?? .null,
-            "result": result, "timedOut": .bool(last?.timedOut ?? false),
-        ])
+    /// One node: when it is down nobody is left to report, and when it is up it handles every instant.
+    package func reportMissed(_ instants: [(job: String, instant: Int64)]) async throws -> [MissedCheck] {
+        instants.map { _ in .accounted }
     }
 }

@@ -41,6 +41,10 @@ package actor Daemon {
     private let runner: JobRunner
     private let timer = WallClockTimer()
     private let events: DaemonEvents
+    /// For operator requests (manual runs, kills): a connection of its own, so that they never
+    /// queue behind claims, and claims never behind them.
+    private let control: RedisClient?
+    private let keys: ClusterKeys
 
     /// Next planned instant of each enabled job (Unix seconds).
     private var next: [String: Int64] = [:]
@@ -66,6 +70,20 @@ package actor Daemon {
     package private(set) var unacknowledgedLeases = 0
     /// Why the daemon stopped on its own (another process holds the node id), if it did.
     package private(set) var failure: String?
+    /// Instants this node reported missed (the alarm), and manual runs it started.
+    package private(set) var missedInstants = 0
+    package private(set) var manualRuns = 0
+
+    /// Instants to check for the missed-run alarm at `deadline` (Unix seconds): those of the jobs
+    /// whose checker this node was when they came due (``checker(of:in:)``).
+    private var missedChecks: [(deadline: Int64, job: String, instant: Int64)] = []
+    private var missedCheckRunning = false
+    /// After a failed check, no new attempt before this (Unix seconds).
+    private var missedCheckRetryAt: Int64 = 0
+    private static let missedCheckLimit = 100_000
+    private var checkerRing: (epoch: Int64, members: [String], ring: HashRing)?
+    private var triggerPollRunning = false
+    private var lastTriggerPoll = ContinuousClock.now - .seconds(3600)
 
     package static let catchUpLimit = 100
 
@@ -93,6 +111,7 @@ package actor Daemon {
         // after Redis lost its data the view shrinks to the nodes that have heartbeated since.
         let events = DaemonEvents(departedKept: loaded.daemon.nodeTimeout * 3 + .seconds(10))
         self.events = events
+        self.keys = ClusterKeys(cluster: loaded.daemon.cluster)
         if let endpoint = loaded.daemon.redis {
             var options = RedisConnectionOptions()
             options.clientName = "dcrond:\(loaded.daemon.node)"
@@ -123,6 +142,12 @@ package actor Daemon {
             }
             let stuckAfter = loaded.daemon.heartbeat * 2 + .seconds(1)
             hooks.schedulerStuck = { events.stuckDescription(after: stuckAfter) }
+            hooks.control = { message in
+                events.pushControl(message)
+                timer.interrupt()
+            }
+            self.control = RedisClient(endpoint: endpoint, options: options,
+                                       reconnectBackoff: ExponentialBackoff(initial: .milliseconds(100), maximum: .seconds(1)), logger: logger)
             self.pool = NodePool(settings: settings, redis: poolClient,
                                  description: NodeDescription(fingerprint: loaded.table.fingerprint, timeZone: loaded.daemon.timeZone.identifier),
                                  logger: logger, hooks: hooks,
@@ -134,6 +159,7 @@ package actor Daemon {
             self.claims = LocalClaimStore()
             self.leases = nil
             self.pool = nil
+            self.control = nil
         }
     }
 
@@ -162,10 +188,14 @@ package actor Daemon {
                 ownershipDirty = false
                 await ownershipChanged()
             }
+            handleControlMessages()
+            if ContinuousClock.now - lastTriggerPoll >= daemon.heartbeat { pollTriggers() }
+            if let check = nextMissedCheck(), check <= nowSeconds() { runMissedChecks() }
             let now = realtimeNanoseconds()
             let earliest = (next.values.min() ?? Int64.max / 1_000_000_000) * 1_000_000_000
+            let checkAt = (nextMissedCheck() ?? Int64.max / 1_000_000_000) * 1_000_000_000
             // Wake at least once a heartbeat: the pool reports a loop that stopped ticking as stuck.
-            let wake = await timer.wait(until: min(earliest, now + daemon.heartbeat.wholeMilliseconds * 1_000_000))
+            let wake = await timer.wait(until: min(earliest, checkAt, now + daemon.heartbeat.wholeMilliseconds * 1_000_000))
             if stopping { break }
             switch wake {
             case .interrupted:
@@ -204,6 +234,8 @@ package actor Daemon {
             }
         }
         var notHandled = 0
+        let view = await pool?.currentView()
+        let checkers = view.map { checkerRing(for: $0) }
         for job in table.jobs where job.enabled {
             guard var instant = next[job.name], instant <= now else { continue }
             var instants: [Int64] = []
@@ -214,6 +246,10 @@ package actor Daemon {
                 instant = following
             }
             next[job.name] = instant > now ? instant : job.schedule.next(after: now, in: job.timeZone, policy: job.dstPolicy)
+            if let view, let checkers, checkers.owner(of: job.name, excluding: view.ring.owner(of: job.name)) == daemon.node {
+                let grace = Int64(daemon.missedRunGrace.components.seconds)
+                missedChecks += instants.map { (deadline: $0 + grace, job: job.name, instant: $0) }
+            }
             if pool != nil {
                 guard let ring else {
                     notHandled += instants.count
@@ -257,6 +293,17 @@ package actor Daemon {
         logger.warning("skipped \(instants.count) missed instant\(instants.count == 1 ? "" : "s") (\(rule); \(reason))", metadata: metadata.merging([
             "first": "\(instants.first!)", "last": "\(instants.last!)",
         ]) { $1 })
+        keep(RunRecord.instants(instants, of: job.name, node: daemon.node, outcome: .skipped("\(rule); \(reason)")))
+    }
+
+    /// Writes a record to the job's history without holding up the caller; a failure is logged.
+    private func keep(_ record: RunRecord) {
+        let claims = self.claims, logger = self.logger
+        Task {
+            do { try await claims.record(record) } catch {
+                logger.warning("could not record in the job's history", metadata: ["job": "\(record.job)", "outcome": "\(record.outcome.word)", "error": "\(error)"])
+            }
+        }
     }
 
     // MARK: - Lanes
@@ -292,8 +339,9 @@ package actor Daemon {
             lanes[name] = lane
             guard let job = table.job(named: name), job.enabled else { continue }  // removed or disabled by a reload
             // Queued: a backlog behind it, or late itself (caught up, or its claim waited for Redis).
-            let queued = lanes[name]?.pending.isEmpty == false || nowSeconds() - instant >= 2
-            let (decided, finished) = start(job, instant, queued: queued)
+            let late = nowSeconds() - instant >= 2
+            let queued = lanes[name]?.pending.isEmpty == false || late
+            let (decided, finished) = start(job, instant, queued: queued, trigger: late ? .catchUp : .schedule)
             await decided.value
             if lanes[name]?.pending.isEmpty == false { await finished.value }
         }
@@ -303,7 +351,7 @@ package actor Daemon {
 
     /// Starts the run of one instant; `decided` is fulfilled once its claim is decided (or it was
     /// skipped before), `finished` when the run is over.
-    private func start(_ job: JobDefinition, _ instant: Int64, queued: Bool) -> (decided: OneShot<Void>, finished: OneShot<Void>) {
+    private func start(_ job: JobDefinition, _ instant: Int64, queued: Bool, trigger: RunTrigger) -> (decided: OneShot<Void>, finished: OneShot<Void>) {
         let token = nextRunToken
         nextRunToken += 1
         let decided = OneShot<Void>(), finished = OneShot<Void>()
@@ -335,7 +383,7 @@ package actor Daemon {
                         return .start
                     }
                 })
-            let record = await runner.run(job, scheduledAt: instant, runID: runID, admission: admission)
+            let record = await runner.run(job, scheduledAt: instant, runID: runID, trigger: trigger, admission: admission)
             self.wonClaims[request] = nil
             decided.fulfill(())
             if let value = lease.end() { try? await leases?.release(job.name, value: value, runID: runID) }
@@ -381,7 +429,7 @@ package actor Daemon {
     /// has moved since: the claim decides between it and the new owner's catch-up, and abandoning
     /// it would lose it whenever the new owner cannot catch up (history unknown after Redis went
     /// back in time).
-    private func claimForStart(_ job: JobDefinition, _ request: ClaimRequest) async -> Bool {
+    private func claimForStart(_ job: JobDefinition, _ request: ClaimRequest) async -> RunAdmission.Decision {
         let metadata: Logger.Metadata = ["job": "\(job.name)", "scheduledAt": "\(request.instant)"]
         let backoff = ExponentialBackoff(initial: .milliseconds(100), maximum: .seconds(1))
         var failures = 0
@@ -390,17 +438,20 @@ package actor Daemon {
         while true {
             if stopping {
                 if let previous = unacknowledged { await giveBack(request, previous: previous, reason: "the node stops") }
-                return false
+                return .notClaimed
             }
             if nowSeconds() - request.instant > Int64(job.startingDeadline.components.seconds) {
-                skippedInstants += 1
+                // Counted and recorded as a skipped run by the caller.
+                let reason: String
                 if let previous = unacknowledged {
-                    logger.error("skipped: past its startingDeadline of \(formatDuration(job.startingDeadline)) before enough replicas acknowledged its claim (claimReplicas \(daemon.claimReplicas))", metadata: metadata)
+                    reason = "past its startingDeadline of \(formatDuration(job.startingDeadline)) before enough replicas acknowledged its claim (claimReplicas \(daemon.claimReplicas))"
+                    logger.error("skipped: \(reason)", metadata: metadata)
                     await giveBack(request, previous: previous, reason: "too few replicas acknowledged it")
                 } else {
-                    logger.error("skipped: past its startingDeadline of \(formatDuration(job.startingDeadline)) before it could be claimed (\(failures) failed attempt\(failures == 1 ? "" : "s"))", metadata: metadata)
+                    reason = "past its startingDeadline of \(formatDuration(job.startingDeadline)) before it could be claimed (\(failures) failed attempt\(failures == 1 ? "" : "s"))"
+                    logger.error("skipped: \(reason)", metadata: metadata)
                 }
-                return false
+                return .skip(reason)
             }
             if let pool, case .fenced = await pool.standing() {
                 try? await Task.sleep(for: backoff.delay(forRetry: max(1, failures)))
@@ -413,10 +464,13 @@ package actor Daemon {
                     if failures > 0 {
                         logger.info("claimed after \(failures) failed attempt\(failures == 1 ? "" : "s")", metadata: metadata)
                     }
-                    return true
+                    return .start
                 case .lost:
                     logger.debug("instant claimed elsewhere", metadata: metadata)
-                    return false
+                    return .notClaimed
+                case .paused(let by):
+                    let who = by.split(separator: " ", maxSplits: 1).dropFirst().first.map(String.init) ?? "an operator"
+                    return .skip("paused by \(who) (dcrond pause)")
                 case .wait:
                     try? await Task.sleep(for: .milliseconds(200))
                 case .unacknowledged(let previous, let replicas):
@@ -704,6 +758,192 @@ package actor Daemon {
         lanes[job.name] = lane
     }
 
+    // MARK: - The missed-run alarm
+
+    /// The ring that decides which node checks a job's instants: every live node, active or
+    /// draining (a pool where every node drains still has checkers). The checker of a job is the
+    /// successor of its owner there, so that a crashed owner is not its own checker.
+    private func checkerRing(for view: PoolView) -> HashRing {
+        let members = view.members.map(\.id)
+        if let cached = checkerRing, cached.epoch == view.epoch, cached.members == members { return cached.ring }
+        let ring = HashRing(nodes: members, virtualNodes: daemon.virtualNodes)
+        checkerRing = (view.epoch, members, ring)
+        return ring
+    }
+
+    /// When the next check is due (Unix seconds), nil if none or one is in progress.
+    private func nextMissedCheck() -> Int64? {
+        guard !missedCheckRunning, let first = missedChecks.lazy.map(\.deadline).min() else { return nil }
+        return max(first, missedCheckRetryAt)
+    }
+
+    /// Asks Redis, in one script per batch, which due instants nobody claimed; reports each of
+    /// those once (error, counted, recorded in the job's history). On a Redis error the checks
+    /// stay and are tried again a few seconds later: a late alarm beats a lost one.
+    private func runMissedChecks() {
+        let now = nowSeconds()
+        guard !missedCheckRunning else { return }
+        let due = missedChecks.filter { $0.deadline <= now }
+        guard !due.isEmpty else { return }
+        missedChecks.removeAll { $0.deadline <= now }
+        missedCheckRunning = true
+        Task { await self.performMissedChecks(due) }
+    }
+
+    private func performMissedChecks(_ due: [(deadline: Int64, job: String, instant: Int64)]) async {
+        defer {
+            missedCheckRunning = false
+            timer.interrupt()
+        }
+        var index = 0
+        while index < due.count {
+            let batch = Array(due[index..<min(due.count, index + 1000)])
+            let verdicts: [MissedCheck]
+            do {
+                verdicts = try await claims.reportMissed(batch.map { ($0.job, $0.instant) })
+            } catch {
+                logger.warning("cannot check for missed runs; trying again shortly", metadata: ["instants": "\(due.count - index)", "error": "\(error)"])
+                missedChecks = Array(due[index...]) + missedChecks
+                missedCheckRetryAt = nowSeconds() + 5
+                return
+            }
+            let view = await pool?.currentView()
+            for (check, verdict) in zip(batch, verdicts) {
+                switch verdict {
+                case .accounted:
+                    continue
+                case .paused(let by):
+                    let who = by.split(separator: " ", maxSplits: 1).dropFirst().first.map(String.init) ?? "an operator"
+                    skippedInstants += 1
+                    logger.notice("skipped: paused by \(who) (no node was active to record it)", metadata: ["job": "\(check.job)", "scheduledAt": "\(check.instant)"])
+                    keep(RunRecord.instants([check.instant], of: check.job, node: daemon.node, outcome: .skipped("paused by \(who) (dcrond pause)")))
+                case .missed(let lastClaimed):
+                    missedInstants += 1
+                    let owner = view?.ring.owner(of: check.job)
+                    let cause = owner.map { "its owner, node \($0), did not claim it" }
+                        ?? "no node is active (every node of the pool is draining, fenced or down)"
+                    let reason = "not claimed within \(formatDuration(daemon.missedRunGrace)) of its instant: \(cause)"
+                    logger.error("missed: \(reason)", metadata: [
+                        "job": "\(check.job)", "scheduledAt": "\(check.instant)", "lastClaimed": "\(lastClaimed.map(String.init) ?? "none")",
+                    ])
+                    keep(RunRecord.instants([check.instant], of: check.job, node: daemon.node, outcome: .missed(reason)))
+                }
+            }
+            index += batch.count
+        }
+        if missedChecks.count > Self.missedCheckLimit {
+            logger.warning("too many missed-run checks queued; dropping the oldest", metadata: ["dropped": "\(missedChecks.count - Self.missedCheckLimit)"])
+            missedChecks.removeFirst(missedChecks.count - Self.missedCheckLimit)
+        }
+    }
+
+    // MARK: - Operator requests
+
+    private func handleControlMessages() {
+        for message in events.takeControl() {
+            if message.hasPrefix("trigger ") {
+                lastTriggerPoll = .now - .seconds(3600)
+            } else if let kill = OperatorRequests.Kill(message: message) {
+                Task { await self.handleKill(kill) }
+            }
+        }
+    }
+
+    private func handleKill(_ kill: OperatorRequests.Kill) async {
+        guard let control else { return }
+        let reached = await runner.kill(job: kill.job, runID: kill.runID, signal: kill.signal, by: "operator")
+        for run in reached {
+            logger.notice("terminating the run on an operator's request (dcrond kill)", metadata: [
+                "job": "\(kill.job)", "run": "\(run)", "signal": "\(signalName(kill.signal))",
+            ])
+        }
+        do {
+            try await OperatorRequests.acknowledgeKill(control, keys: keys, request: kill.request, node: daemon.node, runs: reached)
+        } catch {
+            logger.warning("could not answer a kill request", metadata: ["job": "\(kill.job)", "error": "\(error)"])
+        }
+    }
+
+    /// Reads the manual runs waiting for an owner (at once after a `trigger` message, and every
+    /// heartbeat in case a message was lost) and starts those of the jobs this node owns.
+    private func pollTriggers() {
+        guard let control, !triggerPollRunning, !stopping else { return }
+        triggerPollRunning = true
+        lastTriggerPoll = .now
+        Task {
+            defer { self.triggerPollRunning = false }
+            let pending: [(job: String, entry: OperatorRequests.Trigger)]
+            do { pending = try await OperatorRequests.pendingTriggers(control, keys: keys) } catch { return }
+            guard !pending.isEmpty, let pool, case .owner(let ring) = await pool.standing() else { return }
+            for (name, entry) in pending where ring.owner(of: name) == daemon.node {
+                guard let job = table.job(named: name) else { continue }
+                startManual(job, entry, control: control)
+            }
+        }
+    }
+
+    /// One manual run: taken from the `triggers` entry with a compare-and-set (at most one node
+    /// runs it), then run like a scheduled one: the job's overlap policy (local and lease) unless
+    /// forced, the concurrency cap, retries, a record in the history.
+    private func startManual(_ job: JobDefinition, _ entry: OperatorRequests.Trigger, control: RedisClient) {
+        guard !stopping else { return }
+        var forced = job
+        if entry.force { forced.overlap = .allow }
+        let definition = forced
+        let token = nextRunToken
+        nextRunToken += 1
+        let runner = self.runner, claims = self.claims, logger = self.logger, node = daemon.node, keys = self.keys
+        let leases = definition.overlap == .allow ? nil : self.leases
+        let heartbeat = daemon.heartbeat
+        let runID = JobRunner.newRunID()
+        let lease = LeaseHolder()
+        let name = job.name, request = entry.request
+        logger.info("manual run requested by \(entry.who)\(entry.force ? " (forced)" : "")", metadata: ["job": "\(name)", "run": "\(runID)"])
+        runs[token] = Task {
+            let admission = RunAdmission(
+                claim: {
+                    let taken = (try? await OperatorRequests.updateTrigger(control, keys: keys, job: name, request: request, to: "claimed",
+                                                                             from: "pending", node: node, runID: runID,
+                                                                             keepFor: .seconds(86_400))) ?? false
+                    return taken ? .start : .notClaimed
+                },
+                acquire: {
+                    if await self.isStopping { return .skip("the node is stopping") }
+                    if let leases {
+                        switch await self.takeLease(leases, job: definition, runID: runID, node: node, waitUntil: nil) {
+                        case .failure(let skip):
+                            return .skip(skip.reason)
+                        case .success(let value):
+                            lease.hold(value, renewal: Self.renewLease(leases, value: value, job: definition, runID: runID, heartbeat: heartbeat,
+                                                                       runner: runner, logger: logger))
+                        }
+                    }
+                    _ = try? await OperatorRequests.updateTrigger(control, keys: keys, job: name, request: request, to: "started",
+                                                                  node: node, runID: runID, keepFor: .seconds(86_400))
+                    return .start
+                })
+            let record = await runner.run(definition, scheduledAt: self.nowSeconds(), runID: runID, trigger: .manual, admission: admission)
+            if let value = lease.end() { try? await leases?.release(name, value: value, runID: runID) }
+            if record.outcome != .notClaimed {
+                await self.countManual(record)
+                do { try await claims.record(record) } catch {
+                    logger.warning("could not record the run", metadata: ["job": "\(name)", "run": "\(runID)", "error": "\(error)"])
+                }
+                if case .skipped(let reason) = record.outcome {
+                    _ = try? await OperatorRequests.updateTrigger(control, keys: keys, job: name, request: request, to: "refused",
+                                                                  reason: reason, keepFor: .seconds(60))
+                } else {
+                    _ = try? await OperatorRequests.updateTrigger(control, keys: keys, job: name, request: request, to: "done")
+                }
+            }
+            self.runs[token] = nil
+        }
+    }
+
+    private func countManual(_ record: RunRecord) {
+        if case .skipped = record.outcome { skippedInstants += 1 } else { manualRuns += 1 }
+    }
+
     // MARK: - Reload, drain, shutdown
 
     /// Re-reads both files on a thread of its own (a jobs file on a hung mount blocks that thread,
@@ -828,6 +1068,8 @@ final class DaemonEvents: Sendable {
         var failure: String?
         var lastTick = ContinuousClock.now
         var members: Set<String> = []
+        /// Messages of the `control` channel not yet handled by the loop.
+        var control: [String] = []
         /// Nodes gone from the view, and when.
         var departed: [String: ContinuousClock.Instant] = [:]
     }
@@ -869,6 +1111,17 @@ final class DaemonEvents: Sendable {
     }
 
     func fail(_ message: String) { state.withLock { $0.failure = $0.failure ?? message } }
+
+    /// A message from the `control` channel (bounded: requests beyond 1,000 unhandled are dropped,
+    /// and a dropped trigger is still found by the next poll).
+    func pushControl(_ message: String) { state.withLock { if $0.control.count < 1000 { $0.control.append(message) } } }
+
+    func takeControl() -> [String] {
+        state.withLock { state in
+            defer { state.control = [] }
+            return state.control
+        }
+    }
 
     func takeFailure() -> String? { state.withLock { $0.failure } }
 

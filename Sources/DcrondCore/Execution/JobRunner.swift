@@ -43,24 +43,13 @@ package struct AttemptRecord: Sendable, Hashable {
     package var succeeded: Bool { termination?.succeeded == true }
 }
 
-package enum RunOutcome: Sendable, Hashable {
-    case succeeded
-    /// Every attempt failed (non-zero exit, signal, timeout or spawn failure).
-    case failed
-    /// Not started, on purpose: the reason is logged.
-    case skipped(String)
-    /// Not this node's to run: the claim went elsewhere, the node stopped before it was claimed (or
-    /// gave the claim back), or its starting deadline passed while Redis did not answer (logged).
-    /// Nothing to record here.
-    case notClaimed
-}
-
 /// The cluster's say in a run, asked by ``JobRunner/run(_:scheduledAt:runID:forceShell:admission:)``
 /// right before the process would start (after the concurrency slot and the local overlap check),
 /// so that an instant is claimed only when it is about to run.
 package struct RunAdmission: Sendable {
-    /// Claims the instant: false when it is not this node's to run (then nothing happens).
-    package var claim: @Sendable () async -> Bool
+    /// Claims the instant: `.notClaimed` when it is not this node's to run (then nothing happens),
+    /// `.skip` when the cluster says it must not run (a paused job).
+    package var claim: @Sendable () async -> Decision
     /// After a won claim, for a run that will start: the cluster-wide half of the overlap policy,
     /// and the last word of a node that is stopping.
     package var acquire: @Sendable () async -> Decision
@@ -72,21 +61,10 @@ package struct RunAdmission: Sendable {
         case notClaimed
     }
 
-    package init(claim: @escaping @Sendable () async -> Bool, acquire: @escaping @Sendable () async -> Decision = { .start }) {
+    package init(claim: @escaping @Sendable () async -> Decision, acquire: @escaping @Sendable () async -> Decision = { .start }) {
         self.claim = claim
         self.acquire = acquire
     }
-}
-
-/// What happened to one scheduled run of a job on this node.
-package struct RunRecord: Sendable, Hashable {
-    package let job: String
-    package let runID: String
-    /// Unix seconds of the nominal instant.
-    package let scheduledAt: Int64
-    package let node: String
-    package let attempts: [AttemptRecord]
-    package let outcome: RunOutcome
 }
 
 /// Turns "job X is due at instant T" into processes on this node: builds the environment and
@@ -117,6 +95,10 @@ package actor JobRunner {
         let killGrace: Duration
         let done = OneShot<Void>()
         let state = Mutex<(process: RunningProcess?, stopped: Bool)>((nil, false))
+        /// The end of the run's output, across attempts, for its record.
+        let tail = Mutex(OutputTail())
+        /// Set by ``JobRunner/kill(job:runID:signal:by:)``.
+        let killedBy = Mutex<String?>(nil)
         init(runID: String, killGrace: Duration) {
             self.runID = runID
             self.killGrace = killGrace
@@ -148,14 +130,17 @@ package actor JobRunner {
     /// or was skipped. `forceShell` runs even a plain command through `/bin/sh -c`. `admission`
     /// (claims and leases) is asked right before the start; a run it refuses returns
     /// ``RunOutcome/notClaimed`` or a skip.
-    package func run(_ job: JobDefinition, scheduledAt: Int64, runID: String = JobRunner.newRunID(),
+    package func run(_ job: JobDefinition, scheduledAt: Int64, runID: String = JobRunner.newRunID(), trigger: RunTrigger = .schedule,
                      forceShell: Bool = false, admission: RunAdmission? = nil) async -> RunRecord {
         var baseMetadata: Logger.Metadata = ["job": "\(job.name)", "run": "\(runID)", "scheduledAt": "\(scheduledAt)"]
+        if trigger != .schedule { baseMetadata["trigger"] = "\(trigger.rawValue)" }
         func skipped(_ reason: String) -> RunRecord {
             logger.warning("run skipped: \(reason)", metadata: baseMetadata)
-            return RunRecord(job: job.name, runID: runID, scheduledAt: scheduledAt, node: settings.node, attempts: [], outcome: .skipped(reason))
+            return RunRecord(job: job.name, runID: runID, scheduledAt: scheduledAt, node: settings.node, attempts: [], outcome: .skipped(reason),
+                             trigger: trigger)
         }
-        let notClaimed = RunRecord(job: job.name, runID: runID, scheduledAt: scheduledAt, node: settings.node, attempts: [], outcome: .notClaimed)
+        let notClaimed = RunRecord(job: job.name, runID: runID, scheduledAt: scheduledAt, node: settings.node, attempts: [], outcome: .notClaimed,
+                                   trigger: trigger)
 
         // Overlap, the local half (the cluster-wide half is a lease in Redis).
         let previous = active[job.name] ?? []
@@ -163,7 +148,13 @@ package actor JobRunner {
             switch job.overlap {
             case .forbid:
                 // Claimed all the same, so that no other node runs (or catches up) the skipped instant.
-                if let admission, await !admission.claim() { return notClaimed }
+                if let admission {
+                    switch await admission.claim() {
+                    case .start: break
+                    case .skip(let reason): return skipped(reason)
+                    case .notClaimed: return notClaimed
+                    }
+                }
                 return skipped("overlap is forbid and run \(previous[0].runID) is still running")
             case .replace:
                 logger.info("replacing the previous run", metadata: baseMetadata.merging(["previousRun": "\(previous.map(\.runID).joined(separator: ","))"]) { $1 })
@@ -202,7 +193,11 @@ package actor JobRunner {
             return skipped("past its starting deadline of \(formatDuration(job.startingDeadline)): \(cause)")
         }
         if let admission {
-            guard await admission.claim() else { return notClaimed }
+            switch await admission.claim() {
+            case .start: break
+            case .skip(let reason): return skipped(reason)
+            case .notClaimed: return notClaimed
+            }
             switch await admission.acquire() {
             case .start: break
             case .skip(let reason): return skipped(reason)
@@ -212,11 +207,11 @@ package actor JobRunner {
 
         let launch: (request: LaunchRequest, mode: String)
         do {
-            launch = try prepare(job, scheduledAt: scheduledAt, runID: runID, attempt: 1, forceShell: forceShell)
+            launch = try prepare(job, scheduledAt: scheduledAt, runID: runID, attempt: 1, trigger: trigger, forceShell: forceShell)
         } catch {
             logger.error("run refused: \(error.reason)", metadata: baseMetadata)
             return RunRecord(job: job.name, runID: runID, scheduledAt: scheduledAt, node: settings.node, attempts: [],
-                             outcome: .skipped(error.reason))
+                             outcome: .skipped(error.reason), trigger: trigger)
         }
         baseMetadata["mode"] = "\(launch.mode)"
 
@@ -237,7 +232,13 @@ package actor JobRunner {
             }
         }
         let outcome: RunOutcome = attempts.last?.succeeded == true ? .succeeded : .failed
-        return RunRecord(job: job.name, runID: runID, scheduledAt: scheduledAt, node: settings.node, attempts: attempts, outcome: outcome)
+        var record = RunRecord(job: job.name, runID: runID, scheduledAt: scheduledAt, node: settings.node, attempts: attempts, outcome: outcome,
+                               trigger: trigger)
+        let tail = run.tail.withLock { $0 }
+        record.output = tail.lines
+        record.outputDropped = tail.dropped
+        record.killedBy = run.killedBy.withLock { $0 }
+        return record
     }
 
     private func runAttempt(_ request: LaunchRequest, attempt: Int, job: JobDefinition, run: ActiveRun,
@@ -249,7 +250,10 @@ package actor JobRunner {
         let startedAt = realtimeNanoseconds() / 1_000_000
         let process: RunningProcess
         do {
-            process = try await supervisor.launch(request) { line in handler(context, line) }
+            process = try await supervisor.launch(request) { line in
+                run.tail.withLock { $0.append(line) }
+                handler(context, line)
+            }
         } catch {
             logger.error("run failed to start: \(error)", metadata: metadata)
             return AttemptRecord(attempt: attempt, pid: nil, startedAt: startedAt, endedAt: startedAt, termination: nil,
@@ -299,6 +303,29 @@ package actor JobRunner {
         }
     }
 
+    /// Ends the runs of `job` (all of them, or the one with `runID`) for an operator: `signal` to
+    /// each process group, SIGKILL after the job's kill grace; no further attempt. Returns the IDs
+    /// of the runs it reached.
+    package func kill(job: String, runID: String?, signal: Int32, by who: String) -> [String] {
+        var reached: [String] = []
+        for run in active[job] ?? [] where runID == nil || run.runID == runID {
+            run.killedBy.withLock { $0 = who }
+            let process = run.state.withLock { state -> RunningProcess? in
+                state.stopped = true
+                return state.process
+            }
+            process?.terminate(grace: run.killGrace, signal: signal)
+            reached.append(run.runID)
+        }
+        return reached
+    }
+
+    /// The IDs of the runs of `job` that have not ended.
+    package func runningRuns(of job: String) -> [String] { (active[job] ?? []).map(\.runID) }
+
+    /// Runs in progress on this node, of every job.
+    package var runningCount: Int { active.values.reduce(0) { $0 + $1.count } }
+
     /// From now on no run makes another attempt (retries); runs in progress go on.
     package func beginShutdown() {
         shuttingDown = true
@@ -328,7 +355,7 @@ package actor JobRunner {
 
     /// The launch request for an attempt: environment, identity, working directory and whether the
     /// command runs directly or through the shell.
-    package func prepare(_ job: JobDefinition, scheduledAt: Int64, runID: String, attempt: Int,
+    package func prepare(_ job: JobDefinition, scheduledAt: Int64, runID: String, attempt: Int, trigger: RunTrigger = .schedule,
                  forceShell: Bool) throws(RefusedRun) -> (request: LaunchRequest, mode: String) {
         let effectiveUID = geteuid()
         let account: UserAccount
@@ -367,7 +394,8 @@ package actor JobRunner {
         variables += [
             ("DCRON_JOB", job.name), ("DCRON_SCHEDULED_AT", String(scheduledAt)), ("DCRON_RUN_ID", runID),
             ("DCRON_NODE", settings.node), ("DCRON_CLUSTER", settings.cluster), ("DCRON_ATTEMPT", String(attempt)),
-            ("DCRON_IDEMPOTENCY_KEY", "\(job.name)@\(scheduledAt)"),
+            ("DCRON_IDEMPOTENCY_KEY", trigger == .manual ? "\(job.name)@manual-\(runID)" : "\(job.name)@\(scheduledAt)"),
+            ("DCRON_TRIGGER", trigger.rawValue),
         ]
         let environment = variables.map { "\($0.0)=\($0.1)" }
         let path = variables.last { $0.0 == "PATH" }?.1 ?? Self.defaultPath

@@ -111,9 +111,10 @@ package final class RunningProcess: Sendable {
     /// Waits for the process to end.
     package func exit() async -> ProcessExit { await completion.value }
 
-    /// SIGTERM to the whole process group now, SIGKILL after `grace` to whatever of it is left.
-    package func terminate(grace: Duration) {
-        supervisor.send(.terminate(id: id, grace: grace))
+    /// `signal` (SIGTERM unless said) to the whole process group now, SIGKILL after `grace` to
+    /// whatever of it is left.
+    package func terminate(grace: Duration, signal: Int32 = SIGTERM) {
+        supervisor.send(.terminate(id: id, grace: grace, signal: signal))
     }
 }
 
@@ -133,7 +134,7 @@ package final class ProcessSupervisor: Sendable {
 
     enum Command: Sendable {
         case register(ChildRegistration)
-        case terminate(id: UInt64, grace: Duration)
+        case terminate(id: UInt64, grace: Duration, signal: Int32)
     }
 
     private let epollDescriptor: Int32
@@ -349,10 +350,10 @@ private final class Watcher: @unchecked Sendable {
                 var event = epoll_event(events: EPOLLIN.rawValue, data: epoll_data_t(u64: UInt64(UInt32(bitPattern: fd))))
                 epoll_ctl(supervisor.epoll, EPOLL_CTL_ADD, fd, &event)
             }
-        case .terminate(let id, let grace):
+        case .terminate(let id, let grace, let signal):
             guard let child = children[id] else { return }
             if !child.exited { child.terminated = true }
-            signalGroup(child, SIGTERM)
+            signalGroup(child, signal)
             child.timeoutDeadline = nil
             let deadline = ContinuousClock.now + grace
             child.killDeadline = min(child.killDeadline ?? deadline, deadline)

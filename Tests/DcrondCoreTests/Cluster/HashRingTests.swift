@@ -29,3 +29,21 @@ struct HashRingTests {
         #expect(figures.leaveMovedFraction <= figures.maxOverMean / Double(nodes) + 1e-9)
     }
 }
+
+@Suite("Hash ring: the missed-run checker")
+struct HashRingSuccessorTests {
+    @Test("the checker of a job is the next node after its owner; alone, the owner itself; empty, none")
+    func successor() {
+        let ring = HashRing(nodes: ["node-a", "node-b", "node-c"], virtualNodes: 160)
+        for job in (0..<200).map({ "job-\($0)" }) {
+            let owner = ring.owner(of: job)!
+            let checker = ring.owner(of: job, excluding: owner)!
+            #expect(checker != owner)
+            // The same as the owner on the ring without the owner: the node that takes over if it dies.
+            #expect(checker == HashRing(nodes: ring.nodes.filter { $0 != owner }, virtualNodes: 160).owner(of: job))
+            #expect(ring.owner(of: job, excluding: nil) == owner)
+        }
+        #expect(HashRing(nodes: ["only"], virtualNodes: 4).owner(of: "x", excluding: "only") == "only")
+        #expect(HashRing(nodes: [], virtualNodes: 4).owner(of: "x", excluding: nil) == nil)
+    }
+}

@@ -153,12 +153,12 @@ final class DcrondCluster: @unchecked Sendable {
 struct ClusterEndToEndTests {
     static let jobs = ["j1", "j2", "j3", "j4", "j5", "j6"]
 
-    @Test("steady state: every (job, instant) runs exactly once across three nodes, spread over them")
+    @Test("steady state: every (job, instant) runs exactly once across three nodes, spread over them; no missed-run alarm")
     func steadyState() async throws {
         let server = try await RedisTestServer.start()
         defer { server.stop() }
         let cluster = try DcrondCluster(server: server, jobs: Self.jobs)
-        for node in ["a", "b", "c"] { try cluster.start(node) }
+        for node in ["a", "b", "c"] { try cluster.start(node, settings: #", "missedRunGrace": "2s""#) }
         try await Task.sleep(for: .seconds(3))
         let from = wallSeconds()
         try await Task.sleep(for: .seconds(5))
@@ -171,6 +171,9 @@ struct ClusterEndToEndTests {
         let lastRuns = status.standardOutput.split(separator: "\"lastRun\":{", omittingEmptySubsequences: false).count - 1
         #expect(lastRuns == Self.jobs.count, "every job has a last run: \(status.standardOutput)")
         #expect(status.standardOutput.contains("\"outcome\":\"succeeded\""))
+        for node in ["a", "b", "c"] {
+            #expect(!cluster.log(node).contains("missed:"), "a missed-run alarm in the steady state on \(node): \(cluster.log(node))")
+        }
         for node in ["a", "b", "c"] { cluster.signal(node, SIGTERM) }
         for node in ["a", "b", "c"] { #expect(try await cluster.wait(node) == 0, "exit status after SIGTERM") }
         await cluster.cleanUp()

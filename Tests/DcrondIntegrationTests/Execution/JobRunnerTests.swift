@@ -155,7 +155,13 @@ struct JobRunnerTests {
             "HOME=\(account.home)", "USER=\(account.name)", "LOGNAME=\(account.name)", "SHELL=/bin/sh", "PATH=/usr/bin:/bin",
             "LANG=C.UTF-8", "DCRON_JOB=env-check", "DCRON_SCHEDULED_AT=\(scheduledAt)", "DCRON_RUN_ID=00000000000000ab",
             "DCRON_NODE=node-t", "DCRON_CLUSTER=cluster-t", "DCRON_ATTEMPT=1", "DCRON_IDEMPOTENCY_KEY=env-check@\(scheduledAt)",
+            "DCRON_TRIGGER=schedule",
         ])
+        // A manual run says so, and its idempotency key is its own (it has no instant of the schedule).
+        let manual = OutputCollector()
+        _ = await makeRunner(manual).run(job, scheduledAt: scheduledAt, runID: "00000000000000ac", trigger: .manual)
+        #expect(manual.texts(run: "00000000000000ac").contains("DCRON_TRIGGER=manual"))
+        #expect(manual.texts(run: "00000000000000ac").contains("DCRON_IDEMPOTENCY_KEY=env-check@manual-00000000000000ac"))
 
         let fds = await runner.run(try testJob("fds", "ls /proc/$$/fd"), scheduledAt: nowSeconds())
         #expect(collector.texts(run: fds.runID) == ["0", "1", "2"])

@@ -373,3 +373,97 @@ struct HistoryCommand: AsyncParsableCommand {
         }
     }
 }
+
+struct ExplainCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "explain",
+        abstract: "Why a job ran or did not run at an instant, and what its next instants will do.",
+        discussion: """
+            For the instant (default: the latest due one): the node that owns the job and why, whether the instant \
+            was claimed and by whom, whether it started, and if not, the rule that stopped it (disabled, paused, \
+            overlap, catchUp, startingDeadline, dst, concurrency, claimFailed, unknownHistory, refused, stopping, \
+            noActiveNode, draining, fenced, ownerDidNotClaim). Then the next instants, with their DST adjustments.
+            """
+    )
+
+    @Option(help: "The daemon configuration.")
+    var config = DaemonConfiguration.defaultPath
+
+    @Argument(help: "The job.")
+    var job: String
+
+    @Option(help: "The instant: Unix seconds, or ISO 8601 with an offset (2026-12-01T02:30:00+01:00).")
+    var at: String?
+
+    @Option(help: "How many following instants to show (0 to 20).")
+    var next = 3
+
+    @Flag(help: "Print JSON.")
+    var json = false
+
+    func validate() throws {
+        if let at, Int64(at) == nil, parseInstant(at) == nil {
+            throw ValidationError("--at \(at): give Unix seconds or an ISO 8601 time with its offset, as 2026-12-01T02:30:00+01:00")
+        }
+        guard (0...20).contains(next) else { throw ValidationError("--next must be from 0 to 20") }
+    }
+
+    func run() async throws {
+        let context = try ClusterContext(config: config, what: "an explanation")
+        let definition = try context.job(job)
+        let now = currentUnixSeconds()
+        var facts = JobExplanation.Facts(job: definition, now: now)
+        facts.virtualNodes = context.loaded.daemon.virtualNodes
+        facts.nodeTimeout = context.loaded.daemon.nodeTimeout
+        facts.missedRunGrace = context.loaded.daemon.missedRunGrace
+        let keys = context.keys
+        let replies = try await context.reaching {
+            try await context.redis.pipeline([
+                RedisCommand("LRANGE", keys.runs(job), 0, -1), RedisCommand("HGET", keys.claims, job),
+                RedisCommand("HGET", keys.claimedBy, job),
+            ]).map { try $0.orThrow() }
+        }
+        facts.records = replies[0].array?.compactMap { $0.string.flatMap(RunRecord.init(serialized:)) } ?? []
+        facts.lastClaimed = replies[1].string.flatMap { Int64($0) }
+        facts.claimedBy = replies[2].string
+        facts.paused = try await context.reaching { try await OperatorRequests.paused(context.redis, keys: keys)[job] }
+        facts.nodes = try await context.reaching { try await ClusterStatus.readNodes(redis: context.redis, cluster: keys.cluster).nodes }
+
+        let instant: Int64
+        if let at {
+            instant = Int64(at) ?? parseInstant(at)!
+        } else if let latest = JobExplanation.latestDue(definition, now: now) {
+            instant = latest
+        } else {
+            instant = definition.schedule.next(after: now, in: definition.timeZone, policy: definition.dstPolicy) ?? now
+        }
+        let explained = JobExplanation(instant, facts)
+        let following = next == 0 ? [] : JobExplanation.dstAnnotated(definition, after: max(instant, now), count: next)
+        let zone = definition.timeZone
+        func format(_ value: Int64) -> String { formatInstant(value, offset: zone.offset(at: value)) }
+        if json {
+            print(JSONValue.object([
+                "job": .string(job), "now": .integer(now), "explanation": explained.json,
+                "next": .array(following.map { entry in
+                    let upcoming = JobExplanation(entry.instant, facts)
+                    return .object(["instant": .integer(entry.instant), "runs": .bool(entry.runs), "dst": entry.note.map { .string($0) } ?? .null,
+                                    "summary": .string(upcoming.summary)])
+                }),
+            ]).serialized)
+            return
+        }
+        print("\(job) at \(format(instant)) (\(instant)), schedule \"\(definition.schedule.text)\" in \(zone.identifier)")
+        if let dst = explained.dst { print("  DST: \(dst)") }
+        print("  \(explained.summary)")
+        print("  owner now: \(explained.owner ?? "none"): \(explained.ownerReason)")
+        if let last = facts.lastClaimed { print("  last claimed instant: \(format(last))\(facts.claimedBy.map { " (\($0.split(separator: " ").first ?? ""))" } ?? "")") }
+        if let paused = facts.paused { print("  paused by \(paused.who)") }
+        if !following.isEmpty {
+            print("next:")
+            for entry in following {
+                let upcoming = JobExplanation(entry.instant, facts)
+                print("  \(format(entry.instant))  \(entry.runs ? upcoming.summary : "not run")\(entry.note.map { " — \($0)" } ?? "")")
+            }
+        }
+    }
+}

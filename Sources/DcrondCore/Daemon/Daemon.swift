@@ -276,7 +276,8 @@ package actor Daemon {
     private func logSkips(_ job: JobDefinition, _ selection: CatchUpSelection, reason: String) {
         let metadata: Logger.Metadata = ["job": "\(job.name)", "catchUp": "\(job.catchUp.rawValue)"]
         if !selection.pastDeadline.isEmpty {
-            skip(selection.pastDeadline, of: job, rule: "older than the startingDeadline of \(formatDuration(job.startingDeadline))", reason: reason, metadata: metadata)
+            skip(selection.pastDeadline, of: job, rule: "older than the startingDeadline of \(formatDuration(job.startingDeadline))", .startingDeadline,
+                 reason: reason, metadata: metadata)
         }
         if !selection.byPolicy.isEmpty {
             let rule = switch job.catchUp {
@@ -284,16 +285,16 @@ package actor Daemon {
             case .latest: "catchUp is latest: only the newest runs"
             case .all: "catchUp is all, bounded to the newest \(Self.catchUpLimit)"
             }
-            skip(selection.byPolicy, of: job, rule: rule, reason: reason, metadata: metadata)
+            skip(selection.byPolicy, of: job, rule: rule, .catchUp, reason: reason, metadata: metadata)
         }
     }
 
-    private func skip(_ instants: [Int64], of job: JobDefinition, rule: String, reason: String, metadata: Logger.Metadata) {
+    private func skip(_ instants: [Int64], of job: JobDefinition, rule: String, _ code: SkipRule, reason: String, metadata: Logger.Metadata) {
         skippedInstants += instants.count
         logger.warning("skipped \(instants.count) missed instant\(instants.count == 1 ? "" : "s") (\(rule); \(reason))", metadata: metadata.merging([
             "first": "\(instants.first!)", "last": "\(instants.last!)",
         ]) { $1 })
-        keep(RunRecord.instants(instants, of: job.name, node: daemon.node, outcome: .skipped("\(rule); \(reason)")))
+        keep(RunRecord.instants(instants, of: job.name, node: daemon.node, outcome: .skipped("\(rule); \(reason)"), rule: code))
     }
 
     /// Writes a record to the job's history without holding up the caller; a failure is logged.
@@ -376,7 +377,7 @@ package actor Daemon {
                     let waitUntil = queued ? ContinuousClock.now + .seconds(max(0, instant + Int64(job.startingDeadline.components.seconds) - self.nowSeconds())) : nil
                     switch await self.takeLease(leases, job: job, runID: runID, node: node, waitUntil: waitUntil) {
                     case .failure(let skip):
-                        return .skip(skip.reason)
+                        return .skip(skip.reason, skip.rule)
                     case .success(let value):
                         lease.hold(value, renewal: Self.renewLease(leases, value: value, job: job, runID: runID, heartbeat: heartbeat,
                                                                    runner: runner, logger: logger))
@@ -451,7 +452,7 @@ package actor Daemon {
                     reason = "past its startingDeadline of \(formatDuration(job.startingDeadline)) before it could be claimed (\(failures) failed attempt\(failures == 1 ? "" : "s"))"
                     logger.error("skipped: \(reason)", metadata: metadata)
                 }
-                return .skip(reason)
+                return .skip(reason, unacknowledged != nil || failures > 0 ? .claimFailed : .startingDeadline)
             }
             if let pool, case .fenced = await pool.standing() {
                 try? await Task.sleep(for: backoff.delay(forRetry: max(1, failures)))
@@ -470,7 +471,7 @@ package actor Daemon {
                     return .notClaimed
                 case .paused(let by):
                     let who = by.split(separator: " ", maxSplits: 1).dropFirst().first.map(String.init) ?? "an operator"
-                    return .skip("paused by \(who) (dcrond pause)")
+                    return .skip("paused by \(who) (dcrond pause)", .paused)
                 case .wait:
                     try? await Task.sleep(for: .milliseconds(200))
                 case .unacknowledged(let previous, let replicas):
@@ -519,7 +520,10 @@ package actor Daemon {
 
     // MARK: - Overlap leases
 
-    struct LeaseSkip: Error { let reason: String }
+    struct LeaseSkip: Error {
+        let reason: String
+        var rule = SkipRule.overlap
+    }
 
     /// Takes the job's overlap lease: at once if free; for `replace`, after asking the holder to
     /// stop and waiting for it (up to its kill grace and two lease lifetimes). For `forbid`, an
@@ -560,11 +564,11 @@ package actor Daemon {
             let holder: String
             switch acquisition {
             case .acquired: return .success(value)
-            case .quarantined, .historyBehind: return .failure(LeaseSkip(reason: "the overlap lease stayed quarantined after Redis went back in time; not running"))
+            case .quarantined, .historyBehind: return .failure(LeaseSkip(reason: "the overlap lease stayed quarantined after Redis went back in time; not running", rule: .unknownHistory))
             case .held(let value): holder = value
             case .unacknowledged(let replicas):
                 try? await leases.release(job.name, value: value, runID: runID)
-                return .failure(LeaseSkip(reason: "only \(replicas) of \(daemon.claimReplicas) replicas acknowledged the overlap lease in time; not running"))
+                return .failure(LeaseSkip(reason: "only \(replicas) of \(daemon.claimReplicas) replicas acknowledged the overlap lease in time; not running", rule: .claimFailed))
             }
             let parts = holder.split(separator: " ")
             let holderNode = parts.first.map(String.init) ?? "?", holderRun = parts.last.map(String.init) ?? "?"
@@ -580,7 +584,7 @@ package actor Daemon {
             }
             return .failure(LeaseSkip(reason: "overlap is replace but run \(holderRun) on node \(holderNode) did not stop in time"))
         } catch {
-            return .failure(LeaseSkip(reason: "cannot take the overlap lease in Redis (\(error)); not running"))
+            return .failure(LeaseSkip(reason: "cannot take the overlap lease in Redis (\(error)); not running", rule: .claimFailed))
         }
     }
 
@@ -743,7 +747,7 @@ package actor Daemon {
             if unknown.count + missed.count > 10 * Self.catchUpLimit { break }
         }
         if !unknown.isEmpty {
-            skip(unknown, of: job, rule: "Redis went back in time then: whether they ran is unknown", reason: reason,
+            skip(unknown, of: job, rule: "Redis went back in time then: whether they ran is unknown", .unknownHistory, reason: reason,
                  metadata: ["job": "\(job.name)", "floor": "\(floor)"])
         }
         guard !missed.isEmpty else { return }
@@ -816,7 +820,7 @@ package actor Daemon {
                     let who = by.split(separator: " ", maxSplits: 1).dropFirst().first.map(String.init) ?? "an operator"
                     skippedInstants += 1
                     logger.notice("skipped: paused by \(who) (no node was active to record it)", metadata: ["job": "\(check.job)", "scheduledAt": "\(check.instant)"])
-                    keep(RunRecord.instants([check.instant], of: check.job, node: daemon.node, outcome: .skipped("paused by \(who) (dcrond pause)")))
+                    keep(RunRecord.instants([check.instant], of: check.job, node: daemon.node, outcome: .skipped("paused by \(who) (dcrond pause)"), rule: .paused))
                 case .missed(let lastClaimed):
                     missedInstants += 1
                     let owner = view?.ring.owner(of: check.job)
@@ -826,7 +830,7 @@ package actor Daemon {
                     logger.error("missed: \(reason)", metadata: [
                         "job": "\(check.job)", "scheduledAt": "\(check.instant)", "lastClaimed": "\(lastClaimed.map(String.init) ?? "none")",
                     ])
-                    keep(RunRecord.instants([check.instant], of: check.job, node: daemon.node, outcome: .missed(reason)))
+                    keep(RunRecord.instants([check.instant], of: check.job, node: daemon.node, outcome: .missed(reason), rule: owner == nil ? .noActiveNode : .ownerDidNotClaim))
                 }
             }
             index += batch.count
@@ -908,11 +912,11 @@ package actor Daemon {
                     return taken ? .start : .notClaimed
                 },
                 acquire: {
-                    if await self.isStopping { return .skip("the node is stopping") }
+                    if await self.isStopping { return .skip("the node is stopping", .stopping) }
                     if let leases {
                         switch await self.takeLease(leases, job: definition, runID: runID, node: node, waitUntil: nil) {
                         case .failure(let skip):
-                            return .skip(skip.reason)
+                            return .skip(skip.reason, skip.rule)
                         case .success(let value):
                             lease.hold(value, renewal: Self.renewLease(leases, value: value, job: definition, runID: runID, heartbeat: heartbeat,
                                                                        runner: runner, logger: logger))
@@ -925,7 +929,7 @@ package actor Daemon {
             let record = await runner.run(definition, scheduledAt: self.nowSeconds(), runID: runID, trigger: .manual, admission: admission)
             if let value = lease.end() { try? await leases?.release(name, value: value, runID: runID) }
             if record.outcome != .notClaimed {
-                await self.countManual(record)
+                self.countManual(record)
                 do { try await claims.record(record) } catch {
                     logger.warning("could not record the run", metadata: ["job": "\(name)", "run": "\(runID)", "error": "\(error)"])
                 }

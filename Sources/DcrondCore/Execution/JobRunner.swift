@@ -56,7 +56,7 @@ package struct RunAdmission: Sendable {
 
     package enum Decision: Sendable, Equatable {
         case start
-        case skip(String)
+        case skip(String, SkipRule)
         /// The claim was given back (the node stops): nothing to record.
         case notClaimed
     }
@@ -134,10 +134,12 @@ package actor JobRunner {
                      forceShell: Bool = false, admission: RunAdmission? = nil) async -> RunRecord {
         var baseMetadata: Logger.Metadata = ["job": "\(job.name)", "run": "\(runID)", "scheduledAt": "\(scheduledAt)"]
         if trigger != .schedule { baseMetadata["trigger"] = "\(trigger.rawValue)" }
-        func skipped(_ reason: String) -> RunRecord {
-            logger.warning("run skipped: \(reason)", metadata: baseMetadata)
-            return RunRecord(job: job.name, runID: runID, scheduledAt: scheduledAt, node: settings.node, attempts: [], outcome: .skipped(reason),
-                             trigger: trigger)
+        func skipped(_ reason: String, _ rule: SkipRule) -> RunRecord {
+            logger.warning("run skipped: \(reason)", metadata: baseMetadata.merging(["rule": "\(rule.rawValue)"]) { $1 })
+            var record = RunRecord(job: job.name, runID: runID, scheduledAt: scheduledAt, node: settings.node, attempts: [], outcome: .skipped(reason),
+                                   trigger: trigger)
+            record.rule = rule
+            return record
         }
         let notClaimed = RunRecord(job: job.name, runID: runID, scheduledAt: scheduledAt, node: settings.node, attempts: [], outcome: .notClaimed,
                                    trigger: trigger)
@@ -151,11 +153,11 @@ package actor JobRunner {
                 if let admission {
                     switch await admission.claim() {
                     case .start: break
-                    case .skip(let reason): return skipped(reason)
+                    case .skip(let reason, let rule): return skipped(reason, rule)
                     case .notClaimed: return notClaimed
                     }
                 }
-                return skipped("overlap is forbid and run \(previous[0].runID) is still running")
+                return skipped("overlap is forbid and run \(previous[0].runID) is still running", .overlap)
             case .replace:
                 logger.info("replacing the previous run", metadata: baseMetadata.merging(["previousRun": "\(previous.map(\.runID).joined(separator: ","))"]) { $1 })
                 for run in previous {
@@ -190,17 +192,17 @@ package actor JobRunner {
         let lateness = realtimeNanoseconds() / 1_000_000_000 - scheduledAt
         if lateness > Int64(job.startingDeadline.components.seconds) {
             let cause = waited ? "it waited for a free slot (at most \(settings.maxConcurrentRuns) runs at once)" : "it is \(formatDuration(.seconds(lateness))) late"
-            return skipped("past its starting deadline of \(formatDuration(job.startingDeadline)): \(cause)")
+            return skipped("past its starting deadline of \(formatDuration(job.startingDeadline)): \(cause)", waited ? .concurrency : .startingDeadline)
         }
         if let admission {
             switch await admission.claim() {
             case .start: break
-            case .skip(let reason): return skipped(reason)
+            case .skip(let reason, let rule): return skipped(reason, rule)
             case .notClaimed: return notClaimed
             }
             switch await admission.acquire() {
             case .start: break
-            case .skip(let reason): return skipped(reason)
+            case .skip(let reason, let rule): return skipped(reason, rule)
             case .notClaimed: return notClaimed
             }
         }
@@ -210,8 +212,10 @@ package actor JobRunner {
             launch = try prepare(job, scheduledAt: scheduledAt, runID: runID, attempt: 1, trigger: trigger, forceShell: forceShell)
         } catch {
             logger.error("run refused: \(error.reason)", metadata: baseMetadata)
-            return RunRecord(job: job.name, runID: runID, scheduledAt: scheduledAt, node: settings.node, attempts: [],
-                             outcome: .skipped(error.reason), trigger: trigger)
+            var record = RunRecord(job: job.name, runID: runID, scheduledAt: scheduledAt, node: settings.node, attempts: [],
+                                   outcome: .skipped(error.reason), trigger: trigger)
+            record.rule = .refused
+            return record
         }
         baseMetadata["mode"] = "\(launch.mode)"
 

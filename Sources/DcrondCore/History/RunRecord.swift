@@ -41,6 +41,41 @@ package enum RunOutcome: Sendable, Hashable {
     }
 }
 
+/// The rule that kept an instant from running: what `dcrond explain` names, and what the
+/// `dcrond_skipped_total` metric counts by (`reason` label).
+package enum SkipRule: String, Sendable, Hashable, CaseIterable {
+    /// `enabled: false` in the jobs file: no instant is planned.
+    case disabled
+    /// `dcrond pause`.
+    case paused
+    /// `overlap: forbid` with a run going (or `replace` whose run did not stop).
+    case overlap
+    /// The job's `catchUp` policy left out a missed instant.
+    case catchUp
+    /// Older than the job's `startingDeadline` by the time it could start.
+    case startingDeadline
+    /// A wall-clock time the DST change skipped or repeated, left out by the job's `dst` policy.
+    case dst
+    /// Waited for a free slot (`maxConcurrentRuns`) past its starting deadline.
+    case concurrency
+    /// Could not be claimed in Redis (or its lease taken) before its starting deadline.
+    case claimFailed
+    /// Redis went back in time: whether the instant ran is unknown, so it is not run again.
+    case unknownHistory
+    /// The node could not run it (its user or group does not exist, ...).
+    case refused
+    /// The node was stopping.
+    case stopping
+    /// Missed: no node was in the pool.
+    case noActiveNode
+    /// Missed: every node of the pool was draining.
+    case draining
+    /// Missed: its owner had stopped heartbeating (fenced, partitioned, stopped) and was not yet replaced.
+    case fenced
+    /// Missed: the owner did not claim it (fenced, stuck or dead, and not yet replaced).
+    case ownerDidNotClaim
+}
+
 /// One line of a run's output as kept in its record.
 package struct OutputTailLine: Sendable, Hashable {
     package let stream: OutputLine.Stream
@@ -101,6 +136,8 @@ package struct RunRecord: Sendable, Hashable {
     /// first) and how many.
     package var through: Int64?
     package var count = 1
+    /// Of a skipped or missed record: the rule.
+    package var rule: SkipRule?
     /// Unix milliseconds when the record was written.
     package var recordedAt: Int64 = realtimeNanoseconds() / 1_000_000
 
@@ -116,8 +153,9 @@ package struct RunRecord: Sendable, Hashable {
     }
 
     /// A record of skipped (or missed) instants, first to last, that no run covers.
-    package static func instants(_ instants: [Int64], of job: String, node: String, outcome: RunOutcome) -> RunRecord {
+    package static func instants(_ instants: [Int64], of job: String, node: String, outcome: RunOutcome, rule: SkipRule) -> RunRecord {
         var record = RunRecord(job: job, runID: "", scheduledAt: instants.first ?? 0, node: node, attempts: [], outcome: outcome)
+        record.rule = rule
         if instants.count > 1 {
             record.through = instants.last
             record.count = instants.count
@@ -163,6 +201,7 @@ extension RunRecord {
             "job": .string(job), "runId": .string(runID), "scheduledAt": .integer(scheduledAt), "through": optional(through),
             "count": .integer(Int64(count)), "node": .string(node), "trigger": .string(trigger.rawValue),
             "outcome": .string(outcome.word), "reason": outcome.reason.map { .string($0) } ?? .null,
+            "rule": rule.map { .string($0.rawValue) } ?? .null,
             "attempts": .integer(Int64(attempts.count)),
             "startedAt": optional(attempts.first?.startedAt), "endedAt": optional(last?.endedAt),
             "startLatenessMs": optional(startLatenessMilliseconds),
@@ -199,6 +238,7 @@ extension RunRecord {
         killedBy = value["killedBy"]?.stringValue
         through = value["through"]?.int64Value
         count = Int(value["count"]?.int64Value ?? 1)
+        rule = value["rule"]?.stringValue.flatMap(SkipRule.init(rawValue:))
         recordedAt = value["recordedAt"]?.int64Value ?? 0
     }
 

@@ -24,12 +24,12 @@ struct RunRecordTests {
 
     @Test("skipped and missed instants: a range with its count and reason; manual runs have no lateness")
     func instants() throws {
-        let skipped = RunRecord.instants([100, 160, 220], of: "j", node: "n", outcome: .skipped("catchUp is none"))
+        let skipped = RunRecord.instants([100, 160, 220], of: "j", node: "n", outcome: .skipped("catchUp is none"), rule: .catchUp)
         let decoded = try #require(RunRecord(serialized: skipped.json.serialized))
         #expect(decoded.scheduledAt == 100 && decoded.through == 220 && decoded.count == 3)
-        #expect(decoded.outcome == .skipped("catchUp is none"))
-        let missed = try #require(RunRecord(serialized: RunRecord.instants([5], of: "j", node: "n", outcome: .missed("no node is active")).json.serialized))
-        #expect(missed.outcome == .missed("no node is active") && missed.through == nil && missed.count == 1)
+        #expect(decoded.outcome == .skipped("catchUp is none") && decoded.rule == .catchUp)
+        let missed = try #require(RunRecord(serialized: RunRecord.instants([5], of: "j", node: "n", outcome: .missed("no node is active"), rule: .noActiveNode).json.serialized))
+        #expect(missed.outcome == .missed("no node is active") && missed.through == nil && missed.count == 1 && missed.rule == .noActiveNode)
         let manual = RunRecord(job: "j", runID: "r", scheduledAt: 1_796_000_000, node: "n", attempts: [attempt(1, exit: 0)], outcome: .succeeded, trigger: .manual)
         #expect(manual.startLatenessMilliseconds == nil)
     }

@@ -32,6 +32,16 @@ struct OperatorCommandTests {
         return try await runProcess([buildProductsDirectory() + "/dcrond", arguments[0], "--config", cluster.directory + "/a.json"] + arguments.dropFirst())
     }
 
+    /// `explain --json` of `job` at `instant` (default: the latest due): the rule, or the verdict.
+    static func explain(_ cluster: DcrondCluster, _ job: String, at instant: Int64? = nil) async throws -> (rule: String?, verdict: String?, summary: String) {
+        var arguments = ["explain", "--config", cluster.directory + "/a.json", job, "--json"]
+        if let instant { arguments += ["--at", String(instant)] }
+        let result = try await runProcess([buildProductsDirectory() + "/dcrond"] + arguments)
+        let explanation = (try? JSONParser.parse(Array(result.standardOutput.utf8)))?["explanation"]
+        return (explanation?["rule"]?.stringValue, explanation?["verdict"]?.stringValue,
+                explanation?["summary"]?.stringValue ?? "\(result.standardOutput) \(result.standardError)")
+    }
+
     static func start(_ cluster: DcrondCluster, _ nodes: [String], grace: String = "30s") throws {
         for node in nodes {
             try cluster.start(node, settings: #", "missedRunGrace": "\#(grace)""#)
@@ -85,6 +95,15 @@ struct OperatorCommandTests {
         #expect(forced.status == 0, "\(forced.standardOutput) \(forced.standardError)")
         try await Task.sleep(for: .milliseconds(500))
         #expect(Self.lines(cluster, "slow").contains { $0.trigger == "manual" })
+        // The scheduled instants skipped behind the long runs: explain names the rule.
+        let history = try await Self.command(cluster, "history", "slow", "--json", "--limit", "100")
+        let skippedInstant = try #require((try? JSONParser.parse(Array(history.standardOutput.utf8)))?.arrayValue?
+            .first { $0["rule"]?.stringValue == "overlap" && $0["trigger"]?.stringValue != "manual" }?["scheduledAt"]?.int64Value, "no overlap skip in \(history.standardOutput)")
+        let explained = try await Self.explain(cluster, "slow", at: skippedInstant)
+        #expect(explained.rule == "overlap", "\(explained.summary)")
+        let ran = try #require(Self.lines(cluster, "slow").first { $0.trigger == "schedule" })
+        let verdict = try await Self.explain(cluster, "slow", at: ran.instant).verdict
+        #expect(verdict == "ran" || verdict == "claimed", "the first run is recorded, or still running: \(verdict ?? "nil")")
         for node in ["a", "b"] { _ = try await Self.command(cluster, "drain", node) }
         try await Task.sleep(for: .seconds(2))
         let none = try await Self.command(cluster, "trigger", "slow", "--force")
@@ -97,15 +116,19 @@ struct OperatorCommandTests {
         let server = try await RedisTestServer.start()
         defer { server.stop() }
         let cluster = try DcrondCluster(server: server, jobs: [])
-        try cluster.writeJobs(raw: [Self.recording("tick", in: cluster, schedule: "* * * * * *")])
+        try cluster.writeJobs(raw: [Self.recording("tick", in: cluster, schedule: "* * * * * *"),
+                                    #"{"name": "off", "schedule": "* * * * * *", "command": "true", "enabled": false}"#])
         try Self.start(cluster, ["a", "b"])
         try await Task.sleep(for: .seconds(3))
+        #expect(try await Self.explain(cluster, "off").rule == "disabled")
         let paused = try await Self.command(cluster, "pause", "tick")
         #expect(paused.status == 0 && paused.standardOutput.contains("paused tick"))
         let pausedAt = wallSeconds()
         let status = try await Self.command(cluster, "status")
         #expect(status.standardOutput.contains("paused by"), "\(status.standardOutput)")
         try await Task.sleep(for: .seconds(4))
+        #expect(try await Self.explain(cluster, "tick", at: pausedAt + 2).rule == "paused")
+        #expect(try await Self.explain(cluster, "tick", at: wallSeconds() + 30).rule == "paused", "a future instant while paused")
         // A restart of both nodes while paused changes nothing: the pause is in Redis.
         for node in ["a", "b"] { cluster.signal(node, SIGTERM) }
         for node in ["a", "b"] { _ = try await cluster.wait(node) }
@@ -180,6 +203,8 @@ struct OperatorCommandTests {
         }
         let history = try await Self.command(cluster, "history", "m1", "--json", "--limit", "100")
         #expect(history.standardOutput.contains(#""outcome":"missed""#) && history.standardOutput.contains("no node is active"))
+        let explained = try await Self.explain(cluster, "m1", at: (from + 1) / 2 * 2)
+        #expect(explained.verdict == "missed" && explained.rule == "noActiveNode", "\(explained.summary)")
         // status says why nothing runs, with its own exit status.
         #expect(try await Self.command(cluster, "status").status == 2)
         await cluster.cleanUp()

@@ -9,6 +9,12 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", exact: "1.16.2"),
+        // Metrics: swift-metrics' API, exposed in the Prometheus text format; served over HTTP/1 by
+        // SwiftNIO alone (Hummingbird would add a router, a lifecycle and more packages on top of it
+        // for three fixed paths).
+        .package(url: "https://github.com/apple/swift-metrics", exact: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", exact: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-nio", exact: "2.101.2"),
     ],
     targets: [
         // hiredis 0.14 from Debian (`libhiredis-dev`); its headers are in /usr/include/hiredis.
@@ -25,6 +31,11 @@ let package = Package(
                 "CHiredis",
                 "CDcrondSystem",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
         // Starts private redis-servers and processes for integration tests and benchmarks.

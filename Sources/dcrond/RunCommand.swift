@@ -44,6 +44,16 @@ struct RunCommand: AsyncParsableCommand {
         }
         let daemon = Daemon(configPath: config, loaded: loaded, logger: logger)
         let grace = loaded.daemon.shutdownGrace
+        var server: MetricsServer?
+        if let address = loaded.daemon.metrics {
+            daemon.metrics.bootstrapMetricsSystem()
+            do {
+                server = try await MetricsServer(host: address.host, port: address.port) { path in await Self.respond(path, daemon) }
+                logger.info("serving /metrics, /healthz and /readyz", metadata: ["metrics": "\(address)"])
+            } catch {
+                throw CommandFailure(status: 1, messages: ["\(config): metrics: cannot listen on \(address): \(error)"])
+            }
+        }
         // Signals arrive on Dispatch sources; children get their default dispositions back at spawn.
         var sources: [any DispatchSourceSignal] = []
         for (number, action) in [(SIGTERM, "stop"), (SIGINT, "stop"), (SIGHUP, "reload")] {
@@ -66,8 +76,26 @@ struct RunCommand: AsyncParsableCommand {
         await daemon.run()
         // run() returns once shutdown has begun; wait for it to finish.
         await daemon.shutdown(grace: grace)
+        await server?.shutdown()
         withExtendedLifetime(sources) {}
         if let failure = await daemon.failure { throw CommandFailure(status: 1, messages: [failure]) }
+    }
+}
+
+extension RunCommand {
+    /// The metrics listener's answers.
+    static func respond(_ path: String, _ daemon: Daemon) async -> MetricsServer.Response {
+        switch path {
+        case "/metrics":
+            await daemon.refreshMetrics()
+            return MetricsServer.Response(status: .ok, contentType: "text/plain; version=0.0.4; charset=utf-8", body: daemon.metrics.exposition())
+        case "/healthz":
+            return daemon.liveness().map { .text(.serviceUnavailable, $0) } ?? .text(.ok, "ok")
+        case "/readyz":
+            return await daemon.readiness().map { .text(.serviceUnavailable, $0) } ?? .text(.ok, "ready")
+        default:
+            return .text(.notFound, "not found: /metrics, /healthz and /readyz are served here")
+        }
     }
 }
 

@@ -33,6 +33,8 @@ package struct DaemonConfiguration: Sendable, Hashable {
     /// An instant that no node claimed or skipped within this long is reported missed (once, by
     /// one node): the missed-run alarm.
     package var missedRunGrace = DaemonConfiguration.defaultMissedRunGrace
+    /// Where `/metrics`, `/healthz` and `/readyz` are served (`metrics`: "127.0.0.1:9464"); nil: nowhere.
+    package var metrics: ListenAddress?
 
     package static let defaultClaimReplicaTimeout = Duration.milliseconds(500)
     package static let defaultMissedRunGrace = Duration.seconds(30)
@@ -90,7 +92,7 @@ package enum ConfigurationLoader {
     private static let daemonKeys = ["cluster", "node", "redis", "redisPasswordFile", "jobs", "timezone",
                                      "heartbeat", "nodeTimeout", "virtualNodes", "maxConcurrentRuns", "shutdownGrace",
                                      "sentinelUsername", "sentinelPassword", "sentinelPasswordFile", "claimReplicas",
-                                     "claimReplicaTimeout", "missedRunGrace"]
+                                     "claimReplicaTimeout", "missedRunGrace", "metrics"]
 
     /// What the daemon file gave: the configuration when it has no problem, and otherwise as much
     /// as the jobs file's check needs.
@@ -190,6 +192,10 @@ package enum ConfigurationLoader {
         let maxConcurrentRuns = reader.integer("maxConcurrentRuns", in: 1...10_000) ?? RunnerSettings.defaultMaxConcurrentRuns
         let shutdownGrace = reader.duration("shutdownGrace") ?? .seconds(30)
         let missedRunGrace = reader.duration("missedRunGrace", minimum: .seconds(1)) ?? DaemonConfiguration.defaultMissedRunGrace
+        var metrics: ListenAddress?
+        if let text = reader.plainString("metrics", example: "127.0.0.1:9464") {
+            do { metrics = try ListenAddress(parsing: text) } catch { problems.report(field: "metrics", error.message) }
+        }
         for key in daemonKeys { _ = reader.value(key) }
         reader.finish()
 
@@ -199,7 +205,7 @@ package enum ConfigurationLoader {
             path: path, cluster: cluster, node: node, redis: redis, jobsPath: jobs, timeZone: zone,
             heartbeat: heartbeat, nodeTimeout: nodeTimeout, virtualNodes: virtualNodes,
             maxConcurrentRuns: maxConcurrentRuns, shutdownGrace: shutdownGrace,
-            claimReplicas: claimReplicas, claimReplicaTimeout: claimReplicaTimeout, missedRunGrace: missedRunGrace)
+            claimReplicas: claimReplicas, claimReplicaTimeout: claimReplicaTimeout, missedRunGrace: missedRunGrace, metrics: metrics)
         return read
     }
 
@@ -414,4 +420,39 @@ private struct LookupCache {
             return nil
         }
     }
+}
+
+/// `host:port` to listen on; `[v6]:port` for an IPv6 address.
+package struct ListenAddress: Sendable, Hashable, CustomStringConvertible {
+    package let host: String
+    package let port: Int
+
+    package struct Invalid: Error, Sendable { package let message: String }
+
+    package init(parsing text: String) throws(Invalid) {
+        let host: Substring, port: Substring
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]"), text[text.index(after: close)...].hasPrefix(":") else {
+                throw Invalid(message: "\"\(shortened(text))\": an IPv6 address goes in brackets, then :port, as \"[::1]:9464\"")
+            }
+            host = text[text.index(after: text.startIndex)..<close]
+            port = text[text.index(close, offsetBy: 2)...]
+        } else {
+            guard let colon = text.lastIndex(of: ":"), !text[..<colon].contains(":") else {
+                throw Invalid(message: "\"\(shortened(text))\": expected host:port, as \"127.0.0.1:9464\"")
+            }
+            host = text[..<colon]
+            port = text[text.index(after: colon)...]
+        }
+        guard !host.isEmpty, host.allSatisfy({ $0.isLetter || $0.isNumber || ".-:".contains($0) }) else {
+            throw Invalid(message: "\"\(shortened(text))\": the host must be an address or a name, as \"127.0.0.1\" (\"0.0.0.0\" for every interface)")
+        }
+        guard let number = Int(port), (1...65_535).contains(number) else {
+            throw Invalid(message: "\"\(shortened(text))\": the port must be from 1 to 65535")
+        }
+        self.host = String(host)
+        self.port = number
+    }
+
+    package var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
 }

@@ -45,6 +45,10 @@ package actor Daemon {
     /// queue behind claims, and claims never behind them.
     private let control: RedisClient?
     private let keys: ClusterKeys
+    /// The node's metrics (`/metrics`); kept whether or not they are served.
+    package nonisolated let metrics = DaemonMetrics()
+    /// A loop that has not ticked for this long is stuck (`/healthz`, and the pool's heartbeat).
+    private nonisolated let stuckAfter: Duration
 
     /// Next planned instant of each enabled job (Unix seconds).
     private var next: [String: Int64] = [:]
@@ -102,6 +106,8 @@ package actor Daemon {
         self.logger = logger
         self.daemon = loaded.daemon
         self.table = loaded.table
+        metrics.track(jobs: loaded.table.jobs.map(\.name))
+        stuckAfter = loaded.daemon.heartbeat * 2 + .seconds(1)
         let supervisor = ProcessSupervisor()
         self.runner = JobRunner(supervisor: supervisor,
                                 settings: RunnerSettings(node: loaded.daemon.node, cluster: loaded.daemon.cluster,
@@ -290,11 +296,25 @@ package actor Daemon {
     }
 
     private func skip(_ instants: [Int64], of job: JobDefinition, rule: String, _ code: SkipRule, reason: String, metadata: Logger.Metadata) {
-        skippedInstants += instants.count
+        countSkip(job.name, code, count: instants.count)
         logger.warning("skipped \(instants.count) missed instant\(instants.count == 1 ? "" : "s") (\(rule); \(reason))", metadata: metadata.merging([
             "first": "\(instants.first!)", "last": "\(instants.last!)",
         ]) { $1 })
         keep(RunRecord.instants(instants, of: job.name, node: daemon.node, outcome: .skipped("\(rule); \(reason)"), rule: code))
+    }
+
+    private func countSkip(_ job: String, _ rule: SkipRule, count: Int = 1) {
+        skippedInstants += count
+        metrics.skipped(job, rule, count: count)
+    }
+
+    /// A run record's counts: a skip by its rule, an end by its result.
+    private func count(_ record: RunRecord) {
+        switch record.outcome {
+        case .skipped: countSkip(record.job, record.rule ?? .refused)
+        case .succeeded, .failed: metrics.ended(record)
+        case .missed, .notClaimed: break
+        }
     }
 
     /// Writes a record to the job's history without holding up the caller; a failure is logged.
@@ -302,6 +322,7 @@ package actor Daemon {
         let claims = self.claims, logger = self.logger
         Task {
             do { try await claims.record(record) } catch {
+                self.metrics.redisError()
                 logger.warning("could not record in the job's history", metadata: ["job": "\(record.job)", "outcome": "\(record.outcome.word)", "error": "\(error)"])
             }
         }
@@ -388,9 +409,10 @@ package actor Daemon {
             self.wonClaims[request] = nil
             decided.fulfill(())
             if let value = lease.end() { try? await leases?.release(job.name, value: value, runID: runID) }
-            if case .skipped = record.outcome { self.skippedInstants += 1 }
+            self.count(record)
             if record.outcome != .notClaimed {
                 do { try await claims.record(record) } catch {
+                    self.metrics.redisError()
                     logger.warning("could not record the run", metadata: ["job": "\(job.name)", "run": "\(record.runID)", "error": "\(error)"])
                 }
             }
@@ -487,8 +509,10 @@ package actor Daemon {
                 }
             } catch {
                 failures += 1
+                metrics.redisError()
                 if failures == 1 {
                     failedClaims += 1
+                    metrics.claimFailed()
                     logger.warning("could not claim; retrying until Redis answers or the starting deadline passes", metadata: metadata.merging(["error": "\(error)"]) { $1 })
                 }
                 try? await Task.sleep(for: backoff.delay(forRetry: failures))
@@ -700,6 +724,7 @@ package actor Daemon {
                 read = try await claims.lastClaimed(names)
             } catch {
                 failures += 1
+                metrics.redisError()
                 if failures == 1 {
                     logger.error("cannot read the last claimed instants; catch-up waits for Redis (nothing later of these jobs is claimed before it)", metadata: ["jobs": "\(names.count)", "error": "\(error)"])
                 }
@@ -806,6 +831,7 @@ package actor Daemon {
             do {
                 verdicts = try await claims.reportMissed(batch.map { ($0.job, $0.instant) })
             } catch {
+                metrics.redisError()
                 logger.warning("cannot check for missed runs; trying again shortly", metadata: ["instants": "\(due.count - index)", "error": "\(error)"])
                 missedChecks = Array(due[index...]) + missedChecks
                 missedCheckRetryAt = nowSeconds() + 5
@@ -818,11 +844,12 @@ package actor Daemon {
                     continue
                 case .paused(let by):
                     let who = by.split(separator: " ", maxSplits: 1).dropFirst().first.map(String.init) ?? "an operator"
-                    skippedInstants += 1
+                    countSkip(check.job, .paused)
                     logger.notice("skipped: paused by \(who) (no node was active to record it)", metadata: ["job": "\(check.job)", "scheduledAt": "\(check.instant)"])
                     keep(RunRecord.instants([check.instant], of: check.job, node: daemon.node, outcome: .skipped("paused by \(who) (dcrond pause)"), rule: .paused))
                 case .missed(let lastClaimed):
                     missedInstants += 1
+                    metrics.missed(check.job)
                     let owner = view?.ring.owner(of: check.job)
                     let cause = owner.map { "its owner, node \($0), did not claim it" }
                         ?? "no node is active (every node of the pool is draining, fenced or down)"
@@ -945,7 +972,45 @@ package actor Daemon {
     }
 
     private func countManual(_ record: RunRecord) {
-        if case .skipped = record.outcome { skippedInstants += 1 } else { manualRuns += 1 }
+        if case .skipped = record.outcome {} else { manualRuns += 1 }
+        count(record)
+    }
+
+    // MARK: - Metrics and health
+
+    /// Sets the gauges that say what the node is doing now (called at each scrape).
+    package func refreshMetrics() async {
+        var snapshot = DaemonMetrics.Snapshot(state: "standalone", ownedJobs: owned.count, poolActive: 1, poolDraining: 0,
+                                              heartbeatAge: nil, clockOffset: nil, running: await runner.runningCount, next: next)
+        if let pool {
+            switch await pool.standing() {
+            case .owner: snapshot.state = "active"
+            case .fenced: snapshot.state = "fenced"
+            case .inactive: snapshot.state = "draining"
+            }
+            let view = await pool.view
+            snapshot.poolActive = view.members.filter { $0.state == .active }.count
+            snapshot.poolDraining = view.members.count - snapshot.poolActive
+            snapshot.heartbeatAge = await pool.lastAcknowledgedSend.map { ContinuousClock.now - $0 }
+            snapshot.clockOffset = await pool.clockOffset
+        }
+        metrics.update(snapshot)
+    }
+
+    /// `/healthz`: nil when the process and its scheduling loop are alive, else why not.
+    package nonisolated func liveness() -> String? {
+        events.stuckDescription(after: stuckAfter)
+    }
+
+    /// `/readyz`: nil when this node is active in the pool (or standalone), else why not.
+    package func readiness() async -> String? {
+        if let failure { return failure }
+        guard let pool else { return nil }
+        switch await pool.standing() {
+        case .owner: return nil
+        case .fenced: return "fenced: no heartbeat acknowledged by Redis within the node timeout"
+        case .inactive: return stopping ? "stopping" : "draining (or not yet seen active in the pool)"
+        }
     }
 
     // MARK: - Reload, drain, shutdown
@@ -977,6 +1042,7 @@ package actor Daemon {
         }
         let old = table
         table = loaded.table
+        metrics.track(jobs: table.jobs.map(\.name))
         let now = nowSeconds()
         var kept = next
         next = [:]

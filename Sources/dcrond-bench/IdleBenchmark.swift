@@ -11,7 +11,7 @@ import Glibc
 struct IdleBenchmark: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "idle",
-        abstract: "CPU and memory of an idle dcrond with 10,000 jobs (standalone and with Redis)."
+        abstract: "CPU, memory and Redis traffic of an idle dcrond with 10,000 jobs (standalone, with Redis, with metrics scraped), and the cost of the missed-run check."
     )
 
     @Option(help: "Jobs in the table.")
@@ -38,22 +38,73 @@ struct IdleBenchmark: AsyncParsableCommand {
             loadTimes.append(ContinuousClock.now - start)
         }
         print("  reading and validating the \(jobs)-job table (dcrond check, start-up, reload): best \(milliseconds(loadTimes.min()!, decimals: 1))")
-        for (mode, redis) in [("standalone", ""), ("with Redis, heartbeat 1 s", #", "redis": "unix://\#(server.socketPath)""#)] {
+        let metricsPort = try freeLoopbackPort()
+        let modes: [(String, String, Bool)] = [
+            ("standalone", "", false),
+            ("with Redis, heartbeat 1 s", #", "redis": "unix://\#(server.socketPath)""#, false),
+            ("with Redis and metrics scraped every 15 s", #", "redis": "unix://\#(server.socketPath)", "metrics": "127.0.0.1:\#(metricsPort)""#, true),
+        ]
+        let redis = RedisClient(endpoint: server.unixEndpoint)
+        for (mode, settings, scraped) in modes {
             let config = directory + "/idle.json"
-            try writeText(config, #"{"cluster": "idle", "node": "idle-1", "timezone": "UTC", "jobs": "jobs.json"\#(redis)}"#)
+            try writeText(config, #"{"cluster": "idle", "node": "idle-1", "timezone": "UTC", "jobs": "jobs.json"\#(settings)}"#)
             let pid = try spawn([dcrond, "run", "--config", config], standardOutput: "/dev/null", standardError: directory + "/idle.log")
             try await Task.sleep(for: .seconds(5))
             let before = try cpuTicks(pid)
-            try await Task.sleep(for: .seconds(seconds))
+            let commandsBefore = try await commandsProcessed(redis)
+            var scrapes: [(bytes: Int, time: Duration)] = []
+            let end = ContinuousClock.now + .seconds(seconds)
+            if scraped {
+                while ContinuousClock.now < end {
+                    let start = ContinuousClock.now
+                    let body = try await httpGet(port: metricsPort, path: "/metrics").body
+                    scrapes.append((body.utf8.count, ContinuousClock.now - start))
+                    try await Task.sleep(until: min(end, start + .seconds(15)))
+                }
+            } else {
+                try await Task.sleep(until: end)
+            }
             let after = try cpuTicks(pid)
+            // Less the two INFO calls of this benchmark.
+            let commands = try await commandsProcessed(redis) - commandsBefore - 1
             let rss = residentKilobytes(pid)
             kill(pid, SIGTERM)
             var status: Int32 = 0
             waitpid(pid, &status, 0)
             let ticksPerSecond = Double(sysconf(Int32(_SC_CLK_TCK)))
             let cpuSeconds = Double(after - before) / ticksPerSecond
-            print("  \(mode): \(milliseconds(cpuSeconds * 1000, decimals: 0)) of CPU in \(seconds) s (\(rounded(cpuSeconds / Double(seconds) * 100, decimals: 2)) % of one core); RSS \(rss / 1024) MB")
+            var line = "  \(mode): \(milliseconds(cpuSeconds * 1000, decimals: 0)) of CPU in \(seconds) s (\(rounded(cpuSeconds / Double(seconds) * 100, decimals: 2)) % of one core); RSS \(rss / 1024) MB"
+            if !settings.isEmpty { line += "; Redis commands \(rounded(Double(commands) / Double(seconds), decimals: 1))/s from the node" }
+            print(line)
+            if let largest = scrapes.max(by: { $0.bytes < $1.bytes }) {
+                let slowest = scrapes.map(\.time).max()!
+                print("    \(scrapes.count) scrapes of /metrics: \(largest.bytes / 1024) KB each, the slowest in \(milliseconds(slowest, decimals: 1))")
+            }
         }
+        // The missed-run check: one script for a batch of due instants (the checker sends one per
+        // wake, in batches of 1,000). Here: every job of the table due at once, none claimed.
+        let claims = RedisClaimStore(redis: redis, cluster: "idle-missed", node: "idle-1")
+        var checkTimes: [Duration] = []
+        for round in 0..<5 {
+            let instants = (0..<jobs).map { (job: "job-\($0)", instant: Int64(1_000 + round)) }
+            let start = ContinuousClock.now
+            var index = 0
+            while index < instants.count {
+                _ = try await claims.reportMissed(Array(instants[index..<min(instants.count, index + 1000)]))
+                index += 1000
+            }
+            checkTimes.append(ContinuousClock.now - start)
+        }
+        print("  missed-run check of \(jobs) due instants (\((jobs + 999) / 1000) round trips of 1,000): best \(milliseconds(checkTimes.min()!, decimals: 1)), median \(milliseconds(checkTimes.sorted()[2], decimals: 1))")
+    }
+
+    /// `total_commands_processed` of the server.
+    private func commandsProcessed(_ redis: RedisClient) async throws -> Int64 {
+        let info = try await redis.send(RedisCommand("INFO", "stats")).string ?? ""
+        for line in info.split(whereSeparator: { $0 == "\r" || $0 == "\n" }) where line.hasPrefix("total_commands_processed:") {
+            return Int64(line.split(separator: ":")[1]) ?? 0
+        }
+        return 0
     }
 
     /// utime + stime of a process, in clock ticks.

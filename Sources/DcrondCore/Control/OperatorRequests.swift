@@ -43,16 +43,19 @@ package enum OperatorRequests {
         }
     }
 
-    /// KEYS: triggers, control. ARGV: job, request id, force (0/1), who, pending limit (ms).
+    /// KEYS: triggers, control, members. ARGV: job, request id, force (0/1), who, pending limit (ms).
     /// Returns {1, entry} for a new request (published as `trigger <job>`), {0, entry} when one
-    /// pending or running was joined.
+    /// pending or running was joined. A run taken by a node that is no longer in the pool (it
+    /// died) is not joined: a new request replaces it.
     static let requestScript = RedisScript("""
         local t = redis.call('TIME')
         local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
         local existing = redis.call('HGET', KEYS[1], ARGV[1])
         if existing then
             local entry = cjson.decode(existing)
-            if entry.state ~= 'refused' and tonumber(entry.expiresAt) > now then return {0, existing} end
+            local alive = true
+            if entry.node then alive = tonumber(redis.call('ZSCORE', KEYS[3], entry.node) or '0') > now end
+            if entry.state ~= 'refused' and alive and tonumber(entry.expiresAt) > now then return {0, existing} end
         end
         local entry = cjson.encode({request = ARGV[2], force = ARGV[3] == '1', who = ARGV[4], state = 'pending',
                                     requestedAt = now, expiresAt = now + tonumber(ARGV[5])})
@@ -129,7 +132,7 @@ package enum OperatorRequests {
     /// Asks for a manual run; returns whether it is new, and the entry (new or joined).
     package static func requestTrigger(_ redis: RedisClient, keys: ClusterKeys, job: String, request: String, force: Bool,
                                        who: String) async throws -> (new: Bool, entry: Trigger?) {
-        let reply = try await send(redis, .evaluate(requestScript, keys: [keys.triggers, keys.controlChannel], arguments: [
+        let reply = try await send(redis, .evaluate(requestScript, keys: [keys.triggers, keys.controlChannel, keys.members], arguments: [
             job, request, force ? 1 : 0, who, triggerPendingLimit.wholeMilliseconds,
         ]))
         let parts = reply.array ?? []

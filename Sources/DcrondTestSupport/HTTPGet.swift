@@ -31,9 +31,8 @@ package func httpGet(port: Int, path: String) async throws -> (status: Int, body
             if count == 0 { break }
             response += chunk[0..<count]
         }
-        let separator: [UInt8] = [13, 10, 13, 10]
         let text = String(decoding: response, as: UTF8.self)
-        guard let end = (0..<max(0, response.count - 3)).first(where: { Array(response[$0..<$0 + 4]) == separator }),
+        guard let end = (0..<max(0, response.count - 3)).first(where: { response[$0] == 13 && response[$0 + 1] == 10 && response[$0 + 2] == 13 && response[$0 + 3] == 10 }),
               let status = Int(text.split(separator: " ").dropFirst().first ?? "") else {
             throw HarnessError("not an HTTP response: \(text.prefix(200))")
         }

@@ -251,3 +251,18 @@ struct ConfigurationLoaderTests {
         #expect(ConfigurationLoader.resolve("jobs.json", against: "config/dcrond.json") == "config/jobs.json")
     }
 }
+
+@Suite("The metrics listen address")
+struct ListenAddressTests {
+    @Test("host:port and [v6]:port; anything else is refused with an example")
+    func parsing() throws {
+        let v4 = try ListenAddress(parsing: "127.0.0.1:9464")
+        #expect(v4.host == "127.0.0.1" && v4.port == 9464 && v4.description == "127.0.0.1:9464")
+        let v6 = try ListenAddress(parsing: "[::1]:9464")
+        #expect(v6.host == "::1" && v6.port == 9464 && v6.description == "[::1]:9464")
+        #expect(try ListenAddress(parsing: "localhost:80").host == "localhost")
+        for bad in ["9464", ":9464", "host:", "host:0", "host:70000", "::1:9464", "[::1]9464", "a b:1", "host:12x"] {
+            #expect(throws: ListenAddress.Invalid.self, "\(bad)") { try ListenAddress(parsing: bad) }
+        }
+    }
+}

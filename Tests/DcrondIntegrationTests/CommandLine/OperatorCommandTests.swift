@@ -218,6 +218,12 @@ struct OperatorCommandTests {
         try Self.start(cluster, ["a"])
         try await Task.sleep(for: .seconds(2))
         #expect(try await Self.command(cluster, "status").status == 0)
+        // --strict: a node running another table fails the check (exit 3), naming it.
+        try writeText(cluster.directory + "/other-jobs.json", #"{"jobs": [{"name": "j", "schedule": "@daily", "command": "true"}]}"#)
+        try writeText(cluster.directory + "/other.json", #"{"cluster": "\#(cluster.cluster)", "node": "z", "timezone": "UTC", "redis": "unix://\#(server.socketPath)", "jobs": "other-jobs.json"}"#)
+        let strict = try await runProcess([buildProductsDirectory() + "/dcrond", "status", "--strict", "--config", cluster.directory + "/other.json"])
+        #expect(strict.status == 3 && strict.standardError.contains("node a runs a different job table"), "\(strict.standardError)")
+        #expect(try await runProcess([buildProductsDirectory() + "/dcrond", "status", "--config", cluster.directory + "/other.json"]).status == 0)
         let unknown = try await Self.command(cluster, "drain", "nobody-here")
         #expect(unknown.status == 1 && unknown.standardError.contains("not in the pool"))
         let redis = RedisClient(endpoint: server.unixEndpoint)

@@ -100,17 +100,8 @@ package struct ClusterStatus: Sendable {
         return ClusterStatus(cluster: cluster, epoch: epoch, nodes: nodes, jobs: jobs, localFingerprint: table.fingerprint)
     }
 
-    /// A pipeline whose server error replies are thrown. (Typed throws are caught here: the Swift
-    /// 6.3 optimizer crashes on them inside untyped async throwing functions.)
     private static func checked(_ redis: RedisClient, _ commands: [RedisCommand]) async throws -> [RedisReply] {
-        let replies: [RedisReply]
-        do {
-            replies = try await redis.pipeline(commands)
-        } catch {
-            throw error as any Error
-        }
-        for case .error(let error) in replies { throw error as any Error }
-        return replies
+        try await redis.checkedPipeline(commands)
     }
 
     /// Standalone mode: one node owns everything.

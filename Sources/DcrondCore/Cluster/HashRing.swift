@@ -45,29 +45,29 @@ package struct HashRing: Sendable, Equatable {
     /// The node that owns `job`, or nil for an empty ring.
     package func owner(of job: String) -> String? {
         guard !points.isEmpty else { return nil }
+        return nodes[Int(owners[firstPoint(ofJob: job)])]
+    }
+
+    /// The index of the first point at or after the job's position, wrapping around.
+    private func firstPoint(ofJob job: String) -> Int {
         let position = Self.position(ofJob: job)
         var low = 0, high = points.count
         while low < high {
             let middle = (low + high) / 2
             if points[middle] < position { low = middle + 1 } else { high = middle }
         }
-        return nodes[Int(owners[low == points.count ? 0 : low])]
+        return low == points.count ? 0 : low
     }
 
     /// The node of the first point at or after `job`'s position that is not `excluded` (the
     /// successor of the owner, when `excluded` is the owner); the owner when no other node exists.
     package func owner(of job: String, excluding excluded: String?) -> String? {
         guard !points.isEmpty else { return nil }
-        let position = Self.position(ofJob: job)
-        var low = 0, high = points.count
-        while low < high {
-            let middle = (low + high) / 2
-            if points[middle] < position { low = middle + 1 } else { high = middle }
-        }
+        let first = firstPoint(ofJob: job)
         for step in 0..<points.count {
-            let node = nodes[Int(owners[(low + step) % points.count])]
+            let node = nodes[Int(owners[(first + step) % points.count])]
             if node != excluded { return node }
         }
-        return nodes[Int(owners[low % points.count])]
+        return nodes[Int(owners[first])]
     }
 }

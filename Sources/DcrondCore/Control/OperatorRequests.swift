@@ -230,16 +230,7 @@ package enum OperatorRequests {
         return result
     }
 
-    /// One command; a server error reply is thrown. (Typed throws are caught here: the Swift 6.3
-    /// optimizer crashes on them inside untyped async throwing functions.)
     private static func send(_ redis: RedisClient, _ command: RedisCommand) async throws -> RedisReply {
-        let reply: RedisReply
-        do {
-            reply = try await redis.send(command)
-        } catch {
-            throw error as any Error
-        }
-        if case .error(let error) = reply { throw error as any Error }
-        return reply
+        try await redis.checkedSend(command)
     }
 }

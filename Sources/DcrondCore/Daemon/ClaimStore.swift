@@ -536,17 +536,8 @@ package actor RedisClaimStore: ClaimStore {
         return (result.reply, result.acknowledged)
     }
 
-    /// One command; a server error reply is thrown. (Typed throws are caught here: the Swift 6.3
-    /// optimizer crashes on them inside these untyped async throwing functions.)
     fileprivate func send(_ command: RedisCommand) async throws -> RedisReply {
-        let reply: RedisReply
-        do {
-            reply = try await redis.send(command)
-        } catch {
-            throw error as any Error
-        }
-        if case .error(let error) = reply { throw error as any Error }
-        return reply
+        try await redis.checkedSend(command)
     }
 
     package func record(_ run: RunRecord) async throws {
@@ -561,13 +552,7 @@ package actor RedisClaimStore: ClaimStore {
         if run.trigger == .manual {
             commands.append(RedisCommand("HSET", keys.lastManual, run.job, run.json.serialized))
         }
-        let replies: [RedisReply]
-        do {
-            replies = try await redis.pipeline(commands)
-        } catch {
-            throw error as any Error
-        }
-        for case .error(let error) in replies { throw error as any Error }
+        _ = try await redis.checkedPipeline(commands)
     }
 }
 

@@ -379,7 +379,6 @@ package actor Daemon {
         let decided = OneShot<Void>(), finished = OneShot<Void>()
         let runner = self.runner, claims = self.claims, logger = self.logger, node = daemon.node
         let leases = job.overlap == .allow ? nil : self.leases
-        let heartbeat = daemon.heartbeat
         let runID = JobRunner.newRunID()
         let request = ClaimRequest(job: job.name, instant: instant, token: "\(node) \(runID)")
         let lease = LeaseHolder()
@@ -396,14 +395,7 @@ package actor Daemon {
                     }
                     guard let leases else { return .start }
                     let waitUntil = queued ? ContinuousClock.now + .seconds(max(0, instant + Int64(job.startingDeadline.components.seconds) - self.nowSeconds())) : nil
-                    switch await self.takeLease(leases, job: job, runID: runID, node: node, waitUntil: waitUntil) {
-                    case .failure(let skip):
-                        return .skip(skip.reason, skip.rule)
-                    case .success(let value):
-                        lease.hold(value, renewal: Self.renewLease(leases, value: value, job: job, runID: runID, heartbeat: heartbeat,
-                                                                   runner: runner, logger: logger))
-                        return .start
-                    }
+                    return await self.holdLease(leases, job: job, runID: runID, waitUntil: waitUntil, in: lease)
                 })
             let record = await runner.run(job, scheduledAt: instant, runID: runID, trigger: trigger, admission: admission)
             self.wonClaims[request] = nil
@@ -609,6 +601,20 @@ package actor Daemon {
             return .failure(LeaseSkip(reason: "overlap is replace but run \(holderRun) on node \(holderNode) did not stop in time"))
         } catch {
             return .failure(LeaseSkip(reason: "cannot take the overlap lease in Redis (\(error)); not running", rule: .claimFailed))
+        }
+    }
+
+    /// Takes the overlap lease for a run about to start (``takeLease``) and keeps it renewed in
+    /// `holder` while the run lasts.
+    private func holdLease(_ leases: RunLeases, job: JobDefinition, runID: String, waitUntil: ContinuousClock.Instant?,
+                           in holder: LeaseHolder) async -> RunAdmission.Decision {
+        switch await takeLease(leases, job: job, runID: runID, node: daemon.node, waitUntil: waitUntil) {
+        case .failure(let skip):
+            return .skip(skip.reason, skip.rule)
+        case .success(let value):
+            holder.hold(value, renewal: Self.renewLease(leases, value: value, job: job, runID: runID, heartbeat: daemon.heartbeat,
+                                                        runner: runner, logger: logger))
+            return .start
         }
     }
 
@@ -925,7 +931,6 @@ package actor Daemon {
         nextRunToken += 1
         let runner = self.runner, claims = self.claims, logger = self.logger, node = daemon.node, keys = self.keys
         let leases = definition.overlap == .allow ? nil : self.leases
-        let heartbeat = daemon.heartbeat
         let runID = JobRunner.newRunID()
         let lease = LeaseHolder()
         let name = job.name, request = entry.request
@@ -940,14 +945,8 @@ package actor Daemon {
                 },
                 acquire: {
                     if await self.isStopping { return .skip("the node is stopping", .stopping) }
-                    if let leases {
-                        switch await self.takeLease(leases, job: definition, runID: runID, node: node, waitUntil: nil) {
-                        case .failure(let skip):
-                            return .skip(skip.reason, skip.rule)
-                        case .success(let value):
-                            lease.hold(value, renewal: Self.renewLease(leases, value: value, job: definition, runID: runID, heartbeat: heartbeat,
-                                                                       runner: runner, logger: logger))
-                        }
+                    if let leases, case .skip(let reason, let rule) = await self.holdLease(leases, job: definition, runID: runID, waitUntil: nil, in: lease) {
+                        return .skip(reason, rule)
                     }
                     _ = try? await OperatorRequests.updateTrigger(control, keys: keys, job: name, request: request, to: "started",
                                                                   node: node, runID: runID, keepFor: .seconds(86_400))

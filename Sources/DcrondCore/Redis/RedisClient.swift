@@ -243,3 +243,31 @@ package actor RedisClient {
         }
     }
 }
+
+extension RedisClient {
+    /// One command, a server error reply thrown (``RedisServerError``) like a broken connection.
+    /// (Typed throws are caught here: the Swift 6.3 optimizer crashes on them inside untyped
+    /// async throwing functions, so callers of this one never see them.)
+    package nonisolated func checkedSend(_ command: RedisCommand) async throws -> RedisReply {
+        let reply: RedisReply
+        do {
+            reply = try await send(command)
+        } catch {
+            throw error as any Error
+        }
+        if case .error(let error) = reply { throw error as any Error }
+        return reply
+    }
+
+    /// A pipeline whose first server error reply is thrown.
+    package nonisolated func checkedPipeline(_ commands: [RedisCommand]) async throws -> [RedisReply] {
+        let replies: [RedisReply]
+        do {
+            replies = try await pipeline(commands)
+        } catch {
+            throw error as any Error
+        }
+        for case .error(let error) in replies { throw error as any Error }
+        return replies
+    }
+}

@@ -111,6 +111,9 @@ struct NodeTarget: ParsableArguments {
 
     @Flag(help: "Set it even for a node that is not in the pool now (it takes effect when the node joins).")
     var force = false
+
+    @Flag(help: "Print JSON.")
+    var json = false
 }
 
 struct DrainCommand: AsyncParsableCommand {
@@ -150,7 +153,8 @@ private func setDrain(_ drain: Bool, _ options: NodeTarget) async throws {
             guard nodes.contains(where: { $0.id == target }) else {
                 // Resuming a node that is gone still clears its key: nothing is left behind.
                 if !drain, try await redis.send(RedisCommand("DEL", key)).orThrow().integer == 1 {
-                    print("node \(target) is not in the pool; cleared its drain mark")
+                    print(options.json ? JSONValue.object(["node": .string(target), "draining": .bool(false), "inPool": .bool(false)]).serialized
+                        : "node \(target) is not in the pool; cleared its drain mark")
                     return
                 }
                 let known = nodes.map(\.id).joined(separator: ", ")
@@ -166,5 +170,9 @@ private func setDrain(_ drain: Bool, _ options: NodeTarget) async throws {
     } catch {
         throw CommandFailure(status: 1, messages: ["cannot reach Redis: \(describeRedisError(error))"])
     }
-    print(drain ? "node \(target) drains at its next heartbeat" : "node \(target) returns to the ring at its next heartbeat")
+    if options.json {
+        print(JSONValue.object(["node": .string(target), "draining": .bool(drain)]).serialized)
+    } else {
+        print(drain ? "node \(target) drains at its next heartbeat" : "node \(target) returns to the ring at its next heartbeat")
+    }
 }

@@ -129,8 +129,10 @@ package struct JobExplanation: Sendable {
                                 owner: String?) -> Verdict {
         let job = facts.job
         // The history first: it says what happened, whatever the file says now.
-        if let record = facts.records.first(where: { $0.scheduledAt == instant || ($0.scheduledAt <= instant && instant <= ($0.through ?? $0.scheduledAt)) }),
-           record.trigger != .manual {
+        // A manual run's instant is when it was asked for: it says nothing of the schedule's.
+        if let record = facts.records.first(where: { record in
+            record.trigger != .manual && record.scheduledAt <= instant && instant <= (record.through ?? record.scheduledAt)
+        }) {
             switch record.outcome {
             case .succeeded, .failed, .notClaimed: return .ran(record)
             case .skipped(let reason): return .stopped(record.rule ?? .refused, "skipped on node \(record.node): \(reason)")

@@ -35,6 +35,9 @@ struct JobExplanationTests {
         #expect(explained.summary == "ran on node b (run r1, schedule): succeeded, exit 0, started 4 ms after its instant")
         let claimed = JobExplanation(now - 60, facts { $0.lastClaimed = now - 60; $0.claimedBy = "a \(now - 60) a 0123" })
         #expect(claimed.verdict == .claimed(node: "a"))
+        // A manual run asked for in the same second as an instant is not that instant's record.
+        let manual = RunRecord(job: "report", runID: "m", scheduledAt: now - 60, node: "a", attempts: [attempt], outcome: .succeeded, trigger: .manual)
+        #expect(JobExplanation(now - 60, facts { $0.records = [manual, ran] }).verdict == .ran(ran))
     }
 
     @Test("each skip rule from the record that a node wrote: overlap, catch-up (a range), deadline, concurrency, claim failed")

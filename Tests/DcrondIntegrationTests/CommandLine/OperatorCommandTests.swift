@@ -87,7 +87,8 @@ struct OperatorCommandTests {
         try cluster.writeJobs(raw: [Self.recording("slow", in: cluster, schedule: "* * * * * *", command: "; sleep 4",
                                                    extra: #", "overlap": "forbid""#)])
         try Self.start(cluster, ["a", "b"])
-        try await Task.sleep(for: .seconds(3))
+        // A scheduled run is going from its first start on (each lasts 4 s, one is due every second).
+        #expect(try await waitFor(seconds: 20) { Self.lines(cluster, "slow").contains { $0.trigger == "schedule" } })
         let refused = try await Self.command(cluster, "trigger", "slow")
         #expect(refused.status == 1)
         #expect(refused.standardError.contains("refused") && refused.standardError.contains("forbid"), "\(refused.standardError)")
@@ -229,7 +230,8 @@ struct OperatorCommandTests {
         let redis = RedisClient(endpoint: server.unixEndpoint)
         let keys = try await redis.send(RedisCommand("KEYS", "*drain*")).array ?? []
         #expect(keys.isEmpty, "a refused drain left a key: \(keys)")
-        #expect(try await Self.command(cluster, "drain", "nobody-here", "--force").status == 0)
+        let forced = try await Self.command(cluster, "drain", "nobody-here", "--force", "--json")
+        #expect(forced.status == 0 && forced.standardOutput.contains(#""draining":true"#), "\(forced.standardOutput)")
         #expect(try await Self.command(cluster, "resume", "nobody-here").status == 0)
         #expect((try await redis.send(RedisCommand("KEYS", "*drain*")).array ?? []).isEmpty, "resume cleared the forced key")
         cluster.signal("a", SIGKILL)

@@ -122,6 +122,7 @@ struct JobRunnerTests {
         try await waitUntil { collector.texts().contains("running") }
         let skipped = await runner.run(forbid, scheduledAt: nowSeconds())
         guard case .skipped(let reason) = skipped.outcome else { Issue.record("not skipped: \(skipped.outcome)"); return }
+        #expect(skipped.rule == .overlap, "the record names the rule explain reports")
         #expect(reason.hasPrefix("overlap is forbid and run "))
         #expect(skipped.attempts.isEmpty)
         #expect(await running.value.outcome == .succeeded)
@@ -200,6 +201,7 @@ struct JobRunnerTests {
         let runner = makeRunner(OutputCollector())
         let late = await runner.run(try testJob("late", "/bin/true") { $0.startingDeadline = .seconds(60) }, scheduledAt: nowSeconds() - 3600)
         #expect(late.outcome == .skipped("past its starting deadline of 1m: it is 1h late"))
+        #expect(late.rule == .startingDeadline)
         #expect(late.attempts.isEmpty)
     }
 

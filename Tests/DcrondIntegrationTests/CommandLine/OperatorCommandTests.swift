@@ -97,10 +97,16 @@ struct OperatorCommandTests {
         try await Task.sleep(for: .milliseconds(500))
         #expect(Self.lines(cluster, "slow").contains { $0.trigger == "manual" })
         // The scheduled instants skipped behind the long runs: explain names the rule.
-        let history = try await Self.command(cluster, "history", "slow", "--json", "--limit", "100")
-        let skippedInstant = try #require((try? JSONParser.parse(Array(history.standardOutput.utf8)))?.arrayValue?
-            .first { $0["rule"]?.stringValue == "overlap" && $0["trigger"]?.stringValue != "manual" }?["scheduledAt"]?.int64Value, "no overlap skip in \(history.standardOutput)")
-        let explained = try await Self.explain(cluster, "slow", at: skippedInstant)
+        var skippedInstant: Int64?
+        var history = ""
+        _ = try await waitFor(seconds: 15) {
+            history = shellOutputBlocking("'\(buildProductsDirectory())/dcrond' history slow --json --limit 100 --config '\(cluster.directory)/a.json'") ?? ""
+            skippedInstant = (try? JSONParser.parse(Array(history.utf8)))?.arrayValue?
+                .first { $0["rule"]?.stringValue == "overlap" && $0["trigger"]?.stringValue != "manual" }?["scheduledAt"]?.int64Value
+            return skippedInstant != nil
+        }
+        let overlapped = try #require(skippedInstant, "no overlap skip in \(history)")
+        let explained = try await Self.explain(cluster, "slow", at: overlapped)
         #expect(explained.rule == "overlap", "\(explained.summary)")
         let ran = try #require(Self.lines(cluster, "slow").first { $0.trigger == "schedule" })
         let verdict = try await Self.explain(cluster, "slow", at: ran.instant).verdict

@@ -359,8 +359,8 @@ struct HistoryCommand: AsyncParsableCommand {
             default: result = "\(record.outcome.word) (\(record.resultText))"
             }
             if record.attempts.count > 1 { result += ", \(record.attempts.count) attempts" }
-            rows.append([instant, record.outcome.reason == nil || record.outcome == .failed ? record.trigger.rawValue : "-",
-                         record.node, late, duration, result])
+            // Skipped and missed instants had no run, so no trigger.
+            rows.append([instant, record.outcome.reason == nil ? record.trigger.rawValue : "-", record.node, late, duration, result])
             outputs.append(noOutput ? [] : (record.outputDropped > 0 ? ["… \(record.outputDropped) earlier lines"] : [])
                                + record.output.map { "\($0.stream == .stderr ? "!" : "|") \($0.text)" })
         }

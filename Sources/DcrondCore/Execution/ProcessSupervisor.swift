@@ -296,6 +296,10 @@ private final class Watcher: @unchecked Sendable {
         var stderrOpen = true
         var timeoutDeadline: ContinuousClock.Instant?
         var killDeadline: ContinuousClock.Instant?
+        /// After the main process exited with its pipes still held (by processes it left in the
+        /// background): when the pipes are closed, so that orphans cannot hold the daemon's
+        /// descriptors for ever.
+        var outputDeadline: ContinuousClock.Instant?
         var timedOut = false
         var terminated = false
         var stdout = LineSplitter(stream: .stdout)
@@ -380,13 +384,49 @@ private final class Watcher: @unchecked Sendable {
                 signalGroup(child, SIGKILL)
                 forgetIfDone(child)
             }
+            if let deadline = child.outputDeadline, deadline <= now {
+                child.outputDeadline = nil
+                closeOutput(child)
+            }
         }
+    }
+
+    /// Stops reading a child's output: what arrived so far is delivered, then one line that says
+    /// why the rest is not, and both pipes are closed (a writer left behind gets EPIPE).
+    func closeOutput(_ child: Child) {
+        let registration = child.registration
+        var closed = false
+        if child.stdoutOpen {
+            drain(registration.stdout, child)
+            if child.stdoutOpen {
+                child.stdout.finish(registration.onOutput)
+                child.stdoutOpen = false
+                release(registration.stdout)
+                closed = true
+            }
+        }
+        if child.stderrOpen {
+            drain(registration.stderr, child)
+            if child.stderrOpen {
+                child.stderr.finish(registration.onOutput)
+                child.stderrOpen = false
+                release(registration.stderr)
+                closed = true
+            }
+        }
+        if closed {
+            registration.onOutput(OutputLine(stream: .stderr, text: """
+                [dcrond: output no longer read: processes the run left in the background still held it \
+                \(formatDuration(registration.killGrace)) (killGrace) after its main process exited]
+                """, truncated: false))
+        }
+        forgetIfDone(child)
     }
 
     func nextDeadline() -> ContinuousClock.Instant? {
         var earliest: ContinuousClock.Instant?
         for child in children.values {
-            for deadline in [child.timeoutDeadline, child.killDeadline] {
+            for deadline in [child.timeoutDeadline, child.killDeadline, child.outputDeadline] {
                 if let deadline, earliest.map({ deadline < $0 }) ?? true { earliest = deadline }
             }
         }
@@ -404,6 +444,7 @@ private final class Watcher: @unchecked Sendable {
         // Everything the process wrote before it exited is in the pipes now.
         if child.stdoutOpen { drain(registration.stdout, child) }
         if child.stderrOpen { drain(registration.stderr, child) }
+        if child.stdoutOpen || child.stderrOpen { child.outputDeadline = ContinuousClock.now + registration.killGrace }
         let termination: ProcessTermination = result < 0 ? .exited(-1) : (signaled != 0 ? .signaled(code) : .exited(code))
         registration.completion.fulfill(ProcessExit(
             termination: termination, timedOut: child.timedOut, terminated: child.terminated,

@@ -284,6 +284,13 @@ struct JobRunnerTests {
         #expect(burst["runs-ok"] == 1000)
         #expect(burst["zombies"] == 0)
         #expect(burst["fds-after"] == burst["fds-before"])
+        // Orphans that keep the output pipes (`setsid sleep 30 &`): the pipes are closed killGrace
+        // after the main process exits, so they cannot use up the daemon's descriptors.
+        let orphans = try await report(["orphans", "50"])
+        #expect(orphans["runs-ok"] == 50)
+        #expect(orphans["fds-after"] == orphans["fds-before"], "descriptors held for orphans: \(orphans)")
+        #expect(orphans["lines"] == 100, "each run's line, and the note that its output was closed")
+        _ = await shellOutput("pkill -f 'sleep 30$' || true")
     }
 }
 

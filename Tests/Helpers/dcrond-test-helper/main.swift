@@ -5,6 +5,8 @@
 //   dcrond-test-helper many-runs COUNT      runs COUNT `/bin/true` jobs (64 at a time)
 //   dcrond-test-helper burst COUNT          starts COUNT jobs at once, through the shell
 //   dcrond-test-helper output BYTES         runs one job that writes BYTES bytes in 1000-byte lines
+//   dcrond-test-helper orphans COUNT        runs COUNT jobs (killGrace 1s) that leave a process holding
+//                                           their output pipes, and reports 2.5 s after the last ended
 //
 // Both print one line: `fds-before=N fds-after=N zombies=N peak-rss-kb-before=N peak-rss-kb-after=N runs-ok=N lines=N`.
 import DcrondCore
@@ -95,6 +97,12 @@ case "output":
     let lineCount = count / 1000
     let record = await runner.run(try job("output", "yes \"$(printf '%0999d' 0)\" | head -n \(lineCount)"), scheduledAt: now)
     succeeded = record.outcome == .succeeded ? 1 : 0
+case "orphans":
+    var orphaned = try job("orphans", "setsid sleep 30 & echo started")
+    orphaned.killGrace = .seconds(1)
+    succeeded = await burst(count: count, runner: runner, job: orphaned, scheduledAt: now)
+    // The output is read for killGrace after each main process exits, then closed.
+    usleep(2_400_000)
 default:
     print("unknown mode \(arguments[1])")
     exit(2)

@@ -8,7 +8,8 @@ struct StatusCommand: AsyncParsableCommand {
         discussion: """
             Reads the pool from Redis (the configuration's cluster) and places the local job table on the ring of the \
             active nodes. Exit status: 0 healthy; 1 Redis cannot be reached or refuses this client; 2 no node is active \
-            (every job is unowned); 3 with --strict, nodes run different job tables or a clock is off by more than 1s.
+            (every job is unowned); 3 with --strict, nodes run different job tables, a clock is off by more than 1s, \
+            or a node could not start runs in the last minute.
             """
     )
 
@@ -18,7 +19,7 @@ struct StatusCommand: AsyncParsableCommand {
     @Flag(help: "Print JSON.")
     var json = false
 
-    @Flag(help: "Also fail (exit 3) when nodes run different job tables or a node's clock is off by more than 1s.")
+    @Flag(help: "Also fail (exit 3) when nodes run different job tables, a node's clock is off by more than 1s, or a node could not start runs lately.")
     var strict = false
 
     func run() async throws {
@@ -64,6 +65,9 @@ struct StatusCommand: AsyncParsableCommand {
         for warning in status.redisWarnings {
             print("warning: Redis \(warning)")
         }
+        for node in status.nodes {
+            if let failures = node.startFailures { print("warning: node \(node.id) could not start runs: \(failures)") }
+        }
         for node in status.mismatchedNodes {
             print("warning: node \(node.id) runs a different job table (fingerprint \(node.fingerprint ?? "?"), here \(status.localFingerprint))")
         }
@@ -87,6 +91,7 @@ struct StatusCommand: AsyncParsableCommand {
         }
         guard strict else { return nil }
         var messages = status.mismatchedNodes.map { "node \($0.id) runs a different job table (fingerprint \($0.fingerprint ?? "?"), here \(status.localFingerprint))" }
+        messages += status.nodes.compactMap { node in node.startFailures.map { "node \(node.id) could not start runs: \($0)" } }
         for node in status.nodes {
             if let offset = node.clockOffsetMilliseconds, abs(offset) > 1000 { messages.append("node \(node.id)'s clock is off by \(offset) ms from Redis's") }
         }

@@ -13,6 +13,8 @@ package struct ClusterStatus: Sendable {
         package let pid: Int64?
         package let startedAt: Int64?
         package let timeZone: String?
+        /// Runs it could not start in the last minute, in words, if any.
+        package var startFailures: String?
     }
 
     package struct Job: Sendable, Equatable {
@@ -73,7 +75,8 @@ package struct ClusterStatus: Sendable {
                         heartbeatAgeMilliseconds: heartbeatAt.flatMap { at in redisNow.map { $0 - at } },
                         clockOffsetMilliseconds: fields["clockOffsetMs"].flatMap { Int64($0) }, version: fields["version"],
                         fingerprint: fields["fingerprint"], host: fields["host"], pid: fields["pid"].flatMap { Int64($0) },
-                        startedAt: fields["startedAt"].flatMap { Int64($0) }, timeZone: fields["timezone"])
+                        startedAt: fields["startedAt"].flatMap { Int64($0) }, timeZone: fields["timezone"],
+                        startFailures: fields["startFailures"])
         }
         return (epoch, nodes)
     }
@@ -140,6 +143,7 @@ package struct ClusterStatus: Sendable {
                     "heartbeatAgeMs": optional(node.heartbeatAgeMilliseconds), "clockOffsetMs": optional(node.clockOffsetMilliseconds),
                     "version": optional(node.version), "fingerprint": optional(node.fingerprint), "host": optional(node.host),
                     "pid": optional(node.pid), "startedAt": optional(node.startedAt), "timezone": optional(node.timeZone),
+                    "startFailures": optional(node.startFailures),
                 ])
             }),
             "jobs": .array(jobs.map { job in

@@ -40,6 +40,9 @@ package struct PoolHooks: Sendable {
     /// Whether the daemon's scheduling loop is stuck: then the node heartbeats as `draining`, so the
     /// others take its jobs, until it runs again.
     package var schedulerStuck: @Sendable () -> String? = { nil }
+    /// Runs this node could not start lately (``StartFailures/summary(now:)``), published with
+    /// each heartbeat for `dcrond status`.
+    package var startFailures: @Sendable () -> String? = { nil }
     /// A message on the cluster's `control` channel (operator requests).
     package var control: (@Sendable (String) -> Void)?
 
@@ -90,7 +93,6 @@ package struct NodeDescription: Sendable, Hashable {
     package var instance = String(UInt64.random(in: 0...UInt64.max), radix: 16)
     package var fingerprint: String
     package var timeZone: String
-
     package init(fingerprint: String, timeZone: String) {
         self.fingerprint = fingerprint
         self.timeZone = timeZone
@@ -271,7 +273,7 @@ package actor NodePool {
             ("version", description.version), ("pid", String(description.pid)), ("host", description.host),
             ("startedAt", String(description.startedAt)), ("fingerprint", description.fingerprint),
             ("timezone", description.timeZone), ("clockOffsetMs", String(offsetMilliseconds)),
-        ] {
+        ] + (hooks.startFailures().map { [("startFailures", $0)] } ?? []) {
             arguments.append(field)
             arguments.append(value)
         }

@@ -109,10 +109,11 @@ package actor Daemon {
         metrics.track(jobs: loaded.table.jobs.map(\.name))
         stuckAfter = loaded.daemon.heartbeat * 2 + .seconds(1)
         let supervisor = ProcessSupervisor()
+        let startFailures = StartFailures()
         self.runner = JobRunner(supervisor: supervisor,
                                 settings: RunnerSettings(node: loaded.daemon.node, cluster: loaded.daemon.cluster,
                                                          maxConcurrentRuns: loaded.daemon.maxConcurrentRuns),
-                                logger: logger)
+                                logger: logger, startFailures: startFailures)
         // A repair waits for the nodes seen in the pool lately, not only in its latest view: right
         // after Redis lost its data the view shrinks to the nodes that have heartbeated since.
         let events = DaemonEvents(departedKept: loaded.daemon.nodeTimeout * 3 + .seconds(10))
@@ -148,6 +149,7 @@ package actor Daemon {
             }
             let stuckAfter = loaded.daemon.heartbeat * 2 + .seconds(1)
             hooks.schedulerStuck = { events.stuckDescription(after: stuckAfter) }
+            hooks.startFailures = { startFailures.summary() }
             hooks.control = { message in
                 events.pushControl(message)
                 timer.interrupt()
@@ -312,7 +314,9 @@ package actor Daemon {
     private func count(_ record: RunRecord) {
         switch record.outcome {
         case .skipped: countSkip(record.job, record.rule ?? .refused)
-        case .succeeded, .failed: metrics.ended(record)
+        case .succeeded, .failed:
+            metrics.ended(record)
+            for attempt in record.attempts where attempt.pid == nil { metrics.startFailed() }
         case .missed, .notClaimed: break
         }
     }

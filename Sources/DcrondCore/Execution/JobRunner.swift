@@ -107,8 +107,12 @@ package actor JobRunner {
 
     /// `outputHandler` receives every line of every run (default: the logger, at info level,
     /// tagged with job, run, attempt and stream).
+    /// Spawn failures of the last minute, for the node's status.
+    package nonisolated let startFailures: StartFailures
+
     package init(supervisor: ProcessSupervisor, settings: RunnerSettings, logger: Logger = Logger(label: "dcrond.runner"),
-                 outputHandler: (@Sendable (RunContext, OutputLine) -> Void)? = nil) {
+                 startFailures: StartFailures = StartFailures(), outputHandler: (@Sendable (RunContext, OutputLine) -> Void)? = nil) {
+        self.startFailures = startFailures
         self.supervisor = supervisor
         self.settings = settings
         self.logger = logger
@@ -260,6 +264,7 @@ package actor JobRunner {
             }
         } catch {
             logger.error("run failed to start: \(error)", metadata: metadata)
+            startFailures.record(job: job.name, message: error.description)
             return AttemptRecord(attempt: attempt, pid: nil, startedAt: startedAt, endedAt: startedAt, termination: nil,
                                  timedOut: false, terminated: false, error: error.description)
         }

@@ -24,6 +24,7 @@ import Synchronization
 /// | `dcrond_clock_offset_seconds` | | Redis's clock minus this node's |
 /// | `dcrond_claim_failures_total` | | claims that failed on a Redis error (first failure of each) |
 /// | `dcrond_redis_errors_total` | | Redis errors met by the scheduler (claims, catch-up, records, checks) |
+/// | `dcrond_start_failures_total` | | attempts whose process could not be started (spawn failures) |
 /// | `dcrond_running_jobs` | | runs in progress on this node |
 /// | `dcrond_build_info` | version | 1 |
 ///
@@ -75,6 +76,7 @@ package final class DaemonMetrics: Sendable {
     private let clockOffset: Prometheus.Gauge
     private let claimFailures: Prometheus.Counter
     private let redisErrors: Prometheus.Counter
+    private let startFailures: Prometheus.Counter
     private let runningJobs: Prometheus.Gauge
 
     package static let results = ["succeeded", "failed", "timed_out", "killed"]
@@ -100,6 +102,7 @@ package final class DaemonMetrics: Sendable {
         clockOffset = registry.makeGauge(descriptor: Self.name("clock_offset", "seconds", "Redis's clock minus this node's"))
         claimFailures = registry.makeCounter(descriptor: Self.name("claim_failures", "total", "Claims that failed on a Redis error"))
         redisErrors = registry.makeCounter(descriptor: Self.name("redis_errors", "total", "Redis errors met by the scheduler"))
+        startFailures = registry.makeCounter(descriptor: Self.name("start_failures", "total", "Attempts whose process could not be started on this node"))
         runningJobs = registry.makeGauge(descriptor: Self.name("running", "jobs", "Runs in progress on this node"))
         registry.makeGauge(descriptor: Self.name("build", "info", "The running version"), labels: [("version", DcrondVersion.current)]).set(to: 1.0)
     }
@@ -149,6 +152,8 @@ package final class DaemonMetrics: Sendable {
     package func claimFailed() { claimFailures.increment() }
 
     package func redisError() { redisErrors.increment() }
+
+    package func startFailed() { startFailures.increment() }
 
     /// What the scheduler knows right now, set at each scrape.
     package struct Snapshot: Sendable {

@@ -217,6 +217,26 @@ struct OperatorCommandTests {
         await cluster.cleanUp()
     }
 
+    @Test("a node whose runs cannot start says so in status (and fails --strict), instead of looking healthy")
+    func startFailuresInStatus() async throws {
+        let server = try await RedisTestServer.start()
+        defer { server.stop() }
+        let cluster = try DcrondCluster(server: server, jobs: [])
+        try cluster.writeJobs(raw: [#"{"name": "nowhere", "schedule": "* * * * * *", "command": "true", "workingDirectory": "/nonexistent-dcrond-test"}"#])
+        try Self.start(cluster, ["a"])
+        #expect(try await waitFor(seconds: 15) { cluster.log("a").contains("run failed to start") })
+        try await Task.sleep(for: .seconds(2))  // the next heartbeat publishes it
+        let status = try await Self.command(cluster, "status")
+        #expect(status.standardOutput.contains("warning: node a could not start runs:") && status.standardOutput.contains("job nowhere"),
+                "\(status.standardOutput)")
+        #expect(status.status == 0)
+        let strict = try await Self.command(cluster, "status", "--strict")
+        #expect(strict.status == 3 && strict.standardError.contains("could not start runs"))
+        let json = try await Self.command(cluster, "status", "--json")
+        #expect(json.standardOutput.contains(#""startFailures":""#))
+        await cluster.cleanUp()
+    }
+
     @Test("status exits 1 when Redis is down or wants a password (saying so), 0 when healthy; drain refuses unknown nodes")
     func statusAndDrain() async throws {
         let server = try await RedisTestServer.start()

@@ -20,6 +20,12 @@ struct IdleBenchmark: AsyncParsableCommand {
     @Option(help: "Seconds to measure, after 5 s to settle.")
     var seconds = 20
 
+    @Flag(help: "Add one job due every second: the cost of a wake with one due job among all the others.")
+    var tick = false
+
+    @Flag(help: "Only the standalone and Redis modes (no metrics, no missed-run check).")
+    var short = false
+
     func run() async throws {
         let dcrond = buildProductsDirectory() + "/dcrond"
         guard access(dcrond, X_OK) == 0 else { throw ValidationError("build dcrond first (swift build -c release --product dcrond)") }
@@ -27,9 +33,10 @@ struct IdleBenchmark: AsyncParsableCommand {
         defer { server.stop() }
         let directory = server.directory
         // Daily at a hashed time: none is due within the measurement (unless one hashes into it).
-        let list = (0..<jobs).map { #"{"name": "job-\#($0)", "schedule": "H H * * *", "command": "/bin/true"}"# }
+        var list = (0..<jobs).map { #"{"name": "job-\#($0)", "schedule": "H H * * *", "command": "/bin/true"}"# }
+        if tick { list.append(#"{"name": "tick", "schedule": "* * * * * *", "command": "/bin/true"}"#) }
         try writeText(directory + "/jobs.json", #"{"jobs": [\#(list.joined(separator: ","))]}"#)
-        print("dcrond-bench idle: dcrond run with \(jobs) jobs (H H * * *), measured over \(seconds) s after 5 s")
+        print("dcrond-bench idle: dcrond run with \(jobs) jobs (H H * * *)\(tick ? " and one every second" : ""), measured over \(seconds) s after 5 s")
         try writeText(directory + "/load.json", #"{"cluster": "idle", "node": "idle-1", "timezone": "UTC", "jobs": "jobs.json"}"#)
         var loadTimes: [Duration] = []
         for _ in 0..<5 {
@@ -45,7 +52,7 @@ struct IdleBenchmark: AsyncParsableCommand {
             ("with Redis and metrics scraped every 15 s", #", "redis": "unix://\#(server.socketPath)", "metrics": "127.0.0.1:\#(metricsPort)""#, true),
         ]
         let redis = RedisClient(endpoint: server.unixEndpoint)
-        for (mode, settings, scraped) in modes {
+        for (mode, settings, scraped) in short ? Array(modes.prefix(2)) : modes {
             let config = directory + "/idle.json"
             try writeText(config, #"{"cluster": "idle", "node": "idle-1", "timezone": "UTC", "jobs": "jobs.json"\#(settings)}"#)
             let pid = try spawn([dcrond, "run", "--config", config], standardOutput: "/dev/null", standardError: directory + "/idle.log")
@@ -80,6 +87,7 @@ struct IdleBenchmark: AsyncParsableCommand {
                 print("    \(scrapes.count) scrapes of /metrics: \(largest.bytes / 1024) KB each, the slowest in \(milliseconds(slowest, decimals: 1))")
             }
         }
+        if short { return }
         // The missed-run check: one script for a batch of due instants (the checker sends one per
         // wake, in batches of 1,000). Here: every job of the table due at once, none claimed.
         let claims = RedisClaimStore(redis: redis, cluster: "idle-missed", node: "idle-1")

@@ -50,8 +50,8 @@ package actor Daemon {
     /// A loop that has not ticked for this long is stuck (`/healthz`, and the pool's heartbeat).
     private nonisolated let stuckAfter: Duration
 
-    /// Next planned instant of each enabled job (Unix seconds).
-    private var next: [String: Int64] = [:]
+    /// Next planned instant of each enabled job (Unix seconds), earliest first.
+    private var next = PlannedInstants()
     /// Jobs this node owned when ownership was last evaluated.
     private var owned: Set<String> = []
     private var everOwned = false
@@ -200,7 +200,7 @@ package actor Daemon {
             if ContinuousClock.now - lastTriggerPoll >= daemon.heartbeat { pollTriggers() }
             if let check = nextMissedCheck(), check <= nowSeconds() { runMissedChecks() }
             let now = realtimeNanoseconds()
-            let earliest = (next.values.min() ?? Int64.max / 1_000_000_000) * 1_000_000_000
+            let earliest = (next.earliest() ?? Int64.max / 1_000_000_000) * 1_000_000_000
             let checkAt = (nextMissedCheck() ?? Int64.max / 1_000_000_000) * 1_000_000_000
             // Wake at least once a heartbeat: the pool reports a loop that stopped ticking as stuck.
             let wake = await timer.wait(until: min(earliest, checkAt, now + daemon.heartbeat.wholeMilliseconds * 1_000_000))
@@ -222,7 +222,7 @@ package actor Daemon {
     // MARK: - Planning and dispatch
 
     private func planAll(after now: Int64) {
-        next = [:]
+        next.removeAll()
         for job in table.jobs where job.enabled {
             if let instant = job.schedule.next(after: now, in: job.timeZone, policy: job.dstPolicy) { next[job.name] = instant }
         }
@@ -244,8 +244,11 @@ package actor Daemon {
         var notHandled = 0
         let view = await pool?.currentView()
         let checkers = view.map { checkerRing(for: $0) }
-        for job in table.jobs where job.enabled {
-            guard var instant = next[job.name], instant <= now else { continue }
+        for name in next.takeDue(upTo: now) {
+            guard let job = table.job(named: name), job.enabled, var instant = next[name] else {
+                next[name] = nil  // removed or disabled since it was planned
+                continue
+            }
             var instants: [Int64] = []
             // Normally one instant; more if the loop was held up (suspend, overload).
             while instant <= now, instants.count <= Self.catchUpLimit {
@@ -984,7 +987,7 @@ package actor Daemon {
     /// Sets the gauges that say what the node is doing now (called at each scrape).
     package func refreshMetrics() async {
         var snapshot = DaemonMetrics.Snapshot(state: "standalone", ownedJobs: owned.count, poolActive: 1, poolDraining: 0,
-                                              heartbeatAge: nil, clockOffset: nil, running: await runner.runningCount, next: next)
+                                              heartbeatAge: nil, clockOffset: nil, running: await runner.runningCount, next: next.byJob)
         if let pool {
             switch await pool.standing() {
             case .owner: snapshot.state = "active"
@@ -1047,8 +1050,8 @@ package actor Daemon {
         table = loaded.table
         metrics.track(jobs: table.jobs.map(\.name))
         let now = nowSeconds()
-        var kept = next
-        next = [:]
+        var kept = next.byJob
+        next.removeAll()
         var fresh: [String] = []
         for job in table.jobs where job.enabled {
             let previous = old.job(named: job.name)

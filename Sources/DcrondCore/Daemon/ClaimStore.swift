@@ -595,7 +595,6 @@ extension RedisClaimStore {
 /// Standalone mode: one node, claims in memory.
 package actor LocalClaimStore: ClaimStore {
     private var last: [String: (instant: Int64, token: String)] = [:]
-    package private(set) var records: [String: [RunRecord]] = [:]
 
     package init() {}
 
@@ -619,10 +618,9 @@ package actor LocalClaimStore: ClaimStore {
         ClaimedInstants(last: jobs.map { last[$0]?.instant }, fresh: jobs.map { _ in true }, floor: 0, settled: true)
     }
 
-    package func record(_ run: RunRecord) async throws {
-        records[run.job, default: []].insert(run, at: 0)
-        if records[run.job]!.count > RedisClaimStore.historyLength { records[run.job]!.removeLast() }
-    }
+    /// Standalone keeps no history: nothing could read it (`history` and `explain` need Redis),
+    /// and 100 records of each of 100,000 jobs would be gigabytes. The journal has every run.
+    package func record(_ run: RunRecord) async throws {}
 
     package func checkHistory(generation: Int64, sequence: Int64) async {}
 

@@ -73,6 +73,7 @@ bench: deps
 	.build/release/dcrond-bench heartbeat
 	.build/release/dcrond-bench claims
 	.build/release/dcrond-bench idle
+	.build/release/dcrond-bench soak --seconds 300
 	.build/release/dcrond-bench spawn
 
 # Random faults from the whole catalogue (`dcrond-chaos --help`) against a private redis-server and

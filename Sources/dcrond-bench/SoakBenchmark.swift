@@ -54,14 +54,6 @@ struct SoakBenchmark: AsyncParsableCommand {
         }
     }
 
-    private func residentKilobytes(_ pid: pid_t) -> Int {
-        guard let bytes = try? FileSystem.readFile("/proc/\(pid)/status") else { return 0 }
-        for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") where line.hasPrefix("VmRSS:") {
-            return Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
-        }
-        return 0
-    }
-
     private func entries(_ path: String) -> Int { (FileSystem.entries(of: path) ?? []).count }
 
     /// Zombie children of `pid`: exited, not reaped.

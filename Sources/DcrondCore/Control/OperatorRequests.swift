@@ -108,7 +108,7 @@ package enum OperatorRequests {
         return result
         """)
 
-    /// KEYS: paused, claims. ARGV: job, who. Returns 1 if newly paused.
+    /// KEYS: paused. ARGV: job, who. Returns 1 if newly paused.
     static let pauseScript = RedisScript("""
         local t = redis.call('TIME')
         local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -166,7 +166,7 @@ package enum OperatorRequests {
     }
 
     package static func pause(_ redis: RedisClient, keys: ClusterKeys, job: String, who: String) async throws -> Bool {
-        try await send(redis, .evaluate(pauseScript, keys: [keys.paused, keys.claims], arguments: [job, who])).integer == 1
+        try await send(redis, .evaluate(pauseScript, keys: [keys.paused], arguments: [job, who])).integer == 1
     }
 
     package static func unpause(_ redis: RedisClient, keys: ClusterKeys, job: String, who: String) async throws -> Bool {

@@ -401,21 +401,12 @@ private final class Watcher: @unchecked Sendable {
     func closeOutput(_ child: Child) {
         let registration = child.registration
         var closed = false
-        if child.stdoutOpen {
-            drain(registration.stdout, child)
-            if child.stdoutOpen {
-                child.stdout.finish(registration.onOutput)
-                child.stdoutOpen = false
-                release(registration.stdout)
-                closed = true
-            }
-        }
-        if child.stderrOpen {
-            drain(registration.stderr, child)
-            if child.stderrOpen {
-                child.stderr.finish(registration.onOutput)
-                child.stderrOpen = false
-                release(registration.stderr)
+        for fd in [registration.stdout, registration.stderr] {
+            let isStdout = fd == registration.stdout
+            guard isStdout ? child.stdoutOpen : child.stderrOpen else { continue }
+            drain(fd, child)
+            if isStdout ? child.stdoutOpen : child.stderrOpen {
+                closeStream(fd, child)
                 closed = true
             }
         }
@@ -474,17 +465,22 @@ private final class Watcher: @unchecked Sendable {
             }
             if count < 0 && (errno == EAGAIN || errno == EINTR) { return }
             // End of file (or a read error on our own pipe): no writer is left.
-            if isStdout {
-                child.stdout.finish(child.registration.onOutput)
-                child.stdoutOpen = false
-            } else {
-                child.stderr.finish(child.registration.onOutput)
-                child.stderrOpen = false
-            }
-            release(fd)
+            closeStream(fd, child)
             forgetIfDone(child)
             return
         }
+    }
+
+    /// Delivers the stream's unfinished last line and closes its pipe.
+    func closeStream(_ fd: Int32, _ child: Child) {
+        if fd == child.registration.stdout {
+            child.stdout.finish(child.registration.onOutput)
+            child.stdoutOpen = false
+        } else {
+            child.stderr.finish(child.registration.onOutput)
+            child.stderrOpen = false
+        }
+        release(fd)
     }
 
     /// Leaves the epoll set explicitly, then closes: a child being cloned at this moment holds a

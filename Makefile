@@ -6,7 +6,8 @@
 #   make bench      benchmarks that print figures
 #   make chaos      faults injected into a real pool for CHAOS_SECONDS (default 600), then an audit
 #   make fuzz       libFuzzer with AddressSanitizer on each parser for FUZZ_SECONDS (default 60) each
-#   make install    PREFIX=/usr/local DESTDIR= (binary, systemd unit, a starting configuration)
+#   make install    PREFIX=/usr/local DESTDIR= (binary, unit, manual pages, completions, a starting configuration)
+#   make deb        .build/deb/dcrond_<version>_<arch>.deb, with dpkg-deb
 #
 # `deps` installs the Debian packages the build and the tests need, with apt-get, when missing.
 
@@ -18,12 +19,12 @@ UNITDIR    ?= $(PREFIX)/lib/systemd/system
 SWIFT      ?= swift
 
 # iproute2 and nftables: tests and `make chaos` cut a node off from Redis in a network namespace.
-APT_PACKAGES := libhiredis-dev redis-server pkg-config tzdata iproute2 nftables
+APT_PACKAGES := libhiredis-dev libsystemd-dev redis-server pkg-config tzdata iproute2 nftables
 CHAOS_SECONDS ?= 600
 CHAOS_ARGS    ?=
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build deps test bench chaos fuzz run install uninstall clean
+.PHONY: all build deps test bench chaos fuzz run install install-files uninstall deb clean
 
 all: build
 
@@ -133,23 +134,82 @@ run: build
 	trap 'pkill -TERM -f "dcrond run --config $$dir" ; sleep 3; kill $$(cat $$dir/redis.pid) 2>/dev/null; rm -rf $$dir; exit 0' INT TERM; \
 	wait
 
-install: build
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/dcrond
-	install -m 0755 .build/release/dcrond $(DESTDIR)$(BINDIR)/dcrond
-	sed 's|/usr/local/bin/dcrond|$(BINDIR)/dcrond|g; s|/etc/dcrond|$(SYSCONFDIR)/dcrond|g' systemd/dcrond.service \
+# What `make install` and the package install, under $(DESTDIR): the binary, the unit, the
+# journal catalog, manual pages (dcrond(8) from the argument parser's generate-manual,
+# dcrond.json(5) and dcrond-jobs.json(5) from docs/configuration.md), shell completions, and a
+# starting configuration (standalone, no job, the node named after the host) that never replaces
+# an existing one.
+MANDIR     ?= $(PREFIX)/share/man
+DATADIR    ?= $(PREFIX)/share
+CATALOGDIR ?= $(PREFIX)/lib/systemd/catalog
+MAN_DATE   := $(shell git log -1 --format=%cs 2>/dev/null || date +%F)
+BUILT      := .build/release/dcrond
+
+install-files:
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/dcrond $(DESTDIR)$(CATALOGDIR) \
+	  $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(DATADIR)/bash-completion/completions \
+	  $(DESTDIR)$(DATADIR)/zsh/vendor-completions $(DESTDIR)$(DATADIR)/fish/vendor_completions.d
+	install -m 0755 $(BUILT) $(DESTDIR)$(BINDIR)/dcrond
+	sed 's|/usr/bin/dcrond|$(BINDIR)/dcrond|g; s|/etc/dcrond|$(SYSCONFDIR)/dcrond|g' systemd/dcrond.service \
 	  > $(DESTDIR)$(UNITDIR)/dcrond.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/dcrond.service
-	@# An existing configuration is the operator's: never overwrite it. The one installed is
-	@# config/default: standalone, no job, the node named after the host (not the demo's node-a).
+	install -m 0644 systemd/dcrond.catalog $(DESTDIR)$(CATALOGDIR)/dcrond.catalog
+	$(SWIFT) build -c release --product generate-manual
+	rm -rf .build/man && mkdir -p .build/man
+	.build/release/generate-manual $(BUILT) --section 8 --date $(MAN_DATE) --authors "the dcrond developers" --output-directory .build/man
+	python3 docs/man/configuration-pages.py docs/configuration.md .build/man $(MAN_DATE)
+	gzip -9n -c .build/man/dcrond.8 > $(DESTDIR)$(MANDIR)/man8/dcrond.8.gz
+	gzip -9n -c .build/man/dcrond.json.5 > $(DESTDIR)$(MANDIR)/man5/dcrond.json.5.gz
+	gzip -9n -c .build/man/dcrond-jobs.json.5 > $(DESTDIR)$(MANDIR)/man5/dcrond-jobs.json.5.gz
+	chmod 0644 $(DESTDIR)$(MANDIR)/man8/dcrond.8.gz $(DESTDIR)$(MANDIR)/man5/dcrond*.5.gz
+	$(BUILT) --generate-completion-script bash > $(DESTDIR)$(DATADIR)/bash-completion/completions/dcrond
+	$(BUILT) --generate-completion-script zsh > $(DESTDIR)$(DATADIR)/zsh/vendor-completions/_dcrond
+	$(BUILT) --generate-completion-script fish > $(DESTDIR)$(DATADIR)/fish/vendor_completions.d/dcrond.fish
+	chmod 0644 $(DESTDIR)$(DATADIR)/bash-completion/completions/dcrond $(DESTDIR)$(DATADIR)/zsh/vendor-completions/_dcrond \
+	  $(DESTDIR)$(DATADIR)/fish/vendor_completions.d/dcrond.fish
 	@for file in config/default/dcrond.json config/default/jobs.json; do \
 	  target=$(DESTDIR)$(SYSCONFDIR)/dcrond/$$(basename $$file); \
 	  if [ -e $$target ]; then echo "keeping existing $$target"; else install -m 0644 $$file $$target; fi; \
 	done
-	@echo "installed $(DESTDIR)$(BINDIR)/dcrond; it needs the runtime package libhiredis0.14 (apt-get install libhiredis0.14)"
+
+# The shared libraries the binary links, as the Debian packages that hold them (for Depends:).
+RUNTIME_PACKAGES = $$(objdump -p $(BUILT) | awk '/NEEDED/ {print $$2}' | while read lib; do \
+	  path=$$(ldconfig -p | awk -v l="$$lib" '$$1 == l && /x86-64|aarch64/ {print $$NF; exit}'); \
+	  { dpkg -S "$$path" 2>/dev/null || dpkg -S "$$(readlink -f $$path)" 2>/dev/null; } | head -1 | cut -d: -f1; \
+	done | sort -u | paste -sd, | sed 's/,/, /g')
+
+install: build
+	$(MAKE) install-files
+	@echo "installed $(DESTDIR)$(BINDIR)/dcrond and its unit, manual pages and completions"
+	@echo "runtime packages it needs: $(RUNTIME_PACKAGES) (apt-get install them on a machine that did not build it)"
+	@echo "then: systemctl daemon-reload; journalctl --update-catalog; systemctl enable --now dcrond"
 
 uninstall:
-	rm -f $(DESTDIR)$(BINDIR)/dcrond $(DESTDIR)$(UNITDIR)/dcrond.service
+	rm -f $(DESTDIR)$(BINDIR)/dcrond $(DESTDIR)$(UNITDIR)/dcrond.service $(DESTDIR)$(CATALOGDIR)/dcrond.catalog \
+	  $(DESTDIR)$(MANDIR)/man8/dcrond.8.gz $(DESTDIR)$(MANDIR)/man5/dcrond.json.5.gz $(DESTDIR)$(MANDIR)/man5/dcrond-jobs.json.5.gz \
+	  $(DESTDIR)$(DATADIR)/bash-completion/completions/dcrond $(DESTDIR)$(DATADIR)/zsh/vendor-completions/_dcrond \
+	  $(DESTDIR)$(DATADIR)/fish/vendor_completions.d/dcrond.fish
 	@echo "left $(DESTDIR)$(SYSCONFDIR)/dcrond in place (configuration)"
+
+# `make deb`: dcrond_<version>_<arch>.deb in .build/deb, with dpkg-deb alone (no network). The
+# configuration files are conffiles; postinst and prerm enable and start nothing, and stop the
+# service on removal.
+VERSION  := $(shell sed -n 's/.*current = "\(.*\)"/\1/p' Sources/DcrondCore/Version.swift)
+DEB_ARCH := $(shell dpkg --print-architecture 2>/dev/null || echo amd64)
+DEB_NAME := dcrond_$(VERSION)_$(DEB_ARCH)
+DEB_ROOT := .build/deb/$(DEB_NAME)
+
+deb: build
+	rm -rf $(DEB_ROOT) && mkdir -p $(DEB_ROOT)/DEBIAN
+	$(MAKE) install-files DESTDIR=$(CURDIR)/$(DEB_ROOT) PREFIX=/usr SYSCONFDIR=/etc UNITDIR=/lib/systemd/system
+	install -d $(DEB_ROOT)/usr/share/doc/dcrond
+	install -m 0644 README.md docs/*.md $(DEB_ROOT)/usr/share/doc/dcrond/
+	sed -e 's/@VERSION@/$(VERSION)/' -e 's/@ARCH@/$(DEB_ARCH)/' -e "s/@DEPENDS@/$(RUNTIME_PACKAGES)/" \
+	  -e "s/@SIZE@/$$(du -sk --exclude=DEBIAN $(DEB_ROOT) | cut -f1)/" systemd/debian/control > $(DEB_ROOT)/DEBIAN/control
+	install -m 0644 systemd/debian/conffiles $(DEB_ROOT)/DEBIAN/conffiles
+	install -m 0755 systemd/debian/postinst systemd/debian/prerm systemd/debian/postrm $(DEB_ROOT)/DEBIAN/
+	dpkg-deb --root-owner-group -Zxz --build $(DEB_ROOT) .build/deb/$(DEB_NAME).deb
+	@echo "built .build/deb/$(DEB_NAME).deb (Depends: $$(dpkg-deb -f .build/deb/$(DEB_NAME).deb Depends))"
 
 clean:
 	rm -rf .build

@@ -24,6 +24,12 @@ let package = Package(
             name: "CHiredis",
             providers: [.apt(["libhiredis-dev"])]
         ),
+        // libsystemd from Debian (`libsystemd-dev`): sd_notify, the watchdog and the journal's native
+        // protocol, from the service manager's own library.
+        .systemLibrary(
+            name: "CSystemd",
+            providers: [.apt(["libsystemd-dev"])]
+        ),
         // Small C helpers for system calls Swift cannot make (variadic, or needing _GNU_SOURCE).
         .target(name: "CDcrondSystem"),
         // Everything the daemon does: Redis client, schedules, cluster, execution.
@@ -31,6 +37,7 @@ let package = Package(
             name: "DcrondCore",
             dependencies: [
                 "CHiredis",
+                "CSystemd",
                 "CDcrondSystem",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),

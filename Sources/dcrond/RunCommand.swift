@@ -21,29 +21,42 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "The daemon configuration.")
     var config = DaemonConfiguration.defaultPath
 
-    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
-    var logLevel: Logger.Level = .info
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (default: \"logLevel\" of the configuration, else info). Job output is written whatever the level.")
+    var logLevel: Logger.Level?
+
+    @Option(help: "auto (the journal's native protocol when stderr is the journal, else logfmt), journal, logfmt or json.")
+    var logFormat: LogFormat = .auto
 
     @OptionGroup var trustOptions: TrustOptions
 
+    /// The exit status of a configuration that cannot start (EX_CONFIG): the unit does not restart
+    /// on it (`RestartPreventExitStatus=`), so an invalid table ends in `failed`, not in a loop.
+    static let configurationExitStatus: Int32 = 78
+
     func run() async throws {
-        let level = logLevel
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        // Before the environment is scrubbed: the service manager's variables are read here.
+        let serviceManager = ServiceManager()
+        let output = LogOutput(format: logFormat, level: logLevel ?? .info)
+        LoggingSystem.bootstrap { label in LogOutputHandler(output: output, label: label) }
         let logger = Logger(label: "dcrond")
         ignoreSIGPIPE()
-        let loaded = try loadConfiguration(config, trust: trustOptions.trust)
+        let loaded: LoadedConfiguration
+        do {
+            loaded = try ConfigurationLoader.load(configPath: config, trust: trustOptions.trust)
+        } catch {
+            for line in error.lines { logger.error("configuration rejected: \(line)") }
+            logger.critical("not starting: \(error.count) problem\(error.count == 1 ? "" : "s") in the configuration; fix them (`dcrond check --config \(config)` lists them) and start again")
+            throw CommandFailure(status: Self.configurationExitStatus, messages: [])
+        }
+        output.node = loaded.daemon.node
+        if logLevel == nil, let level = loaded.daemon.logLevel { output.level = level }
         ProcessEnvironment.scrub()
         // Stats and user look-ups: here, before the daemon's actor runs, never on it.
         for warning in HostCheck.warnings(loaded) { logger.warning("\(warning)") }
         if let raised = DescriptorLimit.raise(), raised.from != raised.to {
             logger.info("descriptor limit raised for the daemon (jobs keep the original)", metadata: ["from": "\(raised.from)", "to": "\(raised.to)"])
         }
-        let daemon = Daemon(configPath: config, loaded: loaded, logger: logger)
-        let grace = loaded.daemon.shutdownGrace
+        let daemon = Daemon(configPath: config, loaded: loaded, logger: logger, output: output, serviceManager: serviceManager)
         var server: MetricsServer?
         if let address = loaded.daemon.metrics {
             daemon.metrics.bootstrapMetricsSystem()
@@ -51,7 +64,8 @@ struct RunCommand: AsyncParsableCommand {
                 server = try await MetricsServer(host: address.host, port: address.port) { path in await Self.respond(path, daemon) }
                 logger.info("serving /metrics, /healthz and /readyz", metadata: ["metrics": "\(address)"])
             } catch {
-                throw CommandFailure(status: 1, messages: ["\(config): metrics: cannot listen on \(address): \(error)"])
+                logger.critical("not starting: \(config): metrics: cannot listen on \(address): \(error)")
+                throw CommandFailure(status: 1, messages: [])
             }
         }
         // Signals arrive on Dispatch sources; children get their default dispositions back at spawn.
@@ -66,7 +80,7 @@ struct RunCommand: AsyncParsableCommand {
                         await daemon.reload()
                     } else {
                         logger.info("signal \(number): shutting down")
-                        await daemon.shutdown(grace: grace)
+                        await daemon.shutdown()
                     }
                 }
             }
@@ -75,7 +89,7 @@ struct RunCommand: AsyncParsableCommand {
         }
         await daemon.run()
         // run() returns once shutdown has begun; wait for it to finish.
-        await daemon.shutdown(grace: grace)
+        await daemon.shutdown()
         await server?.shutdown()
         withExtendedLifetime(sources) {}
         if let failure = await daemon.failure { throw CommandFailure(status: 1, messages: [failure]) }
@@ -176,3 +190,5 @@ private func setDrain(_ drain: Bool, _ options: NodeTarget) async throws {
         print(drain ? "node \(target) drains at its next heartbeat" : "node \(target) returns to the ring at its next heartbeat")
     }
 }
+
+extension LogFormat: ExpressibleByArgument {}

@@ -125,6 +125,8 @@ package actor NodePool {
     private var wantedState = NodeState.active
     package private(set) var lastAcknowledgedSend: ContinuousClock.Instant?
     private var loop: Task<Void, Never>?
+    /// Fulfilled once the first heartbeat was attempted, whatever its result.
+    private let firstHeartbeat = OneShot<Void>()
     private var subscriber: MembershipSubscriber?
     private var offsetWarned = false
     private var fenceLogged = false
@@ -152,6 +154,10 @@ package actor NodePool {
     }
 
     /// Starts heartbeating every `heartbeat`, the first one at once.
+    /// Returns once the first heartbeat after ``start()`` was attempted (joined, fenced or failed):
+    /// what readiness waits for.
+    package func firstAttempt() async { await firstHeartbeat.value }
+
     package func start() {
         guard loop == nil else { return }
         // Another node's join, leave or drain wakes this one at once (a heartbeat now).
@@ -165,6 +171,7 @@ package actor NodePool {
             var next = ContinuousClock.now
             while !Task.isCancelled {
                 await self.heartbeat()
+                self.firstHeartbeat.fulfill(())
                 next += settings.heartbeat
                 let now = ContinuousClock.now
                 if next < now { next = now }  // after a pause: no burst of catch-up heartbeats
@@ -212,6 +219,9 @@ package actor NodePool {
         guard wantedState == .active, view.ring.nodes.contains(settings.node) else { return .inactive }
         return .owner(view.ring)
     }
+
+    /// This node is off the ring by an operator's drain (`dcrond drain`).
+    package var isDraining: Bool { wantedState == .draining }
 
     /// The pool as last seen, or nil while this node is fenced (its view may be stale).
     package func currentView() -> PoolView? { isFenced() ? nil : view }
@@ -363,7 +373,7 @@ package actor NodePool {
             guard !fenceLogged else { return }
             fenceLogged = true
             logger.error("fenced: no heartbeat acknowledged for more than \(formatDuration(settings.nodeTimeout)); this node owns nothing until one is", metadata: [
-                "node": "\(settings.node)", "error": "\(error)",
+                "node": "\(settings.node)", "error": "\(error)", LogEvent.key: "\(LogEvent.nodeFenced.rawValue)",
             ])
         } else {
             logger.warning("heartbeat failed", metadata: ["node": "\(settings.node)", "error": "\(error)"])

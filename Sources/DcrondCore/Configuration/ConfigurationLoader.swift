@@ -1,3 +1,5 @@
+import Logging
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -35,6 +37,11 @@ package struct DaemonConfiguration: Sendable, Hashable {
     package var missedRunGrace = DaemonConfiguration.defaultMissedRunGrace
     /// Where `/metrics`, `/healthz` and `/readyz` are served (`metrics`: "127.0.0.1:9464"); nil: nowhere.
     package var metrics: ListenAddress?
+    /// The daemon's log level (`logLevel`); nil: `--log-level`, or info. Job output is written
+    /// whatever it is.
+    package var logLevel: Logger.Level?
+    /// Reload when either file changes (`reloadOnChange`), as after SIGHUP.
+    package var reloadOnChange = true
 
     package static let defaultClaimReplicaTimeout = Duration.milliseconds(500)
     package static let defaultMissedRunGrace = Duration.seconds(30)
@@ -92,7 +99,7 @@ package enum ConfigurationLoader {
     private static let daemonKeys = ["cluster", "node", "redis", "redisPasswordFile", "jobs", "timezone",
                                      "heartbeat", "nodeTimeout", "virtualNodes", "maxConcurrentRuns", "shutdownGrace",
                                      "sentinelUsername", "sentinelPassword", "sentinelPasswordFile", "claimReplicas",
-                                     "claimReplicaTimeout", "missedRunGrace", "metrics"]
+                                     "claimReplicaTimeout", "missedRunGrace", "metrics", "logLevel", "reloadOnChange"]
 
     /// What the daemon file gave: the configuration when it has no problem, and otherwise as much
     /// as the jobs file's check needs.
@@ -196,6 +203,8 @@ package enum ConfigurationLoader {
         if let text = reader.plainString("metrics", example: "127.0.0.1:9464") {
             do { metrics = try ListenAddress(parsing: text) } catch { problems.report(field: "metrics", error.message) }
         }
+        let logLevel = reader.choice("logLevel", Logger.Level.allCases.map(\.rawValue)).flatMap(Logger.Level.init(rawValue:))
+        let reloadOnChange = reader.bool("reloadOnChange") ?? true
         for key in daemonKeys { _ = reader.value(key) }
         reader.finish()
 
@@ -205,7 +214,8 @@ package enum ConfigurationLoader {
             path: path, cluster: cluster, node: node, redis: redis, jobsPath: jobs, timeZone: zone,
             heartbeat: heartbeat, nodeTimeout: nodeTimeout, virtualNodes: virtualNodes,
             maxConcurrentRuns: maxConcurrentRuns, shutdownGrace: shutdownGrace,
-            claimReplicas: claimReplicas, claimReplicaTimeout: claimReplicaTimeout, missedRunGrace: missedRunGrace, metrics: metrics)
+            claimReplicas: claimReplicas, claimReplicaTimeout: claimReplicaTimeout, missedRunGrace: missedRunGrace, metrics: metrics,
+            logLevel: logLevel, reloadOnChange: reloadOnChange)
         return read
     }
 

@@ -49,6 +49,16 @@ package actor Daemon {
     package nonisolated let metrics = DaemonMetrics()
     /// A loop that has not ticked for this long is stuck (`/healthz`, and the pool's heartbeat).
     private nonisolated let stuckAfter: Duration
+    /// systemd: readiness, the status line and the watchdog, which only the loop keeps alive.
+    private nonisolated let serviceManager: ServiceManager
+    /// Where records and job output go; a reload changes its level.
+    private let output: LogOutput?
+    /// Where ``ReloadReport`` is kept (`$RUNTIME_DIRECTORY`), if anywhere.
+    private let reportDirectory: String?
+    private var reloadGeneration = 0
+    /// Reloads when either file changes (`reloadOnChange`).
+    private var watcher: FileWatcher?
+    private var statusShownAt = ContinuousClock.now - .seconds(3600)
 
     /// Next planned instant of each enabled job (Unix seconds), earliest first.
     private var next = PlannedInstants()
@@ -100,8 +110,14 @@ package actor Daemon {
         var waitingForCatchUp = false
     }
 
-    package init(configPath: String, loaded: LoadedConfiguration, logger: Logger) {
+    /// `output` receives the jobs' output (else the logger does, at info) and takes a reloaded
+    /// `logLevel`; `serviceManager` hears readiness, status and the watchdog's keep-alive.
+    package init(configPath: String, loaded: LoadedConfiguration, logger: Logger, output: LogOutput? = nil,
+                 serviceManager: ServiceManager = ServiceManager(), reportDirectory: String? = ReloadReport.runtimeDirectory) {
         self.configPath = configPath
+        self.output = output
+        self.serviceManager = serviceManager
+        self.reportDirectory = reportDirectory
         self.trust = loaded.trust
         self.logger = logger
         self.daemon = loaded.daemon
@@ -113,7 +129,8 @@ package actor Daemon {
         self.runner = JobRunner(supervisor: supervisor,
                                 settings: RunnerSettings(node: loaded.daemon.node, cluster: loaded.daemon.cluster,
                                                          maxConcurrentRuns: loaded.daemon.maxConcurrentRuns),
-                                logger: logger, startFailures: startFailures)
+                                logger: logger, startFailures: startFailures,
+                                outputHandler: output.map { output in { @Sendable context, line in output.jobOutput(context, line) } })
         // A repair waits for the nodes seen in the pool lately, not only in its latest view: right
         // after Redis lost its data the view shrinks to the nodes that have heartbeated since.
         let events = DaemonEvents(departedKept: loaded.daemon.nodeTimeout * 3 + .seconds(10))
@@ -184,9 +201,25 @@ package actor Daemon {
             Task.detached { [logger, daemon] in await Self.checkRedisSafety(endpoint, daemon: daemon, logger: logger) }
         }
         await pool?.start()
+        await pool?.firstAttempt()
         planAll(after: nowSeconds())
+        await writeReport(ReloadReport(pid: getpid(), generation: 0, accepted: true, fingerprint: table.fingerprint))
+        serviceManager.ready(status: await statusText())
+        statusShownAt = .now
+        do throws(FileWatchError) {
+            watcher = try FileWatcher(paths: [configPath, daemon.jobsPath]) { Task { await self.filesChanged() } }
+        } catch {
+            logger.warning("cannot watch the configuration files; reload with SIGHUP (systemctl reload dcrond)", metadata: ["error": "\(error)"])
+        }
+        // The watchdog wants a keep-alive at least every half of its interval.
+        let wakeAtLeastEvery = min(daemon.heartbeat, serviceManager.watchdogInterval.map { $0 / 2 } ?? daemon.heartbeat)
         while !stopping {
             events.tick()
+            serviceManager.keepAlive()
+            if serviceManager.isSupervised, ContinuousClock.now - statusShownAt >= .seconds(5) {
+                statusShownAt = .now
+                serviceManager.status(await statusText())
+            }
             if let failure = events.takeFailure() {
                 self.failure = failure
                 await shutdown(grace: daemon.shutdownGrace)
@@ -203,7 +236,7 @@ package actor Daemon {
             let earliest = (next.earliest() ?? Int64.max / 1_000_000_000) * 1_000_000_000
             let checkAt = (nextMissedCheck() ?? Int64.max / 1_000_000_000) * 1_000_000_000
             // Wake at least once a heartbeat: the pool reports a loop that stopped ticking as stuck.
-            let wake = await timer.wait(until: min(earliest, checkAt, now + daemon.heartbeat.wholeMilliseconds * 1_000_000))
+            let wake = await timer.wait(until: min(earliest, checkAt, now + wakeAtLeastEvery.wholeMilliseconds * 1_000_000))
             if stopping { break }
             switch wake {
             case .interrupted:
@@ -304,7 +337,7 @@ package actor Daemon {
         countSkip(job.name, code, count: instants.count)
         logger.warning("skipped \(instants.count) missed instant\(instants.count == 1 ? "" : "s") (\(rule); \(reason))", metadata: metadata.merging([
             "first": "\(instants.first!)", "last": "\(instants.last!)",
-        ]) { $1 })
+        ]) { $1 }.event(.runSkipped))
         keep(RunRecord.instants(instants, of: job.name, node: daemon.node, outcome: .skipped("\(rule); \(reason)"), rule: code))
     }
 
@@ -869,6 +902,7 @@ package actor Daemon {
                     let reason = "not claimed within \(formatDuration(daemon.missedRunGrace)) of its instant: \(cause)"
                     logger.error("missed: \(reason)", metadata: [
                         "job": "\(check.job)", "scheduledAt": "\(check.instant)", "lastClaimed": "\(lastClaimed.map(String.init) ?? "none")",
+                        LogEvent.key: "\(LogEvent.runMissed.rawValue)",
                     ])
                     keep(RunRecord.instants([check.instant], of: check.job, node: daemon.node, outcome: .missed(reason), rule: owner == nil ? .noActiveNode : .ownerDidNotClaim))
                 }
@@ -1031,6 +1065,7 @@ package actor Daemon {
             return
         }
         reloading = true
+        serviceManager.reloading()
         defer { reloading = false }
         let path = configPath
         let trust = self.trust
@@ -1042,10 +1077,23 @@ package actor Daemon {
         case .success(let value):
             loaded = value
         case .failure(let error):
-            for line in error.lines { logger.error("reload rejected: \(line)") }
-            logger.error("reload rejected: \(error.count) problem\(error.count == 1 ? "" : "s"); the current table (fingerprint \(table.fingerprint)) keeps running")
+            for line in error.lines { logger.error("reload rejected: \(line)", metadata: Logger.Metadata().event(.reloadRejected)) }
+            logger.error("reload rejected: \(error.count) problem\(error.count == 1 ? "" : "s"); the current table (fingerprint \(table.fingerprint)) keeps running",
+                         metadata: Logger.Metadata().event(.reloadRejected))
+            reloadGeneration += 1
+            await writeReport(ReloadReport(pid: getpid(), generation: reloadGeneration, accepted: false, fingerprint: table.fingerprint,
+                                           problems: error.lines))
+            serviceManager.ready(status: await statusText())
             return
         }
+        let (settings, needsRestart) = daemon.adopting(loaded.daemon)
+        if !needsRestart.isEmpty {
+            logger.warning("changed settings need a restart to apply; the running values stay: \(needsRestart.joined(separator: ", "))",
+                           metadata: ["needsRestart": "\(needsRestart.joined(separator: ","))"])
+        }
+        if settings.maxConcurrentRuns != daemon.maxConcurrentRuns { await runner.setMaxConcurrentRuns(settings.maxConcurrentRuns) }
+        if settings.logLevel != daemon.logLevel, let level = settings.logLevel { output?.level = level }
+        daemon = settings
         let old = table
         table = loaded.table
         metrics.track(jobs: table.jobs.map(\.name))
@@ -1068,9 +1116,66 @@ package actor Daemon {
         await pool?.updateFingerprint(table.fingerprint)
         ownershipDirty = true
         logger.info("reloaded", metadata: ["jobs": "\(table.jobs.count)", "fingerprint": "\(table.fingerprint)", "previous": "\(old.fingerprint)",
-                                           "startingFromNow": "\(fresh.count)"])
+                                           "startingFromNow": "\(fresh.count)", LogEvent.key: "\(LogEvent.reloaded.rawValue)"])
         timer.interrupt()
+        watcher?.setPaths([configPath, daemon.jobsPath])
+        reloadGeneration += 1
+        await writeReport(ReloadReport(pid: getpid(), generation: reloadGeneration, accepted: true, fingerprint: table.fingerprint,
+                                       needsRestart: needsRestart))
+        serviceManager.ready(status: await statusText())
         if !fresh.isEmpty { await markStartingFromNow(fresh, at: now) }
+    }
+
+    /// Either file changed and has been quiet for a moment since.
+    private func filesChanged() async {
+        guard daemon.reloadOnChange, !stopping else { return }
+        logger.info("the configuration files changed: reloading", metadata: ["config": "\(configPath)", "jobsFile": "\(daemon.jobsPath)"])
+        await reload()
+    }
+
+    /// Replaces ``ReloadReport`` on a thread of its own (no file I/O on the actor).
+    private func writeReport(_ report: ReloadReport) async {
+        guard let directory = reportDirectory else { return }
+        let failure = await withCheckedContinuation { (continuation: CheckedContinuation<FileWriteError?, Never>) in
+            startDetachedThread(name: "dcrond-report") {
+                do throws(FileWriteError) {
+                    try report.write(in: directory)
+                    continuation.resume(returning: nil)
+                } catch {
+                    continuation.resume(returning: error)
+                }
+            }
+        }
+        if let failure { logger.warning("cannot keep the reload's outcome for `dcrond reload`: \(failure)") }
+    }
+
+    /// The service manager's status line: what this node is doing, in a few words.
+    private func statusText() async -> String {
+        if stopping { return "stopping: \(runs.count) run\(runs.count == 1 ? "" : "s") still going" }
+        let enabled = table.jobs.lazy.filter(\.enabled).count
+        guard let pool else { return "standalone, runs \(enabled) job\(enabled == 1 ? "" : "s")\(nextOwnedText())" }
+        switch await pool.standing() {
+        case .owner(let ring):
+            return "active, owns \(owned.count) of \(enabled) jobs, \(ring.nodes.count) node\(ring.nodes.count == 1 ? "" : "s")\(nextOwnedText())"
+        case .fenced:
+            let since = await pool.lastAcknowledgedSend.map { "for \(formatDuration(.seconds((ContinuousClock.now - $0).components.seconds)))" } ?? "since start-up"
+            return "fenced: Redis unreachable \(since); owns nothing"
+        case .inactive:
+            return await pool.isDraining ? "draining: owns nothing, finishing \(runs.count) run\(runs.count == 1 ? "" : "s")"
+                : "waiting to become active in the pool"
+        }
+    }
+
+    /// "; next: backup at 02:30:00 UTC" for the earliest planned instant this node owns. O(owned),
+    /// so the loop asks at most every few seconds.
+    private func nextOwnedText() -> String {
+        var best: (instant: Int64, job: String)?
+        for job in owned {
+            if let instant = next[job], best == nil || instant < best!.instant { best = (instant, job) }
+        }
+        guard let best else { return "" }
+        let time = LogOutput.timestamp(best.instant * 1_000_000_000).dropLast(5).map { $0 == "T" ? " " : $0 }
+        return "; next: \(best.job) at \(String(time)) UTC"
     }
 
     private static func load(_ path: String, trust: FileTrust) -> Result<LoadedConfiguration, ConfigurationErrors> {
@@ -1111,9 +1216,17 @@ package actor Daemon {
 
     private var shutdownTask: Task<Void, Never>?
 
+    /// ``shutdown(grace:)`` with the configured `shutdownGrace` (a reload may have changed it).
+    package func shutdown() async { await shutdown(grace: daemon.shutdownGrace) }
+
     private func performShutdown(grace: Duration) async {
         stopping = true
         timer.interrupt()
+        // The stop timeout is extended to what the daemon may take: the grace, then the longest
+        // kill grace, and a margin to record the runs.
+        let killGrace = table.jobs.map(\.killGrace).max() ?? .seconds(10)
+        serviceManager.stopping(status: "stopping: \(runs.count) run\(runs.count == 1 ? "" : "s") still going",
+                                needs: runs.isEmpty ? nil : grace + killGrace + .seconds(15))
         await runner.beginShutdown()
         let queued = lanes.values.reduce(0) { $0 + $1.pending.count }
         logger.info("shutting down: nothing new starts; leaving the pool", metadata: [
@@ -1129,6 +1242,7 @@ package actor Daemon {
             await runner.terminateAll()
         }
         for task in runs.values { await task.value }
+        await watcher?.stop()
         logger.info("stopped", metadata: ["skippedInstants": "\(skippedInstants)", "failedClaims": "\(failedClaims)"])
     }
 

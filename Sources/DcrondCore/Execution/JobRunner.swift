@@ -72,7 +72,7 @@ package struct RunAdmission: Sendable {
 /// failed attempts with backoff, and logs the start, output and end of each.
 package actor JobRunner {
     private let supervisor: ProcessSupervisor
-    private let settings: RunnerSettings
+    private var settings: RunnerSettings
     private let logger: Logger
     private let outputHandler: @Sendable (RunContext, OutputLine) -> Void
 
@@ -87,6 +87,7 @@ package actor JobRunner {
     package struct RunContext: Sendable, Hashable {
         package let job: String
         package let runID: String
+        package let scheduledAt: Int64
         package let attempt: Int
     }
 
@@ -105,11 +106,12 @@ package actor JobRunner {
         }
     }
 
-    /// `outputHandler` receives every line of every run (default: the logger, at info level,
-    /// tagged with job, run, attempt and stream).
     /// Spawn failures of the last minute, for the node's status.
     package nonisolated let startFailures: StartFailures
 
+    /// `outputHandler` receives every line of every run, each after its attempt's "run started"
+    /// record (default: the logger, at info level, tagged with job, run, attempt and stream; the
+    /// daemon passes ``LogOutput/jobOutput(_:_:)``, which writes them whatever the log level).
     package init(supervisor: ProcessSupervisor, settings: RunnerSettings, logger: Logger = Logger(label: "dcrond.runner"),
                  startFailures: StartFailures = StartFailures(), outputHandler: (@Sendable (RunContext, OutputLine) -> Void)? = nil) {
         self.startFailures = startFailures
@@ -139,7 +141,7 @@ package actor JobRunner {
         var baseMetadata: Logger.Metadata = ["job": "\(job.name)", "run": "\(runID)", "scheduledAt": "\(scheduledAt)"]
         if trigger != .schedule { baseMetadata["trigger"] = "\(trigger.rawValue)" }
         func skipped(_ reason: String, _ rule: SkipRule) -> RunRecord {
-            logger.warning("run skipped: \(reason)", metadata: baseMetadata.merging(["rule": "\(rule.rawValue)"]) { $1 })
+            logger.warning("run skipped: \(reason)", metadata: baseMetadata.merging(["rule": "\(rule.rawValue)"]) { $1 }.event(.runSkipped))
             var record = RunRecord(job: job.name, runID: runID, scheduledAt: scheduledAt, node: settings.node, attempts: [], outcome: .skipped(reason),
                                    trigger: trigger)
             record.rule = rule
@@ -215,7 +217,7 @@ package actor JobRunner {
         do {
             launch = try prepare(job, scheduledAt: scheduledAt, runID: runID, attempt: 1, trigger: trigger, forceShell: forceShell)
         } catch {
-            logger.error("run refused: \(error.reason)", metadata: baseMetadata)
+            logger.error("run refused: \(error.reason)", metadata: baseMetadata.event(.runNotStarted))
             var record = RunRecord(job: job.name, runID: runID, scheduledAt: scheduledAt, node: settings.node, attempts: [],
                                    outcome: .skipped(error.reason), trigger: trigger)
             record.rule = .refused
@@ -228,7 +230,7 @@ package actor JobRunner {
             if run.state.withLock({ $0.stopped }) || (attempt > 1 && shuttingDown) { break }
             var request = launch.request
             request.environment = request.environment.map { $0.hasPrefix("DCRON_ATTEMPT=") ? "DCRON_ATTEMPT=\(attempt)" : $0 }
-            let record = await runAttempt(request, attempt: attempt, job: job, run: run, metadata: baseMetadata)
+            let record = await runAttempt(request, attempt: attempt, job: job, scheduledAt: scheduledAt, run: run, metadata: baseMetadata)
             attempts.append(record)
             if record.succeeded || attempt > job.retries || run.state.withLock({ $0.stopped }) || shuttingDown { break }
             let delay = settings.retryBackoff.delay(forRetry: attempt)
@@ -249,21 +251,28 @@ package actor JobRunner {
         return record
     }
 
-    private func runAttempt(_ request: LaunchRequest, attempt: Int, job: JobDefinition, run: ActiveRun,
+    private func runAttempt(_ request: LaunchRequest, attempt: Int, job: JobDefinition, scheduledAt: Int64, run: ActiveRun,
                             metadata: Logger.Metadata) async -> AttemptRecord {
         var metadata = metadata
         metadata["attempt"] = "\(attempt)"
-        let context = RunContext(job: job.name, runID: run.runID, attempt: attempt)
+        let context = RunContext(job: job.name, runID: run.runID, scheduledAt: scheduledAt, attempt: attempt)
         let handler = outputHandler
+        // Lines read before "run started" is written wait for it: a job's output never appears
+        // before its run's start in the journal.
+        let early = Mutex<(started: Bool, lines: [OutputLine])>((false, []))
         let startedAt = realtimeNanoseconds() / 1_000_000
         let process: RunningProcess
-        do {
+        do throws(SpawnError) {
             process = try await supervisor.launch(request) { line in
                 run.tail.withLock { $0.append(line) }
-                handler(context, line)
+                let now = early.withLock { state -> Bool in
+                    if !state.started { state.lines.append(line) }
+                    return state.started
+                }
+                if now { handler(context, line) }
             }
         } catch {
-            logger.error("run failed to start: \(error)", metadata: metadata)
+            logger.error("run failed to start: \(error)", metadata: metadata.event(.runNotStarted))
             startFailures.record(job: job.name, message: error.description)
             return AttemptRecord(attempt: attempt, pid: nil, startedAt: startedAt, endedAt: startedAt, termination: nil,
                                  timedOut: false, terminated: false, error: error.description)
@@ -275,18 +284,36 @@ package actor JobRunner {
         }
         if stopRequested { process.terminate(grace: job.killGrace) }
         metadata["pid"] = "\(process.pid)"
-        logger.info("run started", metadata: metadata)
+        logger.info("run started", metadata: metadata.event(.runStarted))
+        // The reader thread holds no lock while it hands lines over: flush in a loop until no new
+        // early line arrived, then let it write directly.
+        while true {
+            let pending = early.withLock { state -> [OutputLine] in
+                let lines = state.lines
+                state.lines = []
+                if lines.isEmpty { state.started = true }
+                return lines
+            }
+            if pending.isEmpty { break }
+            for line in pending { handler(context, line) }
+        }
         let exit = await process.exit()
         run.state.withLock { $0.process = nil }
         let endedAt = realtimeNanoseconds() / 1_000_000
         metadata["result"] = "\(exit.termination)"
+        switch exit.termination {
+        case .exited(let status): metadata["exitStatus"] = "\(status)"
+        case .signaled(let signal): metadata["signal"] = "\(signalName(signal))"
+        }
         metadata["durationMs"] = "\(Int64(exit.duration.seconds * 1000))"
         if exit.timedOut { metadata["timedOut"] = "true" }
         if exit.terminated { metadata["terminated"] = "true" }
         if exit.termination.succeeded && !exit.timedOut {
-            logger.info("run finished", metadata: metadata)
+            logger.info("run finished", metadata: metadata.event(.runFinished))
+        } else if exit.timedOut {
+            logger.warning("run timed out", metadata: metadata.event(.runTimedOut))
         } else {
-            logger.warning("run failed", metadata: metadata)
+            logger.warning("run failed", metadata: metadata.event(.runFailed))
         }
         return AttemptRecord(attempt: attempt, pid: process.pid, startedAt: process.startedAtNanoseconds / 1_000_000,
                              endedAt: endedAt, termination: exit.termination, timedOut: exit.timedOut,
@@ -294,10 +321,20 @@ package actor JobRunner {
     }
 
     private func releaseSlot() {
-        if slotWaiters.isEmpty {
-            inFlight -= 1
+        if slotWaiters.isEmpty || inFlight > settings.maxConcurrentRuns {
+            inFlight -= 1  // a lowered cap takes effect as runs end
         } else {
             slotWaiters.removeFirst().resume()  // the slot passes straight to the next waiter
+        }
+    }
+
+    /// A new concurrency cap (a reload): a raised one starts waiting runs at once, a lowered one
+    /// lets running ones finish and starts no new one until fewer than `maximum` are in flight.
+    package func setMaxConcurrentRuns(_ maximum: Int) {
+        settings.maxConcurrentRuns = maximum
+        while inFlight < maximum, !slotWaiters.isEmpty {
+            inFlight += 1
+            slotWaiters.removeFirst().resume()
         }
     }
 

@@ -1,7 +1,8 @@
 # dcrond — build, test, install.
 #
 #   make            release build (Swift standard library linked statically)
-#   make test       unit and integration tests (starts its own redis-server)
+#   make test       unit and integration tests (starts its own redis-server; as root, also the package
+#                   under a real systemd in a booted container)
 #   make run        local demo
 #   make bench      benchmarks that print figures
 #   make chaos      faults injected into a real pool for CHAOS_SECONDS (default 600), then an audit
@@ -19,12 +20,13 @@ UNITDIR    ?= $(PREFIX)/lib/systemd/system
 SWIFT      ?= swift
 
 # iproute2 and nftables: tests and `make chaos` cut a node off from Redis in a network namespace.
-APT_PACKAGES := libhiredis-dev libsystemd-dev redis-server pkg-config tzdata iproute2 nftables
+# binutils: `make deb` reads the libraries the binary links (objdump) for its Depends:.
+APT_PACKAGES := libhiredis-dev libsystemd-dev redis-server pkg-config tzdata iproute2 nftables binutils
 CHAOS_SECONDS ?= 600
 CHAOS_ARGS    ?=
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build deps test bench chaos fuzz run install install-files uninstall deb clean
+.PHONY: all build deps test test-systemd bench chaos fuzz run install install-files uninstall deb clean
 
 all: build
 
@@ -64,6 +66,24 @@ test: deps
 	umask 022 && $(SWIFT) test --skip-build --disable-xctest --filter '$(INPUT_SUITES)'
 	umask 022 && $(SWIFT) test --skip-build --disable-xctest --filter '$(SENTINEL_SUITES)'
 	umask 022 && $(SWIFT) test --skip-build --disable-xctest --filter '$(CHAOS_SUITES)'
+	@if [ "$$(id -u)" = 0 ]; then $(MAKE) test-systemd; else echo "skipped $(SYSTEMD_SUITES): booting a container with systemd-nspawn needs root"; fi
+
+# The package under a real systemd: `make deb`, then a debootstrapped bookworm (cached in
+# /var/tmp as a tarball; about a minute to make) booted with systemd-nspawn. Root only.
+SYSTEMD_SUITES = SystemdEndToEndTests
+SYSTEMD_PACKAGES := systemd-container debootstrap
+
+test-systemd: deb
+	@missing=""; \
+	for package in $(SYSTEMD_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$package 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$package"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing Debian packages:$$missing"; \
+	  apt-get update -qq && env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+	$(SWIFT) build --build-tests
+	umask 022 && DCROND_DEB=$(CURDIR)/.build/deb/$(DEB_NAME).deb $(SWIFT) test --skip-build --disable-xctest --filter '$(SYSTEMD_SUITES)'
 
 bench: deps
 	$(SWIFT) build -c release --product dcrond

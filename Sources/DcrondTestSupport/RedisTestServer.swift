@@ -150,8 +150,8 @@ package func uniqueKeyPrefix(_ function: String = #function) -> String {
     "test:\(function.prefix { $0 != "(" }):\(UInt64.random(in: 0...UInt64.max)):"
 }
 
-package func makeTemporaryDirectory() throws -> String {
-    var template = Array("/tmp/dcrond-test-XXXXXX".utf8CString)
+package func makeTemporaryDirectory(prefix: String = "/tmp/dcrond-test-") throws -> String {
+    var template = Array((prefix + "XXXXXX").utf8CString)
     guard let result = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
         throw HarnessError("mkdtemp failed: \(errnoDescription())")
     }

@@ -56,6 +56,7 @@ package actor Daemon {
     /// Where ``ReloadReport`` is kept (`$RUNTIME_DIRECTORY`), if anywhere.
     private let reportDirectory: String?
     private var reloadGeneration = 0
+    private var reloadAgain = false
     /// Reloads when either file changes (`reloadOnChange`).
     private var watcher: FileWatcher?
     private var statusShownAt = ContinuousClock.now - .seconds(3600)
@@ -204,6 +205,11 @@ package actor Daemon {
         await pool?.firstAttempt()
         planAll(after: nowSeconds())
         await writeReport(ReloadReport(pid: getpid(), generation: 0, accepted: true, fingerprint: table.fingerprint))
+        // Ownership first, so that the first status line says what this node owns.
+        if events.takePoolChange(into: &rejoinedSinceLastCheck) || ownershipDirty {
+            ownershipDirty = false
+            await ownershipChanged()
+        }
         serviceManager.ready(status: await statusText())
         statusShownAt = .now
         do throws(FileWatchError) {
@@ -1061,12 +1067,20 @@ package actor Daemon {
     /// replay of the time before. An invalid one is rejected, every problem logged.
     package func reload() async {
         guard !reloading else {
-            logger.warning("reload ignored: the previous one is still reading \(configPath) or its jobs file")
+            // The files may have changed after the running reload read them: read them once more.
+            logger.info("reload requested while one is reading \(configPath) or its jobs file: another follows it")
+            reloadAgain = true
             return
         }
         reloading = true
         serviceManager.reloading()
-        defer { reloading = false }
+        defer {
+            reloading = false
+            if reloadAgain {
+                reloadAgain = false
+                Task { await self.reload() }
+            }
+        }
         let path = configPath
         let trust = self.trust
         let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<LoadedConfiguration, ConfigurationErrors>, Never>) in

@@ -58,11 +58,16 @@ TIMING_SUITES = NodePoolTests
 # 300 ms timeouts measure 2.7 s beside them. They go after the others.
 INPUT_SUITES = HostileInputTests|HostileInputCommandTests|MalformedCorpusTests
 
+# The suites that measure the gaps between a daemon's watchdog keep-alives and wait for debounced
+# file events: after the others, so that their load does not stretch those gaps.
+SERVICE_SUITES = ServiceProtocolTests|FileWatcherTests
+
 # umask 022: dcrond refuses configuration files others can write, and the tests write theirs.
 test: deps
 	$(SWIFT) build --build-tests
 	umask 022 && $(SWIFT) test --skip-build --disable-xctest --filter '$(TIMING_SUITES)'
-	umask 022 && $(SWIFT) test --skip-build --disable-xctest --skip '$(TIMING_SUITES)|$(INPUT_SUITES)|$(SENTINEL_SUITES)|$(CHAOS_SUITES)'
+	umask 022 && $(SWIFT) test --skip-build --disable-xctest --skip '$(TIMING_SUITES)|$(INPUT_SUITES)|$(SENTINEL_SUITES)|$(CHAOS_SUITES)|$(SERVICE_SUITES)|$(SYSTEMD_SUITES)'
+	umask 022 && $(SWIFT) test --skip-build --disable-xctest --filter '$(SERVICE_SUITES)'
 	umask 022 && $(SWIFT) test --skip-build --disable-xctest --filter '$(INPUT_SUITES)'
 	umask 022 && $(SWIFT) test --skip-build --disable-xctest --filter '$(SENTINEL_SUITES)'
 	umask 022 && $(SWIFT) test --skip-build --disable-xctest --filter '$(CHAOS_SUITES)'
@@ -147,7 +152,7 @@ run: build
 	      config/dcrond.json > $$dir/$$node.json; \
 	  .build/release/dcrond run --config $$dir/$$node.json 2>&1 \
 	    | grep --line-buffered -E 'starting|pool changed|stream=stdout|left the pool|stopped|skipped|failed' \
-	    | sed -u -e "s/^/[$$node] /" -e 's/ \[DcrondCore\]//' -e 's/ \[dcrond\]//' & \
+	    | sed -u -e "s/^/[$$node] /" & \
 	  pids="$$pids $$!"; \
 	done; \
 	echo "three nodes on unix://$$dir/redis.sock; dcrond status --config $$dir/node-a.json shows the pool. Ctrl-C stops."; \

@@ -80,14 +80,31 @@ package func spawn(_ arguments: [String], standardOutput: String, standardError:
     posix_spawn_file_actions_addopen(&actions, 2, standardError, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
     let argv = arguments.map { strdup($0) } + [nil]
     defer { argv.forEach { free($0) } }
-    var envp = environment.map { $0.map { strdup($0) } + [nil] } ?? []
+    // Without an explicit environment: this process's, minus a service manager's variables. A
+    // test that sets WATCHDOG_USEC in this process (to see that jobs do not inherit it) must not
+    // make every daemon started meanwhile believe it runs under systemd with a 1 ms watchdog.
+    let inherited = environment ?? inheritedEnvironment()
+    var envp = inherited.map { strdup($0) } + [nil]
     defer { envp.forEach { free($0) } }
     var pid: pid_t = 0
-    let status = environment == nil
-        ? posix_spawn(&pid, arguments[0], &actions, &attributes, argv, environ)
-        : envp.withUnsafeMutableBufferPointer { posix_spawn(&pid, arguments[0], &actions, &attributes, argv, $0.baseAddress) }
+    let status = envp.withUnsafeMutableBufferPointer { posix_spawn(&pid, arguments[0], &actions, &attributes, argv, $0.baseAddress) }
     guard status == 0 else { throw HarnessError("cannot start \(arguments[0]): \(errnoDescription(status))") }
     return pid
+}
+
+/// The service manager's variables, which a test's daemon gets only when the test passes them.
+package let serviceManagerVariables = ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "INVOCATION_ID", "JOURNAL_STREAM", "RUNTIME_DIRECTORY"]
+
+private func inheritedEnvironment() -> [String] {
+    var result: [String] = []
+    var pointer = environ
+    while let entry = pointer.pointee {
+        let text = String(cString: entry)
+        let name = text.split(separator: "=", maxSplits: 1).first.map(String.init) ?? text
+        if !serviceManagerVariables.contains(name) { result.append(text) }
+        pointer += 1
+    }
+    return result
 }
 
 /// The standard output of a shell command, or nil if it failed; read on a thread of its own.

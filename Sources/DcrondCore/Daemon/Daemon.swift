@@ -217,8 +217,16 @@ package actor Daemon {
         } catch {
             logger.warning("cannot watch the configuration files; reload with SIGHUP (systemctl reload dcrond)", metadata: ["error": "\(error)"])
         }
-        // The watchdog wants a keep-alive at least every half of its interval.
-        let wakeAtLeastEvery = min(daemon.heartbeat, serviceManager.watchdogInterval.map { $0 / 2 } ?? daemon.heartbeat)
+        // The watchdog wants a keep-alive at least every half of its interval; never more often
+        // than every 50 ms, which a WatchdogSec of a few milliseconds would otherwise make a spin.
+        var wakeAtLeastEvery = daemon.heartbeat
+        if let watchdog = serviceManager.watchdogInterval {
+            wakeAtLeastEvery = max(.milliseconds(50), min(wakeAtLeastEvery, watchdog / 2))
+            if watchdog < .seconds(1) {
+                logger.warning("the watchdog interval (WatchdogSec) is \(formatDuration(watchdog)): a loop held up that long (a suspend, a swap storm) is killed; 10s or more is safer",
+                               metadata: ["keepAliveEvery": "\(formatDuration(wakeAtLeastEvery))"])
+            }
+        }
         while !stopping {
             events.tick()
             serviceManager.keepAlive()

@@ -152,7 +152,8 @@ package final class ProcessSupervisor: Sendable {
         precondition(epollDescriptor >= 0 && wakeDescriptor >= 0 && devNull >= 0, "cannot set up the process supervisor: \(errnoDescription())")
         spawners = (0..<max(1, spawnerThreads)).map { Spawner(index: $0) }
         var event = epoll_event(events: EPOLLIN.rawValue, data: epoll_data_t(u64: UInt64(wakeDescriptor)))
-        epoll_ctl(epollDescriptor, EPOLL_CTL_ADD, wakeDescriptor, &event)
+        precondition(epoll_ctl(epollDescriptor, EPOLL_CTL_ADD, wakeDescriptor, &event) == 0,
+                     "cannot set up the process supervisor: epoll_ctl: \(errnoDescription())")
         let watcher = Watcher(supervisor: self)
         startDetachedThread(name: "dcrond-children") { watcher.run() }
     }
@@ -314,6 +315,8 @@ private final class Watcher: @unchecked Sendable {
     /// By id; and each open descriptor's number, to its child.
     var children: [UInt64: Child] = [:]
     var descriptors: [Int32: Child] = [:]
+    /// Descriptors epoll refused: looked at every ``pollInterval`` instead.
+    var polled: Set<Int32> = []
     var buffer = [UInt8](repeating: 0, count: 64 * 1024)
 
     init(supervisor: ProcessSupervisor) { self.supervisor = supervisor }
@@ -331,21 +334,32 @@ private final class Watcher: @unchecked Sendable {
                 let wait = deadline - now
                 return wait <= .zero ? 0 : Int32(min(60_000, wait.seconds * 1000 + 1))
             } ?? -1
-            let count = epoll_wait(supervisor.epoll, events, Int32(capacity), timeout)
+            let pollTimeout = polled.isEmpty ? timeout : Int32(Self.pollInterval.wholeMilliseconds)
+            let count = epoll_wait(supervisor.epoll, events, Int32(capacity), timeout < 0 ? pollTimeout : min(timeout, pollTimeout))
+            for fd in polled { handle(ready: fd) }
             if count < 0 { continue }  // EINTR
             for index in 0..<Int(count) {
                 let event = events[index]
                 let fd = Int32(truncatingIfNeeded: event.data.u64)
                 if fd == supervisor.wake {
                     for command in supervisor.takeCommands() { handle(command) }
-                } else if let child = descriptors[fd] {
-                    if fd == child.registration.pidfd {
-                        reap(child)
-                    } else if (fd == child.registration.stdout && child.stdoutOpen) || (fd == child.registration.stderr && child.stderrOpen) {
-                        drain(fd, child)
-                    }
+                } else {
+                    handle(ready: fd)
                 }
             }
+        }
+    }
+
+    /// How often a descriptor that epoll could not take is looked at.
+    static let pollInterval = Duration.milliseconds(100)
+
+    /// A child's pidfd or pipe is ready (or, for a polled one, may be).
+    func handle(ready fd: Int32) {
+        guard let child = descriptors[fd] else { return }
+        if fd == child.registration.pidfd {
+            reap(child)
+        } else if (fd == child.registration.stdout && child.stdoutOpen) || (fd == child.registration.stderr && child.stderrOpen) {
+            drain(fd, child)
         }
     }
 
@@ -354,10 +368,21 @@ private final class Watcher: @unchecked Sendable {
         case .register(let registration):
             let child = Child(registration)
             children[registration.id] = child
+            var failure: Int32?
             for fd in [registration.pidfd, registration.stdout, registration.stderr] {
                 descriptors[fd] = child
                 var event = epoll_event(events: EPOLLIN.rawValue, data: epoll_data_t(u64: UInt64(UInt32(bitPattern: fd))))
-                epoll_ctl(supervisor.epoll, EPOLL_CTL_ADD, fd, &event)
+                if epoll_ctl(supervisor.epoll, EPOLL_CTL_ADD, fd, &event) != 0 {
+                    // ENOMEM, or ENOSPC at fs.epoll.max_user_watches: without a fallback the run
+                    // would never be reaped and its pipes never read. Polled instead.
+                    failure = errno
+                    polled.insert(fd)
+                }
+            }
+            if let failure {
+                let text = "[dcrond: cannot watch this run (epoll_ctl: \(errnoDescription(failure))): "
+                    + "its end and output are polled every \(Self.pollInterval.wholeMilliseconds) ms]"
+                registration.onOutput(OutputLine(stream: .stderr, text: text, truncated: false))
             }
         case .terminate(let id, let grace, let signal):
             guard let child = children[id] else { return }
@@ -488,7 +513,8 @@ private final class Watcher: @unchecked Sendable {
     /// number that may already name a new one.
     func release(_ fd: Int32) {
         descriptors[fd] = nil
-        epoll_ctl(supervisor.epoll, EPOLL_CTL_DEL, fd, nil)
+        // A polled descriptor was never added; closing removes the others from the set anyway.
+        if polled.remove(fd) == nil { epoll_ctl(supervisor.epoll, EPOLL_CTL_DEL, fd, nil) }
         close(fd)
     }
 

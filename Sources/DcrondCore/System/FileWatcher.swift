@@ -77,7 +77,9 @@ package final class FileWatcher: Sendable {
         path.lastIndex(of: "/").map { String(path[path.index(after: $0)...]) } ?? path
     }
 
-    private static let mask = UInt32(IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE | IN_ATTRIB | IN_MODIFY)
+    // Not IN_MODIFY: one event per write(2), also of the other files in the folder (a log kept
+    // open there would wake the thread at every line); a writer that closes gives IN_CLOSE_WRITE.
+    private static let mask = UInt32(IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE | IN_ATTRIB)
 
     private static func watchFolders(of paths: Set<String>, inotify: Int32) throws(FileWatchError) -> [Int32: String] {
         var watches: [Int32: String] = [:]

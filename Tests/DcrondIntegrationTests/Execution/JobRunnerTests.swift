@@ -142,6 +142,7 @@ struct JobRunnerTests {
         setenv("NOTIFY_SOCKET", "/run/systemd/notify", 1)
         setenv("INVOCATION_ID", "0123", 1)
         setenv("WATCHDOG_USEC", "1000", 1)
+        defer { for name in ["NOTIFY_SOCKET", "INVOCATION_ID", "WATCHDOG_USEC"] { unsetenv(name) } }
         // A descriptor without close-on-exec in the daemon, as hiredis's socket is before dcrond sets it.
         let leaky = open("/dev/null", O_RDONLY)
         defer { close(leaky) }

@@ -56,7 +56,9 @@ struct SystemdEndToEndTests {
             ]}
             """
         try writeText(container.root + "/etc/dcrond/jobs.json", jobs)
-        _ = try await container.run("mkdir -p /etc/systemd/system/dcrond.service.d && printf '[Service]\\nWatchdogSec=3s\\n' > /etc/systemd/system/dcrond.service.d/test.conf && systemctl daemon-reload")
+        // A stop timeout far below shutdownGrace: the daemon must extend it, or the stop with a
+        // running job below ends in a SIGKILL of the cgroup.
+        _ = try await container.run("mkdir -p /etc/systemd/system/dcrond.service.d && printf '[Service]\\nWatchdogSec=3s\\nTimeoutStopSec=2s\\n' > /etc/systemd/system/dcrond.service.d/test.conf && systemctl daemon-reload")
 
         // Type=notify: `systemctl start` returns once READY=1 came, with a status line already.
         let started = try await container.run("systemctl start dcrond")
@@ -116,7 +118,7 @@ struct SystemdEndToEndTests {
         try writeText(container.root + "/etc/dcrond/jobs.json", jobs)
         #expect(try await container.run("systemctl reload dcrond").status == 0)
 
-        // Stop while a run is going: the daemon waits for it and exits 0.
+        // Stop while a run is going (4 s, beyond TimeoutStopSec=2s): the daemon waits for it and exits 0.
         let trigger = try await container.run("dcrond trigger long")
         #expect(trigger.status == 0, "trigger: \(trigger.standardError)")
         let stopped = try await container.run("systemctl stop dcrond")

@@ -99,6 +99,7 @@ bench: deps
 	.build/release/dcrond-bench heartbeat
 	.build/release/dcrond-bench claims
 	.build/release/dcrond-bench idle
+	.build/release/dcrond-bench scale
 	.build/release/dcrond-bench soak --seconds 300
 	.build/release/dcrond-bench spawn
 

@@ -13,8 +13,8 @@ package final class NotifySocket: Sendable {
     private let received = Mutex<[(at: ContinuousClock.Instant, text: String)]>([])
     private let stopped = Atomic(false)
 
-    package init(directory: String) throws {
-        path = directory + "/notify.sock"
+    package init(directory: String, name: String = "notify.sock") throws {
+        path = directory + "/" + name
         descriptor = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard descriptor >= 0 else { throw HarnessError("socket: \(errnoDescription())") }
         var address = sockaddr_un()

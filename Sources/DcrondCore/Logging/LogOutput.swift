@@ -81,42 +81,34 @@ package final class LogOutput: Sendable {
                         file: String = #fileID, function: String = #function, line: UInt = #line) {
         var metadata = metadata
         if let node, metadata["node"] == nil { metadata["node"] = .string(node) }
-        switch destination {
-        case .journal:
-            var fields = [("MESSAGE", Self.journalMessage(message, metadata)), ("PRIORITY", "\(Self.priority(level))"),
-                          ("SYSLOG_IDENTIFIER", "dcrond"), ("CODE_FILE", file), ("CODE_LINE", "\(line)"), ("CODE_FUNC", function)]
-            if let event = metadata[LogEvent.key].flatMap({ LogEvent(rawValue: "\($0)") }) {
-                fields.append(("MESSAGE_ID", event.messageID))
-            }
-            for (key, value) in metadata { fields.append((Self.journalField(key), "\(value)")) }
-            sendToJournal(fields)
-        case .logfmt:
-            writeLine(Self.logfmtLine(time: realtimeNanoseconds(), level: level, message: message, metadata: metadata))
-        case .json:
-            writeLine(Self.jsonLine(time: realtimeNanoseconds(), level: level, message: message, metadata: metadata))
-        }
+        emit(level: level, message: message, metadata: metadata, journalMessage: Self.journalMessage(message, metadata),
+             code: [("CODE_FILE", file), ("CODE_LINE", "\(line)"), ("CODE_FUNC", function)])
     }
 
     /// Writes one line of a job's output: standard output at info, standard error at notice,
     /// tagged with its run.
     package func jobOutput(_ context: JobRunner.RunContext, _ line: OutputLine) {
-        let level: Logger.Level = line.stream == .stderr ? .notice : .info
         let text = line.truncated ? line.text + " [line truncated]" : line.text
         var metadata: Logger.Metadata = [
             "job": .string(context.job), "run": .string(context.runID), "scheduledAt": .string("\(context.scheduledAt)"),
             "attempt": .string("\(context.attempt)"), "stream": .string(line.stream.rawValue),
         ]
         if let node { metadata["node"] = .string(node) }
+        // In the journal the line itself is the message: `journalctl DCRON_RUN_ID=…` reads like the job's terminal.
+        emit(level: line.stream == .stderr ? .notice : .info, message: text, metadata: metadata, journalMessage: text, code: [])
+    }
+
+    private func emit(level: Logger.Level, message: String, metadata: Logger.Metadata, journalMessage: String, code: [(String, String)]) {
         switch destination {
         case .journal:
-            // The line itself is the message: `journalctl DCRON_RUN_ID=…` reads like the job's terminal.
-            var fields = [("MESSAGE", text), ("PRIORITY", "\(Self.priority(level))"), ("SYSLOG_IDENTIFIER", "dcrond")]
+            var fields = [("MESSAGE", journalMessage), ("PRIORITY", "\(Self.priority(level))"), ("SYSLOG_IDENTIFIER", "dcrond")] + code
+            if let event = metadata[LogEvent.key].flatMap({ LogEvent(rawValue: "\($0)") }) { fields.append(("MESSAGE_ID", event.messageID)) }
             for (key, value) in metadata { fields.append((Self.journalField(key), "\(value)")) }
             sendToJournal(fields)
         case .logfmt:
-            writeLine(Self.logfmtLine(time: realtimeNanoseconds(), level: level, message: text, metadata: metadata))
+            writeLine(Self.logfmtLine(time: realtimeNanoseconds(), level: level, message: message, metadata: metadata))
         case .json:
-            writeLine(Self.jsonLine(time: realtimeNanoseconds(), level: level, message: text, metadata: metadata))
+            writeLine(Self.jsonLine(time: realtimeNanoseconds(), level: level, message: message, metadata: metadata))
         }
     }
 

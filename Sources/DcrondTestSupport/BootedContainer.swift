@@ -28,8 +28,13 @@ package final class BootedContainer: Sendable {
         if access(tarball, R_OK) == 0 { return tarball }
         let work = "/var/tmp/dcrond-rootfs-\(getpid())"
         _ = try await runProcess(["/bin/rm", "-rf", work])
+        // A proxy apt is configured with (Acquire::http::Proxy) is one debootstrap needs too.
+        var environment: [String]?
+        if let proxy = await shellOutput("apt-config shell PROXY Acquire::http::Proxy"), let value = proxy.split(separator: "'").dropFirst().first {
+            environment = inheritedEnvironment() + ["http_proxy=\(value)", "https_proxy=\(value)"]
+        }
         let made = try await runProcess(["/usr/sbin/debootstrap", "--variant=minbase", "--include=\(packages.joined(separator: ","))",
-                                         "bookworm", work + "/root", await debianMirror()])
+                                         "bookworm", work + "/root", await debianMirror()], environment: environment)
         guard made.status == 0 else {
             throw HarnessError("debootstrap failed (\(made.status)): \(made.standardError.suffix(2000))")
         }

@@ -95,7 +95,7 @@ package func spawn(_ arguments: [String], standardOutput: String, standardError:
 /// The service manager's variables, which a test's daemon gets only when the test passes them.
 package let serviceManagerVariables = ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "INVOCATION_ID", "JOURNAL_STREAM", "RUNTIME_DIRECTORY"]
 
-private func inheritedEnvironment() -> [String] {
+func inheritedEnvironment() -> [String] {
     var result: [String] = []
     var pointer = environ
     while let entry = pointer.pointee {

@@ -9,6 +9,7 @@
 #   make fuzz       libFuzzer with AddressSanitizer on each parser for FUZZ_SECONDS (default 60) each
 #   make install    PREFIX=/usr/local DESTDIR= (binary, unit, manual pages, completions, a starting configuration)
 #   make deb        .build/deb/dcrond_<version>_<arch>.deb, with dpkg-deb
+#   make format     swift-format the tree (.swift-format); make lint checks it
 #
 # `deps` installs the Debian packages the build and the tests need, with apt-get, when missing.
 
@@ -26,7 +27,7 @@ CHAOS_SECONDS ?= 600
 CHAOS_ARGS    ?=
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build deps test test-systemd bench chaos fuzz run install install-files uninstall deb clean
+.PHONY: all build deps format lint test test-systemd bench chaos fuzz run install install-files uninstall deb clean
 
 all: build
 
@@ -43,6 +44,13 @@ deps:
 
 build: deps
 	$(SWIFT) build -c release --static-swift-stdlib --product dcrond
+
+# The tree's format is swift-format's with .swift-format (swift-nio's: 4 spaces, 120 columns).
+format:
+	$(SWIFT) format format --in-place --recursive --parallel Sources Tests Fuzz
+
+lint:
+	$(SWIFT) format lint --strict --recursive --parallel Sources Tests Fuzz
 
 # The suites that start sentinel groups, and the chaos runs, each go after the others: on two
 # cores their load skewed the timing assertions of the pool tests (a leave seen in 0.55 s instead

@@ -20,8 +20,11 @@ nonisolated(unsafe) var scratch = ""
 #if DCROND_FUZZ
 // SwiftPM links an executable's entry as `<module>_main`; libFuzzer's driver runs from there.
 @_silgen_name("LLVMFuzzerRunDriver")
-func runFuzzerDriver(_ argc: UnsafeMutablePointer<Int32>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
-                     _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> Int32) -> Int32
+func runFuzzerDriver(
+    _ argc: UnsafeMutablePointer<Int32>,
+    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
+    _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> Int32
+) -> Int32
 
 @_cdecl("dcrond_fuzz_main")
 func fuzzerMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> Int32 {
@@ -33,7 +36,8 @@ func fuzzerMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer
 #endif
 
 func setUp() {
-    guard let name = getenv("DCROND_FUZZ_TARGET").map({ String(cString: $0) }), let chosen = Target(rawValue: name) else {
+    guard let name = getenv("DCROND_FUZZ_TARGET").map({ String(cString: $0) }), let chosen = Target(rawValue: name)
+    else {
         let message = "set DCROND_FUZZ_TARGET to one of: \(Target.allCases.map(\.rawValue).joined(separator: ", "))\n"
         _ = message.utf8CString.withUnsafeBufferPointer { Glibc.write(2, $0.baseAddress, $0.count - 1) }
         exit(2)
@@ -68,7 +72,9 @@ func fuzz(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
         if let duration = try? parseDuration(text) {
             // What is written back reads back the same.
             let written = formatDuration(duration)
-            guard (try? parseDuration(written)) == duration else { fatalError("\"\(text)\" → \(written) does not read back") }
+            guard (try? parseDuration(written)) == duration else {
+                fatalError("\"\(text)\" → \(written) does not read back")
+            }
         }
     case .json:
         _ = try? JSONParser.parse(bytes)
@@ -77,7 +83,9 @@ func fuzz(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
         let split = bytes.firstIndex(of: 0) ?? bytes.count
         // Another jobs file than the one written here would be any file of the host (a FIFO blocks).
         if case .object(let members)? = try? JSONParser.parse(Array(bytes[..<split])),
-           let jobs = members.first(where: { $0.key == "jobs" }), case .string(let path) = jobs.value, path != "jobs.json" {
+            let jobs = members.first(where: { $0.key == "jobs" }), case .string(let path) = jobs.value,
+            path != "jobs.json"
+        {
             return 0
         }
         write(scratch + "/dcrond.json", bytes[..<split])
@@ -85,7 +93,9 @@ func fuzz(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
         do {
             _ = try ConfigurationLoader.load(configPath: scratch + "/dcrond.json", trust: .unchecked)
         } catch {
-            guard error.problems.count <= 200, error.description.utf8.count < 200_000 else { fatalError("unbounded report: \(error.count) problems") }
+            guard error.problems.count <= 200, error.description.utf8.count < 200_000 else {
+                fatalError("unbounded report: \(error.count) problems")
+            }
         }
     }
     return 0
@@ -97,4 +107,3 @@ func write(_ path: String, _ bytes: ArraySlice<UInt8>) {
     bytes.withUnsafeBytes { buffer in _ = Glibc.write(fd, buffer.baseAddress, buffer.count) }
     close(fd)
 }
-

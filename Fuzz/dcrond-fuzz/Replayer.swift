@@ -18,7 +18,9 @@ struct Replayer {
                 paths = entries.filter { !$0.name.hasPrefix(".") }.map { argument + "/" + $0.name }
             }
             for path in paths.sorted() {
-                guard let input = try? FileSystem.readFile(path, limit: 64 << 20) else { fatalError("cannot read \(path)") }
+                guard let input = try? FileSystem.readFile(path, limit: 64 << 20) else {
+                    fatalError("cannot read \(path)")
+                }
                 _ = input.withUnsafeBufferPointer { fuzz($0.baseAddress, $0.count) }
                 count += 1
             }

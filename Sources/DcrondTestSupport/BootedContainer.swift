@@ -18,7 +18,9 @@ package final class BootedContainer: Sendable {
 
     /// The packages the tests need inside: the service manager, Redis and what the package
     /// depends on (the container has no network, so nothing can be fetched later).
-    package static let packages = ["systemd", "systemd-sysv", "dbus", "procps", "redis-server", "libhiredis0.14", "man-db"]
+    package static let packages = [
+        "systemd", "systemd-sysv", "dbus", "procps", "redis-server", "libhiredis0.14", "man-db",
+    ]
 
     /// The test's tarball of a bookworm root file system with `packages`, made by debootstrap
     /// (about a minute, 250 MB) if the cache does not have it.
@@ -30,16 +32,25 @@ package final class BootedContainer: Sendable {
         _ = try await runProcess(["/bin/rm", "-rf", work])
         // A proxy apt is configured with (Acquire::http::Proxy) is one debootstrap needs too.
         var environment: [String]?
-        if let proxy = await shellOutput("apt-config shell PROXY Acquire::http::Proxy"), let value = proxy.split(separator: "'").dropFirst().first {
+        if let proxy = await shellOutput("apt-config shell PROXY Acquire::http::Proxy"),
+            let value = proxy.split(separator: "'").dropFirst().first
+        {
             environment = inheritedEnvironment() + ["http_proxy=\(value)", "https_proxy=\(value)"]
         }
-        let made = try await runProcess(["/usr/sbin/debootstrap", "--variant=minbase", "--include=\(packages.joined(separator: ","))",
-                                         "bookworm", work + "/root", await debianMirror()], environment: environment)
+        let made = try await runProcess(
+            [
+                "/usr/sbin/debootstrap", "--variant=minbase", "--include=\(packages.joined(separator: ","))",
+                "bookworm", work + "/root", await debianMirror(),
+            ],
+            environment: environment
+        )
         guard made.status == 0 else {
             throw HarnessError("debootstrap failed (\(made.status)): \(made.standardError.suffix(2000))")
         }
         let packed = try await runProcess(["/bin/tar", "-C", work + "/root", "-cf", tarball + ".tmp", "."])
-        guard packed.status == 0, rename(tarball + ".tmp", tarball) == 0 else { throw HarnessError("cannot write \(tarball): \(packed.standardError)") }
+        guard packed.status == 0, rename(tarball + ".tmp", tarball) == 0 else {
+            throw HarnessError("cannot write \(tarball): \(packed.standardError)")
+        }
         _ = try await runProcess(["/bin/rm", "-rf", work])
         return tarball
     }
@@ -47,7 +58,8 @@ package final class BootedContainer: Sendable {
     /// The Debian mirror this machine's apt uses (its first non-security source), which is the
     /// one it can reach; Debian's own name for it otherwise.
     private static func debianMirror() async -> String {
-        let command = #"cat /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '/^URIs:/ {print $2}'; "#
+        let command =
+            #"cat /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '/^URIs:/ {print $2}'; "#
             + #"cat /etc/apt/sources.list 2>/dev/null | awk '/^deb / {print $2}'"#
         let candidates = (await shellOutput(command) ?? "").split(separator: "\n").map(String.init)
         return candidates.first { !$0.contains("security") && $0.hasPrefix("http") } ?? "http://deb.debian.org/debian"
@@ -61,13 +73,21 @@ package final class BootedContainer: Sendable {
         guard mkdir(root, 0o755) == 0 else { throw HarnessError("mkdir \(root): \(errnoDescription())") }
         let unpacked = try await runProcess(["/bin/tar", "-C", root, "-xf", tarball])
         guard unpacked.status == 0 else { throw HarnessError("cannot unpack \(tarball): \(unpacked.standardError)") }
-        nspawn = try spawn(["/usr/bin/systemd-nspawn", "--boot", "--register=no", "--keep-unit", "--link-journal=no", "--private-network",
-                            "--console=pipe", "-q", "-D", root, "-M", "dcrondci"],
-                           standardOutput: console, standardError: directory + "/nspawn.err")
+        nspawn = try spawn(
+            [
+                "/usr/bin/systemd-nspawn", "--boot", "--register=no", "--keep-unit", "--link-journal=no",
+                "--private-network",
+                "--console=pipe", "-q", "-D", root, "-M", "dcrondci",
+            ],
+            standardOutput: console,
+            standardError: directory + "/nspawn.err"
+        )
         // The container's PID 1 is nspawn's child.
         var found: pid_t?
         for _ in 0..<100 {
-            if let text = await shellOutput("pgrep -P \(nspawn)"), let pid = text.split(separator: "\n").first.flatMap({ pid_t($0) }) {
+            if let text = await shellOutput("pgrep -P \(nspawn)"),
+                let pid = text.split(separator: "\n").first.flatMap({ pid_t($0) })
+            {
                 found = pid
                 break
             }
@@ -89,8 +109,13 @@ package final class BootedContainer: Sendable {
 
     /// Runs `command` with `/bin/sh -c` inside the container, in all its namespaces.
     package func run(_ command: String) async throws -> ProcessResult {
-        try await runProcess(["/usr/bin/nsenter", "--target", "\(leader)", "-m", "-u", "-i", "-n", "-p", "-C", "/bin/sh", "-c", command],
-                             environment: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8", "SYSTEMD_PAGER=", "SYSTEMD_COLORS=0"])
+        try await runProcess(
+            [
+                "/usr/bin/nsenter", "--target", "\(leader)", "-m", "-u", "-i", "-n", "-p", "-C", "/bin/sh", "-c",
+                command,
+            ],
+            environment: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8", "SYSTEMD_PAGER=", "SYSTEMD_COLORS=0"]
+        )
     }
 
     /// Powers the container off (nspawn turns SIGTERM into a clean shutdown), then deletes it.

@@ -37,7 +37,8 @@ package enum ChaosFault: String, CaseIterable, Sendable {
     package var needsSingleServer: Bool {
         switch self {
         case .redisSnapshotRestore, .redisRestartEmpty, .redisRestartAOF, .redisShortRestart, .redisFreeze, .redisStall,
-             .laggingReplicaPromoted: true
+            .laggingReplicaPromoted:
+            true
         default: false
         }
     }
@@ -61,7 +62,8 @@ package enum ChaosFault: String, CaseIterable, Sendable {
         case .stopDuringBacklog: "all nodes down 6 s; one starts, works through the backlog, is SIGTERMed"
         case .duplicateNodeID: "a second process started with a live node's id"
         case .disableReenable: "a job disabled by reload for 4 s, then re-enabled"
-        case .sentinelMasterKilled: "the master SIGKILLed under three sentinels; back, empty, as a replica after the failover"
+        case .sentinelMasterKilled:
+            "the master SIGKILLed under three sentinels; back, empty, as a replica after the failover"
         case .sentinelReplicaKilled: "a replica SIGKILLed, back 5 s later"
         }
     }
@@ -123,7 +125,9 @@ package struct ChaosAudit: Sendable {
         var lines = ["| fault | injected |", "| --- | --- |"]
         for (fault, count) in injected { lines.append("| \(fault.rawValue): \(fault.summary) | \(count) |") }
         for reason in leftOut { lines.append("| left out: \(reason) | 0 |") }
-        func sample(_ items: [String]) -> String { items.isEmpty ? "" : " (\(items.prefix(5).joined(separator: ", "))\(items.count > 5 ? ", …" : ""))" }
+        func sample(_ items: [String]) -> String {
+            items.isEmpty ? "" : " (\(items.prefix(5).joined(separator: ", "))\(items.count > 5 ? ", …" : ""))"
+        }
         lines += [
             "", "| audit (\(seconds) s, seed \(seed)) | result |", "| --- | --- |",
             "| (job, instant) expected | \(expected) |",
@@ -180,12 +184,16 @@ package final class ChaosRun: @unchecked Sendable {
 
     package func run() async throws -> ChaosAudit {
         let began = ContinuousClock.now
-        settings.progress("chaos: \(settings.nodes) nodes, \(settings.jobs) jobs every second, seed \(settings.seed), in \(directory)")
+        settings.progress(
+            "chaos: \(settings.nodes) nodes, \(settings.jobs) jobs every second, seed \(settings.seed), in \(directory)"
+        )
         var leftOut: [String] = []
         var faults = settings.faults
         if settings.sentinel {
             if faults.contains(where: { $0.needsNamespaces || $0.needsSingleServer }) {
-                leftOut.append("the single redis-server's faults and the network faults: not run against a Sentinel group")
+                leftOut.append(
+                    "the single redis-server's faults and the network faults: not run against a Sentinel group"
+                )
             }
             faults.removeAll { $0.needsNamespaces || $0.needsSingleServer }
         } else if faults.contains(where: \.needsSentinel) {
@@ -237,7 +245,8 @@ package final class ChaosRun: @unchecked Sendable {
         if settings.useNamespaces {
             for index in 0..<settings.nodes { namespaces.append(try NetworkNamespace(index: 100 + index)) }
         }
-        baseArguments = ["--bind", "127.0.0.1"] + namespaces.map(\.outerAddress)
+        baseArguments =
+            ["--bind", "127.0.0.1"] + namespaces.map(\.outerAddress)
             + ["--protected-mode", "no", "--enable-debug-command", "yes"]
         server = try await RedisTestServer.start(baseArguments)
         for node in nodes { try writeJobs(node: node, disabled: []) }
@@ -251,7 +260,9 @@ package final class ChaosRun: @unchecked Sendable {
     }
 
     private func writeJobs(node: String, disabled: Set<String>) throws {
-        let line = { (kind: String) in #"echo \"\#(kind) $DCRON_JOB $DCRON_SCHEDULED_AT $DCRON_NODE $PPID $(date +%s%3N)\" >> \#(self.audit)"# }
+        let line = { (kind: String) in
+            #"echo \"\#(kind) $DCRON_JOB $DCRON_SCHEDULED_AT $DCRON_NODE $PPID $(date +%s%3N)\" >> \#(self.audit)"#
+        }
         var jobs = allowJobs.map { name in
             #"{"name": "\#(name)", "schedule": "* * * * * *", "enabled": \#(!disabled.contains(name)), "command": "\#(line("run"))"}"#
         }
@@ -265,18 +276,26 @@ package final class ChaosRun: @unchecked Sendable {
 
     private func start(_ node: String, as name: String? = nil) throws {
         let index = nodes.firstIndex(of: node)!
-        var address = namespaces.isEmpty ? "unix://\(server.socketPath)" : "redis://\(namespaces[index].outerAddress):\(server.port)"
+        var address =
+            namespaces.isEmpty
+            ? "unix://\(server.socketPath)" : "redis://\(namespaces[index].outerAddress):\(server.port)"
         var extra = ""
         if let group {
             address = group.address
             extra = #", "claimReplicas": 1"#
         }
-        try writeText(config(node), #"{"cluster": "\#(cluster)", "node": "\#(node)", "timezone": "UTC", "redis": "\#(address)", "jobs": "jobs-\#(node).json", "shutdownGrace": "2s"\#(extra)}"#)
+        try writeText(
+            config(node),
+            #"{"cluster": "\#(cluster)", "node": "\#(node)", "timezone": "UTC", "redis": "\#(address)", "jobs": "jobs-\#(node).json", "shutdownGrace": "2s"\#(extra)}"#
+        )
         let name = name ?? node
         starts[name, default: 0] += 1
         let command = [settings.dcrond, "run", "--config", config(node)]
-        processes[name] = try spawn(namespaces.isEmpty ? command : namespaces[index].wrap(command),
-                                    standardOutput: "/dev/null", standardError: directory + "/\(name).\(starts[name]!).log")
+        processes[name] = try spawn(
+            namespaces.isEmpty ? command : namespaces[index].wrap(command),
+            standardOutput: "/dev/null",
+            standardError: directory + "/\(name).\(starts[name]!).log"
+        )
     }
 
     /// Signals the node and waits for its exit; with `check`, a stop slower than its bound is recorded.
@@ -295,17 +314,26 @@ package final class ChaosRun: @unchecked Sendable {
         let deadline = ContinuousClock.now + limit
         while ContinuousClock.now < deadline {
             var status: Int32 = 0
-            if waitpid(pid, &status, WNOHANG) == pid { return (status & 0x7F) == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F) }
+            if waitpid(pid, &status, WNOHANG) == pid {
+                return (status & 0x7F) == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
+            }
             try? await Task.sleep(for: .milliseconds(20))
         }
         return nil
     }
 
-    private func redis(_ arguments: any RedisArgument..., on target: RedisTestServer? = nil, timeout: Duration = .seconds(2)) async -> RedisReply? {
+    private func redis(
+        _ arguments: any RedisArgument...,
+        on target: RedisTestServer? = nil,
+        timeout: Duration = .seconds(2)
+    ) async -> RedisReply? {
         var options = RedisConnectionOptions()
         options.ioTimeout = timeout
-        let client = RedisClient(endpoint: (target ?? server).unixEndpoint, options: options,
-                                 logger: Logger(label: "chaos", factory: { _ in SwiftLogNoOpLogHandler() }))
+        let client = RedisClient(
+            endpoint: (target ?? server).unixEndpoint,
+            options: options,
+            logger: Logger(label: "chaos", factory: { _ in SwiftLogNoOpLogHandler() })
+        )
         return try? await client.send(RedisCommand(arguments))
     }
 
@@ -327,7 +355,11 @@ package final class ChaosRun: @unchecked Sendable {
         case .redisRestartAOF:
             _ = await redis("CONFIG", "SET", "appendonly", "yes")
             for _ in 0..<50 {
-                if let info = await redis("INFO", "persistence")?.string, info.contains("aof_enabled:1"), info.contains("aof_rewrite_in_progress:0") { break }
+                if let info = await redis("INFO", "persistence")?.string, info.contains("aof_enabled:1"),
+                    info.contains("aof_rewrite_in_progress:0")
+                {
+                    break
+                }
                 try await Task.sleep(for: .milliseconds(100))
             }
             try await Task.sleep(for: .seconds(2))
@@ -347,7 +379,11 @@ package final class ChaosRun: @unchecked Sendable {
         case .laggingReplicaPromoted:
             let replica = try await RedisTestServer.start(["--replicaof", "127.0.0.1", String(server.port)])
             for _ in 0..<100 {
-                if let info = await redis("INFO", "replication", on: replica)?.string, info.contains("master_link_status:up") { break }
+                if let info = await redis("INFO", "replication", on: replica)?.string,
+                    info.contains("master_link_status:up")
+                {
+                    break
+                }
                 try await Task.sleep(for: .milliseconds(100))
             }
             try await Task.sleep(for: .seconds(1))
@@ -392,7 +428,8 @@ package final class ChaosRun: @unchecked Sendable {
             namespace.heal()
         case .blockingReload:
             let victim = randomNode()
-            let jobs = directory + "/jobs-\(victim).json", saved = directory + "/saved.json"
+            let jobs = directory + "/jobs-\(victim).json"
+            let saved = directory + "/saved.json"
             _ = shellOutputBlocking("mv '\(jobs)' '\(saved)' && mkfifo '\(jobs)'")
             if let pid = processes[victim] { kill(pid, SIGHUP) }
             try await Task.sleep(for: .seconds(5))
@@ -452,7 +489,10 @@ package final class ChaosRun: @unchecked Sendable {
     /// Waits (up to 30 s) until the sentinels made `server` a replica of the master, synced.
     private func waitUntilReplicating(_ server: RedisTestServer) async throws {
         for _ in 0..<300 {
-            if let info = await redis("INFO", "replication", on: server)?.string, info.contains("master_link_status:up") { return }
+            if let info = await redis("INFO", "replication", on: server)?.string, info.contains("master_link_status:up")
+            {
+                return
+            }
             try await Task.sleep(for: .milliseconds(100))
         }
         settings.progress("chaos: \(server.port) did not rejoin as a replica within 30 s")
@@ -460,14 +500,29 @@ package final class ChaosRun: @unchecked Sendable {
 
     // MARK: - Audit
 
-    private struct Line { let kind: String; let job: String; let instant: Int64; let node: String; let pid: Int32; let ms: Int64 }
+    private struct Line {
+        let kind: String
+        let job: String
+        let instant: Int64
+        let node: String
+        let pid: Int32
+        let ms: Int64
+    }
 
     private func lines() -> [Line] {
         guard let bytes = try? FileSystem.readFile(audit) else { return [] }
         return String(decoding: bytes, as: UTF8.self).split(separator: "\n").compactMap { text in
             let parts = text.split(separator: " ")
-            guard parts.count == 6, let instant = Int64(parts[2]), let pid = Int32(parts[4]), let ms = Int64(parts[5]) else { return nil }
-            return Line(kind: String(parts[0]), job: String(parts[1]), instant: instant, node: String(parts[3]), pid: pid, ms: ms)
+            guard parts.count == 6, let instant = Int64(parts[2]), let pid = Int32(parts[4]), let ms = Int64(parts[5])
+            else { return nil }
+            return Line(
+                kind: String(parts[0]),
+                job: String(parts[1]),
+                instant: instant,
+                node: String(parts[3]),
+                pid: pid,
+                ms: ms
+            )
         }
     }
 
@@ -486,9 +541,11 @@ package final class ChaosRun: @unchecked Sendable {
         var window: Set<String> = []
         for kill in kills {
             let second = kill.atMs / 1000
-            let victimJobs = Set(allowJobs.filter { job in
-                starts.filter { $0.job == job && $0.ms < kill.atMs }.max { $0.ms < $1.ms }?.node == kill.node
-            })
+            let victimJobs = Set(
+                allowJobs.filter { job in
+                    starts.filter { $0.job == job && $0.ms < kill.atMs }.max { $0.ms < $1.ms }?.node == kill.node
+                }
+            )
             for job in victimJobs { for instant in (second - 1)...second { window.insert("\(job)@\(instant)") } }
         }
         for job in allowJobs {
@@ -496,7 +553,9 @@ package final class ChaosRun: @unchecked Sendable {
                 let key = "\(job)@\(instant)"
                 let disabled = disabledWindows.first { $0.job == job && instant >= $0.from && instant <= $0.to }
                 if let disabled {
-                    if instant >= disabled.strictFrom && instant <= disabled.strictTo && count[key] != nil { result.replayedWhileDisabled.append(key) }
+                    if instant >= disabled.strictFrom && instant <= disabled.strictTo && count[key] != nil {
+                        result.replayedWhileDisabled.append(key)
+                    }
                     continue
                 }
                 result.expected += 1
@@ -518,10 +577,16 @@ package final class ChaosRun: @unchecked Sendable {
             let runs = starts.filter { $0.job == job }.sorted { $0.ms < $1.ms }
             for (previous, current) in zip(runs, runs.dropFirst()) {
                 guard let end = ends[previous.instant] else {
-                    result.forbidOverlaps.append("\(job)@\(previous.instant) on \(previous.node) never ended before \(current.instant)")
+                    result.forbidOverlaps.append(
+                        "\(job)@\(previous.instant) on \(previous.node) never ended before \(current.instant)"
+                    )
                     continue
                 }
-                if current.ms < end { result.forbidOverlaps.append("\(job)@\(current.instant) on \(current.node) started while \(previous.instant) on \(previous.node) ran") }
+                if current.ms < end {
+                    result.forbidOverlaps.append(
+                        "\(job)@\(current.instant) on \(current.node) started while \(previous.instant) on \(previous.node) ran"
+                    )
+                }
             }
         }
         return result

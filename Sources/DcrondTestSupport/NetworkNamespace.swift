@@ -51,10 +51,13 @@ package final class NetworkNamespace: @unchecked Sendable {
 
     /// Drops the namespace's traffic (`both`), or only what arrives in it (`repliesOnly`).
     package func cut(_ cut: Cut) {
-        let output = cut == .both ? "nft add chain inet cut out '{ type filter hook output priority 0; policy drop; }'" : "true"
-        _ = shellOutputBlocking("""
+        let output =
+            cut == .both ? "nft add chain inet cut out '{ type filter hook output priority 0; policy drop; }'" : "true"
+        _ = shellOutputBlocking(
+            """
             ip netns exec \(name) sh -c "nft add table inet cut && nft add chain inet cut in '{ type filter hook input priority 0; policy drop; }' && \(output)"
-            """)
+            """
+        )
     }
 
     /// Lets traffic through again.

@@ -46,27 +46,40 @@ package func runProcess(_ arguments: [String], environment: [String]? = nil) asy
 
 private func runProcessBlocking(_ arguments: [String], environment: [String]?) throws -> ProcessResult {
     let directory = try makeTemporaryDirectory()
-    let outPath = directory + "/stdout", errPath = directory + "/stderr"
-    defer { unlink(outPath); unlink(errPath); rmdir(directory) }
+    let outPath = directory + "/stdout"
+    let errPath = directory + "/stderr"
+    defer {
+        unlink(outPath)
+        unlink(errPath)
+        rmdir(directory)
+    }
     let pid = try spawn(arguments, standardOutput: outPath, standardError: errPath, environment: environment)
     var status: Int32 = 0
     while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
     let exitStatus = (status & 0x7F) == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
     let out = (try? FileSystem.readFile(outPath)) ?? []
     let err = (try? FileSystem.readFile(errPath)) ?? []
-    return ProcessResult(status: exitStatus, standardOutput: String(decoding: out, as: UTF8.self),
-                         standardError: String(decoding: err, as: UTF8.self))
+    return ProcessResult(
+        status: exitStatus,
+        standardOutput: String(decoding: out, as: UTF8.self),
+        standardError: String(decoding: err, as: UTF8.self)
+    )
 }
 
 /// Starts a program with stdin on /dev/null and stdout and stderr written to the given files, an
 /// empty signal mask and default signal dispositions. The spawning thread may be a Dispatch
 /// worker that blocks signals, and the mask is inherited: a server would then ignore SIGTERM.
-package func spawn(_ arguments: [String], standardOutput: String, standardError: String,
-                   environment: [String]? = nil) throws -> pid_t {
+package func spawn(
+    _ arguments: [String],
+    standardOutput: String,
+    standardError: String,
+    environment: [String]? = nil
+) throws -> pid_t {
     var attributes = posix_spawnattr_t()
     posix_spawnattr_init(&attributes)
     defer { posix_spawnattr_destroy(&attributes) }
-    var noSignals = sigset_t(), allSignals = sigset_t()
+    var noSignals = sigset_t()
+    var allSignals = sigset_t()
     sigemptyset(&noSignals)
     sigfillset(&allSignals)
     posix_spawnattr_setsigmask(&attributes, &noSignals)
@@ -79,21 +92,25 @@ package func spawn(_ arguments: [String], standardOutput: String, standardError:
     posix_spawn_file_actions_addopen(&actions, 1, standardOutput, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
     posix_spawn_file_actions_addopen(&actions, 2, standardError, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
     let argv = arguments.map { strdup($0) } + [nil]
-    defer { argv.forEach { free($0) } }
+    defer { for pointer in argv { free(pointer) } }
     // Without an explicit environment: this process's, minus a service manager's variables. A
     // test that sets WATCHDOG_USEC in this process (to see that jobs do not inherit it) must not
     // make every daemon started meanwhile believe it runs under systemd with a 1 ms watchdog.
     let inherited = environment ?? inheritedEnvironment()
     var envp = inherited.map { strdup($0) } + [nil]
-    defer { envp.forEach { free($0) } }
+    defer { for pointer in envp { free(pointer) } }
     var pid: pid_t = 0
-    let status = envp.withUnsafeMutableBufferPointer { posix_spawn(&pid, arguments[0], &actions, &attributes, argv, $0.baseAddress) }
+    let status = envp.withUnsafeMutableBufferPointer {
+        posix_spawn(&pid, arguments[0], &actions, &attributes, argv, $0.baseAddress)
+    }
     guard status == 0 else { throw HarnessError("cannot start \(arguments[0]): \(errnoDescription(status))") }
     return pid
 }
 
 /// The service manager's variables, which a test's daemon gets only when the test passes them.
-package let serviceManagerVariables = ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "INVOCATION_ID", "JOURNAL_STREAM", "RUNTIME_DIRECTORY"]
+package let serviceManagerVariables = [
+    "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "INVOCATION_ID", "JOURNAL_STREAM", "RUNTIME_DIRECTORY",
+]
 
 func inheritedEnvironment() -> [String] {
     var result: [String] = []

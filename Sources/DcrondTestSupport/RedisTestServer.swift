@@ -17,7 +17,9 @@ package final class RedisTestServer: @unchecked Sendable {
     package private(set) var extraArguments: [String]
     package private(set) var pid: pid_t = 0
 
-    package static let executable: String? = ["/usr/bin/redis-server", "/usr/local/bin/redis-server"].first { (path: String) in access(path, X_OK) == 0 }
+    package static let executable: String? = ["/usr/bin/redis-server", "/usr/local/bin/redis-server"].first {
+        (path: String) in access(path, X_OK) == 0
+    }
 
     /// Whether tests that need Redis should run: it is installed, or CI requires it.
     package static var enabled: Bool {
@@ -37,16 +39,22 @@ package final class RedisTestServer: @unchecked Sendable {
     /// Starts a server and waits until it answers.
     package static func start(_ extraArguments: [String] = []) async throws -> RedisTestServer {
         guard executable != nil else {
-            throw HarnessError("redis-server is not installed (apt-get install redis-server); DCROND_REQUIRE_REDIS=1 makes this a failure")
+            throw HarnessError(
+                "redis-server is not installed (apt-get install redis-server); DCROND_REQUIRE_REDIS=1 makes this a failure"
+            )
         }
-        let server = RedisTestServer(directory: try makeTemporaryDirectory(), port: try freeLoopbackPort(),
-                                     extraArguments: extraArguments)
+        let server = RedisTestServer(
+            directory: try makeTemporaryDirectory(),
+            port: try freeLoopbackPort(),
+            extraArguments: extraArguments
+        )
         // Tests run in parallel: another one may take the same free port before redis binds it.
         for attempt in 1...10 {
             do {
                 try await server.launch()
                 return server
-            } catch let error as HarnessError where error.description.contains("Address already in use") && attempt < 10 {
+            } catch let error as HarnessError where error.description.contains("Address already in use") && attempt < 10
+            {
                 server.port = try freeLoopbackPort()
             }
         }
@@ -64,7 +72,12 @@ package final class RedisTestServer: @unchecked Sendable {
         if signal != SIGKILL {
             let deadline = ContinuousClock.now + .seconds(5)
             while ContinuousClock.now < deadline, waitpid(pid, &status, WNOHANG) == 0 { usleep(10_000) }
-            if waitpid(pid, &status, WNOHANG) == 0 { _ = Glibc.kill(pid, SIGKILL) } else { pid = 0; return }
+            if waitpid(pid, &status, WNOHANG) == 0 {
+                _ = Glibc.kill(pid, SIGKILL)
+            } else {
+                pid = 0
+                return
+            }
         }
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
         pid = 0
@@ -98,7 +111,8 @@ package final class RedisTestServer: @unchecked Sendable {
     package func onlineReplicas(password: String? = nil) -> Int {
         let login = password.map { " --no-auth-warning -a '\($0)'" } ?? ""
         let info = shellOutputBlocking("redis-cli -s '\(socketPath)'\(login) INFO replication") ?? ""
-        return info.split(whereSeparator: \.isNewline).filter { $0.hasPrefix("slave") && $0.contains("state=online") }.count
+        return info.split(whereSeparator: \.isNewline).filter { $0.hasPrefix("slave") && $0.contains("state=online") }
+            .count
     }
 
     /// SIGSTOP, or SIGCONT after it: a server that accepts connections but answers nothing.
@@ -114,24 +128,31 @@ package final class RedisTestServer: @unchecked Sendable {
     }
 
     private func launch() async throws {
-        let arguments = [
-            Self.executable!, "--port", String(port), "--bind", "127.0.0.1",
-            "--unixsocket", socketPath, "--unixsocketperm", "700",
-            "--save", "", "--appendonly", "no", "--dir", directory,
-            "--daemonize", "no", "--logfile", directory + "/redis.log",
-        ] + extraArguments
+        let arguments =
+            [
+                Self.executable!, "--port", String(port), "--bind", "127.0.0.1",
+                "--unixsocket", socketPath, "--unixsocketperm", "700",
+                "--save", "", "--appendonly", "no", "--dir", directory,
+                "--daemonize", "no", "--logfile", directory + "/redis.log",
+            ] + extraArguments
         pid = try spawnProcess(arguments)
         // Ready when a PING over the unix socket gets an answer (even -NOAUTH).
         let deadline = ContinuousClock.now + .seconds(10)
         while ContinuousClock.now < deadline {
             var options = RedisConnectionOptions()
             options.connectTimeout = .milliseconds(200)
-            let probe = RedisClient(endpoint: unixEndpoint, options: options, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+            let probe = RedisClient(
+                endpoint: unixEndpoint,
+                options: options,
+                logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+            )
             if (try? await probe.send("PING")) != nil { return }
             var status: Int32 = 0
             if waitpid(pid, &status, WNOHANG) == pid {
                 pid = 0
-                let log = (try? FileSystem.readFile(directory + "/redis.log")).map { String(decoding: $0, as: UTF8.self) } ?? ""
+                let log =
+                    (try? FileSystem.readFile(directory + "/redis.log")).map { String(decoding: $0, as: UTF8.self) }
+                    ?? ""
                 throw HarnessError("redis-server exited during start-up: \(log)")
             }
             try await Task.sleep(for: .milliseconds(10))

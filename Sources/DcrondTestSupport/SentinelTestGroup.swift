@@ -21,8 +21,15 @@ package final class SentinelTestGroup: @unchecked Sendable {
     package let password: String?
     package let sentinelPassword: String?
 
-    private init(master: RedisTestServer, replicas: [RedisTestServer], sentinelPorts: [Int], sentinelPIDs: [pid_t], directory: String,
-                 password: String?, sentinelPassword: String?) {
+    private init(
+        master: RedisTestServer,
+        replicas: [RedisTestServer],
+        sentinelPorts: [Int],
+        sentinelPIDs: [pid_t],
+        directory: String,
+        password: String?,
+        sentinelPassword: String?
+    ) {
         self.master = master
         self.replicas = replicas
         self.sentinelPorts = sentinelPorts
@@ -49,15 +56,22 @@ package final class SentinelTestGroup: @unchecked Sendable {
 
     /// Starts the master, `replicas` replicas (each with its extra arguments) and three sentinels
     /// with a quorum of two, and waits until every sentinel knows the replicas and the other two.
-    package static func start(replicas count: Int, replicaArguments: [[String]] = [], masterArguments: [String] = [],
-                              password: String? = nil, sentinelPassword: String? = nil) async throws -> SentinelTestGroup {
+    package static func start(
+        replicas count: Int,
+        replicaArguments: [[String]] = [],
+        masterArguments: [String] = [],
+        password: String? = nil,
+        sentinelPassword: String? = nil
+    ) async throws -> SentinelTestGroup {
         let auth = password.map { ["--requirepass", $0, "--masterauth", $0] } ?? []
         let master = try await RedisTestServer.start(masterArguments + auth)
         var replicas: [RedisTestServer] = []
         do {
             for index in 0..<count {
                 let extra = index < replicaArguments.count ? replicaArguments[index] : []
-                replicas.append(try await RedisTestServer.start(["--replicaof", "127.0.0.1", String(master.port)] + extra + auth))
+                replicas.append(
+                    try await RedisTestServer.start(["--replicaof", "127.0.0.1", String(master.port)] + extra + auth)
+                )
             }
         } catch {
             for server in [master] + replicas { server.stop() }
@@ -69,7 +83,9 @@ package final class SentinelTestGroup: @unchecked Sendable {
         for index in 0..<3 {
             let port = try freeLoopbackPort()
             let config = directory + "/sentinel\(index).conf"
-            try writeText(config, """
+            try writeText(
+                config,
+                """
                 port \(port)
                 bind 127.0.0.1
                 daemonize no
@@ -82,25 +98,39 @@ package final class SentinelTestGroup: @unchecked Sendable {
                 \(password.map { "sentinel auth-pass dcrondtest \($0)" } ?? "")
                 \(sentinelPassword.map { "requirepass \($0)\nsentinel sentinel-pass \($0)" } ?? "")
 
-                """)
+                """
+            )
             pids.append(try spawnProcess([RedisTestServer.executable!, config, "--sentinel"]))
             ports.append(port)
         }
-        let group = SentinelTestGroup(master: master, replicas: replicas, sentinelPorts: ports, sentinelPIDs: pids, directory: directory,
-                                      password: password, sentinelPassword: sentinelPassword)
+        let group = SentinelTestGroup(
+            master: master,
+            replicas: replicas,
+            sentinelPorts: ports,
+            sentinelPIDs: pids,
+            directory: directory,
+            password: password,
+            sentinelPassword: sentinelPassword
+        )
         guard try await waitFor(seconds: 15, { master.onlineReplicas(password: password) == count }) else {
             group.stop()
             throw HarnessError("the replicas did not sync with the master within 15 s")
         }
         for port in ports {
             let ready = try await waitFor(seconds: 20) {
-                let replicasKnown = shellOutputBlocking("\(group.sentinelCLI(port)) SENTINEL replicas dcrondtest | grep -c '^name$' || true")
-                let sentinelsKnown = shellOutputBlocking("\(group.sentinelCLI(port)) SENTINEL sentinels dcrondtest | grep -c '^name$' || true")
+                let replicasKnown = shellOutputBlocking(
+                    "\(group.sentinelCLI(port)) SENTINEL replicas dcrondtest | grep -c '^name$' || true"
+                )
+                let sentinelsKnown = shellOutputBlocking(
+                    "\(group.sentinelCLI(port)) SENTINEL sentinels dcrondtest | grep -c '^name$' || true"
+                )
                 return number(replicasKnown) == count && number(sentinelsKnown) == 2
             }
             guard ready else {
                 group.stop()
-                throw HarnessError("sentinel on port \(port) did not find the replicas and the other sentinels within 20 s")
+                throw HarnessError(
+                    "sentinel on port \(port) did not find the replicas and the other sentinels within 20 s"
+                )
             }
         }
         return group
@@ -108,7 +138,8 @@ package final class SentinelTestGroup: @unchecked Sendable {
 
     /// The master's port as the first sentinel names it now.
     package func masterPort() -> Int? {
-        let reply = shellOutputBlocking("\(sentinelCLI(sentinelPorts[0])) SENTINEL get-master-addr-by-name \(name)") ?? ""
+        let reply =
+            shellOutputBlocking("\(sentinelCLI(sentinelPorts[0])) SENTINEL get-master-addr-by-name \(name)") ?? ""
         return reply.split(separator: "\n").last.flatMap { number(String($0)) }
     }
 
@@ -117,14 +148,17 @@ package final class SentinelTestGroup: @unchecked Sendable {
         var new: Int?
         let done = try await waitFor(seconds: seconds) {
             let named = self.sentinelPorts.map { sentinel in
-                (shellOutputBlocking("\(self.sentinelCLI(sentinel)) SENTINEL get-master-addr-by-name \(self.name)") ?? "")
+                (shellOutputBlocking("\(self.sentinelCLI(sentinel)) SENTINEL get-master-addr-by-name \(self.name)")
+                    ?? "")
                     .split(separator: "\n").last.flatMap { number(String($0)) }
             }
             guard let first = named.first ?? nil, first != port, named.allSatisfy({ $0 == first }) else { return false }
             new = first
             return true
         }
-        guard done, let new else { throw HarnessError("the sentinels did not fail over from port \(port) within \(seconds) s") }
+        guard done, let new else {
+            throw HarnessError("the sentinels did not fail over from port \(port) within \(seconds) s")
+        }
         return new
     }
 
@@ -140,7 +174,11 @@ package final class SentinelTestGroup: @unchecked Sendable {
                 return reply.split(whereSeparator: \.isNewline).filter { $0 == "slave" }.count >= replicas
             }
         }
-        guard settled else { throw HarnessError("the group around port \(port) did not settle with \(replicas) healthy replicas within \(seconds) s") }
+        guard settled else {
+            throw HarnessError(
+                "the group around port \(port) did not settle with \(replicas) healthy replicas within \(seconds) s"
+            )
+        }
     }
 
     /// The server on `port` among the master and the replicas.
@@ -150,7 +188,8 @@ package final class SentinelTestGroup: @unchecked Sendable {
 
     package func sentinelLog() -> String {
         (0..<3).map { index in
-            (try? FileSystem.readFile(directory + "/sentinel\(index).log")).map { String(decoding: $0, as: UTF8.self) } ?? ""
+            (try? FileSystem.readFile(directory + "/sentinel\(index).log")).map { String(decoding: $0, as: UTF8.self) }
+                ?? ""
         }.joined(separator: "\n---\n")
     }
 

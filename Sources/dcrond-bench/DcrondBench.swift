@@ -7,6 +7,9 @@ struct DcrondBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dcrond-bench",
         abstract: "dcrond benchmarks: each prints the figures it measured.",
-        subcommands: [RedisBenchmark.self, ScheduleBenchmark.self, SpawnBenchmark.self, PlacementBenchmark.self, HeartbeatBenchmark.self, IdleBenchmark.self, SoakBenchmark.self, ClaimBenchmark.self, ScaleBenchmark.self]
+        subcommands: [
+            RedisBenchmark.self, ScheduleBenchmark.self, SpawnBenchmark.self, PlacementBenchmark.self,
+            HeartbeatBenchmark.self, IdleBenchmark.self, SoakBenchmark.self, ClaimBenchmark.self, ScaleBenchmark.self,
+        ]
     )
 }

@@ -22,9 +22,17 @@ struct HeartbeatBenchmark: AsyncParsableCommand {
         let quiet = Logger(label: "bench", factory: { _ in SwiftLogNoOpLogHandler() })
         let admin = RedisClient(endpoint: server.unixEndpoint)
         let pools = (0..<nodes).map { index in
-            NodePool(settings: PoolSettings(cluster: "bench", node: "node-\(index)", heartbeat: .seconds(1), nodeTimeout: .seconds(3)),
-                     redis: RedisClient(endpoint: server.unixEndpoint, logger: quiet),
-                     description: NodeDescription(fingerprint: "0123456789abcdef", timeZone: "UTC"), logger: quiet)
+            NodePool(
+                settings: PoolSettings(
+                    cluster: "bench",
+                    node: "node-\(index)",
+                    heartbeat: .seconds(1),
+                    nodeTimeout: .seconds(3)
+                ),
+                redis: RedisClient(endpoint: server.unixEndpoint, logger: quiet),
+                description: NodeDescription(fingerprint: "0123456789abcdef", timeZone: "UTC"),
+                logger: quiet
+            )
         }
         print("dcrond-bench heartbeat: \(count) heartbeats from a pool of \(nodes) nodes, over a unix socket")
         for keys in [0, 1_000_000] {
@@ -40,10 +48,14 @@ struct HeartbeatBenchmark: AsyncParsableCommand {
             durations.sort()
             let info = try await admin.send("INFO", "commandstats").string ?? ""
             let line = info.split(separator: "\r\n").first { $0.hasPrefix("cmdstat_evalsha:") } ?? ""
-            let perCall = line.split(separator: ",").first { $0.hasPrefix("usec_per_call=") }?.dropFirst("usec_per_call=".count) ?? "?"
+            let perCall =
+                line.split(separator: ",").first { $0.hasPrefix("usec_per_call=") }?.dropFirst("usec_per_call=".count)
+                ?? "?"
             let scans = info.contains("cmdstat_scan") || info.contains("cmdstat_keys") ? "yes" : "none"
             let dbsize = try await admin.send("DBSIZE").integer ?? 0
-            print("  \(dbsize) keys: round trip p50 \(milliseconds(durations[count / 2])) p99 \(milliseconds(durations[count * 99 / 100])); script \(perCall) µs per call in Redis; SCAN/KEYS calls: \(scans)")
+            print(
+                "  \(dbsize) keys: round trip p50 \(milliseconds(durations[count / 2])) p99 \(milliseconds(durations[count * 99 / 100])); script \(perCall) µs per call in Redis; SCAN/KEYS calls: \(scans)"
+            )
         }
     }
 }

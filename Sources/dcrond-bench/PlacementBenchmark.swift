@@ -27,9 +27,10 @@ struct PlacementBenchmark: ParsableCommand {
         for size in sizes {
             let nodes = (0..<size).map { "node-\($0)" }
             let figures = PlacementFigures.measure(jobs: names, nodes: nodes, virtualNodes: virtualNodes)
-            lines.append("  N=\(size): max/mean load \(rounded(figures.maxOverMean, decimals: 3)); join moves \(rounded(figures.joinMovedFraction, decimals: 3)) of jobs (\(rounded(figures.joinMovedFraction * Double(size + 1), decimals: 3)) × 1/(N+1)), all to the new node: \(figures.joinMovesOnlyToNewNode); leave moves \(rounded(figures.leaveMovedFraction, decimals: 3)) (\(rounded(figures.leaveMovedFraction * Double(size), decimals: 3)) × 1/N), all from the leaving node: \(figures.leaveMovesOnlyFromLeaver)")
+            lines.append(
+                "  N=\(size): max/mean load \(rounded(figures.maxOverMean, decimals: 3)); join moves \(rounded(figures.joinMovedFraction, decimals: 3)) of jobs (\(rounded(figures.joinMovedFraction * Double(size + 1), decimals: 3)) × 1/(N+1)), all to the new node: \(figures.joinMovesOnlyToNewNode); leave moves \(rounded(figures.leaveMovedFraction, decimals: 3)) (\(rounded(figures.leaveMovedFraction * Double(size), decimals: 3)) × 1/N), all from the leaving node: \(figures.leaveMovesOnlyFromLeaver)"
+            )
         }
         return lines.joined(separator: "\n")
     }
 }
-

@@ -67,13 +67,17 @@ struct RedisBenchmark: AsyncParsableCommand {
             pipelineTimes.sort()
             _ = try await client.send("DEL", "bench:key:0")
 
-            print("""
+            print(
+                """
                 \(transport) \(endpoint)
                   PING round trip from a task:      p50 \(milliseconds(percentile(latencies, 0.50), decimals: 3))  p99 \(milliseconds(percentile(latencies, 0.99), decimals: 3))  max \(milliseconds(latencies.last!, decimals: 3))
                   PING round trip on client thread: p50 \(milliseconds(percentile(onThread, 0.50), decimals: 3))  p99 \(milliseconds(percentile(onThread, 0.99), decimals: 3))  max \(milliseconds(onThread.last!, decimals: 3))
                   \(count)-SET pipeline (chunks of \(chunk)): best \(milliseconds(pipelineTimes.first!, decimals: 3))  median \(milliseconds(percentile(pipelineTimes, 0.5), decimals: 3))
-                """)
-            if let peer = await redisBenchmarkPeer(endpoint) { print("  peer redis-benchmark (1 client, same server): \(peer)") }
+                """
+            )
+            if let peer = await redisBenchmarkPeer(endpoint) {
+                print("  peer redis-benchmark (1 client, same server): \(peer)")
+            }
         }
     }
 
@@ -90,17 +94,24 @@ struct RedisBenchmark: AsyncParsableCommand {
         case .unix(let path): target = "-s \(path)"
         case .sentinel: return nil  // the benchmark starts its own server
         }
-        guard let ping = await shellOutput("/usr/bin/redis-benchmark \(target) -c 1 -n \(count) -t ping_mbulk --csv 2>/dev/null"),
-              let set = await shellOutput("/usr/bin/redis-benchmark \(target) -c 1 -n \(count * 10) -P \(count) -t set --csv 2>/dev/null")
+        guard
+            let ping = await shellOutput(
+                "/usr/bin/redis-benchmark \(target) -c 1 -n \(count) -t ping_mbulk --csv 2>/dev/null"
+            ),
+            let set = await shellOutput(
+                "/usr/bin/redis-benchmark \(target) -c 1 -n \(count * 10) -P \(count) -t set --csv 2>/dev/null"
+            )
         else { return nil }
         // CSV: "test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms","p99_latency_ms","max_latency_ms"
         func fields(_ csv: String) -> [String] {
             csv.split(separator: "\n").last.map { $0.split(separator: ",").map { $0.replacingQuotes() } } ?? []
         }
-        let pingFields = fields(ping), setFields = fields(set)
+        let pingFields = fields(ping)
+        let setFields = fields(set)
         guard pingFields.count >= 7, setFields.count >= 2, let setRate = Double(setFields[1]) else { return nil }
         let pipelineMs = Double(count) / setRate * 1000
-        return "PING p50 \(pingFields[4]) ms  p99 \(pingFields[6]) ms; \(count) pipelined SETs \(rounded(pipelineMs, decimals: 3)) ms"
+        return
+            "PING p50 \(pingFields[4]) ms  p99 \(pingFields[6]) ms; \(count) pipelined SETs \(rounded(pipelineMs, decimals: 3)) ms"
     }
 }
 

@@ -36,30 +36,45 @@ struct ScaleBenchmark: AsyncParsableCommand {
 
     func run() async throws {
         let dcrond = buildProductsDirectory() + "/dcrond"
-        guard access(dcrond, X_OK) == 0 else { throw ValidationError("build dcrond first (swift build -c release --product dcrond)") }
+        guard access(dcrond, X_OK) == 0 else {
+            throw ValidationError("build dcrond first (swift build -c release --product dcrond)")
+        }
         let server = try await RedisTestServer.start()
         defer { server.stop() }
-        print("dcrond-bench scale: dcrond run with N jobs (H H * * *) and one every second, under a notification socket")
+        print(
+            "dcrond-bench scale: dcrond run with N jobs (H H * * *) and one every second, under a notification socket"
+        )
         for count in jobs {
-            for (mode, settings) in [("standalone", ""), ("with Redis", #", "redis": "unix://\#(server.socketPath)""#)] {
+            for (mode, settings) in [("standalone", ""), ("with Redis", #", "redis": "unix://\#(server.socketPath)""#)]
+            {
                 try await measure(count: count, mode: mode, settings: settings, dcrond: dcrond, server: server)
             }
         }
     }
 
-    private func measure(count: Int, mode: String, settings: String, dcrond: String, server: RedisTestServer) async throws {
+    private func measure(
+        count: Int,
+        mode: String,
+        settings: String,
+        dcrond: String,
+        server: RedisTestServer
+    ) async throws {
         let directory = try makeTemporaryDirectory()
         defer { _ = shellOutputBlocking("rm -rf '\(directory)'") }
         func table(extra: Bool) -> String {
             var list = (0..<count).map { #"{"name": "job-\#($0)", "schedule": "H H * * *", "command": "/bin/true"}"# }
-            list.append(#"{"name": "tick", "schedule": "* * * * * *", "command": "echo $DCRON_SCHEDULED_AT $(date +%s%N) >> \#(directory)/ticks"}"#)
+            list.append(
+                #"{"name": "tick", "schedule": "* * * * * *", "command": "echo $DCRON_SCHEDULED_AT $(date +%s%N) >> \#(directory)/ticks"}"#
+            )
             if extra { list.append(#"{"name": "added", "schedule": "H H * * *", "command": "/bin/true"}"#) }
             return #"{"jobs": [\#(list.joined(separator: ","))]}"#
         }
         try writeText(directory + "/jobs.json", table(extra: false))
         let cluster = "scale-\(count)-\(getpid())"
-        try writeText(directory + "/dcrond.json",
-                      #"{"cluster": "\#(cluster)", "node": "n1", "timezone": "UTC", "jobs": "jobs.json", "reloadOnChange": false\#(settings)}"#)
+        try writeText(
+            directory + "/dcrond.json",
+            #"{"cluster": "\#(cluster)", "node": "n1", "timezone": "UTC", "jobs": "jobs.json", "reloadOnChange": false\#(settings)}"#
+        )
         mkdir(directory + "/run", 0o755)
         // First a daemon as the unit runs it (WatchdogSec 30 s: a wake a heartbeat): start, idle, RSS.
         let (pid, socket, startedAt, startedWall) = try start(dcrond, directory, watchdogMicroseconds: 30_000_000)
@@ -90,7 +105,9 @@ struct ScaleBenchmark: AsyncParsableCommand {
         try writeText(directory + "/jobs.json", table(extra: false))
         let (watched, beatsSocket, _, watchedWall) = try start(dcrond, directory, watchdogMicroseconds: 100_000)
         defer { stop(watched, beatsSocket) }
-        while !beatsSocket.messages.contains(where: { $0.hasPrefix("READY=1") }) { try await Task.sleep(for: .milliseconds(20)) }
+        while !beatsSocket.messages.contains(where: { $0.hasPrefix("READY=1") }) {
+            try await Task.sleep(for: .milliseconds(20))
+        }
         try await Task.sleep(for: .seconds(2))
         // Reload: a table with one job more, by SIGHUP, to READY=1 after RELOADING=1.
         try writeText(directory + "/jobs.json", table(extra: true))
@@ -101,7 +118,8 @@ struct ScaleBenchmark: AsyncParsableCommand {
         while ContinuousClock.now - signalled < .seconds(60) {
             let messages = beatsSocket.timedMessages.dropFirst(reloadFrom)
             if let reloading = messages.firstIndex(where: { $0.text.hasPrefix("RELOADING=1") }),
-               let done = messages[reloading...].first(where: { $0.text.hasPrefix("READY=1") }) {
+                let done = messages[reloading...].first(where: { $0.text.hasPrefix("READY=1") })
+            {
                 reload = done.at - signalled
                 break
             }
@@ -111,40 +129,64 @@ struct ScaleBenchmark: AsyncParsableCommand {
         let beats = beatsSocket.timedMessages.dropFirst(reloadFrom).filter { $0.text == "WATCHDOG=1" }.map(\.at)
         let longestGap = zip(beats.dropFirst(), beats).map { $0 - $1 }.max() ?? .zero
         let held = max(.zero, longestGap - .milliseconds(50))
-        let lateness = ticks(directory).filter { $0.instant * 1_000_000_000 >= watchedWall }.map { Double($0.started - $0.instant * 1_000_000_000) / 1e6 }
+        let lateness = ticks(directory).filter { $0.instant * 1_000_000_000 >= watchedWall }.map {
+            Double($0.started - $0.instant * 1_000_000_000) / 1e6
+        }
 
         let goal = aim(count)
         func mark(_ ok: Bool) -> String { ok ? "ok" : "MISSED" }
         print("  \(count) jobs, \(mode):")
-        print("    process start to READY=1       \(milliseconds(ready, decimals: 0))   (aim ≤ \(milliseconds(goal.start * 1000, decimals: 0)))  \(mark(ready.seconds <= goal.start))")
+        print(
+            "    process start to READY=1       \(milliseconds(ready, decimals: 0))   (aim ≤ \(milliseconds(goal.start * 1000, decimals: 0)))  \(mark(ready.seconds <= goal.start))"
+        )
         if let firstRun {
             let instantAfterStart = Double(firstRun.instant * 1_000_000_000 - startedWall) / 1e6
-            print("    first run: its instant came \(milliseconds(instantAfterStart, decimals: 0)) after the process start; it started \(milliseconds(Double(firstRun.started - firstRun.instant * 1_000_000_000) / 1e6, decimals: 1)) after its instant")
+            print(
+                "    first run: its instant came \(milliseconds(instantAfterStart, decimals: 0)) after the process start; it started \(milliseconds(Double(firstRun.started - firstRun.instant * 1_000_000_000) / 1e6, decimals: 1)) after its instant"
+            )
         }
         if let reload {
-            print("    reload (SIGHUP to READY=1)     \(milliseconds(reload, decimals: 0))   (aim ≤ \(milliseconds(goal.reload * 1000, decimals: 0)))  \(mark(reload.seconds <= goal.reload))")
+            print(
+                "    reload (SIGHUP to READY=1)     \(milliseconds(reload, decimals: 0))   (aim ≤ \(milliseconds(goal.reload * 1000, decimals: 0)))  \(mark(reload.seconds <= goal.reload))"
+            )
         } else {
             print("    reload: no answer within 60 s  MISSED")
         }
-        print("    loop held up at most           \(milliseconds(held, decimals: 0))   (aim ≤ 10 ms)  \(mark(held <= .milliseconds(10)))  [longest gap between keep-alives \(milliseconds(longestGap, decimals: 0)), sent every 50 ms]")
-        print("    idle CPU, one job a second     \(rounded(cpu / Double(seconds) * 100, decimals: 2)) % of a core   (aim < 0.5 %)  \(mark(cpu / Double(seconds) * 100 < 0.5))")
+        print(
+            "    loop held up at most           \(milliseconds(held, decimals: 0))   (aim ≤ 10 ms)  \(mark(held <= .milliseconds(10)))  [longest gap between keep-alives \(milliseconds(longestGap, decimals: 0)), sent every 50 ms]"
+        )
+        print(
+            "    idle CPU, one job a second     \(rounded(cpu / Double(seconds) * 100, decimals: 2)) % of a core   (aim < 0.5 %)  \(mark(cpu / Double(seconds) * 100 < 0.5))"
+        )
         print("    RSS                            \(rss) MB   (aim ≤ \(goal.rssMB) MB)  \(mark(rss <= goal.rssMB))")
         if !lateness.isEmpty {
             let sorted = lateness.sorted()
-            print("    per-second job: \(sorted.count) runs, start after its instant p50 \(milliseconds(sorted[sorted.count / 2], decimals: 1)), max \(milliseconds(sorted.last!, decimals: 1)) (around the reload)")
+            print(
+                "    per-second job: \(sorted.count) runs, start after its instant p50 \(milliseconds(sorted[sorted.count / 2], decimals: 1)), max \(milliseconds(sorted.last!, decimals: 1)) (around the reload)"
+            )
         }
     }
 
-    private func start(_ dcrond: String, _ directory: String, watchdogMicroseconds: Int)
-        throws -> (pid: pid_t, socket: NotifySocket, at: ContinuousClock.Instant, wall: Int64) {
+    private func start(
+        _ dcrond: String,
+        _ directory: String,
+        watchdogMicroseconds: Int
+    )
+        throws -> (pid: pid_t, socket: NotifySocket, at: ContinuousClock.Instant, wall: Int64)
+    {
         unlink(directory + "/ticks")
         let socket = try NotifySocket(directory: directory, name: "notify-\(watchdogMicroseconds).sock")
         let at = ContinuousClock.now
         let wall = realtimeNanoseconds()
-        let pid = try spawn([dcrond, "run", "--config", directory + "/dcrond.json", "--log-format", "logfmt"],
-                            standardOutput: "/dev/null", standardError: directory + "/log",
-                            environment: ["PATH=/usr/bin:/bin", "NOTIFY_SOCKET=\(socket.path)", "WATCHDOG_USEC=\(watchdogMicroseconds)",
-                                          "RUNTIME_DIRECTORY=\(directory)/run"])
+        let pid = try spawn(
+            [dcrond, "run", "--config", directory + "/dcrond.json", "--log-format", "logfmt"],
+            standardOutput: "/dev/null",
+            standardError: directory + "/log",
+            environment: [
+                "PATH=/usr/bin:/bin", "NOTIFY_SOCKET=\(socket.path)", "WATCHDOG_USEC=\(watchdogMicroseconds)",
+                "RUNTIME_DIRECTORY=\(directory)/run",
+            ]
+        )
         return (pid, socket, at, wall)
     }
 

@@ -29,7 +29,9 @@ struct ScheduleBenchmark: AsyncParsableCommand {
     func run() async throws {
         let clock = ContinuousClock()
         let start = try parseInstantOrThrow("2026-01-01T00:00:00Z")
-        print("dcrond-bench schedule: \(iterations) next-instant computations per expression, each from the previous result")
+        print(
+            "dcrond-bench schedule: \(iterations) next-instant computations per expression, each from the previous result"
+        )
         var totalComputations = 0
         var totalTime = Duration.zero
         for (expression, zoneName) in Self.typical {
@@ -48,16 +50,26 @@ struct ScheduleBenchmark: AsyncParsableCommand {
             let elapsed = clock.now - began
             totalComputations += iterations
             totalTime += elapsed
-            print("  \(pad(expression, 18)) \(pad(zoneName, 18)) \(rate(iterations, elapsed))  (checksum \(checksum % 1000))")
+            print(
+                "  \(pad(expression, 18)) \(pad(zoneName, 18)) \(rate(iterations, elapsed))  (checksum \(checksum % 1000))"
+            )
         }
         print("  all typical expressions: \(rate(totalComputations, totalTime))")
 
         // A table of `jobs` jobs mixing the typical expressions, H spreading them, and six zones.
-        let zones = try ["UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata", "Australia/Lord_Howe", "America/Sao_Paulo"].map(TimeZoneRules.named)
-        let templates = ["H * * * *", "H H * * *", "H/15 * * * *", "0 H H * * *", "H H * * MON-FRI", "H H L * *", "*/5 * * * *", "@every 30s", "0 H 1,15 * *"]
+        let zones = try [
+            "UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata", "Australia/Lord_Howe", "America/Sao_Paulo",
+        ].map(TimeZoneRules.named)
+        let templates = [
+            "H * * * *", "H H * * *", "H/15 * * * *", "0 H H * * *", "H H * * MON-FRI", "H H L * *", "*/5 * * * *",
+            "@every 30s", "0 H 1,15 * *",
+        ]
         let parseStart = clock.now
         let table = try (0..<jobs).map { index in
-            (try Schedule(parsing: templates[index % templates.count], jobName: "job-\(index)"), zones[index % zones.count])
+            (
+                try Schedule(parsing: templates[index % templates.count], jobName: "job-\(index)"),
+                zones[index % zones.count]
+            )
         }
         let parseTime = clock.now - parseStart
         var planTimes: [Duration] = []
@@ -66,15 +78,20 @@ struct ScheduleBenchmark: AsyncParsableCommand {
             let began = clock.now
             var earliest = Int64.max
             for (schedule, zone) in table {
-                if let next = schedule.next(after: now, in: zone, policy: schedule.defaultDSTPolicy) { earliest = min(earliest, next) }
+                if let next = schedule.next(after: now, in: zone, policy: schedule.defaultDSTPolicy) {
+                    earliest = min(earliest, next)
+                }
             }
             planTimes.append(clock.now - began)
             precondition(earliest < .max)
         }
         planTimes.sort()
-        print("  \(jobs)-job table: parse \(milliseconds(parseTime)); next instant of every job: best \(milliseconds(planTimes[0])), median \(milliseconds(planTimes[2]))")
+        print(
+            "  \(jobs)-job table: parse \(milliseconds(parseTime)); next instant of every job: best \(milliseconds(planTimes[0])), median \(milliseconds(planTimes[2]))"
+        )
 
-        if let peer = await shellOutput("""
+        if let peer = await shellOutput(
+            """
             python3 -c "
             import time
             from datetime import datetime, timezone
@@ -85,7 +102,8 @@ struct ScheduleBenchmark: AsyncParsableCommand {
             for _ in range(n): it.get_next(float)
             print('%.0f' % (n / (time.perf_counter() - t)))
             " 2>/dev/null
-            """) {
+            """
+        ) {
             print("  peer croniter 7.0.0 (Python), */5 * * * * in UTC: \(peer.trimmingWhitespace())/s")
         }
     }
@@ -100,4 +118,3 @@ private func rate(_ count: Int, _ elapsed: Duration) -> String {
     let perSecond = Double(count) / elapsed.seconds
     return String(Int(perSecond.rounded())) + "/s"
 }
-

@@ -11,7 +11,8 @@ import Glibc
 struct SoakBenchmark: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "soak",
-        abstract: "RSS, threads, descriptors and zombies of dcrond over many short runs (default 100 a second for 1,000 s: 100,000 runs)."
+        abstract:
+            "RSS, threads, descriptors and zombies of dcrond over many short runs (default 100 a second for 1,000 s: 100,000 runs)."
     )
 
     @Option(help: "Jobs due every second.")
@@ -25,16 +26,27 @@ struct SoakBenchmark: AsyncParsableCommand {
 
     func run() async throws {
         let dcrond = buildProductsDirectory() + "/dcrond"
-        guard access(dcrond, X_OK) == 0 else { throw ValidationError("build dcrond first (swift build -c release --product dcrond)") }
+        guard access(dcrond, X_OK) == 0 else {
+            throw ValidationError("build dcrond first (swift build -c release --product dcrond)")
+        }
         let server = try await RedisTestServer.start()
         defer { server.stop() }
         let directory = server.directory
         let list = (0..<jobs).map { #"{"name": "soak-\#($0)", "schedule": "* * * * * *", "command": "/bin/true"}"# }
         try writeText(directory + "/jobs.json", #"{"jobs": [\#(list.joined(separator: ","))]}"#)
         let address = redis ? #", "redis": "unix://\#(server.socketPath)""# : ""
-        try writeText(directory + "/soak.json", #"{"cluster": "soak", "node": "soak-1", "timezone": "UTC", "jobs": "jobs.json"\#(address)}"#)
-        print("dcrond-bench soak: \(jobs) jobs every second for \(seconds) s (\(jobs * seconds) runs), \(redis ? "with Redis" : "standalone")")
-        let pid = try spawn([dcrond, "run", "--config", directory + "/soak.json"], standardOutput: "/dev/null", standardError: "/dev/null")
+        try writeText(
+            directory + "/soak.json",
+            #"{"cluster": "soak", "node": "soak-1", "timezone": "UTC", "jobs": "jobs.json"\#(address)}"#
+        )
+        print(
+            "dcrond-bench soak: \(jobs) jobs every second for \(seconds) s (\(jobs * seconds) runs), \(redis ? "with Redis" : "standalone")"
+        )
+        let pid = try spawn(
+            [dcrond, "run", "--config", directory + "/soak.json"],
+            standardOutput: "/dev/null",
+            standardError: "/dev/null"
+        )
         defer {
             kill(pid, SIGTERM)
             var status: Int32 = 0
@@ -43,14 +55,21 @@ struct SoakBenchmark: AsyncParsableCommand {
         var samples: [(second: Int, rss: Int)] = []
         for second in stride(from: 0, through: seconds, by: 10) {
             if second > 0 { try await Task.sleep(for: .seconds(10)) }
-            let sample = (rss: residentKilobytes(pid), threads: entries("/proc/\(pid)/task"), fds: entries("/proc/\(pid)/fd"), zombies: zombies(of: pid))
+            let sample = (
+                rss: residentKilobytes(pid), threads: entries("/proc/\(pid)/task"), fds: entries("/proc/\(pid)/fd"),
+                zombies: zombies(of: pid)
+            )
             samples.append((second, sample.rss))
-            print("  t=\(second) s: RSS \(sample.rss) KB, \(sample.threads) threads, \(sample.fds) descriptors, \(sample.zombies) zombies")
+            print(
+                "  t=\(second) s: RSS \(sample.rss) KB, \(sample.threads) threads, \(sample.fds) descriptors, \(sample.zombies) zombies"
+            )
         }
         // After a minute of warm-up (allocator pools, the first records, metrics families).
         if let warm = samples.first(where: { $0.second >= 60 }), let last = samples.last, last.second > warm.second {
             let growth = last.rss - warm.rss
-            print("  growth after warm-up (t=\(warm.second)…\(last.second) s, \(jobs * (last.second - warm.second)) runs): \(growth) KB (aim: < 5 MB)")
+            print(
+                "  growth after warm-up (t=\(warm.second)…\(last.second) s, \(jobs * (last.second - warm.second)) runs): \(growth) KB (aim: < 5 MB)"
+            )
         }
     }
 

@@ -13,7 +13,8 @@ import Glibc
 struct SpawnBenchmark: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "spawn",
-        abstract: "Delay from the nominal instant to each child's first instruction, for N jobs due at once; Debian cron as the baseline."
+        abstract:
+            "Delay from the nominal instant to each child's first instruction, for N jobs due at once; Debian cron as the baseline."
     )
 
     @Option(parsing: .upToNextOption, help: "Numbers of jobs due at the same instant.")
@@ -36,15 +37,21 @@ struct SpawnBenchmark: AsyncParsableCommand {
         print("dcrond-bench spawn: delay from the nominal instant to the child's first instruction (CLOCK_REALTIME)")
 
         let supervisor = ProcessSupervisor(spawnerThreads: spawnerThreads)
-        let runner = JobRunner(supervisor: supervisor,
-                               settings: RunnerSettings(node: "bench", cluster: "bench", maxConcurrentRuns: 10_000),
-                               logger: Logger(label: "bench", factory: { _ in SwiftLogNoOpLogHandler() }),
-                               outputHandler: { _, _ in })
+        let runner = JobRunner(
+            supervisor: supervisor,
+            settings: RunnerSettings(node: "bench", cluster: "bench", maxConcurrentRuns: 10_000),
+            logger: Logger(label: "bench", factory: { _ in SwiftLogNoOpLogHandler() }),
+            outputHandler: { _, _ in }
+        )
         for mode in ["direct", "sh -c"] {
             for count in counts {
                 let output = "\(directory)/out-\(count)-\(mode == "direct" ? "direct" : "shell")"
-                let job = JobDefinition(name: "probe", schedule: try Schedule(parsing: "* * * * *"),
-                                        command: "\(probe) \(output)", workingDirectory: directory)
+                let job = JobDefinition(
+                    name: "probe",
+                    schedule: try Schedule(parsing: "* * * * *"),
+                    command: "\(probe) \(output)",
+                    workingDirectory: directory
+                )
                 var delays: [Double] = []
                 let rounds = count == 1 ? singleRepetitions : 1
                 for _ in 0..<rounds {
@@ -53,7 +60,13 @@ struct SpawnBenchmark: AsyncParsableCommand {
                     await sleepUntilRealtime(nominal)
                     await withTaskGroup(of: Void.self) { group in
                         for _ in 0..<count {
-                            group.addTask { _ = await runner.run(job, scheduledAt: nominal / 1_000_000_000, forceShell: mode != "direct") }
+                            group.addTask {
+                                _ = await runner.run(
+                                    job,
+                                    scheduledAt: nominal / 1_000_000_000,
+                                    forceShell: mode != "direct"
+                                )
+                            }
                         }
                     }
                     let stamps = try readStamps(output)
@@ -71,12 +84,18 @@ struct SpawnBenchmark: AsyncParsableCommand {
             for count in counts where count > 1 {
                 let output = "\(directory)/out-loop-\(count)"
                 let nominal = (realtimeNanoseconds() / 1_000_000 + 100) * 1_000_000
-                guard shellOutputBlocking("'\(loop)' \(nominal) \(count) \(mode == "direct" ? 0 : 1) '\(probe)' '\(output)' && echo done")?.contains("done") == true else {
+                guard
+                    shellOutputBlocking(
+                        "'\(loop)' \(nominal) \(count) \(mode == "direct" ? 0 : 1) '\(probe)' '\(output)' && echo done"
+                    )?.contains("done") == true
+                else {
                     throw ValidationError("the posix_spawn loop failed")
                 }
                 let stamps = try readStamps(output)
                 _ = unlink(output)
-                print("  C posix_spawn loop \(pad(mode, 6)) N=\(pad(String(count), 4)) \(summary(stamps.map { Double($0 - nominal) / 1e6 }))")
+                print(
+                    "  C posix_spawn loop \(pad(mode, 6)) N=\(pad(String(count), 4)) \(summary(stamps.map { Double($0 - nominal) / 1e6 }))"
+                )
             }
         }
         if !noCron {
@@ -94,7 +113,9 @@ struct SpawnBenchmark: AsyncParsableCommand {
     /// A static C program that appends its CLOCK_REALTIME at entry, in nanoseconds, to argv[1].
     private func buildProbe(at path: String) throws {
         let source = path + ".c"
-        try writeText(source, """
+        try writeText(
+            source,
+            """
             #include <fcntl.h>
             #include <stdio.h>
             #include <time.h>
@@ -108,8 +129,11 @@ struct SpawnBenchmark: AsyncParsableCommand {
                 if (fd < 0 || write(fd, line, length) != length) return 1;
                 return 0;
             }
-            """)
-        guard shellOutputBlocking("cc -O2 -static -o '\(path)' '\(source)' 2>&1 && echo built")?.contains("built") == true else {
+            """
+        )
+        guard
+            shellOutputBlocking("cc -O2 -static -o '\(path)' '\(source)' 2>&1 && echo built")?.contains("built") == true
+        else {
             throw ValidationError("cannot compile the probe with cc (apt-get install gcc libc6-dev)")
         }
     }
@@ -118,7 +142,9 @@ struct SpawnBenchmark: AsyncParsableCommand {
     /// `sh -c` when argv[3] is 1) writing to argv[5], and waits for them.
     private func buildSpawnLoop(at path: String) throws {
         let source = path + ".c"
-        try writeText(source, """
+        try writeText(
+            source,
+            """
             #define _GNU_SOURCE
             #include <spawn.h>
             #include <stdio.h>
@@ -144,8 +170,10 @@ struct SpawnBenchmark: AsyncParsableCommand {
                 while (wait(NULL) > 0) {}
                 return 0;
             }
-            """)
-        guard shellOutputBlocking("cc -O2 -o '\(path)' '\(source)' 2>&1 && echo built")?.contains("built") == true else {
+            """
+        )
+        guard shellOutputBlocking("cc -O2 -o '\(path)' '\(source)' 2>&1 && echo built")?.contains("built") == true
+        else {
             throw ValidationError("cannot compile the posix_spawn loop with cc")
         }
     }
@@ -159,7 +187,11 @@ struct SpawnBenchmark: AsyncParsableCommand {
     private func cronBaseline(probe: String, directory: String, count: Int) async throws -> [Double] {
         guard geteuid() == 0 else { throw ValidationError("needs root (to write /etc/cron.d)") }
         if access("/usr/sbin/cron", X_OK) != 0 {
-            guard shellOutputBlocking("DEBIAN_FRONTEND=noninteractive apt-get install -y -qq cron >/dev/null 2>&1 && echo ok")?.contains("ok") == true else {
+            guard
+                shellOutputBlocking(
+                    "DEBIAN_FRONTEND=noninteractive apt-get install -y -qq cron >/dev/null 2>&1 && echo ok"
+                )?.contains("ok") == true
+            else {
                 throw ValidationError("cron is not installed and apt-get could not install it")
             }
         }
@@ -174,14 +206,21 @@ struct SpawnBenchmark: AsyncParsableCommand {
         let originalPAM = try? FileSystem.readFile(pam)
         if let originalPAM {
             let text = String(decoding: originalPAM, as: UTF8.self)
-            try writeText(pam, text.split(separator: "\n", omittingEmptySubsequences: false)
-                .map { $0.contains("pam_loginuid") ? "# \($0)" : String($0) }.joined(separator: "\n"))
+            try writeText(
+                pam,
+                text.split(separator: "\n", omittingEmptySubsequences: false)
+                    .map { $0.contains("pam_loginuid") ? "# \($0)" : String($0) }.joined(separator: "\n")
+            )
         }
         defer { if let originalPAM { try? writeText(pam, String(decoding: originalPAM, as: UTF8.self)) } }
         let alreadyRunning = shellOutputBlocking("pgrep -x cron")?.isEmpty == false
         var cronPID: pid_t = 0
         if !alreadyRunning {
-            cronPID = try spawn(["/usr/sbin/cron", "-f", "-L", "0"], standardOutput: "/dev/null", standardError: "/dev/null")
+            cronPID = try spawn(
+                ["/usr/sbin/cron", "-f", "-L", "0"],
+                standardOutput: "/dev/null",
+                standardError: "/dev/null"
+            )
         }
         defer {
             if cronPID > 0 {
@@ -196,7 +235,9 @@ struct SpawnBenchmark: AsyncParsableCommand {
         if boundary - now < 2_000_000_000 { boundary += 60_000_000_000 }
         await sleepUntilRealtime(boundary + 20_000_000_000)  // all of them have started by then
         let stamps = try readStamps(output).filter { $0 >= boundary && $0 < boundary + 60_000_000_000 }
-        guard stamps.count == count else { throw ValidationError("only \(stamps.count) of \(count) cron jobs ran within 20 s") }
+        guard stamps.count == count else {
+            throw ValidationError("only \(stamps.count) of \(count) cron jobs ran within 20 s")
+        }
         return stamps.map { Double($0 - boundary) / 1e6 }
     }
 }
@@ -204,7 +245,6 @@ struct SpawnBenchmark: AsyncParsableCommand {
 private func summary(_ delays: [Double]) -> String {
     let sorted = delays.sorted()
     func at(_ fraction: Double) -> Double { sorted[min(sorted.count - 1, Int(Double(sorted.count) * fraction))] }
-    return "p50 \(milliseconds(at(0.5)))  p99 \(milliseconds(at(0.99)))  max \(milliseconds(sorted.last ?? 0))  (\(sorted.count) starts)"
+    return
+        "p50 \(milliseconds(at(0.5)))  p99 \(milliseconds(at(0.99)))  max \(milliseconds(sorted.last ?? 0))  (\(sorted.count) starts)"
 }
-
-

@@ -13,7 +13,8 @@ struct DcrondChaos: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dcrond-chaos",
         abstract: "Inject faults into a real pool of dcrond nodes and audit every (job, instant).",
-        discussion: "Faults: \(ChaosFault.allCases.map(\.rawValue).joined(separator: ", ")). Network faults need root (network namespaces, nftables)."
+        discussion:
+            "Faults: \(ChaosFault.allCases.map(\.rawValue).joined(separator: ", ")). Network faults need root (network namespaces, nftables)."
     )
 
     @Option(help: "Nodes in the pool.") var nodes = 3
@@ -31,7 +32,9 @@ struct DcrondChaos: AsyncParsableCommand {
         guard duration >= 0 else { throw ValidationError("--duration must not be negative") }
         if let faults {
             for name in faults.split(separator: ",") where ChaosFault(rawValue: String(name)) == nil {
-                throw ValidationError("unknown fault \"\(name)\"; known: \(ChaosFault.allCases.map(\.rawValue).joined(separator: ", "))")
+                throw ValidationError(
+                    "unknown fault \"\(name)\"; known: \(ChaosFault.allCases.map(\.rawValue).joined(separator: ", "))"
+                )
             }
         }
     }

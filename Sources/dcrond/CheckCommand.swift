@@ -31,7 +31,12 @@ struct CheckCommand: AsyncParsableCommand {
         let hostWarnings = HostCheck.warnings(loaded)
         for warning in hostWarnings { print("warning: \(warning)") }
         guard connect else { return }
-        let hostFailure = CommandFailure(status: 1, messages: ["this host lacks what the configuration needs: \(hostWarnings.count) warning\(hostWarnings.count == 1 ? "" : "s") above"])
+        let hostFailure = CommandFailure(
+            status: 1,
+            messages: [
+                "this host lacks what the configuration needs: \(hostWarnings.count) warning\(hostWarnings.count == 1 ? "" : "s") above"
+            ]
+        )
         guard let endpoint = loaded.daemon.redis else {
             print("redis: none configured (standalone: this node runs every job)")
             if !hostWarnings.isEmpty { throw hostFailure }
@@ -50,7 +55,9 @@ struct CheckCommand: AsyncParsableCommand {
         let server = await client.connectedPeer ?? "?"
         print("redis: \(endpoint) answers\(endpoint.sentinelGroup == nil ? "" : " (master \(server))")")
         for warning in checked.warnings { print("warning: Redis \(warning)") }
-        if !checked.unchecked.isEmpty { print("note: not checked (the server refused): \(checked.unchecked.joined(separator: ", "))") }
+        if !checked.unchecked.isEmpty {
+            print("note: not checked (the server refused): \(checked.unchecked.joined(separator: ", "))")
+        }
         if checked.warnings.isEmpty { print("redis: no setting found that breaks a promise") }
         if !hostWarnings.isEmpty { throw hostFailure }
     }
@@ -68,9 +75,13 @@ func loadConfiguration(_ path: String, trust: FileTrust) throws -> LoadedConfigu
 
 /// Who, besides root and the daemon's user, may own the files (`--trusted-owner`).
 struct TrustOptions: ParsableArguments {
-    @Option(name: .customLong("trusted-owner"),
-            help: ArgumentHelp("An account that may also own the configuration, the jobs file, their folders and the password files (repeatable).",
-                               valueName: "user"))
+    @Option(
+        name: .customLong("trusted-owner"),
+        help: ArgumentHelp(
+            "An account that may also own the configuration, the jobs file, their folders and the password files (repeatable).",
+            valueName: "user"
+        )
+    )
     var trustedOwners: [String] = []
 
     func validate() throws {

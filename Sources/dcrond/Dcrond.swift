@@ -15,8 +15,12 @@ struct Dcrond: AsyncParsableCommand {
             and each scheduled instant is claimed in Redis before it starts.
             """,
         version: DcrondVersion.current,
-        subcommands: [RunCommand.self, CheckCommand.self, NextCommand.self, StatusCommand.self, HistoryCommand.self, ExplainCommand.self, TriggerCommand.self,
-                      PauseCommand.self, UnpauseCommand.self, KillCommand.self, DrainCommand.self, ResumeCommand.self, ReloadCommand.self]
+        subcommands: [
+            RunCommand.self, CheckCommand.self, NextCommand.self, StatusCommand.self, HistoryCommand.self,
+            ExplainCommand.self, TriggerCommand.self,
+            PauseCommand.self, UnpauseCommand.self, KillCommand.self, DrainCommand.self, ResumeCommand.self,
+            ReloadCommand.self,
+        ]
     )
 
     /// Runs the command; a ``CommandFailure`` prints its lines to stderr and sets the exit status.

@@ -40,7 +40,12 @@ struct NextCommand: ParsableCommand {
         let start: Int64
         if let after {
             guard let parsed = parseInstant(after) else {
-                throw CommandFailure(status: 2, messages: ["--after \"\(after)\" is not an ISO-8601 instant with an offset, such as 2025-03-30T01:00:00+01:00 or 2025-03-30T00:00:00Z"])
+                throw CommandFailure(
+                    status: 2,
+                    messages: [
+                        "--after \"\(after)\" is not an ISO-8601 instant with an offset, such as 2025-03-30T01:00:00+01:00 or 2025-03-30T00:00:00Z"
+                    ]
+                )
             }
             start = parsed
         } else {
@@ -55,7 +60,10 @@ struct NextCommand: ParsableCommand {
         let policy: DSTPolicy
         if let config {
             guard expression == nil, timeZone == nil else {
-                throw CommandFailure(status: 2, messages: ["give either an expression or --config with --job, not both"])
+                throw CommandFailure(
+                    status: 2,
+                    messages: ["give either an expression or --config with --job, not both"]
+                )
             }
             guard let job else { throw CommandFailure(status: 2, messages: ["--config needs --job NAME"]) }
             let table = try loadConfiguration(config, trust: .unchecked).table
@@ -75,7 +83,12 @@ struct NextCommand: ParsableCommand {
             do {
                 zone = try TimeZoneRules.named(timeZone ?? TimeZoneRules.hostZoneName())
             } catch {
-                throw CommandFailure(status: 2, messages: [timeZone == nil ? "the environment's TZ: time zone \(error)" : "--time-zone: time zone \(error)"])
+                throw CommandFailure(
+                    status: 2,
+                    messages: [
+                        timeZone == nil ? "the environment's TZ: time zone \(error)" : "--time-zone: time zone \(error)"
+                    ]
+                )
             }
             policy = schedule.defaultDSTPolicy
         }

@@ -17,14 +17,21 @@ struct ClusterContext {
     init(config: String, what: String) throws {
         loaded = try loadConfiguration(config, trust: .unchecked)
         guard let endpoint = loaded.daemon.redis else {
-            throw CommandFailure(status: 1, messages: [
-                "\(config): no \"redis\": standalone mode keeps no shared state, so \(what) cannot reach the daemon; configure \"redis\" to use it",
-            ])
+            throw CommandFailure(
+                status: 1,
+                messages: [
+                    "\(config): no \"redis\": standalone mode keeps no shared state, so \(what) cannot reach the daemon; configure \"redis\" to use it"
+                ]
+            )
         }
         var options = RedisConnectionOptions()
         options.connectTimeout = .seconds(2)
         options.clientName = "dcrond-cli"
-        redis = RedisClient(endpoint: endpoint, options: options, logger: Logger(label: "dcrond.cli", factory: { _ in SwiftLogNoOpLogHandler() }))
+        redis = RedisClient(
+            endpoint: endpoint,
+            options: options,
+            logger: Logger(label: "dcrond.cli", factory: { _ in SwiftLogNoOpLogHandler() })
+        )
         keys = ClusterKeys(cluster: loaded.daemon.cluster)
     }
 
@@ -59,7 +66,8 @@ struct ClusterContext {
 func describeRedisError(_ error: any Error) -> String {
     let text = "\(error)"
     if text.contains("NOAUTH") || text.contains("WRONGPASS") || text.contains("invalid password") {
-        return "\(text) (Redis wants a password: set \"redisPasswordFile\" in the daemon configuration, or fix the one it names)"
+        return
+            "\(text) (Redis wants a password: set \"redisPasswordFile\" in the daemon configuration, or fix the one it names)"
     }
     return text
 }
@@ -104,29 +112,54 @@ struct TriggerCommand: AsyncParsableCommand {
         let context = try ClusterContext(config: config, what: "a manual run")
         _ = try context.job(job)
         let limit = ContinuousClock.now + (try parseDuration(timeout))
-        let (_, nodes) = try await context.reaching { try await ClusterStatus.readNodes(redis: context.redis, cluster: context.keys.cluster) }
-        let ring = HashRing(nodes: nodes.filter { $0.state == .active }.map(\.id), virtualNodes: context.loaded.daemon.virtualNodes)
+        let (_, nodes) = try await context.reaching {
+            try await ClusterStatus.readNodes(redis: context.redis, cluster: context.keys.cluster)
+        }
+        let ring = HashRing(
+            nodes: nodes.filter { $0.state == .active }.map(\.id),
+            virtualNodes: context.loaded.daemon.virtualNodes
+        )
         guard let owner = ring.owner(of: job) else {
-            throw CommandFailure(status: 1, messages: ["no active node in cluster \(context.keys.cluster) (\(nodes.count) draining or none): the run cannot start; `dcrond status` shows the pool"])
+            throw CommandFailure(
+                status: 1,
+                messages: [
+                    "no active node in cluster \(context.keys.cluster) (\(nodes.count) draining or none): the run cannot start; `dcrond status` shows the pool"
+                ]
+            )
         }
         let request = JobRunner.newRunID()
         // A run that ends before this command looks again leaves only its record: told apart from
         // older manual runs by its run ID.
         let before = try await lastManual(context)?.runID
         let (isNew, entry) = try await context.reaching {
-            try await OperatorRequests.requestTrigger(context.redis, keys: context.keys, job: job, request: request, force: force, who: ClusterContext.who)
+            try await OperatorRequests.requestTrigger(
+                context.redis,
+                keys: context.keys,
+                job: job,
+                request: request,
+                force: force,
+                who: ClusterContext.who
+            )
         }
         if !isNew, let entry, !json {
             print("joining the manual run of \(job) that \(entry.who) asked for (\(entry.state.rawValue))")
         }
         let requestID = entry?.request ?? request
-        var runID: String?, node: String?
+        var runID: String?
+        var node: String?
         waiting: while ContinuousClock.now < limit {
-            let current = try await context.reaching { try await OperatorRequests.trigger(context.redis, keys: context.keys, job: job) }
+            let current = try await context.reaching {
+                try await OperatorRequests.trigger(context.redis, keys: context.keys, job: job)
+            }
             guard let current, current.request == requestID else { break }  // ended already
             switch current.state {
             case .refused:
-                throw CommandFailure(status: 1, messages: ["the manual run of \(job) was refused on node \(current.node ?? owner): \(current.reason ?? "no reason given")"])
+                throw CommandFailure(
+                    status: 1,
+                    messages: [
+                        "the manual run of \(job) was refused on node \(current.node ?? owner): \(current.reason ?? "no reason given")"
+                    ]
+                )
             case .started:
                 (runID, node) = (current.runID, current.node)
                 break waiting
@@ -139,11 +172,21 @@ struct TriggerCommand: AsyncParsableCommand {
             (runID, node) = (record.runID, record.node)
         }
         guard let runID, let node else {
-            throw CommandFailure(status: 1, messages: ["no node started the manual run of \(job) within \(timeout) (its owner is \(owner)); see `dcrond status` and the owner's journal"])
+            throw CommandFailure(
+                status: 1,
+                messages: [
+                    "no node started the manual run of \(job) within \(timeout) (its owner is \(owner)); see `dcrond status` and the owner's journal"
+                ]
+            )
         }
         if !wait {
             if json {
-                print(JSONValue.object(["job": .string(job), "runId": .string(runID), "node": .string(node), "state": .string("started")]).serialized)
+                print(
+                    JSONValue.object([
+                        "job": .string(job), "runId": .string(runID), "node": .string(node),
+                        "state": .string("started"),
+                    ]).serialized
+                )
             } else {
                 print("started run \(runID) of \(job) on node \(node)")
             }
@@ -152,18 +195,27 @@ struct TriggerCommand: AsyncParsableCommand {
         if !json { print("started run \(runID) of \(job) on node \(node); waiting for it to end") }
         while ContinuousClock.now < limit {
             if let record = try await lastManual(context), record.runID == runID {
-                if json { print(record.json.serialized) } else { print("run \(runID) \(record.outcome.word): \(record.resultText)") }
+                if json {
+                    print(record.json.serialized)
+                } else {
+                    print("run \(runID) \(record.outcome.word): \(record.resultText)")
+                }
                 if record.outcome != .succeeded { throw CommandFailure(status: 1, messages: []) }
                 return
             }
             await sleep(milliseconds: 100)
         }
-        throw CommandFailure(status: 1, messages: ["run \(runID) of \(job) on node \(node) had not ended after \(timeout)"])
+        throw CommandFailure(
+            status: 1,
+            messages: ["run \(runID) of \(job) on node \(node) had not ended after \(timeout)"]
+        )
     }
 
     private func lastManual(_ context: ClusterContext) async throws -> RunRecord? {
         try await context.reaching {
-            try await context.redis.send(RedisCommand("HGET", context.keys.lastManual, job)).string.flatMap(RunRecord.init(serialized:))
+            try await context.redis.send(RedisCommand("HGET", context.keys.lastManual, job)).string.flatMap(
+                RunRecord.init(serialized:)
+            )
         }
     }
 }
@@ -214,8 +266,14 @@ private func setPaused(_ pause: Bool, jobs: [String], config: String, json: Bool
     var results: [JSONValue] = []
     for job in jobs {
         let changed = try await context.reaching {
-            pause ? try await OperatorRequests.pause(context.redis, keys: context.keys, job: job, who: ClusterContext.who)
-                : try await OperatorRequests.unpause(context.redis, keys: context.keys, job: job, who: ClusterContext.who)
+            pause
+                ? try await OperatorRequests.pause(context.redis, keys: context.keys, job: job, who: ClusterContext.who)
+                : try await OperatorRequests.unpause(
+                    context.redis,
+                    keys: context.keys,
+                    job: job,
+                    who: ClusterContext.who
+                )
         }
         results.append(.object(["job": .string(job), "paused": .bool(pause), "changed": .bool(changed)]))
         if !json {
@@ -256,47 +314,73 @@ struct KillCommand: AsyncParsableCommand {
     var json = false
 
     func validate() throws {
-        guard Self.signalNumber(signal) != nil else { throw ValidationError("--signal \(signal): not a signal name or number") }
+        guard Self.signalNumber(signal) != nil else {
+            throw ValidationError("--signal \(signal): not a signal name or number")
+        }
     }
 
     static func signalNumber(_ text: String) -> Int32? {
         if let number = Int32(text), number > 0, number < 65 { return number }
         let name = text.uppercased().hasPrefix("SIG") ? String(text.uppercased().dropFirst(3)) : text.uppercased()
-        let known: [String: Int32] = ["TERM": SIGTERM, "INT": SIGINT, "HUP": SIGHUP, "KILL": SIGKILL, "QUIT": SIGQUIT,
-                                      "USR1": SIGUSR1, "USR2": SIGUSR2, "ABRT": SIGABRT, "ALRM": SIGALRM]
+        let known: [String: Int32] = [
+            "TERM": SIGTERM, "INT": SIGINT, "HUP": SIGHUP, "KILL": SIGKILL, "QUIT": SIGQUIT,
+            "USR1": SIGUSR1, "USR2": SIGUSR2, "ABRT": SIGABRT, "ALRM": SIGALRM,
+        ]
         return known[name]
     }
 
     func run() async throws {
         let context = try ClusterContext(config: config, what: "a kill")
         let definition = try context.job(job)
-        let kill = OperatorRequests.Kill(request: JobRunner.newRunID(), signal: Self.signalNumber(signal)!, runID: run, job: job)
-        let (_, nodes) = try await context.reaching { try await ClusterStatus.readNodes(redis: context.redis, cluster: context.keys.cluster) }
-        _ = try await context.reaching { try await OperatorRequests.publishKill(context.redis, keys: context.keys, kill) }
+        let kill = OperatorRequests.Kill(
+            request: JobRunner.newRunID(),
+            signal: Self.signalNumber(signal)!,
+            runID: run,
+            job: job
+        )
+        let (_, nodes) = try await context.reaching {
+            try await ClusterStatus.readNodes(redis: context.redis, cluster: context.keys.cluster)
+        }
+        _ = try await context.reaching {
+            try await OperatorRequests.publishKill(context.redis, keys: context.keys, kill)
+        }
         // Every live node answers, with the runs it reached or none.
         let limit = ContinuousClock.now + .seconds(3)
         var answers: [String: [String]] = [:]
         while ContinuousClock.now < limit {
-            answers = try await context.reaching { try await OperatorRequests.killAcknowledgements(context.redis, keys: context.keys, request: kill.request) }
+            answers = try await context.reaching {
+                try await OperatorRequests.killAcknowledgements(
+                    context.redis,
+                    keys: context.keys,
+                    request: kill.request
+                )
+            }
             if Set(nodes.map(\.id)).isSubset(of: answers.keys) { break }
             await sleep(milliseconds: 50)
         }
         let reached = answers.sorted { $0.key < $1.key }.flatMap { node, runs in runs.map { (node: node, run: $0) } }
         let silent = nodes.map(\.id).filter { answers[$0] == nil }
         if json {
-            print(JSONValue.object([
-                "job": .string(job), "signal": .string(signalName(kill.signal)),
-                "killed": .array(reached.map { .object(["node": .string($0.node), "runId": .string($0.run)]) }),
-                "unanswered": .array(silent.map { .string($0) }),
-            ]).serialized)
+            print(
+                JSONValue.object([
+                    "job": .string(job), "signal": .string(signalName(kill.signal)),
+                    "killed": .array(reached.map { .object(["node": .string($0.node), "runId": .string($0.run)]) }),
+                    "unanswered": .array(silent.map { .string($0) }),
+                ]).serialized
+            )
         } else {
             for entry in reached {
-                print("sent \(signalName(kill.signal)) to run \(entry.run) of \(job) on node \(entry.node) (SIGKILL after \(formatDuration(definition.killGrace)) if it is still there)")
+                print(
+                    "sent \(signalName(kill.signal)) to run \(entry.run) of \(job) on node \(entry.node) (SIGKILL after \(formatDuration(definition.killGrace)) if it is still there)"
+                )
             }
             for node in silent { print("warning: node \(node) did not answer") }
         }
         if reached.isEmpty {
-            throw CommandFailure(status: 1, messages: ["no run of \(job)\(run.map { " with ID \($0)" } ?? "") is running on any node that answered"])
+            throw CommandFailure(
+                status: 1,
+                messages: ["no run of \(job)\(run.map { " with ID \($0)" } ?? "") is running on any node that answered"]
+            )
         }
     }
 }
@@ -305,7 +389,8 @@ struct HistoryCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "history",
         abstract: "A job's runs, and its skipped and missed instants with why, newest first.",
-        discussion: "From the job's history in Redis (the last 100 records), whichever node ran it; with the last lines of each run's output."
+        discussion:
+            "From the job's history in Redis (the last 100 records), whichever node ran it; with the last lines of each run's output."
     )
 
     @Option(help: "The daemon configuration.")
@@ -324,14 +409,17 @@ struct HistoryCommand: AsyncParsableCommand {
     var json = false
 
     func validate() throws {
-        guard (1...RedisClaimStore.historyLength).contains(limit) else { throw ValidationError("--limit must be from 1 to \(RedisClaimStore.historyLength)") }
+        guard (1...RedisClaimStore.historyLength).contains(limit) else {
+            throw ValidationError("--limit must be from 1 to \(RedisClaimStore.historyLength)")
+        }
     }
 
     func run() async throws {
         let context = try ClusterContext(config: config, what: "the history")
         let definition = try context.job(job)
         let lines = try await context.reaching {
-            try await context.redis.send(RedisCommand("LRANGE", context.keys.runs(job), 0, limit - 1)).array?.compactMap(\.string) ?? []
+            try await context.redis.send(RedisCommand("LRANGE", context.keys.runs(job), 0, limit - 1)).array?
+                .compactMap(\.string) ?? []
         }
         let records = lines.compactMap(RunRecord.init(serialized:))
         if json {
@@ -351,7 +439,10 @@ struct HistoryCommand: AsyncParsableCommand {
                 instant += " … \(formatInstant(through, offset: zone.offset(at: through))) (\(record.count))"
             }
             let late = record.startLatenessMilliseconds.map { "\($0) ms" } ?? "-"
-            let duration = record.attempts.first.flatMap { first in record.attempts.last.map { formatDuration(.milliseconds($0.endedAt - first.startedAt)) } } ?? "-"
+            let duration =
+                record.attempts.first.flatMap { first in
+                    record.attempts.last.map { formatDuration(.milliseconds($0.endedAt - first.startedAt)) }
+                } ?? "-"
             var result: String
             switch record.outcome {
             case .skipped(let reason): result = "skipped: \(reason)"
@@ -360,15 +451,24 @@ struct HistoryCommand: AsyncParsableCommand {
             }
             if record.attempts.count > 1 { result += ", \(record.attempts.count) attempts" }
             // Skipped and missed instants had no run, so no trigger.
-            rows.append([instant, record.outcome.reason == nil ? record.trigger.rawValue : "-", record.node, late, duration, result])
-            outputs.append(noOutput ? [] : (record.outputDropped > 0 ? ["… \(record.outputDropped) earlier lines"] : [])
-                               + record.output.map { "\($0.stream == .stderr ? "!" : "|") \($0.text)" })
+            rows.append([
+                instant, record.outcome.reason == nil ? record.trigger.rawValue : "-", record.node, late, duration,
+                result,
+            ])
+            outputs.append(
+                noOutput
+                    ? []
+                    : (record.outputDropped > 0 ? ["… \(record.outputDropped) earlier lines"] : [])
+                        + record.output.map { "\($0.stream == .stderr ? "!" : "|") \($0.text)" }
+            )
         }
         let widths = rows[0].indices.map { column in rows.map { $0[column].count }.max() ?? 0 }
         for (index, row) in rows.enumerated() {
-            print(row.enumerated().map { column, cell in
-                column == row.count - 1 ? cell : cell + String(repeating: " ", count: widths[column] - cell.count)
-            }.joined(separator: "  "))
+            print(
+                row.enumerated().map { column, cell in
+                    column == row.count - 1 ? cell : cell + String(repeating: " ", count: widths[column] - cell.count)
+                }.joined(separator: "  ")
+            )
             if index > 0 { for line in outputs[index - 1] { print("    \(line)") } }
         }
     }
@@ -403,7 +503,9 @@ struct ExplainCommand: AsyncParsableCommand {
 
     func validate() throws {
         if let at, Int64(at) == nil, parseInstant(at) == nil {
-            throw ValidationError("--at \(at): give Unix seconds or an ISO 8601 time with its offset, as 2026-12-01T02:30:00+01:00")
+            throw ValidationError(
+                "--at \(at): give Unix seconds or an ISO 8601 time with its offset, as 2026-12-01T02:30:00+01:00"
+            )
         }
         guard (0...20).contains(next) else { throw ValidationError("--next must be from 0 to 20") }
     }
@@ -427,7 +529,9 @@ struct ExplainCommand: AsyncParsableCommand {
         facts.lastClaimed = replies[1].string.flatMap { Int64($0) }
         facts.claimedBy = replies[2].string
         facts.paused = try await context.reaching { try await OperatorRequests.paused(context.redis, keys: keys)[job] }
-        facts.nodes = try await context.reaching { try await ClusterStatus.readNodes(redis: context.redis, cluster: keys.cluster).nodes }
+        facts.nodes = try await context.reaching {
+            try await ClusterStatus.readNodes(redis: context.redis, cluster: keys.cluster).nodes
+        }
 
         let instant: Int64
         if let at {
@@ -442,27 +546,42 @@ struct ExplainCommand: AsyncParsableCommand {
         let zone = definition.timeZone
         func format(_ value: Int64) -> String { formatInstant(value, offset: zone.offset(at: value)) }
         if json {
-            print(JSONValue.object([
-                "job": .string(job), "now": .integer(now), "explanation": explained.json,
-                "next": .array(following.map { entry in
-                    let upcoming = JobExplanation(entry.instant, facts)
-                    return .object(["instant": .integer(entry.instant), "runs": .bool(entry.runs), "dst": entry.note.map { .string($0) } ?? .null,
-                                    "summary": .string(upcoming.summary)])
-                }),
-            ]).serialized)
+            print(
+                JSONValue.object([
+                    "job": .string(job), "now": .integer(now), "explanation": explained.json,
+                    "next": .array(
+                        following.map { entry in
+                            let upcoming = JobExplanation(entry.instant, facts)
+                            return .object([
+                                "instant": .integer(entry.instant), "runs": .bool(entry.runs),
+                                "dst": entry.note.map { .string($0) } ?? .null,
+                                "summary": .string(upcoming.summary),
+                            ])
+                        }
+                    ),
+                ]).serialized
+            )
             return
         }
-        print("\(job) at \(format(instant)) (\(instant)), schedule \"\(definition.schedule.text)\" in \(zone.identifier)")
+        print(
+            "\(job) at \(format(instant)) (\(instant)), schedule \"\(definition.schedule.text)\" in \(zone.identifier)"
+        )
         if let dst = explained.dst { print("  DST: \(dst)") }
         print("  \(explained.summary)")
         print("  owner now: \(explained.owner ?? "none"): \(explained.ownerReason)")
-        if let last = facts.lastClaimed { print("  last claimed instant: \(format(last))\(facts.claimedBy.map { " (\($0.split(separator: " ").first ?? ""))" } ?? "")") }
+        if let last = facts.lastClaimed {
+            print(
+                "  last claimed instant: \(format(last))\(facts.claimedBy.map { " (\($0.split(separator: " ").first ?? ""))" } ?? "")"
+            )
+        }
         if let paused = facts.paused { print("  paused by \(paused.who)") }
         if !following.isEmpty {
             print("next:")
             for entry in following {
                 let upcoming = JobExplanation(entry.instant, facts)
-                print("  \(format(entry.instant))  \(entry.runs ? upcoming.summary : "not run")\(entry.note.map { " — \($0)" } ?? "")")
+                print(
+                    "  \(format(entry.instant))  \(entry.runs ? upcoming.summary : "not run")\(entry.note.map { " — \($0)" } ?? "")"
+                )
             }
         }
     }

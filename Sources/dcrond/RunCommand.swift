@@ -21,10 +21,15 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "The daemon configuration.")
     var config = DaemonConfiguration.defaultPath
 
-    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (default: \"logLevel\" of the configuration, else info). Job output is written whatever the level.")
+    @Option(
+        help:
+            "Log level: trace, debug, info, notice, warning, error, critical (default: \"logLevel\" of the configuration, else info). Job output is written whatever the level."
+    )
     var logLevel: Logger.Level?
 
-    @Option(help: "auto (the journal's native protocol when stderr is the journal, else logfmt), journal, logfmt or json.")
+    @Option(
+        help: "auto (the journal's native protocol when stderr is the journal, else logfmt), journal, logfmt or json."
+    )
     var logFormat: LogFormat = .auto
 
     @OptionGroup var trustOptions: TrustOptions
@@ -45,7 +50,9 @@ struct RunCommand: AsyncParsableCommand {
             loaded = try ConfigurationLoader.load(configPath: config, trust: trustOptions.trust)
         } catch {
             for line in error.lines { logger.error("configuration rejected: \(line)") }
-            logger.critical("not starting: \(error.count) problem\(error.count == 1 ? "" : "s") in the configuration; fix them (`dcrond check --config \(config)` lists them) and start again")
+            logger.critical(
+                "not starting: \(error.count) problem\(error.count == 1 ? "" : "s") in the configuration; fix them (`dcrond check --config \(config)` lists them) and start again"
+            )
             throw CommandFailure(status: Self.configurationExitStatus, messages: [])
         }
         output.node = loaded.daemon.node
@@ -54,14 +61,25 @@ struct RunCommand: AsyncParsableCommand {
         // Stats and user look-ups: here, before the daemon's actor runs, never on it.
         for warning in HostCheck.warnings(loaded) { logger.warning("\(warning)") }
         if let raised = DescriptorLimit.raise(), raised.from != raised.to {
-            logger.info("descriptor limit raised for the daemon (jobs keep the original)", metadata: ["from": "\(raised.from)", "to": "\(raised.to)"])
+            logger.info(
+                "descriptor limit raised for the daemon (jobs keep the original)",
+                metadata: ["from": "\(raised.from)", "to": "\(raised.to)"]
+            )
         }
-        let daemon = Daemon(configPath: config, loaded: loaded, logger: logger, output: output, serviceManager: serviceManager)
+        let daemon = Daemon(
+            configPath: config,
+            loaded: loaded,
+            logger: logger,
+            output: output,
+            serviceManager: serviceManager
+        )
         var server: MetricsServer?
         if let address = loaded.daemon.metrics {
             daemon.metrics.bootstrapMetricsSystem()
             do {
-                server = try await MetricsServer(host: address.host, port: address.port) { path in await Self.respond(path, daemon) }
+                server = try await MetricsServer(host: address.host, port: address.port) { path in
+                    await Self.respond(path, daemon)
+                }
                 logger.info("serving /metrics, /healthz and /readyz", metadata: ["metrics": "\(address)"])
             } catch {
                 logger.critical("not starting: \(config): metrics: cannot listen on \(address): \(error)")
@@ -102,7 +120,11 @@ extension RunCommand {
         switch path {
         case "/metrics":
             await daemon.refreshMetrics()
-            return MetricsServer.Response(status: .ok, contentType: "text/plain; version=0.0.4; charset=utf-8", body: daemon.metrics.exposition())
+            return MetricsServer.Response(
+                status: .ok,
+                contentType: "text/plain; version=0.0.4; charset=utf-8",
+                body: daemon.metrics.exposition()
+            )
         case "/healthz":
             return daemon.liveness().map { .text(.serviceUnavailable, $0) } ?? .text(.ok, "ok")
         case "/readyz":
@@ -134,7 +156,8 @@ struct DrainCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "drain",
         abstract: "Move a node off the ring: it owns nothing new and finishes what it started.",
-        discussion: "Sets the node's drain key in Redis; the node takes it up at its next heartbeat. `dcrond resume` undoes it."
+        discussion:
+            "Sets the node's drain key in Redis; the node takes it up at its next heartbeat. `dcrond resume` undoes it."
     )
 
     @OptionGroup var target: NodeTarget
@@ -156,7 +179,10 @@ struct ResumeCommand: AsyncParsableCommand {
 private func setDrain(_ drain: Bool, _ options: NodeTarget) async throws {
     let loaded = try loadConfiguration(options.config, trust: .unchecked)
     guard let endpoint = loaded.daemon.redis else {
-        throw CommandFailure(status: 1, messages: ["\(options.config): no \"redis\": a standalone node has no pool to drain from"])
+        throw CommandFailure(
+            status: 1,
+            messages: ["\(options.config): no \"redis\": a standalone node has no pool to drain from"]
+        )
     }
     let target = options.node ?? loaded.daemon.node
     let key = ClusterKeys(cluster: loaded.daemon.cluster).drain(target)
@@ -167,14 +193,22 @@ private func setDrain(_ drain: Bool, _ options: NodeTarget) async throws {
             guard nodes.contains(where: { $0.id == target }) else {
                 // Resuming a node that is gone still clears its key: nothing is left behind.
                 if !drain, try await redis.send(RedisCommand("DEL", key)).orThrow().integer == 1 {
-                    print(options.json ? JSONValue.object(["node": .string(target), "draining": .bool(false), "inPool": .bool(false)]).serialized
-                        : "node \(target) is not in the pool; cleared its drain mark")
+                    print(
+                        options.json
+                            ? JSONValue.object([
+                                "node": .string(target), "draining": .bool(false), "inPool": .bool(false),
+                            ]).serialized
+                            : "node \(target) is not in the pool; cleared its drain mark"
+                    )
                     return
                 }
                 let known = nodes.map(\.id).joined(separator: ", ")
-                throw CommandFailure(status: 1, messages: [
-                    "node \(target) is not in the pool of cluster \(loaded.daemon.cluster) (nodes: \(known.isEmpty ? "none" : known)); --force sets it anyway",
-                ])
+                throw CommandFailure(
+                    status: 1,
+                    messages: [
+                        "node \(target) is not in the pool of cluster \(loaded.daemon.cluster) (nodes: \(known.isEmpty ? "none" : known)); --force sets it anyway"
+                    ]
+                )
             }
         }
         let reply = try await redis.send(drain ? RedisCommand("SET", key, "1") : RedisCommand("DEL", key))
@@ -187,7 +221,11 @@ private func setDrain(_ drain: Bool, _ options: NodeTarget) async throws {
     if options.json {
         print(JSONValue.object(["node": .string(target), "draining": .bool(drain)]).serialized)
     } else {
-        print(drain ? "node \(target) drains at its next heartbeat" : "node \(target) returns to the ring at its next heartbeat")
+        print(
+            drain
+                ? "node \(target) drains at its next heartbeat"
+                : "node \(target) returns to the ring at its next heartbeat"
+        )
     }
 }
 

@@ -19,7 +19,10 @@ struct StatusCommand: AsyncParsableCommand {
     @Flag(help: "Print JSON.")
     var json = false
 
-    @Flag(help: "Also fail (exit 3) when nodes run different job tables, a node's clock is off by more than 1s, or a node could not start runs lately.")
+    @Flag(
+        help:
+            "Also fail (exit 3) when nodes run different job tables, a node's clock is off by more than 1s, or a node could not start runs lately."
+    )
     var strict = false
 
     func run() async throws {
@@ -31,9 +34,17 @@ struct StatusCommand: AsyncParsableCommand {
             options.connectTimeout = .seconds(2)
             let client = RedisClient(endpoint: endpoint, options: options)
             do {
-                status = try await ClusterStatus.read(redis: client, cluster: loaded.daemon.cluster, table: loaded.table,
-                                                      virtualNodes: loaded.daemon.virtualNodes, now: now)
-                status.redisWarnings = try await RedisSafetyCheck.check(client, claimReplicas: loaded.daemon.claimReplicas).warnings
+                status = try await ClusterStatus.read(
+                    redis: client,
+                    cluster: loaded.daemon.cluster,
+                    table: loaded.table,
+                    virtualNodes: loaded.daemon.virtualNodes,
+                    now: now
+                )
+                status.redisWarnings = try await RedisSafetyCheck.check(
+                    client,
+                    claimReplicas: loaded.daemon.claimReplicas
+                ).warnings
                 status.redisServer = await client.connectedPeer
             } catch {
                 throw CommandFailure(status: 1, messages: ["cannot read the pool: \(describeRedisError(error))"])
@@ -47,7 +58,9 @@ struct StatusCommand: AsyncParsableCommand {
             if let problems { throw CommandFailure(status: problems.status, messages: problems.messages) }
             return
         }
-        print("cluster \(status.cluster), epoch \(status.epoch), \(status.nodes.count) node\(status.nodes.count == 1 ? "" : "s")")
+        print(
+            "cluster \(status.cluster), epoch \(status.epoch), \(status.nodes.count) node\(status.nodes.count == 1 ? "" : "s")"
+        )
         if let endpoint = loaded.daemon.redis, endpoint.sentinelGroup != nil, let server = status.redisServer {
             print("redis \(endpoint): master \(server)")
         }
@@ -69,15 +82,21 @@ struct StatusCommand: AsyncParsableCommand {
             if let failures = node.startFailures { print("warning: node \(node.id) could not start runs: \(failures)") }
         }
         for node in status.mismatchedNodes {
-            print("warning: node \(node.id) runs a different job table (fingerprint \(node.fingerprint ?? "?"), here \(status.localFingerprint))")
+            print(
+                "warning: node \(node.id) runs a different job table (fingerprint \(node.fingerprint ?? "?"), here \(status.localFingerprint))"
+            )
         }
         print("")
         var jobRows = [["JOB", "OWNER", "NEXT", "LAST RUN", "LAST SUCCESS"]]
         for job in status.jobs {
             let zone = loaded.table.job(named: job.name)?.timeZone ?? .utc
-            var next = job.next.map { formatInstant($0, offset: zone.offset(at: $0)) } ?? (job.enabled ? "-" : "disabled")
+            var next =
+                job.next.map { formatInstant($0, offset: zone.offset(at: $0)) } ?? (job.enabled ? "-" : "disabled")
             if let who = job.pausedBy { next = "paused by \(who)" }
-            jobRows.append([job.name, job.owner ?? "(no active node)", next, describe(job.lastRun, zone), describe(job.lastSuccess, zone)])
+            jobRows.append([
+                job.name, job.owner ?? "(no active node)", next, describe(job.lastRun, zone),
+                describe(job.lastSuccess, zone),
+            ])
         }
         printTable(jobRows)
         if let problems { throw CommandFailure(status: problems.status, messages: problems.messages) }
@@ -87,13 +106,24 @@ struct StatusCommand: AsyncParsableCommand {
     /// tables or clocks differ.
     private func health(_ status: ClusterStatus) -> (status: Int32, messages: [String])? {
         if !status.nodes.contains(where: { $0.state == .active }) {
-            return (2, ["no active node in cluster \(status.cluster): no job runs (\(status.nodes.count) node\(status.nodes.count == 1 ? "" : "s") draining or none in the pool)"])
+            return (
+                2,
+                [
+                    "no active node in cluster \(status.cluster): no job runs (\(status.nodes.count) node\(status.nodes.count == 1 ? "" : "s") draining or none in the pool)"
+                ]
+            )
         }
         guard strict else { return nil }
-        var messages = status.mismatchedNodes.map { "node \($0.id) runs a different job table (fingerprint \($0.fingerprint ?? "?"), here \(status.localFingerprint))" }
-        messages += status.nodes.compactMap { node in node.startFailures.map { "node \(node.id) could not start runs: \($0)" } }
+        var messages = status.mismatchedNodes.map {
+            "node \($0.id) runs a different job table (fingerprint \($0.fingerprint ?? "?"), here \(status.localFingerprint))"
+        }
+        messages += status.nodes.compactMap { node in
+            node.startFailures.map { "node \(node.id) could not start runs: \($0)" }
+        }
         for node in status.nodes {
-            if let offset = node.clockOffsetMilliseconds, abs(offset) > 1000 { messages.append("node \(node.id)'s clock is off by \(offset) ms from Redis's") }
+            if let offset = node.clockOffsetMilliseconds, abs(offset) > 1000 {
+                messages.append("node \(node.id)'s clock is off by \(offset) ms from Redis's")
+            }
         }
         return messages.isEmpty ? nil : (3, messages)
     }
@@ -102,15 +132,18 @@ struct StatusCommand: AsyncParsableCommand {
     private func describe(_ record: JSONValue?, _ zone: TimeZoneRules) -> String {
         guard case .object(let fields)? = record else { return "-" }
         func field(_ key: String) -> JSONValue? { fields.first { $0.key == key }?.value }
-        guard case .number(let instant, _)? = field("scheduledAt"), case .string(let node)? = field("node") else { return "-" }
+        guard case .number(let instant, _)? = field("scheduledAt"), case .string(let node)? = field("node") else {
+            return "-"
+        }
         var result = ""
         switch field("result") {
         case .object(let parts)?:
-            result = parts.first.map { member in
-                if case .number(_, let text) = member.value { return "\(member.key) \(text)" }
-                if case .string(let text) = member.value { return text }
-                return member.key
-            } ?? ""
+            result =
+                parts.first.map { member in
+                    if case .number(_, let text) = member.value { return "\(member.key) \(text)" }
+                    if case .string(let text) = member.value { return text }
+                    return member.key
+                } ?? ""
         default:
             if case .string(let outcome)? = field("outcome") { result = outcome }
         }
@@ -121,9 +154,11 @@ struct StatusCommand: AsyncParsableCommand {
     private func printTable(_ rows: [[String]]) {
         let widths = rows[0].indices.map { column in rows.map { $0[column].count }.max() ?? 0 }
         for row in rows {
-            print(row.enumerated().map { index, cell in
-                index == row.count - 1 ? cell : cell + String(repeating: " ", count: widths[index] - cell.count)
-            }.joined(separator: "  "))
+            print(
+                row.enumerated().map { index, cell in
+                    index == row.count - 1 ? cell : cell + String(repeating: " ", count: widths[index] - cell.count)
+                }.joined(separator: "  ")
+            )
         }
     }
 }

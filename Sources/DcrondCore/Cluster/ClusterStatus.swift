@@ -48,15 +48,20 @@ package struct ClusterStatus: Sendable {
     /// A server error (`NOAUTH`, `WRONGTYPE`, ...) is thrown, not read as an empty pool.
     package static func readNodes(redis: RedisClient, cluster: String) async throws -> (epoch: Int64, nodes: [Node]) {
         let keys = ClusterKeys(cluster: cluster)
-        let first = try await checked(redis, [
-            RedisCommand("ZRANGE", keys.members, 0, -1), RedisCommand("HGETALL", keys.states),
-            RedisCommand("GET", keys.epoch), RedisCommand("TIME"),
-        ])
+        let first = try await checked(
+            redis,
+            [
+                RedisCommand("ZRANGE", keys.members, 0, -1), RedisCommand("HGETALL", keys.states),
+                RedisCommand("GET", keys.epoch), RedisCommand("TIME"),
+            ]
+        )
         let ids = (first[0].array?.compactMap(\.string) ?? []).sorted()
         var states: [String: NodeState] = [:]
         if let flat = first[1].array {
             for index in stride(from: 0, to: flat.count - 1, by: 2) {
-                if let id = flat[index].string { states[id] = NodeState(rawValue: flat[index + 1].string ?? "") ?? .active }
+                if let id = flat[index].string {
+                    states[id] = NodeState(rawValue: flat[index + 1].string ?? "") ?? .active
+                }
             }
         }
         let epoch = first[2].string.flatMap { Int64($0) } ?? 0
@@ -71,19 +76,31 @@ package struct ClusterStatus: Sendable {
                 }
             }
             let heartbeatAt = fields["heartbeatAt"].flatMap { Int64($0) }
-            return Node(id: id, state: states[id] ?? .active,
-                        heartbeatAgeMilliseconds: heartbeatAt.flatMap { at in redisNow.map { $0 - at } },
-                        clockOffsetMilliseconds: fields["clockOffsetMs"].flatMap { Int64($0) }, version: fields["version"],
-                        fingerprint: fields["fingerprint"], host: fields["host"], pid: fields["pid"].flatMap { Int64($0) },
-                        startedAt: fields["startedAt"].flatMap { Int64($0) }, timeZone: fields["timezone"],
-                        startFailures: fields["startFailures"])
+            return Node(
+                id: id,
+                state: states[id] ?? .active,
+                heartbeatAgeMilliseconds: heartbeatAt.flatMap { at in redisNow.map { $0 - at } },
+                clockOffsetMilliseconds: fields["clockOffsetMs"].flatMap { Int64($0) },
+                version: fields["version"],
+                fingerprint: fields["fingerprint"],
+                host: fields["host"],
+                pid: fields["pid"].flatMap { Int64($0) },
+                startedAt: fields["startedAt"].flatMap { Int64($0) },
+                timeZone: fields["timezone"],
+                startFailures: fields["startFailures"]
+            )
         }
         return (epoch, nodes)
     }
 
     /// Reads the pool from Redis in two round trips (no `SCAN`).
-    package static func read(redis: RedisClient, cluster: String, table: JobTable, virtualNodes: Int,
-                             now: Int64) async throws -> ClusterStatus {
+    package static func read(
+        redis: RedisClient,
+        cluster: String,
+        table: JobTable,
+        virtualNodes: Int,
+        now: Int64
+    ) async throws -> ClusterStatus {
         let keys = ClusterKeys(cluster: cluster)
         let (epoch, nodes) = try await readNodes(redis: redis, cluster: cluster)
         let ring = HashRing(nodes: nodes.filter { $0.state == .active }.map(\.id), virtualNodes: virtualNodes)
@@ -91,16 +108,28 @@ package struct ClusterStatus: Sendable {
         let paused = (try? await OperatorRequests.paused(redis, keys: keys)) ?? [:]
         for index in jobs.indices { jobs[index].pausedBy = paused[jobs[index].name]?.who }
         if !jobs.isEmpty {
-            let history = try await checked(redis, jobs.flatMap { job in [
-                RedisCommand("LINDEX", keys.runs(job.name), 0), RedisCommand("HGET", keys.lastSuccess, job.name),
-            ] })
+            let history = try await checked(
+                redis,
+                jobs.flatMap { job in
+                    [
+                        RedisCommand("LINDEX", keys.runs(job.name), 0),
+                        RedisCommand("HGET", keys.lastSuccess, job.name),
+                    ]
+                }
+            )
             func parsed(_ reply: RedisReply) -> JSONValue? { reply.bytes.flatMap { try? JSONParser.parse($0) } }
             for index in jobs.indices {
                 jobs[index].lastRun = parsed(history[2 * index])
                 jobs[index].lastSuccess = parsed(history[2 * index + 1])
             }
         }
-        return ClusterStatus(cluster: cluster, epoch: epoch, nodes: nodes, jobs: jobs, localFingerprint: table.fingerprint)
+        return ClusterStatus(
+            cluster: cluster,
+            epoch: epoch,
+            nodes: nodes,
+            jobs: jobs,
+            localFingerprint: table.fingerprint
+        )
     }
 
     private static func checked(_ redis: RedisClient, _ commands: [RedisCommand]) async throws -> [RedisReply] {
@@ -110,18 +139,38 @@ package struct ClusterStatus: Sendable {
     /// Standalone mode: one node owns everything.
     package static func standalone(node: String, table: JobTable, now: Int64) -> ClusterStatus {
         let ring = HashRing(nodes: [node], virtualNodes: 1)
-        return ClusterStatus(cluster: "(standalone)", epoch: 0,
-                             nodes: [Node(id: node, state: .active, heartbeatAgeMilliseconds: nil, clockOffsetMilliseconds: nil,
-                                          version: DcrondVersion.current, fingerprint: table.fingerprint, host: nil, pid: nil,
-                                          startedAt: nil, timeZone: nil)],
-                             jobs: jobs(of: table, ring: ring, now: now), localFingerprint: table.fingerprint)
+        return ClusterStatus(
+            cluster: "(standalone)",
+            epoch: 0,
+            nodes: [
+                Node(
+                    id: node,
+                    state: .active,
+                    heartbeatAgeMilliseconds: nil,
+                    clockOffsetMilliseconds: nil,
+                    version: DcrondVersion.current,
+                    fingerprint: table.fingerprint,
+                    host: nil,
+                    pid: nil,
+                    startedAt: nil,
+                    timeZone: nil
+                )
+            ],
+            jobs: jobs(of: table, ring: ring, now: now),
+            localFingerprint: table.fingerprint
+        )
     }
 
     private static func jobs(of table: JobTable, ring: HashRing, now: Int64) -> [Job] {
         table.jobs.map { job in
-            Job(name: job.name, owner: ring.owner(of: job.name), enabled: job.enabled,
+            Job(
+                name: job.name,
+                owner: ring.owner(of: job.name),
+                enabled: job.enabled,
                 next: job.enabled ? job.schedule.next(after: now, in: job.timeZone, policy: job.dstPolicy) : nil,
-                lastRun: nil, lastSuccess: nil)
+                lastRun: nil,
+                lastSuccess: nil
+            )
         }
     }
 
@@ -134,23 +183,38 @@ package struct ClusterStatus: Sendable {
             "fingerprint": .string(localFingerprint),
             "fingerprintsDiffer": .bool(!mismatchedNodes.isEmpty),
             "redisServer": optional(redisServer),
-            "redisWarnings": .array(redisWarnings.map { warning in
-                .object(["setting": .string(warning.setting), "consequence": .string(warning.consequence), "remedy": .string(warning.remedy)])
-            }),
-            "nodes": .array(nodes.map { node in
-                .object([
-                    "id": .string(node.id), "state": .string(node.state.rawValue),
-                    "heartbeatAgeMs": optional(node.heartbeatAgeMilliseconds), "clockOffsetMs": optional(node.clockOffsetMilliseconds),
-                    "version": optional(node.version), "fingerprint": optional(node.fingerprint), "host": optional(node.host),
-                    "pid": optional(node.pid), "startedAt": optional(node.startedAt), "timezone": optional(node.timeZone),
-                    "startFailures": optional(node.startFailures),
-                ])
-            }),
-            "jobs": .array(jobs.map { job in
-                .object(["name": .string(job.name), "owner": optional(job.owner), "enabled": .bool(job.enabled), "next": optional(job.next),
-                         "paused": .bool(job.pausedBy != nil), "pausedBy": optional(job.pausedBy),
-                         "lastRun": job.lastRun ?? .null, "lastSuccess": job.lastSuccess ?? .null])
-            }),
+            "redisWarnings": .array(
+                redisWarnings.map { warning in
+                    .object([
+                        "setting": .string(warning.setting), "consequence": .string(warning.consequence),
+                        "remedy": .string(warning.remedy),
+                    ])
+                }
+            ),
+            "nodes": .array(
+                nodes.map { node in
+                    .object([
+                        "id": .string(node.id), "state": .string(node.state.rawValue),
+                        "heartbeatAgeMs": optional(node.heartbeatAgeMilliseconds),
+                        "clockOffsetMs": optional(node.clockOffsetMilliseconds),
+                        "version": optional(node.version), "fingerprint": optional(node.fingerprint),
+                        "host": optional(node.host),
+                        "pid": optional(node.pid), "startedAt": optional(node.startedAt),
+                        "timezone": optional(node.timeZone),
+                        "startFailures": optional(node.startFailures),
+                    ])
+                }
+            ),
+            "jobs": .array(
+                jobs.map { job in
+                    .object([
+                        "name": .string(job.name), "owner": optional(job.owner), "enabled": .bool(job.enabled),
+                        "next": optional(job.next),
+                        "paused": .bool(job.pausedBy != nil), "pausedBy": optional(job.pausedBy),
+                        "lastRun": job.lastRun ?? .null, "lastSuccess": job.lastSuccess ?? .null,
+                    ])
+                }
+            ),
         ])
     }
 }

@@ -51,7 +51,8 @@ package struct HashRing: Sendable, Equatable {
     /// The index of the first point at or after the job's position, wrapping around.
     private func firstPoint(ofJob job: String) -> Int {
         let position = Self.position(ofJob: job)
-        var low = 0, high = points.count
+        var low = 0
+        var high = points.count
         while low < high {
             let middle = (low + high) / 2
             if points[middle] < position { low = middle + 1 } else { high = middle }

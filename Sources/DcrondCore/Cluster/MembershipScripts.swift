@@ -12,7 +12,8 @@ enum MembershipScripts {
     /// expired members, bumps and publishes the epoch when anything changed, and returns
     /// `{seconds, microseconds, epoch, {ids...}, {states...}, generation, sequence}`, the last two
     /// from the claim history.
-    static let heartbeat = RedisScript("""
+    static let heartbeat = RedisScript(
+        """
         local holder = redis.call('HGET', KEYS[4], 'instance')
         if holder and holder ~= ARGV[5] then
             local h = redis.call('HMGET', KEYS[4], 'pid', 'host', 'startedAt')
@@ -55,16 +56,19 @@ enum MembershipScripts {
         for i = 1, #states do if not states[i] then states[i] = 'active' end end
         local history = redis.call('HMGET', KEYS[6], 'generation', 'sequence')
         return {t[1], t[2], epoch, members, states, tonumber(history[1] or '0'), tonumber(history[2] or '0')}
-        """)
+        """
+    )
 
     /// Graceful leave. KEYS: members, states, epoch, node:<id>. ARGV: id, channel.
     /// Removes the node at once and bumps the epoch; returns the new epoch.
-    static let leave = RedisScript("""
+    static let leave = RedisScript(
+        """
         local removed = redis.call('ZREM', KEYS[1], ARGV[1])
         redis.call('HDEL', KEYS[2], ARGV[1])
         redis.call('DEL', KEYS[4])
         local epoch = redis.call('INCR', KEYS[3])
         redis.call('PUBLISH', ARGV[2], epoch)
         return epoch
-        """)
+        """
+    )
 }

@@ -16,8 +16,14 @@ import Glibc
 final class MembershipSubscriber: Sendable {
     private let stopped = Atomic<Bool>(false)
 
-    init(endpoint: RedisEndpoint, channel: String, controlChannel: String? = nil, logger: Logger,
-         onControl: @escaping @Sendable (String) -> Void = { _ in }, onChange: @escaping @Sendable (Int64) -> Void) {
+    init(
+        endpoint: RedisEndpoint,
+        channel: String,
+        controlChannel: String? = nil,
+        logger: Logger,
+        onControl: @escaping @Sendable (String) -> Void = { _ in },
+        onChange: @escaping @Sendable (Int64) -> Void
+    ) {
         // The thread holds the subscriber until it ends.
         startDetachedThread(name: "dcrond-membership") { [self] in
             var options = RedisConnectionOptions()
@@ -30,11 +36,16 @@ final class MembershipSubscriber: Sendable {
                 do {
                     let connection = try HiredisConnection.connect(to: endpoint, options: options)
                     // With two channels the second confirmation comes as the next reply (skipped below).
-                    _ = try connection.execute(controlChannel.map { RedisCommand("SUBSCRIBE", channel, $0) } ?? RedisCommand("SUBSCRIBE", channel))
+                    _ = try connection.execute(
+                        controlChannel.map { RedisCommand("SUBSCRIBE", channel, $0) }
+                            ?? RedisCommand("SUBSCRIBE", channel)
+                    )
                     failures = 0
                     while !self.stopped.load(ordering: .relaxed) {
                         let message = try connection.readReply()
-                        guard let parts = message.array, parts.count == 3, parts[0].string == "message" else { continue }
+                        guard let parts = message.array, parts.count == 3, parts[0].string == "message" else {
+                            continue
+                        }
                         if parts[1].string == channel, let epoch = parts[2].string.flatMap({ Int64($0) }) {
                             onChange(epoch)
                         } else if parts[1].string == controlChannel, let text = parts[2].string {

@@ -26,8 +26,8 @@ package struct NodeIDInUse: Error, CustomStringConvertible {
     package let startedAt: Int64
 
     package var description: String {
-        "node id \"\(node)\" is already in use by pid \(pid) on host \(host) (started \(formatInstant(startedAt / 1000, offset: 0))): " +
-            "give each process its own \"node\" in dcrond.json, or stop the other one"
+        "node id \"\(node)\" is already in use by pid \(pid) on host \(host) (started \(formatInstant(startedAt / 1000, offset: 0))): "
+            + "give each process its own \"node\" in dcrond.json, or stop the other one"
     }
 }
 
@@ -71,8 +71,14 @@ package struct PoolSettings: Sendable {
     /// Warn when this node's clock and Redis's differ by more.
     package var clockOffsetWarning: Duration
 
-    package init(cluster: String, node: String, heartbeat: Duration = .seconds(1), nodeTimeout: Duration = .seconds(3),
-                 virtualNodes: Int = 160, clockOffsetWarning: Duration = .seconds(1)) {
+    package init(
+        cluster: String,
+        node: String,
+        heartbeat: Duration = .seconds(1),
+        nodeTimeout: Duration = .seconds(3),
+        virtualNodes: Int = 160,
+        clockOffsetWarning: Duration = .seconds(1)
+    ) {
         self.cluster = cluster
         self.node = node
         self.heartbeat = heartbeat
@@ -141,9 +147,14 @@ package actor NodePool {
     /// `onChange` is called (on the pool's executor) each time the members or their states change
     /// (`rejoined` false), and when this node is back in the pool after being fenced (`rejoined`
     /// true: whatever it owns, it owns anew).
-    package init(settings: PoolSettings, redis: RedisClient, description: NodeDescription,
-                 logger: Logger = Logger(label: "dcrond.pool"), hooks: PoolHooks = PoolHooks(),
-                 onChange: @escaping @Sendable (PoolView, _ rejoined: Bool) -> Void = { _, _ in }) {
+    package init(
+        settings: PoolSettings,
+        redis: RedisClient,
+        description: NodeDescription,
+        logger: Logger = Logger(label: "dcrond.pool"),
+        hooks: PoolHooks = PoolHooks(),
+        onChange: @escaping @Sendable (PoolView, _ rejoined: Bool) -> Void = { _, _ in }
+    ) {
         self.settings = settings
         self.redis = redis
         self.keys = ClusterKeys(cluster: settings.cluster)
@@ -161,9 +172,13 @@ package actor NodePool {
     package func start() {
         guard loop == nil else { return }
         // Another node's join, leave or drain wakes this one at once (a heartbeat now).
-        subscriber = MembershipSubscriber(endpoint: redis.endpoint, channel: keys.membershipChannel,
-                                          controlChannel: hooks.control == nil ? nil : keys.controlChannel, logger: logger,
-                                          onControl: hooks.control ?? { _ in }) { [weak self] epoch in
+        subscriber = MembershipSubscriber(
+            endpoint: redis.endpoint,
+            channel: keys.membershipChannel,
+            controlChannel: hooks.control == nil ? nil : keys.controlChannel,
+            logger: logger,
+            onControl: hooks.control ?? { _ in }
+        ) { [weak self] epoch in
             guard let self else { return }
             Task { await self.heardEpoch(epoch) }
         }
@@ -248,15 +263,21 @@ package actor NodePool {
         stop()
         lastAcknowledgedSend = nil
         do {
-            let reply = try await redis.evaluate(MembershipScripts.leave, keys: [keys.members, keys.states, keys.epoch, keys.node(settings.node)],
-                                                 arguments: [settings.node, keys.membershipChannel])
+            let reply = try await redis.evaluate(
+                MembershipScripts.leave,
+                keys: [keys.members, keys.states, keys.epoch, keys.node(settings.node)],
+                arguments: [settings.node, keys.membershipChannel]
+            )
             if case .error(let error) = reply {
                 logger.error("leaving the pool failed: \(error.message)", metadata: ["node": "\(settings.node)"])
             } else {
                 logger.info("left the pool", metadata: ["node": "\(settings.node)", "epoch": "\(reply.integer ?? 0)"])
             }
         } catch {
-            logger.warning("could not leave the pool (Redis unreachable); the node drops out when its key expires", metadata: ["error": "\(error)"])
+            logger.warning(
+                "could not leave the pool (Redis unreachable); the node drops out when its key expires",
+                metadata: ["error": "\(error)"]
+            )
         }
     }
 
@@ -268,16 +289,24 @@ package actor NodePool {
             state = .draining
             if !stuckLogged {
                 stuckLogged = true
-                logger.error("\(stuck); heartbeating as draining so the other nodes take this node's jobs", metadata: ["node": "\(settings.node)"])
+                logger.error(
+                    "\(stuck); heartbeating as draining so the other nodes take this node's jobs",
+                    metadata: ["node": "\(settings.node)"]
+                )
             }
         } else if stuckLogged {
             stuckLogged = false
-            logger.info("the scheduling loop runs again; back to \(wantedState.rawValue)", metadata: ["node": "\(settings.node)"])
+            logger.info(
+                "the scheduling loop runs again; back to \(wantedState.rawValue)",
+                metadata: ["node": "\(settings.node)"]
+            )
         }
         let sentAt = ContinuousClock.now
         let sentWallClock = realtimeNanoseconds()
         let ttl = settings.nodeTimeout.wholeMilliseconds
-        var arguments: [any RedisArgument] = [settings.node, ttl, state.rawValue, keys.membershipChannel, description.instance]
+        var arguments: [any RedisArgument] = [
+            settings.node, ttl, state.rawValue, keys.membershipChannel, description.instance,
+        ]
         let offsetMilliseconds = clockOffset.map { Int64($0.seconds * 1000) } ?? 0
         for (field, value) in [
             ("version", description.version), ("pid", String(description.pid)), ("host", description.host),
@@ -289,23 +318,38 @@ package actor NodePool {
         }
         let reply: RedisReply
         do {
-            reply = try await redis.evaluate(MembershipScripts.heartbeat, keys: [
-                keys.members, keys.states, keys.epoch, keys.node(settings.node), keys.drain(settings.node), keys.history,
-            ], arguments: arguments)
+            reply = try await redis.evaluate(
+                MembershipScripts.heartbeat,
+                keys: [
+                    keys.members, keys.states, keys.epoch, keys.node(settings.node), keys.drain(settings.node),
+                    keys.history,
+                ],
+                arguments: arguments
+            )
         } catch {
             logFenceIfNeeded(error: "\(error)")
             return false
         }
         let receivedWallClock = realtimeNanoseconds()
         if let parts = reply.array, parts.count == 4, parts[0].string == "conflict" {
-            idInUse(NodeIDInUse(node: settings.node, pid: parts[1].string ?? "?", host: parts[2].string ?? "?",
-                                startedAt: parts[3].string.flatMap { Int64($0) } ?? 0))
+            idInUse(
+                NodeIDInUse(
+                    node: settings.node,
+                    pid: parts[1].string ?? "?",
+                    host: parts[2].string ?? "?",
+                    startedAt: parts[3].string.flatMap { Int64($0) } ?? 0
+                )
+            )
             return false
         }
         conflictSince = nil
-        guard let parts = reply.array, parts.count == 7, let generation = parts[5].integer, let sequence = parts[6].integer,
-              let seconds = parts[0].string.flatMap({ Int64($0) }), let microseconds = parts[1].string.flatMap({ Int64($0) }),
-              let epoch = parts[2].integer, let ids = parts[3].array, let states = parts[4].array, ids.count == states.count else {
+        guard let parts = reply.array, parts.count == 7, let generation = parts[5].integer,
+            let sequence = parts[6].integer,
+            let seconds = parts[0].string.flatMap({ Int64($0) }),
+            let microseconds = parts[1].string.flatMap({ Int64($0) }),
+            let epoch = parts[2].integer, let ids = parts[3].array, let states = parts[4].array,
+            ids.count == states.count
+        else {
             logger.error("unexpected heartbeat reply: \(reply)")
             return false
         }
@@ -316,7 +360,10 @@ package actor NodePool {
         fenceLogged = false
         if wasFenced {
             if !firstJoin { rejoinsAfterFencing += 1 }
-            logger.info(firstJoin ? "joined the pool" : "back in the pool after being fenced", metadata: ["node": "\(settings.node)", "epoch": "\(epoch)"])
+            logger.info(
+                firstJoin ? "joined the pool" : "back in the pool after being fenced",
+                metadata: ["node": "\(settings.node)", "epoch": "\(epoch)"]
+            )
         }
 
         // Redis's clock against ours, at the middle of the round trip.
@@ -327,9 +374,14 @@ package actor NodePool {
         if tooFar != offsetWarned {
             offsetWarned = tooFar
             if tooFar {
-                logger.warning("this node's clock is \(Int64(offset.seconds * 1000)) ms off Redis's; schedules run by the wall clock of each node, so keep clocks in sync (NTP)", metadata: ["node": "\(settings.node)"])
+                logger.warning(
+                    "this node's clock is \(Int64(offset.seconds * 1000)) ms off Redis's; schedules run by the wall clock of each node, so keep clocks in sync (NTP)",
+                    metadata: ["node": "\(settings.node)"]
+                )
             } else {
-                logger.info("this node's clock is back within \(formatDuration(settings.clockOffsetWarning)) of Redis's")
+                logger.info(
+                    "this node's clock is back within \(formatDuration(settings.clockOffsetWarning)) of Redis's"
+                )
             }
         }
 
@@ -338,12 +390,18 @@ package actor NodePool {
             return PoolMember(id: id, state: NodeState(rawValue: state.string ?? "") ?? .active)
         }.sorted { $0.id < $1.id }
         if members != view.members {
-            let ring = HashRing(nodes: members.filter { $0.state == .active }.map(\.id), virtualNodes: settings.virtualNodes)
+            let ring = HashRing(
+                nodes: members.filter { $0.state == .active }.map(\.id),
+                virtualNodes: settings.virtualNodes
+            )
             view = PoolView(epoch: epoch, members: members, ring: ring)
-            logger.info("pool changed", metadata: [
-                "epoch": "\(epoch)", "active": "\(ring.nodes.joined(separator: ","))",
-                "draining": "\(members.filter { $0.state == .draining }.map(\.id).joined(separator: ","))",
-            ])
+            logger.info(
+                "pool changed",
+                metadata: [
+                    "epoch": "\(epoch)", "active": "\(ring.nodes.joined(separator: ","))",
+                    "draining": "\(members.filter { $0.state == .draining }.map(\.id).joined(separator: ","))",
+                ]
+            )
             onChange(view, wasFenced && !firstJoin)
         } else {
             if epoch != view.epoch { view = PoolView(epoch: epoch, members: view.members, ring: view.ring) }
@@ -359,7 +417,9 @@ package actor NodePool {
         let now = ContinuousClock.now
         guard let since = conflictSince else {
             conflictSince = now
-            logger.warning("node id \"\(settings.node)\" is held by pid \(conflict.pid) on host \(conflict.host); waiting up to \(formatDuration(settings.nodeTimeout + settings.heartbeat)) for it to expire")
+            logger.warning(
+                "node id \"\(settings.node)\" is held by pid \(conflict.pid) on host \(conflict.host); waiting up to \(formatDuration(settings.nodeTimeout + settings.heartbeat)) for it to expire"
+            )
             return
         }
         guard now - since > settings.nodeTimeout + settings.heartbeat else { return }
@@ -372,9 +432,12 @@ package actor NodePool {
         if isFenced() {
             guard !fenceLogged else { return }
             fenceLogged = true
-            logger.error("fenced: no heartbeat acknowledged for more than \(formatDuration(settings.nodeTimeout)); this node owns nothing until one is", metadata: [
-                "node": "\(settings.node)", "error": "\(error)", LogEvent.key: "\(LogEvent.nodeFenced.rawValue)",
-            ])
+            logger.error(
+                "fenced: no heartbeat acknowledged for more than \(formatDuration(settings.nodeTimeout)); this node owns nothing until one is",
+                metadata: [
+                    "node": "\(settings.node)", "error": "\(error)", LogEvent.key: "\(LogEvent.nodeFenced.rawValue)",
+                ]
+            )
         } else {
             logger.warning("heartbeat failed", metadata: ["node": "\(settings.node)", "error": "\(error)"])
         }

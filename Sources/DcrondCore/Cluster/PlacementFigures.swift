@@ -19,21 +19,32 @@ package struct PlacementFigures: Sendable {
         let maxOverMean = Double(load.values.max() ?? 0) / mean
 
         let joined = HashRing(nodes: nodes + ["node-new"], virtualNodes: virtualNodes)
-        var joinMoved = 0, joinOnlyToNew = true
+        var joinMoved = 0
+        var joinOnlyToNew = true
         for (job, owner) in zip(jobs, owners) {
             let now = joined.owner(of: job)!
-            if now != owner { joinMoved += 1; if now != "node-new" { joinOnlyToNew = false } }
+            if now != owner {
+                joinMoved += 1
+                if now != "node-new" { joinOnlyToNew = false }
+            }
         }
         let leaver = nodes[0]
         let left = HashRing(nodes: Array(nodes.dropFirst()), virtualNodes: virtualNodes)
-        var leaveMoved = 0, leaveOnlyFromLeaver = true
+        var leaveMoved = 0
+        var leaveOnlyFromLeaver = true
         for (job, owner) in zip(jobs, owners) {
             let now = left.owner(of: job)
-            if now != owner { leaveMoved += 1; if owner != leaver { leaveOnlyFromLeaver = false } }
+            if now != owner {
+                leaveMoved += 1
+                if owner != leaver { leaveOnlyFromLeaver = false }
+            }
         }
         return PlacementFigures(
-            maxOverMean: maxOverMean, joinMovedFraction: Double(joinMoved) / Double(jobs.count),
-            joinMovesOnlyToNewNode: joinOnlyToNew, leaveMovedFraction: Double(leaveMoved) / Double(jobs.count),
-            leaveMovesOnlyFromLeaver: leaveOnlyFromLeaver)
+            maxOverMean: maxOverMean,
+            joinMovedFraction: Double(joinMoved) / Double(jobs.count),
+            joinMovesOnlyToNewNode: joinOnlyToNew,
+            leaveMovedFraction: Double(leaveMoved) / Double(jobs.count),
+            leaveMovesOnlyFromLeaver: leaveOnlyFromLeaver
+        )
     }
 }

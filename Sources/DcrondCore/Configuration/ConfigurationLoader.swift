@@ -63,12 +63,20 @@ package struct LoadedConfiguration: Sendable {
 /// good table. Files that someone other than their trusted owners can change are refused
 /// (``FileTrust``).
 package enum ConfigurationLoader {
-    package static func load(configPath: String, trust: FileTrust = FileTrust()) throws(ConfigurationErrors) -> LoadedConfiguration {
+    package static func load(
+        configPath: String,
+        trust: FileTrust = FileTrust()
+    ) throws(ConfigurationErrors) -> LoadedConfiguration {
         let daemonProblems = ProblemCollector(file: configPath)
         let environmentProblems = ProblemCollector(file: "environment")
         var lookups = LookupCache()
-        let read = readDaemon(path: configPath, problems: daemonProblems, environment: environmentProblems,
-                              lookups: &lookups, trust: trust)
+        let read = readDaemon(
+            path: configPath,
+            problems: daemonProblems,
+            environment: environmentProblems,
+            lookups: &lookups,
+            trust: trust
+        )
         var problems = environmentProblems.problems + daemonProblems.problems
         var omitted = environmentProblems.omitted + daemonProblems.omitted
         var table: JobTable?
@@ -90,16 +98,20 @@ package enum ConfigurationLoader {
         let problems = ProblemCollector(file: path)
         var lookups = LookupCache()
         let table = readJobs(path: path, defaultZone: defaultZone, problems: problems, lookups: &lookups)
-        guard problems.count == 0, let table else { throw ConfigurationErrors(problems: problems.problems, omitted: problems.omitted) }
+        guard problems.count == 0, let table else {
+            throw ConfigurationErrors(problems: problems.problems, omitted: problems.omitted)
+        }
         return table
     }
 
     // MARK: - Daemon file
 
-    private static let daemonKeys = ["cluster", "node", "redis", "redisPasswordFile", "jobs", "timezone",
-                                     "heartbeat", "nodeTimeout", "virtualNodes", "maxConcurrentRuns", "shutdownGrace",
-                                     "sentinelUsername", "sentinelPassword", "sentinelPasswordFile", "claimReplicas",
-                                     "claimReplicaTimeout", "missedRunGrace", "metrics", "logLevel", "reloadOnChange"]
+    private static let daemonKeys = [
+        "cluster", "node", "redis", "redisPasswordFile", "jobs", "timezone",
+        "heartbeat", "nodeTimeout", "virtualNodes", "maxConcurrentRuns", "shutdownGrace",
+        "sentinelUsername", "sentinelPassword", "sentinelPasswordFile", "claimReplicas",
+        "claimReplicaTimeout", "missedRunGrace", "metrics", "logLevel", "reloadOnChange",
+    ]
 
     /// What the daemon file gave: the configuration when it has no problem, and otherwise as much
     /// as the jobs file's check needs.
@@ -109,26 +121,38 @@ package enum ConfigurationLoader {
         var zone: TimeZoneRules?
     }
 
-    private static func readDaemon(path: String, problems: ProblemCollector, environment: ProblemCollector,
-                                   lookups: inout LookupCache, trust: FileTrust) -> DaemonRead {
+    private static func readDaemon(
+        path: String,
+        problems: ProblemCollector,
+        environment: ProblemCollector,
+        lookups: inout LookupCache,
+        trust: FileTrust
+    ) -> DaemonRead {
         if let problem = trust.check(path, content: .configuration) { problems.report(problem) }
         guard let members = readObject(path: path, problems: problems) else { return DaemonRead() }
         var reader = ObjectReader(members, problems: problems, job: nil)
         let before = problems.count
 
         let cluster = reader.string("cluster", example: "production")
-        if reader.value("cluster") == nil { problems.report(field: "cluster", "required (the name shared by the nodes of one pool)") }
+        if reader.value("cluster") == nil {
+            problems.report(field: "cluster", "required (the name shared by the nodes of one pool)")
+        }
         if let cluster, !isValidName(cluster, maximumLength: 64) {
             problems.report(field: "cluster", "\"\(shortened(cluster))\" must be 1-64 letters, digits, '-', '_' or '.'")
         }
         let node = reader.string("node", example: "node-a") ?? Accounts.hostName()
         if !isValidName(node, maximumLength: 64) {
-            problems.report(field: "node", "\"\(shortened(node))\" must be 1-64 letters, digits, '-', '_' or '.'"
-                + (reader.value("node") == nil ? " (it defaults to the host name; set \"node\")" : ""))
+            problems.report(
+                field: "node",
+                "\"\(shortened(node))\" must be 1-64 letters, digits, '-', '_' or '.'"
+                    + (reader.value("node") == nil ? " (it defaults to the host name; set \"node\")" : "")
+            )
         }
         var redis: RedisEndpoint?
         if let address = reader.string("redis", example: "redis://127.0.0.1:6379/0") {
-            do { redis = try RedisEndpoint(parsing: address) } catch { problems.report(field: "redis", error.description) }
+            do { redis = try RedisEndpoint(parsing: address) } catch {
+                problems.report(field: "redis", error.description)
+            }
         }
         var secretFiles: [(key: String, path: String)] = []
         if let passwordFile = reader.path("redisPasswordFile", example: "/etc/dcrond/redis.password") {
@@ -142,12 +166,16 @@ package enum ConfigurationLoader {
         let sentinelUsername = reader.name("sentinelUsername", example: "dcrond")
         let sentinelPassword = reader.string("sentinelPassword", example: "secret")
         let sentinelPasswordFile = reader.path("sentinelPasswordFile", example: "/etc/dcrond/sentinel.password")
-        if let sentinelPasswordFile { secretFiles.append(("sentinelPasswordFile", resolve(sentinelPasswordFile, against: path))) }
+        if let sentinelPasswordFile {
+            secretFiles.append(("sentinelPasswordFile", resolve(sentinelPasswordFile, against: path)))
+        }
         for (key, file) in secretFiles {
             if let problem = trust.check(file, content: .secret) { problems.report(field: key, "\(file): \(problem)") }
         }
-        for (key, given) in [("sentinelUsername", sentinelUsername != nil), ("sentinelPassword", sentinelPassword != nil),
-                             ("sentinelPasswordFile", sentinelPasswordFile != nil)] where given {
+        for (key, given) in [
+            ("sentinelUsername", sentinelUsername != nil), ("sentinelPassword", sentinelPassword != nil),
+            ("sentinelPasswordFile", sentinelPasswordFile != nil),
+        ] where given {
             if redis != nil && redis?.sentinelGroup == nil {
                 problems.report(field: key, "applies only to a redis+sentinel:// address")
             }
@@ -165,9 +193,14 @@ package enum ConfigurationLoader {
         if claimReplicas > 0, reader.value("redis") == nil {
             problems.report(field: "claimReplicas", "given without \"redis\": a standalone node has no replicas")
         }
-        let claimReplicaTimeout = reader.duration("claimReplicaTimeout", minimum: .milliseconds(10)) ?? DaemonConfiguration.defaultClaimReplicaTimeout
+        let claimReplicaTimeout =
+            reader.duration("claimReplicaTimeout", minimum: .milliseconds(10))
+            ?? DaemonConfiguration.defaultClaimReplicaTimeout
         if claimReplicaTimeout > .seconds(10) {
-            problems.report(field: "claimReplicaTimeout", "\(formatDuration(claimReplicaTimeout)) is over 10s: a claim holds its connection for that long")
+            problems.report(
+                field: "claimReplicaTimeout",
+                "\(formatDuration(claimReplicaTimeout)) is over 10s: a claim holds its connection for that long"
+            )
         }
         let jobsValue = reader.path("jobs", example: "jobs.json")
         let jobsGiven = reader.value("jobs") != nil
@@ -183,9 +216,15 @@ package enum ConfigurationLoader {
                 zone = try lookups.zone(TimeZoneRules.hostZoneName())
             } catch {
                 if let value = getenv("TZ"), value.pointee != 0 {
-                    environment.report(field: "TZ", "\(error.description); set TZ to a tz database name such as Europe/Berlin, or \"timezone\" in \(path)")
+                    environment.report(
+                        field: "TZ",
+                        "\(error.description); set TZ to a tz database name such as Europe/Berlin, or \"timezone\" in \(path)"
+                    )
                 } else {
-                    problems.report(field: "timezone", "not given, and the host's zone (from /etc/localtime or /etc/timezone) \(error.description); set \"timezone\"")
+                    problems.report(
+                        field: "timezone",
+                        "not given, and the host's zone (from /etc/localtime or /etc/timezone) \(error.description); set \"timezone\""
+                    )
                 }
                 zone = nil
             }
@@ -193,17 +232,24 @@ package enum ConfigurationLoader {
         let heartbeat = reader.duration("heartbeat", minimum: .milliseconds(100)) ?? .seconds(1)
         let nodeTimeout = reader.duration("nodeTimeout", minimum: .milliseconds(200)) ?? .seconds(3)
         if nodeTimeout < heartbeat * 2 {
-            problems.report(field: "nodeTimeout", "\(formatDuration(nodeTimeout)) must be at least twice the heartbeat (\(formatDuration(heartbeat))), or one late heartbeat drops the node")
+            problems.report(
+                field: "nodeTimeout",
+                "\(formatDuration(nodeTimeout)) must be at least twice the heartbeat (\(formatDuration(heartbeat))), or one late heartbeat drops the node"
+            )
         }
         let virtualNodes = reader.integer("virtualNodes", in: 1...10_000) ?? 160
-        let maxConcurrentRuns = reader.integer("maxConcurrentRuns", in: 1...10_000) ?? RunnerSettings.defaultMaxConcurrentRuns
+        let maxConcurrentRuns =
+            reader.integer("maxConcurrentRuns", in: 1...10_000) ?? RunnerSettings.defaultMaxConcurrentRuns
         let shutdownGrace = reader.duration("shutdownGrace") ?? .seconds(30)
-        let missedRunGrace = reader.duration("missedRunGrace", minimum: .seconds(1)) ?? DaemonConfiguration.defaultMissedRunGrace
+        let missedRunGrace =
+            reader.duration("missedRunGrace", minimum: .seconds(1)) ?? DaemonConfiguration.defaultMissedRunGrace
         var metrics: ListenAddress?
         if let text = reader.plainString("metrics", example: "127.0.0.1:9464") {
             do { metrics = try ListenAddress(parsing: text) } catch { problems.report(field: "metrics", error.message) }
         }
-        let logLevel = reader.choice("logLevel", Logger.Level.allCases.map(\.rawValue)).flatMap(Logger.Level.init(rawValue:))
+        let logLevel = reader.choice("logLevel", Logger.Level.allCases.map(\.rawValue)).flatMap(
+            Logger.Level.init(rawValue:)
+        )
         let reloadOnChange = reader.bool("reloadOnChange") ?? true
         for key in daemonKeys { _ = reader.value(key) }
         reader.finish()
@@ -211,27 +257,49 @@ package enum ConfigurationLoader {
         var read = DaemonRead(jobsPath: jobsValue != nil || !jobsGiven ? jobs : nil, zone: zone)
         guard problems.count == before, environment.count == 0, let cluster, let zone else { return read }
         read.configuration = DaemonConfiguration(
-            path: path, cluster: cluster, node: node, redis: redis, jobsPath: jobs, timeZone: zone,
-            heartbeat: heartbeat, nodeTimeout: nodeTimeout, virtualNodes: virtualNodes,
-            maxConcurrentRuns: maxConcurrentRuns, shutdownGrace: shutdownGrace,
-            claimReplicas: claimReplicas, claimReplicaTimeout: claimReplicaTimeout, missedRunGrace: missedRunGrace, metrics: metrics,
-            logLevel: logLevel, reloadOnChange: reloadOnChange)
+            path: path,
+            cluster: cluster,
+            node: node,
+            redis: redis,
+            jobsPath: jobs,
+            timeZone: zone,
+            heartbeat: heartbeat,
+            nodeTimeout: nodeTimeout,
+            virtualNodes: virtualNodes,
+            maxConcurrentRuns: maxConcurrentRuns,
+            shutdownGrace: shutdownGrace,
+            claimReplicas: claimReplicas,
+            claimReplicaTimeout: claimReplicaTimeout,
+            missedRunGrace: missedRunGrace,
+            metrics: metrics,
+            logLevel: logLevel,
+            reloadOnChange: reloadOnChange
+        )
         return read
     }
 
     // MARK: - Jobs file
 
-    private static let jobKeys = ["name", "schedule", "command", "timezone", "timeout", "killGrace", "environment",
-                                  "workingDirectory", "user", "group", "overlap", "catchUp", "startingDeadline",
-                                  "retries", "enabled", "description", "dstGap", "dstOverlap", "umask"]
+    private static let jobKeys = [
+        "name", "schedule", "command", "timezone", "timeout", "killGrace", "environment",
+        "workingDirectory", "user", "group", "overlap", "catchUp", "startingDeadline",
+        "retries", "enabled", "description", "dstGap", "dstOverlap", "umask",
+    ]
 
-    private static func readJobs(path: String, defaultZone: TimeZoneRules, problems: ProblemCollector,
-                                 lookups: inout LookupCache) -> JobTable? {
+    private static func readJobs(
+        path: String,
+        defaultZone: TimeZoneRules,
+        problems: ProblemCollector,
+        lookups: inout LookupCache
+    ) -> JobTable? {
         guard let members = readObject(path: path, problems: problems) else { return nil }
         var top = ObjectReader(members, problems: problems, job: nil)
         guard let list = top.value("jobs") else {
             top.finish()
-            problems.report(field: "jobs", "required: {\"jobs\": [ {\"name\": ..., \"schedule\": ..., \"command\": ...} ]}")
+            problems.report(
+                field: "jobs",
+                "required: {\"jobs\": [ {\"name\": ..., \"schedule\": ..., \"command\": ...} ]}"
+            )
             return nil
         }
         top.finish()
@@ -249,15 +317,22 @@ package enum ConfigurationLoader {
             }
             // The job's name labels its problems, when it has a usable one.
             var label = position
-            if let member = fields.first(where: { $0.key == "name" }), case .string(let name) = member.value, isValidName(name) {
+            if let member = fields.first(where: { $0.key == "name" }), case .string(let name) = member.value,
+                isValidName(name)
+            {
                 label = "job \"\(name)\""
                 if let earlier = firstIndex[name] {
-                    problems.report(job: label, field: "name", "duplicate: job #\(earlier + 1) has the same name (job #\(index + 1) repeats it)")
+                    problems.report(
+                        job: label,
+                        field: "name",
+                        "duplicate: job #\(earlier + 1) has the same name (job #\(index + 1) repeats it)"
+                    )
                 } else {
                     firstIndex[name] = index
                 }
             }
-            if let job = readJob(fields, label: label, defaultZone: defaultZone, problems: problems, lookups: &lookups) {
+            if let job = readJob(fields, label: label, defaultZone: defaultZone, problems: problems, lookups: &lookups)
+            {
                 jobs.append(job)
             }
         }
@@ -265,8 +340,13 @@ package enum ConfigurationLoader {
         return JobTable(path: path, jobs: jobs)
     }
 
-    private static func readJob(_ fields: [JSONMember], label: String, defaultZone: TimeZoneRules,
-                                problems: ProblemCollector, lookups: inout LookupCache) -> JobDefinition? {
+    private static func readJob(
+        _ fields: [JSONMember],
+        label: String,
+        defaultZone: TimeZoneRules,
+        problems: ProblemCollector,
+        lookups: inout LookupCache
+    ) -> JobDefinition? {
         let before = problems.count
         var reader = ObjectReader(fields, problems: problems, job: label)
         func report(_ field: String, _ message: String) { problems.report(job: label, field: field, message) }
@@ -303,7 +383,10 @@ package enum ConfigurationLoader {
                 var seen: Set<String> = []
                 for variable in variables {
                     let key = "environment.\(variable.key)"
-                    if !seen.insert(variable.key).inserted { report(key, "given more than once (line \(variable.line))"); continue }
+                    if !seen.insert(variable.key).inserted {
+                        report(key, "given more than once (line \(variable.line))")
+                        continue
+                    }
                     if !isValidEnvironmentName(variable.key) {
                         report(key, "is not a valid variable name (letters, digits and '_', not starting with a digit)")
                     } else if variable.key.hasPrefix("DCRON_") {
@@ -317,7 +400,10 @@ package enum ConfigurationLoader {
                     environment[variable.key] = text
                 }
             } else {
-                report("environment", "expected an object of strings, as in {\"LANG\": \"C.UTF-8\"}, got \(value.kindDescription)")
+                report(
+                    "environment",
+                    "expected an object of strings, as in {\"LANG\": \"C.UTF-8\"}, got \(value.kindDescription)"
+                )
             }
         }
         let workingDirectory = reader.path("workingDirectory", example: "/var/lib/backup")
@@ -328,9 +414,14 @@ package enum ConfigurationLoader {
         if let user, !lookups.userExists(user) { report("user", "no user \"\(shortened(user))\" on this host") }
         let group = reader.name("group", example: "backup")
         if let group, !lookups.groupExists(group) { report("group", "no group \"\(shortened(group))\" on this host") }
-        let overlap = reader.choice("overlap", OverlapPolicy.allCases.map(\.rawValue)).flatMap(OverlapPolicy.init) ?? JobDefinition.defaultOverlap
-        let catchUp = reader.choice("catchUp", CatchUpPolicy.allCases.map(\.rawValue)).flatMap(CatchUpPolicy.init) ?? JobDefinition.defaultCatchUp
-        let startingDeadline = reader.duration("startingDeadline", minimum: .seconds(1)) ?? JobDefinition.defaultStartingDeadline
+        let overlap =
+            reader.choice("overlap", OverlapPolicy.allCases.map(\.rawValue)).flatMap(OverlapPolicy.init)
+            ?? JobDefinition.defaultOverlap
+        let catchUp =
+            reader.choice("catchUp", CatchUpPolicy.allCases.map(\.rawValue)).flatMap(CatchUpPolicy.init)
+            ?? JobDefinition.defaultCatchUp
+        let startingDeadline =
+            reader.duration("startingDeadline", minimum: .seconds(1)) ?? JobDefinition.defaultStartingDeadline
         let retries = reader.integer("retries", in: 0...100) ?? 0
         let enabled = reader.bool("enabled") ?? true
         let description = reader.string("description")
@@ -348,10 +439,25 @@ package enum ConfigurationLoader {
         if let gap { dstPolicy.gap = gap }
         if let overlapPolicy { dstPolicy.overlap = overlapPolicy }
         return JobDefinition(
-            name: name, schedule: schedule, command: command, timeZone: zone, timeout: timeout, killGrace: killGrace,
-            environment: environment, workingDirectory: workingDirectory, user: user, group: group, overlap: overlap,
-            catchUp: catchUp, startingDeadline: startingDeadline, retries: retries, enabled: enabled,
-            description: description, dstPolicy: dstPolicy, umask: umask)
+            name: name,
+            schedule: schedule,
+            command: command,
+            timeZone: zone,
+            timeout: timeout,
+            killGrace: killGrace,
+            environment: environment,
+            workingDirectory: workingDirectory,
+            user: user,
+            group: group,
+            overlap: overlap,
+            catchUp: catchUp,
+            startingDeadline: startingDeadline,
+            retries: retries,
+            enabled: enabled,
+            description: description,
+            dstPolicy: dstPolicy,
+            umask: umask
+        )
     }
 
     // MARK: - Helpers
@@ -388,7 +494,9 @@ package enum ConfigurationLoader {
 
     private static func isValidEnvironmentName(_ name: String) -> Bool {
         guard let first = name.utf8.first, !(48...57).contains(first) else { return false }
-        return name.utf8.allSatisfy { (65...90).contains($0) || (97...122).contains($0) || (48...57).contains($0) || $0 == UInt8(ascii: "_") }
+        return name.utf8.allSatisfy {
+            (65...90).contains($0) || (97...122).contains($0) || (48...57).contains($0) || $0 == UInt8(ascii: "_")
+        }
     }
 }
 
@@ -414,11 +522,13 @@ private struct LookupCache {
     }
 
     mutating func zone(_ name: String) throws(TimeZoneError) -> TimeZoneRules {
-        let result = zones[name] ?? {
-            let loaded = Result { () throws(TimeZoneError) in try TimeZoneRules.named(name) }
-            zones[name] = loaded
-            return loaded
-        }()
+        let result =
+            zones[name]
+            ?? {
+                let loaded = Result { () throws(TimeZoneError) in try TimeZoneRules.named(name) }
+                zones[name] = loaded
+                return loaded
+            }()
         return try result.get()
     }
 
@@ -440,10 +550,13 @@ package struct ListenAddress: Sendable, Hashable, CustomStringConvertible {
     package struct Invalid: Error, Sendable { package let message: String }
 
     package init(parsing text: String) throws(Invalid) {
-        let host: Substring, port: Substring
+        let host: Substring
+        let port: Substring
         if text.hasPrefix("[") {
             guard let close = text.firstIndex(of: "]"), text[text.index(after: close)...].hasPrefix(":") else {
-                throw Invalid(message: "\"\(shortened(text))\": an IPv6 address goes in brackets, then :port, as \"[::1]:9464\"")
+                throw Invalid(
+                    message: "\"\(shortened(text))\": an IPv6 address goes in brackets, then :port, as \"[::1]:9464\""
+                )
             }
             host = text[text.index(after: text.startIndex)..<close]
             port = text[text.index(close, offsetBy: 2)...]
@@ -455,7 +568,10 @@ package struct ListenAddress: Sendable, Hashable, CustomStringConvertible {
             port = text[text.index(after: colon)...]
         }
         guard !host.isEmpty, host.allSatisfy({ $0.isLetter || $0.isNumber || ".-:".contains($0) }) else {
-            throw Invalid(message: "\"\(shortened(text))\": the host must be an address or a name, as \"127.0.0.1\" (\"0.0.0.0\" for every interface)")
+            throw Invalid(
+                message:
+                    "\"\(shortened(text))\": the host must be an address or a name, as \"127.0.0.1\" (\"0.0.0.0\" for every interface)"
+            )
         }
         guard let number = Int(port), (1...65_535).contains(number) else {
             throw Invalid(message: "\"\(shortened(text))\": the port must be from 1 to 65535")

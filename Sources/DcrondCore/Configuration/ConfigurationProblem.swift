@@ -69,8 +69,14 @@ final class ProblemCollector {
             omitted += 1
             return
         }
-        problems.append(ConfigurationProblem(file: file, job: job.map { shortened($0) }, field: field.map { shortened($0) },
-                                             message: shortened(message, limit: 600)))
+        problems.append(
+            ConfigurationProblem(
+                file: file,
+                job: job.map { shortened($0) },
+                field: field.map { shortened($0) },
+                message: shortened(message, limit: 600)
+            )
+        )
     }
 }
 
@@ -115,7 +121,10 @@ struct ObjectReader {
     mutating func plainString(_ key: String, example: String? = nil) -> String? {
         guard let text = string(key, example: example) else { return nil }
         if let byte = text.utf8.first(where: { $0 < 0x20 || $0 == 0x7F }) {
-            report(key, "contains the control character \(controlName(byte)), which no \(key == "user" || key == "group" ? "name" : "path") has")
+            report(
+                key,
+                "contains the control character \(controlName(byte)), which no \(key == "user" || key == "group" ? "name" : "path") has"
+            )
             return nil
         }
         return text
@@ -124,7 +133,10 @@ struct ObjectReader {
     /// A file or folder path.
     mutating func path(_ key: String, example: String? = nil) -> String? {
         guard let text = plainString(key, example: example) else { return nil }
-        if text.isEmpty { report(key, "is empty"); return nil }
+        if text.isEmpty {
+            report(key, "is empty")
+            return nil
+        }
         return text
     }
 
@@ -134,7 +146,9 @@ struct ObjectReader {
     /// A file-creation mask in octal, `"022"` or `"0027"`.
     mutating func umask(_ key: String) -> mode_t? {
         guard let text = string(key, example: "022") else { return nil }
-        guard (1...4).contains(text.utf8.count), text.utf8.allSatisfy({ (48...55).contains($0) }), let mask = mode_t(text, radix: 8), mask <= 0o777 else {
+        guard (1...4).contains(text.utf8.count), text.utf8.allSatisfy({ (48...55).contains($0) }),
+            let mask = mode_t(text, radix: 8), mask <= 0o777
+        else {
             report(key, "\"\(shortened(text))\" is not an octal file-creation mask such as \"022\" or \"027\"")
             return nil
         }
@@ -143,7 +157,10 @@ struct ObjectReader {
 
     mutating func bool(_ key: String) -> Bool? {
         guard let value = value(key) else { return nil }
-        guard case .bool(let flag) = value else { report(key, "expected true or false, got \(value.kindDescription)"); return nil }
+        guard case .bool(let flag) = value else {
+            report(key, "expected true or false, got \(value.kindDescription)")
+            return nil
+        }
         return flag
     }
 
@@ -197,7 +214,8 @@ struct ObjectReader {
                 // Suggestions only for keys a person could have meant: a long key is no typo.
                 var suggestion = ""
                 if member.key.utf8.count <= 40 {
-                    suggestion = known.min { editDistance($0, member.key) < editDistance($1, member.key) }
+                    suggestion =
+                        known.min { editDistance($0, member.key) < editDistance($1, member.key) }
                         .flatMap { editDistance($0, member.key) <= 3 ? " (did you mean \"\($0)\"?)" : nil } ?? ""
                 }
                 report(member.key, "unknown key\(suggestion)")
@@ -219,7 +237,8 @@ private func controlName(_ byte: UInt8) -> String {
 
 /// Levenshtein distance, case-insensitive, for "did you mean" suggestions.
 func editDistance(_ a: String, _ b: String) -> Int {
-    let x = Array(a.lowercased().utf8), y = Array(b.lowercased().utf8)
+    let x = Array(a.lowercased().utf8)
+    let y = Array(b.lowercased().utf8)
     if x.isEmpty { return y.count }
     if y.isEmpty { return x.count }
     var previous = Array(0...y.count)
@@ -236,8 +255,9 @@ func editDistance(_ a: String, _ b: String) -> Int {
 
 /// Letters, digits, `-`, `_` and `.`: the names of jobs, nodes and clusters.
 func isValidName(_ name: String, maximumLength: Int = 200) -> Bool {
-    !name.isEmpty && name.utf8.count <= maximumLength && name.utf8.allSatisfy { byte in
-        (65...90).contains(byte) || (97...122).contains(byte) || (48...57).contains(byte)
-            || byte == UInt8(ascii: "-") || byte == UInt8(ascii: "_") || byte == UInt8(ascii: ".")
-    }
+    !name.isEmpty && name.utf8.count <= maximumLength
+        && name.utf8.allSatisfy { byte in
+            (65...90).contains(byte) || (97...122).contains(byte) || (48...57).contains(byte)
+                || byte == UInt8(ascii: "-") || byte == UInt8(ascii: "_") || byte == UInt8(ascii: ".")
+        }
 }

@@ -10,14 +10,19 @@ package struct DurationError: Error, Sendable, Equatable {
 package func parseDuration(_ text: String) throws(DurationError) -> Duration {
     let shown = shortened(text)
     func fail(_ why: String? = nil) -> DurationError {
-        DurationError(message: "\"\(shown)\" is not a duration\(why.map { ": \($0)" } ?? "") (examples: 500ms, 30s, 5m, 1h30m, 1.5h, 2d)")
+        DurationError(
+            message:
+                "\"\(shown)\" is not a duration\(why.map { ": \($0)" } ?? "") (examples: 500ms, 30s, 5m, 1h30m, 1.5h, 2d)"
+        )
     }
     let bytes = Array(text.utf8)
     guard !bytes.isEmpty else { throw fail() }
     guard bytes.count <= 64 else { throw fail("too long") }
     if bytes.contains(UInt8(ascii: " ")) { throw fail("no spaces") }
     if bytes.first == UInt8(ascii: "-") || bytes.first == UInt8(ascii: "+") { throw fail("no sign") }
-    let units: [(name: String, milliseconds: Double)] = [("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000), ("ms", 1)]
+    let units: [(name: String, milliseconds: Double)] = [
+        ("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000), ("ms", 1),
+    ]
     var index = 0
     var totalMilliseconds: Double = 0
     var smallestSoFar = -1
@@ -25,7 +30,9 @@ package func parseDuration(_ text: String) throws(DurationError) -> Duration {
     while index < bytes.count {
         let numberStart = index
         while index < bytes.count, isDigit(bytes[index]) { index += 1 }
-        guard index > numberStart else { throw fail(bytes[index] == UInt8(ascii: ".") ? "a decimal needs a digit before its point, as in 0.5m" : nil) }
+        guard index > numberStart else {
+            throw fail(bytes[index] == UInt8(ascii: ".") ? "a decimal needs a digit before its point, as in 0.5m" : nil)
+        }
         if index < bytes.count, bytes[index] == UInt8(ascii: ".") {
             index += 1
             let fractionStart = index
@@ -35,18 +42,29 @@ package func parseDuration(_ text: String) throws(DurationError) -> Duration {
         guard let number = Double(String(decoding: bytes[numberStart..<index], as: UTF8.self)) else { throw fail() }
         let unitStart = index
         // Letters, and the bytes of a UTF-8 `µ`, so that `µs` is named in the answer.
-        while index < bytes.count, (97...122).contains(bytes[index]) || (65...90).contains(bytes[index]) || bytes[index] >= 0x80 { index += 1 }
+        while index < bytes.count,
+            (97...122).contains(bytes[index]) || (65...90).contains(bytes[index]) || bytes[index] >= 0x80
+        { index += 1 }
         let unit = String(decoding: bytes[unitStart..<index], as: UTF8.self)
         if index < bytes.count, !isDigit(bytes[index]) {
             throw fail("unexpected \"\(shortened(String(decoding: bytes[index...], as: UTF8.self), limit: 20))\"")
         }
         guard let position = units.firstIndex(where: { $0.name == unit }) else {
-            if unit.isEmpty { throw fail("\(String(decoding: bytes[numberStart..<index], as: UTF8.self)) needs a unit: ms, s, m, h or d") }
-            if ["us", "µs", "ns"].contains(unit) { throw fail("\(unit) is finer than dcrond keeps; the smallest unit is ms") }
+            if unit.isEmpty {
+                throw fail(
+                    "\(String(decoding: bytes[numberStart..<index], as: UTF8.self)) needs a unit: ms, s, m, h or d"
+                )
+            }
+            if ["us", "µs", "ns"].contains(unit) {
+                throw fail("\(unit) is finer than dcrond keeps; the smallest unit is ms")
+            }
             throw fail("unknown unit \"\(shortened(unit))\"; the units are ms, s, m, h and d")
         }
         guard position > smallestSoFar else {
-            throw fail(position == smallestSoFar ? "\(unit) is given twice" : "units go from the largest to the smallest, as in 1h30m")
+            throw fail(
+                position == smallestSoFar
+                    ? "\(unit) is given twice" : "units go from the largest to the smallest, as in 1h30m"
+            )
         }
         smallestSoFar = position
         totalMilliseconds += number * units[position].milliseconds
@@ -75,7 +93,8 @@ package func formatDuration(_ duration: Duration) -> String {
     var milliseconds = seconds * 1000 + attoseconds / 1_000_000_000_000_000
     if milliseconds == 0 { return "0s" }
     var text = ""
-    for (unit, size) in [("d", Int64(86_400_000)), ("h", 3_600_000), ("m", 60_000), ("s", 1000), ("ms", 1)] where milliseconds >= size {
+    for (unit, size) in [("d", Int64(86_400_000)), ("h", 3_600_000), ("m", 60_000), ("s", 1000), ("ms", 1)]
+    where milliseconds >= size {
         text += "\(milliseconds / size)\(unit)"
         milliseconds %= size
     }

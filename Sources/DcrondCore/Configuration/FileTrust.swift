@@ -59,13 +59,15 @@ package struct FileTrust: Sendable, Hashable {
         let shown = "owned by \(Accounts.userName(facts.owner)) (uid \(facts.owner)) with mode \(octal(permissions))"
         let what = isTheFile ? "" : "its folder \(facts.path) is "
         if !trustedOwners.contains(facts.owner) {
-            return "\(what)\(shown): only root, the daemon's user or a --trusted-owner may own it, or its owner can run any command as the jobs' users. "
+            return
+                "\(what)\(shown): only root, the daemon's user or a --trusted-owner may own it, or its owner can run any command as the jobs' users. "
                 + "Fix: chown root \(facts.path)\(isTheFile ? "" : " (or move the file)"), or start dcrond with --trusted-owner \(Accounts.userName(facts.owner)) if that account is meant to manage dcrond"
         }
         let sticky = facts.isDirectory && permissions & 0o1000 != 0
         if permissions & 0o022 != 0 && !sticky {
             let who = permissions & 0o002 != 0 ? "anyone" : "its group"
-            return "\(what)\(shown): \(who) can \(isTheFile ? "change it" : "replace the files in it"), and so run any command as the jobs' users. Fix: chmod go-w \(facts.path)"
+            return
+                "\(what)\(shown): \(who) can \(isTheFile ? "change it" : "replace the files in it"), and so run any command as the jobs' users. Fix: chmod go-w \(facts.path)"
         }
         if isTheFile, content == .secret, permissions & 0o004 != 0 {
             return "\(shown): anyone on this host can read the password. Fix: chmod o-r \(facts.path)"
@@ -100,8 +102,12 @@ package struct FileTrust: Sendable, Hashable {
     static func facts(_ path: String) -> Facts? {
         var status = stat()
         guard lstat(path, &status) == 0 else { return nil }
-        return Facts(path: path, owner: status.st_uid, mode: status.st_mode,
-                     isDirectory: status.st_mode & S_IFMT == S_IFDIR)
+        return Facts(
+            path: path,
+            owner: status.st_uid,
+            mode: status.st_mode,
+            isDirectory: status.st_mode & S_IFMT == S_IFDIR
+        )
     }
 
     /// `/a/b/c` → `/a/b`, `/a`, `/`; a relative path starts from the working directory.

@@ -51,12 +51,26 @@ package struct JobDefinition: Sendable, Hashable {
     package var umask: mode_t
 
     /// A job with every optional setting at its default (the DST policy: the schedule's).
-    package init(name: String, schedule: Schedule, command: String, timeZone: TimeZoneRules = .utc,
-                 timeout: Duration? = nil, killGrace: Duration = defaultKillGrace, environment: [String: String] = [:],
-                 workingDirectory: String? = nil, user: String? = nil, group: String? = nil,
-                 overlap: OverlapPolicy = defaultOverlap, catchUp: CatchUpPolicy = defaultCatchUp,
-                 startingDeadline: Duration = defaultStartingDeadline, retries: Int = 0, enabled: Bool = true,
-                 description: String? = nil, dstPolicy: DSTPolicy? = nil, umask: mode_t = defaultUmask) {
+    package init(
+        name: String,
+        schedule: Schedule,
+        command: String,
+        timeZone: TimeZoneRules = .utc,
+        timeout: Duration? = nil,
+        killGrace: Duration = defaultKillGrace,
+        environment: [String: String] = [:],
+        workingDirectory: String? = nil,
+        user: String? = nil,
+        group: String? = nil,
+        overlap: OverlapPolicy = defaultOverlap,
+        catchUp: CatchUpPolicy = defaultCatchUp,
+        startingDeadline: Duration = defaultStartingDeadline,
+        retries: Int = 0,
+        enabled: Bool = true,
+        description: String? = nil,
+        dstPolicy: DSTPolicy? = nil,
+        umask: mode_t = defaultUmask
+    ) {
         self.name = name
         self.schedule = schedule
         self.command = command
@@ -93,7 +107,8 @@ package struct JobDefinition: Sendable, Hashable {
             ("workingDirectory", workingDirectory ?? ""), ("user", user ?? ""), ("group", group ?? ""),
             ("overlap", overlap.rawValue), ("catchUp", catchUp.rawValue),
             ("startingDeadline", formatDuration(startingDeadline)), ("retries", String(retries)),
-            ("enabled", String(enabled)), ("dstGap", dstPolicy.gap.rawValue), ("dstOverlap", dstPolicy.overlap.rawValue),
+            ("enabled", String(enabled)), ("dstGap", dstPolicy.gap.rawValue),
+            ("dstOverlap", dstPolicy.overlap.rawValue),
         ]
         // Only a mask other than the default enters the text: tables of earlier versions keep their fingerprint.
         if umask != Self.defaultUmask { fields.append(("umask", String(umask, radix: 8))) }

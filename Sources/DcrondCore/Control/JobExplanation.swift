@@ -71,14 +71,22 @@ package struct JobExplanation: Sendable {
 
     /// The schedule's instants in (`after`, `until`] under the job's DST policy, each with its
     /// adjustment, and the wall-clock times the policy leaves out (`runs` false).
-    package static func dstAnnotated(_ job: JobDefinition, after: Int64, count: Int) -> [(instant: Int64, runs: Bool, note: String?)] {
+    package static func dstAnnotated(
+        _ job: JobDefinition,
+        after: Int64,
+        count: Int
+    ) -> [(instant: Int64, runs: Bool, note: String?)] {
         let policy = job.dstPolicy
         let planned = job.schedule.instants(after: after, count: count, in: job.timeZone, policy: policy)
         guard let last = planned.last else { return [] }
         func variant(gap: DSTPolicy.Gap, overlap: DSTPolicy.Overlap) -> Set<Int64> {
             var result = Set<Int64>()
             var cursor = after
-            while let next = job.schedule.next(after: cursor, in: job.timeZone, policy: DSTPolicy(gap: gap, overlap: overlap)), next <= last {
+            while let next = job.schedule.next(
+                after: cursor,
+                in: job.timeZone,
+                policy: DSTPolicy(gap: gap, overlap: overlap)
+            ), next <= last {
                 result.insert(next)
                 cursor = next
             }
@@ -91,7 +99,10 @@ package struct JobExplanation: Sendable {
         let twice = variant(gap: policy.gap, overlap: .twice)
         var entries: [(instant: Int64, runs: Bool, note: String?)] = planned.map { instant in
             if !withoutGapRuns.contains(instant) {
-                return (instant, true, "its wall-clock time does not exist (DST starts): run at the transition (dstGap: run)")
+                return (
+                    instant, true,
+                    "its wall-clock time does not exist (DST starts): run at the transition (dstGap: run)"
+                )
             }
             if !once.contains(instant) {
                 return (instant, true, "its wall-clock time repeats (DST ends): runs at both (dstOverlap: twice)")
@@ -102,7 +113,9 @@ package struct JobExplanation: Sendable {
             entries.append((instant, false, "its wall-clock time does not exist (DST starts): not run (dstGap: skip)"))
         }
         for instant in twice.subtracting(plannedSet) {
-            entries.append((instant, false, "its wall-clock time repeats (DST ends): runs at the first only (dstOverlap: once)"))
+            entries.append(
+                (instant, false, "its wall-clock time repeats (DST ends): runs at the first only (dstOverlap: once)")
+            )
         }
         return entries.sorted { $0.instant < $1.instant }
     }
@@ -115,9 +128,13 @@ package struct JobExplanation: Sendable {
         let ring = HashRing(nodes: active, virtualNodes: facts.virtualNodes)
         owner = ring.owner(of: job.name)
         if let owner {
-            ownerReason = "the job's hash (\(String(HashRing.position(ofJob: job.name), radix: 16))) falls on node \(owner)'s arc of the ring of the \(active.count) active node\(active.count == 1 ? "" : "s") (\(active.joined(separator: ", ")))"
+            ownerReason =
+                "the job's hash (\(String(HashRing.position(ofJob: job.name), radix: 16))) falls on node \(owner)'s arc of the ring of the \(active.count) active node\(active.count == 1 ? "" : "s") (\(active.joined(separator: ", ")))"
         } else {
-            ownerReason = facts.nodes.isEmpty ? "no node is in the pool" : "every node of the pool is draining (\(facts.nodes.map(\.id).joined(separator: ", ")))"
+            ownerReason =
+                facts.nodes.isEmpty
+                ? "no node is in the pool"
+                : "every node of the pool is draining (\(facts.nodes.map(\.id).joined(separator: ", ")))"
         }
         let annotated = Self.dstAnnotated(job, after: instant - 1, count: 1)
         let here = annotated.first { $0.instant == instant }
@@ -125,31 +142,49 @@ package struct JobExplanation: Sendable {
         verdict = Self.verdict(instant, facts, planned: here, owner: owner)
     }
 
-    private static func verdict(_ instant: Int64, _ facts: Facts, planned: (instant: Int64, runs: Bool, note: String?)?,
-                                owner: String?) -> Verdict {
+    private static func verdict(
+        _ instant: Int64,
+        _ facts: Facts,
+        planned: (instant: Int64, runs: Bool, note: String?)?,
+        owner: String?
+    ) -> Verdict {
         let job = facts.job
         // The history first: it says what happened, whatever the file says now.
         // A manual run's instant is when it was asked for: it says nothing of the schedule's.
         if let record = facts.records.first(where: { record in
-            record.trigger != .manual && record.scheduledAt <= instant && instant <= (record.through ?? record.scheduledAt)
+            record.trigger != .manual && record.scheduledAt <= instant
+                && instant <= (record.through ?? record.scheduledAt)
         }) {
             switch record.outcome {
             case .succeeded, .failed, .notClaimed: return .ran(record)
-            case .skipped(let reason): return .stopped(record.rule ?? .refused, "skipped on node \(record.node): \(reason)")
-            case .missed(let reason): return .missed(record.rule ?? .ownerDidNotClaim, "reported missed by node \(record.node): \(reason)")
+            case .skipped(let reason):
+                return .stopped(record.rule ?? .refused, "skipped on node \(record.node): \(reason)")
+            case .missed(let reason):
+                return .missed(record.rule ?? .ownerDidNotClaim, "reported missed by node \(record.node): \(reason)")
             }
         }
         if !job.enabled {
             return .stopped(.disabled, "the job has \"enabled\": false in the jobs file: no instant of it is planned")
         }
         guard let planned else {
-            return .stopped(.dst, "not an instant of the schedule \"\(job.schedule.text)\" in \(job.timeZone.identifier)")
+            return .stopped(
+                .dst,
+                "not an instant of the schedule \"\(job.schedule.text)\" in \(job.timeZone.identifier)"
+            )
         }
         if !planned.runs { return .stopped(.dst, planned.note ?? "left out by the job's DST policy") }
         if instant > facts.now {
-            if let paused = facts.paused { return .stopped(.paused, "the job is paused (by \(paused.who)): it will be skipped unless unpaused first") }
+            if let paused = facts.paused {
+                return .stopped(
+                    .paused,
+                    "the job is paused (by \(paused.who)): it will be skipped unless unpaused first"
+                )
+            }
             guard let owner else {
-                return .stopped(facts.nodes.isEmpty ? .noActiveNode : .draining, "no node is active: it will be missed unless one is by then")
+                return .stopped(
+                    facts.nodes.isEmpty ? .noActiveNode : .draining,
+                    "no node is active: it will be missed unless one is by then"
+                )
             }
             return .upcoming(owner: owner)
         }
@@ -162,29 +197,43 @@ package struct JobExplanation: Sendable {
             return .stopped(.paused, "the job is paused (by \(paused.who)) and no node has recorded the skip yet")
         }
         if instant + Int64(facts.missedRunGrace.components.seconds) > facts.now {
-            return .pending("not claimed yet; the missed-run alarm waits \(formatDuration(facts.missedRunGrace)) after the instant")
+            return .pending(
+                "not claimed yet; the missed-run alarm waits \(formatDuration(facts.missedRunGrace)) after the instant"
+            )
         }
         // Not claimed, not recorded: the record may have aged out of the history too.
         guard let owner else {
-            return .missed(facts.nodes.isEmpty ? .noActiveNode : .draining,
-                           facts.nodes.isEmpty ? "never claimed: no node is in the pool" : "never claimed: every node of the pool is draining")
+            return .missed(
+                facts.nodes.isEmpty ? .noActiveNode : .draining,
+                facts.nodes.isEmpty
+                    ? "never claimed: no node is in the pool" : "never claimed: every node of the pool is draining"
+            )
         }
         if let node = facts.nodes.first(where: { $0.id == owner }), let age = node.heartbeatAgeMilliseconds,
-           age > facts.nodeTimeout.wholeMilliseconds {
-            return .missed(.fenced, "never claimed: its owner, node \(owner), last heartbeat \(age) ms ago (fenced, partitioned or stopped)")
+            age > facts.nodeTimeout.wholeMilliseconds
+        {
+            return .missed(
+                .fenced,
+                "never claimed: its owner, node \(owner), last heartbeat \(age) ms ago (fenced, partitioned or stopped)"
+            )
         }
-        return .missed(.ownerDidNotClaim, "never claimed by its owner, node \(owner) (it may have owned it only later, or the record is older than the history's \(RedisClaimStore.historyLength) records)")
+        return .missed(
+            .ownerDidNotClaim,
+            "never claimed by its owner, node \(owner) (it may have owned it only later, or the record is older than the history's \(RedisClaimStore.historyLength) records)"
+        )
     }
 
     /// One line for people.
     package var summary: String {
         switch verdict {
         case .ran(let record):
-            var text = "ran on node \(record.node) (run \(record.runID), \(record.trigger.rawValue)): \(record.outcome.word), \(record.resultText)"
+            var text =
+                "ran on node \(record.node) (run \(record.runID), \(record.trigger.rawValue)): \(record.outcome.word), \(record.resultText)"
             if let late = record.startLatenessMilliseconds { text += ", started \(late) ms after its instant" }
             return text
         case .claimed(let node):
-            return "claimed\(node.map { " by node \($0)" } ?? ""), no record yet: running now, or its node stopped before recording it"
+            return
+                "claimed\(node.map { " by node \($0)" } ?? ""), no record yet: running now, or its node stopped before recording it"
         case .stopped(let rule, let reason): return "did not run [\(rule.rawValue)]: \(reason)"
         case .missed(let rule, let reason): return "MISSED [\(rule.rawValue)]: \(reason)"
         case .pending(let reason): return "pending: \(reason)"

@@ -32,7 +32,8 @@ package enum OperatorRequests {
 
         init?(json text: String) {
             guard let value = try? JSONParser.parse(Array(text.utf8)), let request = value["request"]?.stringValue,
-                  let state = value["state"]?.stringValue.flatMap(State.init(rawValue:)) else { return nil }
+                let state = value["state"]?.stringValue.flatMap(State.init(rawValue:))
+            else { return nil }
             self.request = request
             self.force = value["force"] == .bool(true)
             self.who = value["who"]?.stringValue ?? "?"
@@ -47,7 +48,8 @@ package enum OperatorRequests {
     /// Returns {1, entry} for a new request (published as `trigger <job>`), {0, entry} when one
     /// pending or running was joined. A run taken by a node that is no longer in the pool (it
     /// died) is not joined: a new request replaces it.
-    static let requestScript = RedisScript("""
+    static let requestScript = RedisScript(
+        """
         local t = redis.call('TIME')
         local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
         local existing = redis.call('HGET', KEYS[1], ARGV[1])
@@ -62,12 +64,14 @@ package enum OperatorRequests {
         redis.call('HSET', KEYS[1], ARGV[1], entry)
         redis.call('PUBLISH', KEYS[2], 'trigger ' .. ARGV[1])
         return {1, entry}
-        """)
+        """
+    )
 
     /// KEYS: triggers. ARGV: job, request id, new state, node, run ID, reason, expiry from now (ms),
     /// the state it must be in ('' for any). Returns 1 when it moved, 0 otherwise. A `done` state
     /// deletes the entry.
-    static let updateScript = RedisScript("""
+    static let updateScript = RedisScript(
+        """
         local existing = redis.call('HGET', KEYS[1], ARGV[1])
         if not existing then return 0 end
         local entry = cjson.decode(existing)
@@ -87,11 +91,13 @@ package enum OperatorRequests {
         entry.expiresAt = now + tonumber(ARGV[7])
         redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(entry))
         return 1
-        """)
+        """
+    )
 
     /// KEYS: triggers. Returns the pending, unexpired requests as {job, entry, ...}, deleting the
     /// expired entries on the way.
-    static let pendingScript = RedisScript("""
+    static let pendingScript = RedisScript(
+        """
         local t = redis.call('TIME')
         local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
         local all = redis.call('HGETALL', KEYS[1])
@@ -106,18 +112,22 @@ package enum OperatorRequests {
             end
         end
         return result
-        """)
+        """
+    )
 
     /// KEYS: paused. ARGV: job, who. Returns 1 if newly paused.
-    static let pauseScript = RedisScript("""
+    static let pauseScript = RedisScript(
+        """
         local t = redis.call('TIME')
         local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
         return redis.call('HSETNX', KEYS[1], ARGV[1], now .. ' ' .. ARGV[2])
-        """)
+        """
+    )
 
     /// KEYS: paused, claims, claimedBy. ARGV: job, who. Advances the job's last claimed instant
     /// to now, so that the instants of the pause are not caught up. Returns 1 if it was paused.
-    static let unpauseScript = RedisScript("""
+    static let unpauseScript = RedisScript(
+        """
         if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return 0 end
         local now = tonumber(redis.call('TIME')[1])
         if tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '-1') < now then
@@ -125,16 +135,30 @@ package enum OperatorRequests {
             redis.call('HSET', KEYS[3], ARGV[1], 'unpaused ' .. now .. ' ' .. ARGV[2])
         end
         return 1
-        """)
+        """
+    )
 
     // MARK: - Commands
 
     /// Asks for a manual run; returns whether it is new, and the entry (new or joined).
-    package static func requestTrigger(_ redis: RedisClient, keys: ClusterKeys, job: String, request: String, force: Bool,
-                                       who: String) async throws -> (new: Bool, entry: Trigger?) {
-        let reply = try await send(redis, .evaluate(requestScript, keys: [keys.triggers, keys.controlChannel, keys.members], arguments: [
-            job, request, force ? 1 : 0, who, triggerPendingLimit.wholeMilliseconds,
-        ]))
+    package static func requestTrigger(
+        _ redis: RedisClient,
+        keys: ClusterKeys,
+        job: String,
+        request: String,
+        force: Bool,
+        who: String
+    ) async throws -> (new: Bool, entry: Trigger?) {
+        let reply = try await send(
+            redis,
+            .evaluate(
+                requestScript,
+                keys: [keys.triggers, keys.controlChannel, keys.members],
+                arguments: [
+                    job, request, force ? 1 : 0, who, triggerPendingLimit.wholeMilliseconds,
+                ]
+            )
+        )
         let parts = reply.array ?? []
         guard parts.count == 2 else { throw RedisServerError(message: "unexpected trigger reply: \(reply)") }
         return (parts[0].integer == 1, parts[1].string.flatMap(Trigger.init(json:)))
@@ -147,20 +171,41 @@ package enum OperatorRequests {
 
     /// Moves a manual run's entry (``updateScript``); `done` deletes it.
     @discardableResult
-    package static func updateTrigger(_ redis: RedisClient, keys: ClusterKeys, job: String, request: String, to state: String,
-                                      from expected: String = "", node: String = "", runID: String = "", reason: String = "",
-                                      keepFor: Duration = .seconds(60)) async throws -> Bool {
-        let reply = try await send(redis, .evaluate(updateScript, keys: [keys.triggers], arguments: [
-            job, request, state, node, runID, reason, keepFor.wholeMilliseconds, expected,
-        ]))
+    package static func updateTrigger(
+        _ redis: RedisClient,
+        keys: ClusterKeys,
+        job: String,
+        request: String,
+        to state: String,
+        from expected: String = "",
+        node: String = "",
+        runID: String = "",
+        reason: String = "",
+        keepFor: Duration = .seconds(60)
+    ) async throws -> Bool {
+        let reply = try await send(
+            redis,
+            .evaluate(
+                updateScript,
+                keys: [keys.triggers],
+                arguments: [
+                    job, request, state, node, runID, reason, keepFor.wholeMilliseconds, expected,
+                ]
+            )
+        )
         return reply.integer == 1
     }
 
     /// The manual runs waiting for their owner: (job, entry).
-    package static func pendingTriggers(_ redis: RedisClient, keys: ClusterKeys) async throws -> [(job: String, entry: Trigger)] {
+    package static func pendingTriggers(
+        _ redis: RedisClient,
+        keys: ClusterKeys
+    ) async throws -> [(job: String, entry: Trigger)] {
         let flat = try await send(redis, .evaluate(pendingScript, keys: [keys.triggers])).array ?? []
         return stride(from: 0, to: flat.count - 1, by: 2).compactMap { index in
-            guard let job = flat[index].string, let entry = flat[index + 1].string.flatMap(Trigger.init(json:)) else { return nil }
+            guard let job = flat[index].string, let entry = flat[index + 1].string.flatMap(Trigger.init(json:)) else {
+                return nil
+            }
             return (job, entry)
         }
     }
@@ -169,12 +214,19 @@ package enum OperatorRequests {
         try await send(redis, .evaluate(pauseScript, keys: [keys.paused], arguments: [job, who])).integer == 1
     }
 
-    package static func unpause(_ redis: RedisClient, keys: ClusterKeys, job: String, who: String) async throws -> Bool {
-        try await send(redis, .evaluate(unpauseScript, keys: [keys.paused, keys.claims, keys.claimedBy], arguments: [job, who])).integer == 1
+    package static func unpause(_ redis: RedisClient, keys: ClusterKeys, job: String, who: String) async throws -> Bool
+    {
+        try await send(
+            redis,
+            .evaluate(unpauseScript, keys: [keys.paused, keys.claims, keys.claimedBy], arguments: [job, who])
+        ).integer == 1
     }
 
     /// Paused jobs: job → (Unix ms, who).
-    package static func paused(_ redis: RedisClient, keys: ClusterKeys) async throws -> [String: (since: Int64, who: String)] {
+    package static func paused(
+        _ redis: RedisClient,
+        keys: ClusterKeys
+    ) async throws -> [String: (since: Int64, who: String)] {
         let flat = try await send(redis, RedisCommand("HGETALL", keys.paused)).array ?? []
         var result: [String: (since: Int64, who: String)] = [:]
         for index in stride(from: 0, to: flat.count - 1, by: 2) {
@@ -204,7 +256,12 @@ package enum OperatorRequests {
         package init?(message: String) {
             let parts = message.split(separator: " ", maxSplits: 4, omittingEmptySubsequences: false)
             guard parts.count == 5, parts[0] == "kill", let signal = Int32(parts[2]) else { return nil }
-            self.init(request: String(parts[1]), signal: signal, runID: parts[3] == "*" ? nil : String(parts[3]), job: String(parts[4]))
+            self.init(
+                request: String(parts[1]),
+                signal: signal,
+                runID: parts[3] == "*" ? nil : String(parts[3]),
+                job: String(parts[4])
+            )
         }
     }
 
@@ -213,15 +270,30 @@ package enum OperatorRequests {
     }
 
     /// A node's answer to a kill: the runs it reached (none is an answer too).
-    package static func acknowledgeKill(_ redis: RedisClient, keys: ClusterKeys, request: String, node: String,
-                                        runs: [String]) async throws {
-        _ = try await send(redis, RedisCommand("RPUSH", keys.killAcknowledgements(request), ([node] + runs).joined(separator: " ")))
+    package static func acknowledgeKill(
+        _ redis: RedisClient,
+        keys: ClusterKeys,
+        request: String,
+        node: String,
+        runs: [String]
+    ) async throws {
+        _ = try await send(
+            redis,
+            RedisCommand("RPUSH", keys.killAcknowledgements(request), ([node] + runs).joined(separator: " "))
+        )
         _ = try await send(redis, RedisCommand("EXPIRE", keys.killAcknowledgements(request), 300))
     }
 
     /// The answers so far: node → runs reached.
-    package static func killAcknowledgements(_ redis: RedisClient, keys: ClusterKeys, request: String) async throws -> [String: [String]] {
-        let lines = try await send(redis, RedisCommand("LRANGE", keys.killAcknowledgements(request), 0, -1)).array?.compactMap(\.string) ?? []
+    package static func killAcknowledgements(
+        _ redis: RedisClient,
+        keys: ClusterKeys,
+        request: String
+    ) async throws -> [String: [String]] {
+        let lines =
+            try await send(redis, RedisCommand("LRANGE", keys.killAcknowledgements(request), 0, -1)).array?.compactMap(
+                \.string
+            ) ?? []
         var result: [String: [String]] = [:]
         for line in lines {
             let words = line.split(separator: " ").map(String.init)

@@ -20,7 +20,14 @@ package struct ReloadReport: Sendable, Equatable {
     /// Settings that changed but take a restart.
     package var needsRestart: [String] = []
 
-    package init(pid: Int32, generation: Int, accepted: Bool, fingerprint: String, problems: [String] = [], needsRestart: [String] = []) {
+    package init(
+        pid: Int32,
+        generation: Int,
+        accepted: Bool,
+        fingerprint: String,
+        problems: [String] = [],
+        needsRestart: [String] = []
+    ) {
         self.pid = pid
         self.generation = generation
         self.accepted = accepted
@@ -34,7 +41,9 @@ package struct ReloadReport: Sendable, Equatable {
 
     /// The runtime folder systemd made for the unit, if any.
     package static var runtimeDirectory: String? {
-        getenv("RUNTIME_DIRECTORY").map { String(cString: $0) }.flatMap { $0.split(separator: ":").first.map(String.init) }
+        getenv("RUNTIME_DIRECTORY").map { String(cString: $0) }.flatMap {
+            $0.split(separator: ":").first.map(String.init)
+        }
     }
 
     package var encoded: String {
@@ -46,12 +55,18 @@ package struct ReloadReport: Sendable, Equatable {
     }
 
     package init?(decoding text: [UInt8]) {
-        guard let value = try? JSONParser.parse(text), let pid = value["pid"]?.int64Value, let generation = value["generation"]?.int64Value,
-              case .bool(let accepted)? = value["accepted"], let fingerprint = value["fingerprint"]?.stringValue
+        guard let value = try? JSONParser.parse(text), let pid = value["pid"]?.int64Value,
+            let generation = value["generation"]?.int64Value,
+            case .bool(let accepted)? = value["accepted"], let fingerprint = value["fingerprint"]?.stringValue
         else { return nil }
-        self.init(pid: Int32(pid), generation: Int(generation), accepted: accepted, fingerprint: fingerprint,
-                  problems: value["problems"]?.arrayValue?.compactMap(\.stringValue) ?? [],
-                  needsRestart: value["needsRestart"]?.arrayValue?.compactMap(\.stringValue) ?? [])
+        self.init(
+            pid: Int32(pid),
+            generation: Int(generation),
+            accepted: accepted,
+            fingerprint: fingerprint,
+            problems: value["problems"]?.arrayValue?.compactMap(\.stringValue) ?? [],
+            needsRestart: value["needsRestart"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        )
     }
 
     /// Replaces the file atomically (a reader sees the old report or the new one, never half).

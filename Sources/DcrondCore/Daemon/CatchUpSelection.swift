@@ -18,8 +18,14 @@ package struct CatchUpSelection: Sendable, Equatable {
 
     /// `missed`: instants that passed without running, in order. `current`: the instant due now, if
     /// any; it is not missed and runs unless it is past its deadline. `limit` bounds `all`.
-    package static func select(missed: [Int64], current: Int64? = nil, policy: CatchUpPolicy, startingDeadline: Duration,
-                               now: Int64, limit: Int) -> CatchUpSelection {
+    package static func select(
+        missed: [Int64],
+        current: Int64? = nil,
+        policy: CatchUpPolicy,
+        startingDeadline: Duration,
+        now: Int64,
+        limit: Int
+    ) -> CatchUpSelection {
         let deadline = Int64(startingDeadline.components.seconds)
         var selection = CatchUpSelection()
         var inTime: [Int64] = []
@@ -42,7 +48,11 @@ package struct CatchUpSelection: Sendable, Equatable {
             selection.run = Array(inTime.suffix(limit))
         }
         if let current {
-            if now - current > deadline { selection.pastDeadline.append(current) } else { selection.run.append(current) }
+            if now - current > deadline {
+                selection.pastDeadline.append(current)
+            } else {
+                selection.run.append(current)
+            }
         }
         return selection
     }

@@ -175,9 +175,16 @@ package actor RedisClaimStore: ClaimStore {
 
     /// `heartbeat`, `nodeTimeout`: the pool's, which bound how long claims older than a repair wait
     /// for the other nodes (``ClaimHistory/settleLimit(heartbeat:nodeTimeout:)``).
-    package init(redis: RedisClient, cluster: String, node: String, heartbeat: Duration = .seconds(1),
-                 nodeTimeout: Duration = .seconds(3), knownMembers: @escaping @Sendable () -> [String] = { [] },
-                 acknowledgement: ReplicaAcknowledgement? = nil, logger: Logger = Logger(label: "dcrond.claims")) {
+    package init(
+        redis: RedisClient,
+        cluster: String,
+        node: String,
+        heartbeat: Duration = .seconds(1),
+        nodeTimeout: Duration = .seconds(3),
+        knownMembers: @escaping @Sendable () -> [String] = { [] },
+        acknowledgement: ReplicaAcknowledgement? = nil,
+        logger: Logger = Logger(label: "dcrond.claims")
+    ) {
         self.acknowledgement = acknowledgement.flatMap { $0.replicas > 0 ? $0 : nil }
         self.redis = redis
         self.keys = ClusterKeys(cluster: cluster)
@@ -214,91 +221,99 @@ package actor RedisClaimStore: ClaimStore {
     /// {-1, generation, sequence} when Redis is behind the caller. An instant at or before the
     /// history's floor waits until every live node has put its claims back (or the limit passed):
     /// before that, it may be one that another node ran and has not put back yet.
-    static let claimScript = RedisScript(settledFunction + "\n" + """
-        local h = redis.call('HMGET', KEYS[4], 'generation', 'sequence', 'floor')
-        local gen, seq, floor = tonumber(h[1] or '0'), tonumber(h[2] or '0'), tonumber(h[3] or '0')
-        local rgen, rseq = tonumber(ARGV[2]), tonumber(ARGV[3])
-        if rgen >= 0 and (gen ~= rgen or seq < rseq) then return {-1, gen, seq} end
-        local isSettled = floor == 0
-        if floor > 0 then
-            redis.call('HSET', KEYS[7], ARGV[1], gen)
-            isSettled = settled(gen, floor, KEYS[6], KEYS[7], KEYS[8], tonumber(ARGV[4]))
-        end
-        local results = {}
-        local advanced = false
-        for i = 5, #ARGV, 3 do
-            local job, instant, token = ARGV[i], ARGV[i + 1], ARGV[i + 2]
-            local stored = redis.call('HGET', KEYS[1], job)
-            local last = tonumber(stored or '-1')
-            local pausedBy = redis.call('HGET', KEYS[9], job)
-            if tonumber(instant) <= floor and not isSettled then
-                results[#results + 1] = -5
-            elseif tonumber(instant) > last and pausedBy then
-                -- Handled while paused: never run, never caught up after the pause.
-                redis.call('HSET', KEYS[1], job, instant)
-                redis.call('HSET', KEYS[2], job, ARGV[1] .. ' ' .. instant .. ' paused')
-                redis.call('HSET', KEYS[5], job, gen)
-                seq = seq + 1
-                advanced = true
-                results[#results + 1] = {pausedBy}
-            elseif tonumber(instant) > last then
-                redis.call('HSET', KEYS[1], job, instant)
-                redis.call('HSET', KEYS[2], job, ARGV[1] .. ' ' .. instant .. ' ' .. token)
-                redis.call('HSET', KEYS[3], job, instant .. ' ' .. token)
-                redis.call('HSET', KEYS[5], job, gen)
-                seq = seq + 1
-                advanced = true
-                results[#results + 1] = last
-            elseif redis.call('HGET', KEYS[3], job) == instant .. ' ' .. token then
-                -- Ours (a retry): confirmed in this generation if it is still the last claim. The
-                -- rewrite makes this connection's WAIT cover the claim, wherever it was first written.
-                if tonumber(instant) == last then redis.call('HSET', KEYS[5], job, gen) end
-                redis.call('HSET', KEYS[3], job, instant .. ' ' .. token)
-                results[#results + 1] = -3
-            else
-                results[#results + 1] = -2
+    static let claimScript = RedisScript(
+        settledFunction + "\n" + """
+            local h = redis.call('HMGET', KEYS[4], 'generation', 'sequence', 'floor')
+            local gen, seq, floor = tonumber(h[1] or '0'), tonumber(h[2] or '0'), tonumber(h[3] or '0')
+            local rgen, rseq = tonumber(ARGV[2]), tonumber(ARGV[3])
+            if rgen >= 0 and (gen ~= rgen or seq < rseq) then return {-1, gen, seq} end
+            local isSettled = floor == 0
+            if floor > 0 then
+                redis.call('HSET', KEYS[7], ARGV[1], gen)
+                isSettled = settled(gen, floor, KEYS[6], KEYS[7], KEYS[8], tonumber(ARGV[4]))
             end
-        end
-        if advanced then redis.call('HSET', KEYS[4], 'generation', gen, 'sequence', seq) end
-        return {1, gen, seq, results}
-        """)
+            local results = {}
+            local advanced = false
+            for i = 5, #ARGV, 3 do
+                local job, instant, token = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+                local stored = redis.call('HGET', KEYS[1], job)
+                local last = tonumber(stored or '-1')
+                local pausedBy = redis.call('HGET', KEYS[9], job)
+                if tonumber(instant) <= floor and not isSettled then
+                    results[#results + 1] = -5
+                elseif tonumber(instant) > last and pausedBy then
+                    -- Handled while paused: never run, never caught up after the pause.
+                    redis.call('HSET', KEYS[1], job, instant)
+                    redis.call('HSET', KEYS[2], job, ARGV[1] .. ' ' .. instant .. ' paused')
+                    redis.call('HSET', KEYS[5], job, gen)
+                    seq = seq + 1
+                    advanced = true
+                    results[#results + 1] = {pausedBy}
+                elseif tonumber(instant) > last then
+                    redis.call('HSET', KEYS[1], job, instant)
+                    redis.call('HSET', KEYS[2], job, ARGV[1] .. ' ' .. instant .. ' ' .. token)
+                    redis.call('HSET', KEYS[3], job, instant .. ' ' .. token)
+                    redis.call('HSET', KEYS[5], job, gen)
+                    seq = seq + 1
+                    advanced = true
+                    results[#results + 1] = last
+                elseif redis.call('HGET', KEYS[3], job) == instant .. ' ' .. token then
+                    -- Ours (a retry): confirmed in this generation if it is still the last claim. The
+                    -- rewrite makes this connection's WAIT cover the claim, wherever it was first written.
+                    if tonumber(instant) == last then redis.call('HSET', KEYS[5], job, gen) end
+                    redis.call('HSET', KEYS[3], job, instant .. ' ' .. token)
+                    results[#results + 1] = -3
+                else
+                    results[#results + 1] = -2
+                end
+            end
+            if advanced then redis.call('HSET', KEYS[4], 'generation', gen, 'sequence', seq) end
+            return {1, gen, seq, results}
+            """
+    )
 
     /// KEYS: claims, history, claimGeneration, members, confirmed, awaiting. ARGV: node, generation seen,
     /// sequence seen, settle limit (ms), jobs... Returns {1, generation, sequence, floor, {last...},
     /// {generation of each claim...}, settled (0/1)} or {-1, generation, sequence}.
-    static let lastClaimedScript = RedisScript(settledFunction + "\n" + """
-        local h = redis.call('HMGET', KEYS[2], 'generation', 'sequence', 'floor')
-        local gen, seq, floor = tonumber(h[1] or '0'), tonumber(h[2] or '0'), tonumber(h[3] or '0')
-        local rgen, rseq = tonumber(ARGV[2]), tonumber(ARGV[3])
-        if rgen >= 0 and (gen ~= rgen or seq < rseq) then return {-1, gen, seq} end
-        local isSettled = 1
-        if floor > 0 then
-            redis.call('HSET', KEYS[5], ARGV[1], gen)
-            if not settled(gen, floor, KEYS[4], KEYS[5], KEYS[6], tonumber(ARGV[4])) then isSettled = 0 end
-        end
-        local jobs = {}
-        for i = 5, #ARGV do jobs[#jobs + 1] = ARGV[i] end
-        return {1, gen, seq, floor, redis.call('HMGET', KEYS[1], unpack(jobs)), redis.call('HMGET', KEYS[3], unpack(jobs)), isSettled}
-        """)
+    static let lastClaimedScript = RedisScript(
+        settledFunction + "\n" + """
+            local h = redis.call('HMGET', KEYS[2], 'generation', 'sequence', 'floor')
+            local gen, seq, floor = tonumber(h[1] or '0'), tonumber(h[2] or '0'), tonumber(h[3] or '0')
+            local rgen, rseq = tonumber(ARGV[2]), tonumber(ARGV[3])
+            if rgen >= 0 and (gen ~= rgen or seq < rseq) then return {-1, gen, seq} end
+            local isSettled = 1
+            if floor > 0 then
+                redis.call('HSET', KEYS[5], ARGV[1], gen)
+                if not settled(gen, floor, KEYS[4], KEYS[5], KEYS[6], tonumber(ARGV[4])) then isSettled = 0 end
+            end
+            local jobs = {}
+            for i = 5, #ARGV do jobs[#jobs + 1] = ARGV[i] end
+            return {1, gen, seq, floor, redis.call('HMGET', KEYS[1], unpack(jobs)), redis.call('HMGET', KEYS[3], unpack(jobs)), isSettled}
+            """
+    )
 
     /// KEYS: history. ARGV: generation seen, sequence seen. The history check alone: {1, generation,
     /// sequence} or {-1, generation, sequence}.
-    static let probeScript = RedisScript("""
+    static let probeScript = RedisScript(
+        """
         local h = redis.call('HMGET', KEYS[1], 'generation', 'sequence')
         local gen, seq = tonumber(h[1] or '0'), tonumber(h[2] or '0')
         local rgen, rseq = tonumber(ARGV[1]), tonumber(ARGV[2])
         if rgen >= 0 and (gen ~= rgen or seq < rseq) then return {-1, gen, seq} end
         return {1, gen, seq}
-        """)
+        """
+    )
 
     /// KEYS: history, confirmed. ARGV: node, generation. A node that starts with no memory has
     /// nothing to put back: it confirms the generation it adopted.
-    static let confirmScript = RedisScript("""
+    static let confirmScript = RedisScript(
+        """
         if tonumber(redis.call('HGET', KEYS[1], 'generation') or '0') == tonumber(ARGV[2]) then
             redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
         end
         return 1
-        """)
+        """
+    )
 
     /// KEYS: claims, claimedBy, history, claimGeneration, confirmed, awaiting, won:<node>. ARGV: node, generation
     /// seen, sequence seen, now, the count of nodes this node knew in the pool, their ids, then job,
@@ -307,7 +322,8 @@ package actor RedisClaimStore: ClaimStore {
     /// join `awaiting` (reset by a bump): claims older than the repair wait for them too. When another node already repaired (a newer generation than the
     /// caller saw), adopts it; otherwise bumps the generation and sets the floor to now.
     /// Returns {generation, sequence, bumped (0/1), restored count}.
-    static let repairScript = RedisScript("""
+    static let repairScript = RedisScript(
+        """
         local h = redis.call('HMGET', KEYS[3], 'generation', 'sequence', 'floor')
         local gen, seq, floor = tonumber(h[1] or '0'), tonumber(h[2] or '0'), tonumber(h[3] or '0')
         local rgen, rseq, now = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
@@ -336,15 +352,18 @@ package actor RedisClaimStore: ClaimStore {
         redis.call('HSET', KEYS[3], 'generation', gen, 'sequence', seq, 'floor', floor)
         redis.call('HSET', KEYS[5], ARGV[1], gen)
         return {gen, seq, bumped, restored}
-        """)
+        """
+    )
 
     /// KEYS: claims, claimedBy. ARGV: job, instant, token, node, previous instant (or '').
-    static let releaseScript = RedisScript("""
+    static let releaseScript = RedisScript(
+        """
         if redis.call('HGET', KEYS[2], ARGV[1]) ~= ARGV[4] .. ' ' .. ARGV[2] .. ' ' .. ARGV[3] then return 0 end
         if ARGV[5] == '' then redis.call('HDEL', KEYS[1], ARGV[1]) else redis.call('HSET', KEYS[1], ARGV[1], ARGV[5]) end
         redis.call('HSET', KEYS[2], ARGV[1], ARGV[4] .. ' ' .. ARGV[2] .. ' released')
         return 1
-        """)
+        """
+    )
 
     package func claim(_ requests: [ClaimRequest]) async throws -> [ClaimResult] {
         guard !requests.isEmpty else { return [] }
@@ -355,8 +374,14 @@ package actor RedisClaimStore: ClaimStore {
                 arguments.append(request.instant)
                 arguments.append(request.token)
             }
-            return .evaluate(Self.claimScript, keys: [keys.claims, keys.claimedBy, keys.won(node), keys.history, keys.claimGeneration,
-                                                      keys.members, keys.confirmed, keys.awaiting, keys.paused], arguments: arguments)
+            return .evaluate(
+                Self.claimScript,
+                keys: [
+                    keys.claims, keys.claimedBy, keys.won(node), keys.history, keys.claimGeneration,
+                    keys.members, keys.confirmed, keys.awaiting, keys.paused,
+                ],
+                arguments: arguments
+            )
         }
         guard parts.count == 4, let results = parts[3].array, results.count == requests.count else {
             throw RedisServerError(message: "unexpected claim reply: \(parts)")
@@ -367,7 +392,9 @@ package actor RedisClaimStore: ClaimStore {
             if code == -2 { return .lost }
             if code == -5 { return .wait }
             // Remembered even when unacknowledged: a repair must put back what the master holds.
-            if request.instant >= won[request.job]?.instant ?? .min { won[request.job] = (request.instant, request.token) }
+            if request.instant >= won[request.job]?.instant ?? .min {
+                won[request.job] = (request.instant, request.token)
+            }
             if let acknowledgement, acknowledged < acknowledgement.replicas {
                 return .unacknowledged(previous: code >= 0 ? code : nil, replicas: acknowledged)
             }
@@ -378,25 +405,42 @@ package actor RedisClaimStore: ClaimStore {
     }
 
     package func release(_ request: ClaimRequest, previous: Int64?) async throws {
-        let reply = try await send(.evaluate(Self.releaseScript, keys: [keys.claims, keys.claimedBy], arguments: [
-            request.job, request.instant, request.token, node, previous.map(String.init) ?? "",
-        ]))
-        if reply.integer == 1, won[request.job]?.instant == request.instant { won[request.job] = previous.map { ($0, "") } }
+        let reply = try await send(
+            .evaluate(
+                Self.releaseScript,
+                keys: [keys.claims, keys.claimedBy],
+                arguments: [
+                    request.job, request.instant, request.token, node, previous.map(String.init) ?? "",
+                ]
+            )
+        )
+        if reply.integer == 1, won[request.job]?.instant == request.instant {
+            won[request.job] = previous.map { ($0, "") }
+        }
     }
 
     package func lastClaimed(_ jobs: [String]) async throws -> ClaimedInstants {
         guard !jobs.isEmpty else { return ClaimedInstants(last: [], fresh: [], floor: 0, settled: true) }
         let parts = try await guardedByHistory { seen in
-            .evaluate(Self.lastClaimedScript, keys: [keys.claims, keys.history, keys.claimGeneration, keys.members, keys.confirmed, keys.awaiting],
-                      arguments: [node, seen.generation, seen.sequence, settleLimit.wholeMilliseconds] + jobs.map { $0 as any RedisArgument })
+            .evaluate(
+                Self.lastClaimedScript,
+                keys: [keys.claims, keys.history, keys.claimGeneration, keys.members, keys.confirmed, keys.awaiting],
+                arguments: [node, seen.generation, seen.sequence, settleLimit.wholeMilliseconds]
+                    + jobs.map { $0 as any RedisArgument }
+            )
         }
-        guard parts.count == 7, let generation = parts[1].integer, let floor = parts[3].integer, let values = parts[4].array,
-              let generations = parts[5].array, values.count == jobs.count, generations.count == jobs.count else {
+        guard parts.count == 7, let generation = parts[1].integer, let floor = parts[3].integer,
+            let values = parts[4].array,
+            let generations = parts[5].array, values.count == jobs.count, generations.count == jobs.count
+        else {
             throw RedisServerError(message: "unexpected catch-up reply: \(parts)")
         }
-        return ClaimedInstants(last: values.map { $0.string.flatMap { Int64($0) } },
-                               fresh: generations.map { $0.string.flatMap { Int64($0) } == generation }, floor: floor,
-                               settled: parts[6].integer == 1)
+        return ClaimedInstants(
+            last: values.map { $0.string.flatMap { Int64($0) } },
+            fresh: generations.map { $0.string.flatMap { Int64($0) } == generation },
+            floor: floor,
+            settled: parts[6].integer == 1
+        )
     }
 
     /// A heartbeat's report comes over another connection and may be older than what this node has
@@ -411,14 +455,19 @@ package actor RedisClaimStore: ClaimStore {
                     .evaluate(Self.probeScript, keys: [keys.history], arguments: [seen.generation, seen.sequence])
                 }
             } catch {
-                logger.warning("cannot check the claim history yet; claims stay refused until Redis answers", metadata: ["error": "\(error)"])
+                logger.warning(
+                    "cannot check the claim history yet; claims stay refused until Redis answers",
+                    metadata: ["error": "\(error)"]
+                )
             }
         } else {
             let adopting = history.generation < 0
             history.observe(generation: generation, sequence: sequence)
             if adopting {
                 await recallOwnClaims()
-                _ = try? await send(.evaluate(Self.confirmScript, keys: [keys.history, keys.confirmed], arguments: [node, generation]))
+                _ = try? await send(
+                    .evaluate(Self.confirmScript, keys: [keys.history, keys.confirmed], arguments: [node, generation])
+                )
             }
         }
     }
@@ -431,7 +480,9 @@ package actor RedisClaimStore: ClaimStore {
     private func recallOwnClaims() async {
         guard !recalled else { return }
         recalled = true
-        guard let reply = try? await send(RedisCommand("HGETALL", keys.won(node))), let fields = reply.array else { return }
+        guard let reply = try? await send(RedisCommand("HGETALL", keys.won(node))), let fields = reply.array else {
+            return
+        }
         for index in stride(from: 0, to: fields.count - 1, by: 2) {
             guard let job = fields[index].string, let value = fields[index + 1].string else { continue }
             let parts = value.split(separator: " ", maxSplits: 1)
@@ -451,8 +502,12 @@ package actor RedisClaimStore: ClaimStore {
     /// The same; with `acknowledging` and `claimReplicas` set, followed by `WAIT` on the same
     /// connection. Returns how many replicas acknowledged the command too (`Int.max` when none
     /// were asked).
-    private func guardedByHistory(acknowledging: Bool, _ build: (ClaimHistory) -> RedisCommand)
-        async throws -> (parts: [RedisReply], acknowledged: Int) {
+    private func guardedByHistory(
+        acknowledging: Bool,
+        _ build: (ClaimHistory) -> RedisCommand
+    )
+        async throws -> (parts: [RedisReply], acknowledged: Int)
+    {
         for _ in 0..<2 {
             let seen = history
             let reply: RedisReply
@@ -463,7 +518,8 @@ package actor RedisClaimStore: ClaimStore {
                 reply = try await send(build(seen))
             }
             guard let parts = reply.array, parts.count >= 3, let status = parts[0].integer,
-                  let generation = parts[1].integer, let sequence = parts[2].integer else {
+                let generation = parts[1].integer, let sequence = parts[2].integer
+            else {
                 throw RedisServerError(message: "unexpected reply: \(reply)")
             }
             if status == 1 {
@@ -500,8 +556,16 @@ package actor RedisClaimStore: ClaimStore {
             arguments.append(claim.instant)
             arguments.append(claim.token)
         }
-        let reply = try await send(.evaluate(Self.repairScript, keys: [keys.claims, keys.claimedBy, keys.history, keys.claimGeneration,
-                                                                       keys.confirmed, keys.awaiting, keys.won(node)], arguments: arguments))
+        let reply = try await send(
+            .evaluate(
+                Self.repairScript,
+                keys: [
+                    keys.claims, keys.claimedBy, keys.history, keys.claimGeneration,
+                    keys.confirmed, keys.awaiting, keys.won(node),
+                ],
+                arguments: arguments
+            )
+        )
         guard let parts = reply.array?.compactMap(\.integer), parts.count == 4 else {
             throw RedisServerError(message: "unexpected repair reply: \(reply)")
         }
@@ -513,22 +577,35 @@ package actor RedisClaimStore: ClaimStore {
             "putBack": "\(parts[3])", "remembered": "\(won.count)",
         ]
         if parts[2] == 1 {
-            logger.error("""
+            logger.error(
+                """
                 Redis went back in time: it holds claim history \(stored.generation)/\(stored.sequence) but this node saw \
                 \(seen.generation)/\(seen.sequence) (a restart from an older snapshot or with no data, or a lagging replica \
                 promoted). Put back the last claims this node remembers (\(parts[3]) of \(won.count) were ahead of Redis); \
                 instants before now wait until every node has put its claims back, and are not caught up for jobs whose \
                 claims nobody remembers, since stale claims would run them twice
-                """, metadata: metadata)
+                """,
+                metadata: metadata
+            )
         } else {
-            logger.error("Redis went back in time (repaired by another node): put back the last claims this node remembers", metadata: metadata)
+            logger.error(
+                "Redis went back in time (repaired by another node): put back the last claims this node remembers",
+                metadata: metadata
+            )
         }
     }
 
-    private func sendAcknowledged(_ command: RedisCommand, _ acknowledgement: ReplicaAcknowledgement) async throws -> (RedisReply, Int) {
+    private func sendAcknowledged(
+        _ command: RedisCommand,
+        _ acknowledgement: ReplicaAcknowledgement
+    ) async throws -> (RedisReply, Int) {
         let result: (reply: RedisReply, acknowledged: Int)
         do {
-            result = try await redis.sendAcknowledged(command, replicas: acknowledgement.replicas, timeout: acknowledgement.timeout)
+            result = try await redis.sendAcknowledged(
+                command,
+                replicas: acknowledgement.replicas,
+                timeout: acknowledgement.timeout
+            )
         } catch {
             throw error as any Error
         }
@@ -559,7 +636,8 @@ package actor RedisClaimStore: ClaimStore {
 extension RedisClaimStore {
     /// KEYS: claims, paused, missed. ARGV: job, instant pairs. Returns per pair: 0 accounted for,
     /// {1, last claimed or -1} missed (now marked), {2, who paused} unclaimed while paused (marked).
-    static let missedScript = RedisScript("""
+    static let missedScript = RedisScript(
+        """
         local results = {}
         for i = 1, #ARGV, 2 do
             local job, instant = ARGV[i], tonumber(ARGV[i + 1])
@@ -574,12 +652,18 @@ extension RedisClaimStore {
             end
         end
         return results
-        """)
+        """
+    )
 
     package func reportMissed(_ instants: [(job: String, instant: Int64)]) async throws -> [MissedCheck] {
         guard !instants.isEmpty else { return [] }
-        let reply = try await send(.evaluate(Self.missedScript, keys: [keys.claims, keys.paused, keys.missed],
-                                             arguments: instants.flatMap { [$0.job as any RedisArgument, $0.instant] }))
+        let reply = try await send(
+            .evaluate(
+                Self.missedScript,
+                keys: [keys.claims, keys.paused, keys.missed],
+                arguments: instants.flatMap { [$0.job as any RedisArgument, $0.instant] }
+            )
+        )
         guard let results = reply.array, results.count == instants.count else {
             throw RedisServerError(message: "unexpected missed-run reply: \(reply)")
         }
@@ -602,7 +686,8 @@ package actor LocalClaimStore: ClaimStore {
         requests.map { request in
             let previous = last[request.job]
             if let previous, previous.instant >= request.instant {
-                return previous.instant == request.instant && previous.token == request.token ? .won(previous: nil) : .lost
+                return previous.instant == request.instant && previous.token == request.token
+                    ? .won(previous: nil) : .lost
             }
             last[request.job] = (request.instant, request.token)
             return .won(previous: previous?.instant)
@@ -610,7 +695,9 @@ package actor LocalClaimStore: ClaimStore {
     }
 
     package func release(_ request: ClaimRequest, previous: Int64?) async throws {
-        guard let current = last[request.job], current.instant == request.instant, current.token == request.token else { return }
+        guard let current = last[request.job], current.instant == request.instant, current.token == request.token else {
+            return
+        }
         last[request.job] = previous.map { ($0, "released") }
     }
 

@@ -117,8 +117,14 @@ package actor Daemon {
 
     /// `output` receives the jobs' output (else the logger does, at info) and takes a reloaded
     /// `logLevel`; `serviceManager` hears readiness, status and the watchdog's keep-alive.
-    package init(configPath: String, loaded: LoadedConfiguration, logger: Logger, output: LogOutput? = nil,
-                 serviceManager: ServiceManager = ServiceManager(), reportDirectory: String? = ReloadReport.runtimeDirectory) {
+    package init(
+        configPath: String,
+        loaded: LoadedConfiguration,
+        logger: Logger,
+        output: LogOutput? = nil,
+        serviceManager: ServiceManager = ServiceManager(),
+        reportDirectory: String? = ReloadReport.runtimeDirectory
+    ) {
         self.configPath = configPath
         self.output = output
         self.serviceManager = serviceManager
@@ -131,11 +137,17 @@ package actor Daemon {
         stuckAfter = loaded.daemon.heartbeat * 2 + .seconds(1)
         let supervisor = ProcessSupervisor()
         let startFailures = StartFailures()
-        self.runner = JobRunner(supervisor: supervisor,
-                                settings: RunnerSettings(node: loaded.daemon.node, cluster: loaded.daemon.cluster,
-                                                         maxConcurrentRuns: loaded.daemon.maxConcurrentRuns),
-                                logger: logger, startFailures: startFailures,
-                                outputHandler: output.map { output in { @Sendable context, line in output.jobOutput(context, line) } })
+        self.runner = JobRunner(
+            supervisor: supervisor,
+            settings: RunnerSettings(
+                node: loaded.daemon.node,
+                cluster: loaded.daemon.cluster,
+                maxConcurrentRuns: loaded.daemon.maxConcurrentRuns
+            ),
+            logger: logger,
+            startFailures: startFailures,
+            outputHandler: output.map { output in { @Sendable context, line in output.jobOutput(context, line) } }
+        )
         // A repair waits for the nodes seen in the pool lately, not only in its latest view: right
         // after Redis lost its data the view shrinks to the nodes that have heartbeated since.
         let events = DaemonEvents(departedKept: loaded.daemon.nodeTimeout * 3 + .seconds(10))
@@ -149,22 +161,52 @@ package actor Daemon {
             // claim's WAIT holds the reply for up to the replica timeout: the read must outlast it.
             var claimOptions = options
             claimOptions.ioTimeout = max(options.ioTimeout, loaded.daemon.claimReplicaTimeout + .seconds(1))
-            let acknowledgement = ReplicaAcknowledgement(replicas: loaded.daemon.claimReplicas, timeout: loaded.daemon.claimReplicaTimeout)
-            let claimClient = RedisClient(endpoint: endpoint, options: claimOptions,
-                                          reconnectBackoff: ExponentialBackoff(initial: .milliseconds(100), maximum: .seconds(1)), logger: logger)
-            let claims = RedisClaimStore(redis: claimClient, cluster: loaded.daemon.cluster, node: loaded.daemon.node,
-                                         heartbeat: loaded.daemon.heartbeat, nodeTimeout: loaded.daemon.nodeTimeout,
-                                         knownMembers: { events.recentMembers() }, acknowledgement: acknowledgement, logger: logger)
+            let acknowledgement = ReplicaAcknowledgement(
+                replicas: loaded.daemon.claimReplicas,
+                timeout: loaded.daemon.claimReplicaTimeout
+            )
+            let claimClient = RedisClient(
+                endpoint: endpoint,
+                options: claimOptions,
+                reconnectBackoff: ExponentialBackoff(initial: .milliseconds(100), maximum: .seconds(1)),
+                logger: logger
+            )
+            let claims = RedisClaimStore(
+                redis: claimClient,
+                cluster: loaded.daemon.cluster,
+                node: loaded.daemon.node,
+                heartbeat: loaded.daemon.heartbeat,
+                nodeTimeout: loaded.daemon.nodeTimeout,
+                knownMembers: { events.recentMembers() },
+                acknowledgement: acknowledgement,
+                logger: logger
+            )
             self.claims = claims
-            let renewalClient = RedisClient(endpoint: endpoint, options: options,
-                                            reconnectBackoff: ExponentialBackoff(initial: .milliseconds(100), maximum: .seconds(1)), logger: logger)
-            self.leases = RunLeases(redis: claimClient, renewals: renewalClient, cluster: loaded.daemon.cluster,
-                                    nodeTimeout: loaded.daemon.nodeTimeout, acknowledgement: acknowledgement)
-            let settings = PoolSettings(cluster: loaded.daemon.cluster, node: loaded.daemon.node, heartbeat: loaded.daemon.heartbeat,
-                                        nodeTimeout: loaded.daemon.nodeTimeout, virtualNodes: loaded.daemon.virtualNodes)
+            let renewalClient = RedisClient(
+                endpoint: endpoint,
+                options: options,
+                reconnectBackoff: ExponentialBackoff(initial: .milliseconds(100), maximum: .seconds(1)),
+                logger: logger
+            )
+            self.leases = RunLeases(
+                redis: claimClient,
+                renewals: renewalClient,
+                cluster: loaded.daemon.cluster,
+                nodeTimeout: loaded.daemon.nodeTimeout,
+                acknowledgement: acknowledgement
+            )
+            let settings = PoolSettings(
+                cluster: loaded.daemon.cluster,
+                node: loaded.daemon.node,
+                heartbeat: loaded.daemon.heartbeat,
+                nodeTimeout: loaded.daemon.nodeTimeout,
+                virtualNodes: loaded.daemon.virtualNodes
+            )
             let timer = self.timer
             var hooks = PoolHooks()
-            hooks.history = { generation, sequence in Task { await claims.checkHistory(generation: generation, sequence: sequence) } }
+            hooks.history = { generation, sequence in
+                Task { await claims.checkHistory(generation: generation, sequence: sequence) }
+            }
             hooks.idInUse = { conflict in
                 events.fail(conflict.description)
                 timer.interrupt()
@@ -176,15 +218,26 @@ package actor Daemon {
                 events.pushControl(message)
                 timer.interrupt()
             }
-            self.control = RedisClient(endpoint: endpoint, options: options,
-                                       reconnectBackoff: ExponentialBackoff(initial: .milliseconds(100), maximum: .seconds(1)), logger: logger)
-            self.pool = NodePool(settings: settings, redis: poolClient,
-                                 description: NodeDescription(fingerprint: loaded.table.fingerprint, timeZone: loaded.daemon.timeZone.identifier),
-                                 logger: logger, hooks: hooks,
-                                 onChange: { view, rejoined in
-                                     events.markPoolChanged(rejoined: rejoined, members: view.members.map(\.id))
-                                     timer.interrupt()
-                                 })
+            self.control = RedisClient(
+                endpoint: endpoint,
+                options: options,
+                reconnectBackoff: ExponentialBackoff(initial: .milliseconds(100), maximum: .seconds(1)),
+                logger: logger
+            )
+            self.pool = NodePool(
+                settings: settings,
+                redis: poolClient,
+                description: NodeDescription(
+                    fingerprint: loaded.table.fingerprint,
+                    timeZone: loaded.daemon.timeZone.identifier
+                ),
+                logger: logger,
+                hooks: hooks,
+                onChange: { view, rejoined in
+                    events.markPoolChanged(rejoined: rejoined, members: view.members.map(\.id))
+                    timer.interrupt()
+                }
+            )
         } else {
             self.claims = LocalClaimStore()
             self.leases = nil
@@ -197,9 +250,13 @@ package actor Daemon {
     /// ``failure`` says so).
     package func run() async {
         let mode = pool == nil ? "standalone (no redis: this node runs every job)" : "cluster \(daemon.cluster)"
-        logger.info("dcrond \(DcrondVersion.current) starting", metadata: [
-            "node": "\(daemon.node)", "mode": "\(mode)", "jobs": "\(table.jobs.count)", "fingerprint": "\(table.fingerprint)",
-        ])
+        logger.info(
+            "dcrond \(DcrondVersion.current) starting",
+            metadata: [
+                "node": "\(daemon.node)", "mode": "\(mode)", "jobs": "\(table.jobs.count)",
+                "fingerprint": "\(table.fingerprint)",
+            ]
+        )
         events.tick()
         if let endpoint = daemon.redis {
             if let group = endpoint.sentinelGroup { SentinelDirectory.shared(for: group).startWatching(logger: logger) }
@@ -219,7 +276,10 @@ package actor Daemon {
         do throws(FileWatchError) {
             watcher = try FileWatcher(paths: [configPath, daemon.jobsPath]) { Task { await self.filesChanged() } }
         } catch {
-            logger.warning("cannot watch the configuration files; reload with SIGHUP (systemctl reload dcrond)", metadata: ["error": "\(error)"])
+            logger.warning(
+                "cannot watch the configuration files; reload with SIGHUP (systemctl reload dcrond)",
+                metadata: ["error": "\(error)"]
+            )
         }
         // The watchdog wants a keep-alive at least every half of its interval; never more often
         // than every 50 ms, which a WatchdogSec of a few milliseconds would otherwise make a spin.
@@ -227,8 +287,10 @@ package actor Daemon {
         if let watchdog = serviceManager.watchdogInterval {
             wakeAtLeastEvery = max(.milliseconds(50), min(wakeAtLeastEvery, watchdog / 2))
             if watchdog < .seconds(1) {
-                logger.warning("the watchdog interval (WatchdogSec) is \(formatDuration(watchdog)): a loop held up that long (a suspend, a swap storm) is killed; 10s or more is safer",
-                               metadata: ["keepAliveEvery": "\(formatDuration(wakeAtLeastEvery))"])
+                logger.warning(
+                    "the watchdog interval (WatchdogSec) is \(formatDuration(watchdog)): a loop held up that long (a suspend, a swap storm) is killed; 10s or more is safer",
+                    metadata: ["keepAliveEvery": "\(formatDuration(wakeAtLeastEvery))"]
+                )
             }
         }
         while !stopping {
@@ -254,7 +316,9 @@ package actor Daemon {
             let earliest = (next.earliest() ?? Int64.max / 1_000_000_000) * 1_000_000_000
             let checkAt = (nextMissedCheck() ?? Int64.max / 1_000_000_000) * 1_000_000_000
             // Wake at least once a heartbeat: the pool reports a loop that stopped ticking as stuck.
-            let wake = await timer.wait(until: min(earliest, checkAt, now + wakeAtLeastEvery.wholeMilliseconds * 1_000_000))
+            let wake = await timer.wait(
+                until: min(earliest, checkAt, now + wakeAtLeastEvery.wholeMilliseconds * 1_000_000)
+            )
             if stopping { break }
             switch wake {
             case .interrupted:
@@ -276,7 +340,9 @@ package actor Daemon {
     private func planAll(after now: Int64) {
         next.removeAll()
         for job in table.jobs where job.enabled {
-            if let instant = job.schedule.next(after: now, in: job.timeZone, policy: job.dstPolicy) { next[job.name] = instant }
+            if let instant = job.schedule.next(after: now, in: job.timeZone, policy: job.dstPolicy) {
+                next[job.name] = instant
+            }
         }
     }
 
@@ -306,11 +372,16 @@ package actor Daemon {
             // Normally one instant; more if the loop was held up (suspend, overload).
             while instant <= now, instants.count <= Self.catchUpLimit {
                 instants.append(instant)
-                guard let following = job.schedule.next(after: instant, in: job.timeZone, policy: job.dstPolicy) else { break }
+                guard let following = job.schedule.next(after: instant, in: job.timeZone, policy: job.dstPolicy) else {
+                    break
+                }
                 instant = following
             }
-            next[job.name] = instant > now ? instant : job.schedule.next(after: now, in: job.timeZone, policy: job.dstPolicy)
-            if let view, let checkers, checkers.owner(of: job.name, excluding: view.ring.owner(of: job.name)) == daemon.node {
+            next[job.name] =
+                instant > now ? instant : job.schedule.next(after: now, in: job.timeZone, policy: job.dstPolicy)
+            if let view, let checkers,
+                checkers.owner(of: job.name, excluding: view.ring.owner(of: job.name)) == daemon.node
+            {
                 let grace = Int64(daemon.missedRunGrace.components.seconds)
                 missedChecks += instants.map { (deadline: $0 + grace, job: job.name, instant: $0) }
             }
@@ -324,15 +395,23 @@ package actor Daemon {
             // The newest is due now unless the loop was held up for longer than a second or so.
             let current = instants.last.flatMap { now - $0 < 2 ? $0 : nil }
             let missed = current == nil ? instants : Array(instants.dropLast())
-            let selection = CatchUpSelection.select(missed: missed, current: current, policy: job.catchUp,
-                                                    startingDeadline: job.startingDeadline, now: now, limit: Self.catchUpLimit)
+            let selection = CatchUpSelection.select(
+                missed: missed,
+                current: current,
+                policy: job.catchUp,
+                startingDeadline: job.startingDeadline,
+                now: now,
+                limit: Self.catchUpLimit
+            )
             logSkips(job, selection, reason: "the scheduler fell behind")
             enqueue(job.name, selection.run)
         }
         if notHandled > 0 {
             // Draining is the operator's choice and the others own the jobs: not worth a warning.
-            logger.log(level: standing == "fenced" ? .warning : .debug,
-                       "not claiming \(notHandled) instant\(notHandled == 1 ? "" : "s"): this node is \(standing); the owner catches them up")
+            logger.log(
+                level: standing == "fenced" ? .warning : .debug,
+                "not claiming \(notHandled) instant\(notHandled == 1 ? "" : "s"): this node is \(standing); the owner catches them up"
+            )
             owned = []  // re-evaluated (with catch-up) when it is back
         }
     }
@@ -340,25 +419,50 @@ package actor Daemon {
     private func logSkips(_ job: JobDefinition, _ selection: CatchUpSelection, reason: String) {
         let metadata: Logger.Metadata = ["job": "\(job.name)", "catchUp": "\(job.catchUp.rawValue)"]
         if !selection.pastDeadline.isEmpty {
-            skip(selection.pastDeadline, of: job, rule: "older than the startingDeadline of \(formatDuration(job.startingDeadline))", .startingDeadline,
-                 reason: reason, metadata: metadata)
+            skip(
+                selection.pastDeadline,
+                of: job,
+                rule: "older than the startingDeadline of \(formatDuration(job.startingDeadline))",
+                .startingDeadline,
+                reason: reason,
+                metadata: metadata
+            )
         }
         if !selection.byPolicy.isEmpty {
-            let rule = switch job.catchUp {
-            case .none: "catchUp is none"
-            case .latest: "catchUp is latest: only the newest runs"
-            case .all: "catchUp is all, bounded to the newest \(Self.catchUpLimit)"
-            }
+            let rule =
+                switch job.catchUp {
+                case .none: "catchUp is none"
+                case .latest: "catchUp is latest: only the newest runs"
+                case .all: "catchUp is all, bounded to the newest \(Self.catchUpLimit)"
+                }
             skip(selection.byPolicy, of: job, rule: rule, .catchUp, reason: reason, metadata: metadata)
         }
     }
 
-    private func skip(_ instants: [Int64], of job: JobDefinition, rule: String, _ code: SkipRule, reason: String, metadata: Logger.Metadata) {
+    private func skip(
+        _ instants: [Int64],
+        of job: JobDefinition,
+        rule: String,
+        _ code: SkipRule,
+        reason: String,
+        metadata: Logger.Metadata
+    ) {
         countSkip(job.name, code, count: instants.count)
-        logger.warning("skipped \(instants.count) missed instant\(instants.count == 1 ? "" : "s") (\(rule); \(reason))", metadata: metadata.merging([
-            "first": "\(instants.first!)", "last": "\(instants.last!)",
-        ]) { $1 }.event(.runSkipped))
-        keep(RunRecord.instants(instants, of: job.name, node: daemon.node, outcome: .skipped("\(rule); \(reason)"), rule: code))
+        logger.warning(
+            "skipped \(instants.count) missed instant\(instants.count == 1 ? "" : "s") (\(rule); \(reason))",
+            metadata: metadata.merging([
+                "first": "\(instants.first!)", "last": "\(instants.last!)",
+            ]) { $1 }.event(.runSkipped)
+        )
+        keep(
+            RunRecord.instants(
+                instants,
+                of: job.name,
+                node: daemon.node,
+                outcome: .skipped("\(rule); \(reason)"),
+                rule: code
+            )
+        )
     }
 
     private func countSkip(_ job: String, _ rule: SkipRule, count: Int = 1) {
@@ -379,11 +483,15 @@ package actor Daemon {
 
     /// Writes a record to the job's history without holding up the caller; a failure is logged.
     private func keep(_ record: RunRecord) {
-        let claims = self.claims, logger = self.logger
+        let claims = self.claims
+        let logger = self.logger
         Task {
             do { try await claims.record(record) } catch {
                 self.metrics.redisError()
-                logger.warning("could not record in the job's history", metadata: ["job": "\(record.job)", "outcome": "\(record.outcome.word)", "error": "\(error)"])
+                logger.warning(
+                    "could not record in the job's history",
+                    metadata: ["job": "\(record.job)", "outcome": "\(record.outcome.word)", "error": "\(error)"]
+                )
             }
         }
     }
@@ -433,11 +541,20 @@ package actor Daemon {
 
     /// Starts the run of one instant; `decided` is fulfilled once its claim is decided (or it was
     /// skipped before), `finished` when the run is over.
-    private func start(_ job: JobDefinition, _ instant: Int64, queued: Bool, trigger: RunTrigger) -> (decided: OneShot<Void>, finished: OneShot<Void>) {
+    private func start(
+        _ job: JobDefinition,
+        _ instant: Int64,
+        queued: Bool,
+        trigger: RunTrigger
+    ) -> (decided: OneShot<Void>, finished: OneShot<Void>) {
         let token = nextRunToken
         nextRunToken += 1
-        let decided = OneShot<Void>(), finished = OneShot<Void>()
-        let runner = self.runner, claims = self.claims, logger = self.logger, node = daemon.node
+        let decided = OneShot<Void>()
+        let finished = OneShot<Void>()
+        let runner = self.runner
+        let claims = self.claims
+        let logger = self.logger
+        let node = daemon.node
         let leases = job.overlap == .allow ? nil : self.leases
         let runID = JobRunner.newRunID()
         let request = ClaimRequest(job: job.name, instant: instant, token: "\(node) \(runID)")
@@ -454,10 +571,22 @@ package actor Daemon {
                         return .notClaimed
                     }
                     guard let leases else { return .start }
-                    let waitUntil = queued ? ContinuousClock.now + .seconds(max(0, instant + Int64(job.startingDeadline.components.seconds) - self.nowSeconds())) : nil
+                    let waitUntil =
+                        queued
+                        ? ContinuousClock.now
+                            + .seconds(
+                                max(0, instant + Int64(job.startingDeadline.components.seconds) - self.nowSeconds())
+                            ) : nil
                     return await self.holdLease(leases, job: job, runID: runID, waitUntil: waitUntil, in: lease)
-                })
-            let record = await runner.run(job, scheduledAt: instant, runID: runID, trigger: trigger, admission: admission)
+                }
+            )
+            let record = await runner.run(
+                job,
+                scheduledAt: instant,
+                runID: runID,
+                trigger: trigger,
+                admission: admission
+            )
             self.wonClaims[request] = nil
             decided.fulfill(())
             if let value = lease.end() { try? await leases?.release(job.name, value: value, runID: runID) }
@@ -465,7 +594,10 @@ package actor Daemon {
             if record.outcome != .notClaimed {
                 do { try await claims.record(record) } catch {
                     self.metrics.redisError()
-                    logger.warning("could not record the run", metadata: ["job": "\(job.name)", "run": "\(record.runID)", "error": "\(error)"])
+                    logger.warning(
+                        "could not record the run",
+                        metadata: ["job": "\(job.name)", "run": "\(record.runID)", "error": "\(error)"]
+                    )
                 }
             }
             finished.fulfill(())
@@ -480,15 +612,28 @@ package actor Daemon {
     private static func checkRedisSafety(_ endpoint: RedisEndpoint, daemon: DaemonConfiguration, logger: Logger) async {
         var options = RedisConnectionOptions()
         options.clientName = "dcrond-check:\(daemon.node)"
-        let client = RedisClient(endpoint: endpoint, options: options, logger: Logger(label: "dcrond.redis", factory: { _ in SwiftLogNoOpLogHandler() }))
+        let client = RedisClient(
+            endpoint: endpoint,
+            options: options,
+            logger: Logger(label: "dcrond.redis", factory: { _ in SwiftLogNoOpLogHandler() })
+        )
         while !Task.isCancelled {
             do {
-                let (warnings, unchecked) = try await RedisSafetyCheck.check(client, claimReplicas: daemon.claimReplicas)
+                let (warnings, unchecked) = try await RedisSafetyCheck.check(
+                    client,
+                    claimReplicas: daemon.claimReplicas
+                )
                 for warning in warnings {
-                    logger.warning("Redis is configured so that a promise does not hold: \(warning)", metadata: ["redis": "\(endpoint)", "setting": "\(warning.setting)"])
+                    logger.warning(
+                        "Redis is configured so that a promise does not hold: \(warning)",
+                        metadata: ["redis": "\(endpoint)", "setting": "\(warning.setting)"]
+                    )
                 }
                 if !unchecked.isEmpty {
-                    logger.notice("some Redis settings could not be checked", metadata: ["redis": "\(endpoint)", "unchecked": "\(unchecked.joined(separator: ", "))"])
+                    logger.notice(
+                        "some Redis settings could not be checked",
+                        metadata: ["redis": "\(endpoint)", "unchecked": "\(unchecked.joined(separator: ", "))"]
+                    )
                 }
                 return
             } catch {
@@ -512,18 +657,22 @@ package actor Daemon {
         var unacknowledged: Int64??
         while true {
             if stopping {
-                if let previous = unacknowledged { await giveBack(request, previous: previous, reason: "the node stops") }
+                if let previous = unacknowledged {
+                    await giveBack(request, previous: previous, reason: "the node stops")
+                }
                 return .notClaimed
             }
             if nowSeconds() - request.instant > Int64(job.startingDeadline.components.seconds) {
                 // Counted and recorded as a skipped run by the caller.
                 let reason: String
                 if let previous = unacknowledged {
-                    reason = "past its startingDeadline of \(formatDuration(job.startingDeadline)) before enough replicas acknowledged its claim (claimReplicas \(daemon.claimReplicas))"
+                    reason =
+                        "past its startingDeadline of \(formatDuration(job.startingDeadline)) before enough replicas acknowledged its claim (claimReplicas \(daemon.claimReplicas))"
                     logger.error("skipped: \(reason)", metadata: metadata)
                     await giveBack(request, previous: previous, reason: "too few replicas acknowledged it")
                 } else {
-                    reason = "past its startingDeadline of \(formatDuration(job.startingDeadline)) before it could be claimed (\(failures) failed attempt\(failures == 1 ? "" : "s"))"
+                    reason =
+                        "past its startingDeadline of \(formatDuration(job.startingDeadline)) before it could be claimed (\(failures) failed attempt\(failures == 1 ? "" : "s"))"
                     logger.error("skipped: \(reason)", metadata: metadata)
                 }
                 return .skip(reason, unacknowledged != nil || failures > 0 ? .claimFailed : .startingDeadline)
@@ -537,7 +686,10 @@ package actor Daemon {
                 case .won(let previous):
                     wonClaims[request] = previous
                     if failures > 0 {
-                        logger.info("claimed after \(failures) failed attempt\(failures == 1 ? "" : "s")", metadata: metadata)
+                        logger.info(
+                            "claimed after \(failures) failed attempt\(failures == 1 ? "" : "s")",
+                            metadata: metadata
+                        )
                     }
                     return .start
                 case .lost:
@@ -551,10 +703,13 @@ package actor Daemon {
                 case .unacknowledged(let previous, let replicas):
                     failures += 1
                     if unacknowledged == nil {
-                        logger.warning("""
+                        logger.warning(
+                            """
                             claimed, but \(replicas) of \(daemon.claimReplicas) replicas acknowledged within \(formatDuration(daemon.claimReplicaTimeout)): \
                             not starting yet (a failover could lose the claim); retrying until the starting deadline
-                            """, metadata: metadata)
+                            """,
+                            metadata: metadata
+                        )
                     }
                     unacknowledged = .some(previous)
                     try? await Task.sleep(for: backoff.delay(forRetry: failures))
@@ -565,7 +720,10 @@ package actor Daemon {
                 if failures == 1 {
                     failedClaims += 1
                     metrics.claimFailed()
-                    logger.warning("could not claim; retrying until Redis answers or the starting deadline passes", metadata: metadata.merging(["error": "\(error)"]) { $1 })
+                    logger.warning(
+                        "could not claim; retrying until Redis answers or the starting deadline passes",
+                        metadata: metadata.merging(["error": "\(error)"]) { $1 }
+                    )
                 }
                 try? await Task.sleep(for: backoff.delay(forRetry: failures))
             }
@@ -581,11 +739,17 @@ package actor Daemon {
     private func giveBack(_ request: ClaimRequest, previous: Int64?, reason: String) async {
         do {
             try await claims.release(request, previous: previous)
-            logger.info("released the claim: \(reason) before the run started", metadata: ["job": "\(request.job)", "scheduledAt": "\(request.instant)"])
+            logger.info(
+                "released the claim: \(reason) before the run started",
+                metadata: ["job": "\(request.job)", "scheduledAt": "\(request.instant)"]
+            )
         } catch {
-            logger.error("could not release the claim of a run that will not start (\(reason)); the instant is lost", metadata: [
-                "job": "\(request.job)", "scheduledAt": "\(request.instant)", "error": "\(error)",
-            ])
+            logger.error(
+                "could not release the claim of a run that will not start (\(reason)); the instant is lost",
+                metadata: [
+                    "job": "\(request.job)", "scheduledAt": "\(request.instant)", "error": "\(error)",
+                ]
+            )
         }
     }
 
@@ -606,8 +770,13 @@ package actor Daemon {
     /// instant that is due now is skipped while another run holds the lease, while a queued one (a
     /// backlog, run in order) waits for it until `waitUntil` (its starting deadline) or a shutdown.
     /// Fails closed.
-    private func takeLease(_ leases: RunLeases, job: JobDefinition, runID: String, node: String,
-                           waitUntil: ContinuousClock.Instant?) async -> Result<String, LeaseSkip> {
+    private func takeLease(
+        _ leases: RunLeases,
+        job: JobDefinition,
+        runID: String,
+        node: String,
+        waitUntil: ContinuousClock.Instant?
+    ) async -> Result<String, LeaseSkip> {
         let value = "\(node) \(runID)"
         let ttl = leases.ttl(killGrace: job.killGrace)
         do {
@@ -624,14 +793,29 @@ package actor Daemon {
                 case .held where !waitsForHolder:
                     break waiting
                 case .held(let holder):
-                    if !logged { logger.info("waiting for run \(holder) to end (overlap is forbid; this instant is queued)", metadata: ["job": "\(job.name)"]) }
+                    if !logged {
+                        logger.info(
+                            "waiting for run \(holder) to end (overlap is forbid; this instant is queued)",
+                            metadata: ["job": "\(job.name)"]
+                        )
+                    }
                 case .historyBehind:
                     break  // repaired in acquireLease; asked again
                 case .quarantined:
-                    if !logged { logger.info("waiting for the overlap lease: Redis went back in time moments ago and running holders are putting theirs back", metadata: ["job": "\(job.name)"]) }
+                    if !logged {
+                        logger.info(
+                            "waiting for the overlap lease: Redis went back in time moments ago and running holders are putting theirs back",
+                            metadata: ["job": "\(job.name)"]
+                        )
+                    }
                 case .unacknowledged(let replicas):
                     unacknowledgedLeases += 1
-                    if !logged { logger.warning("overlap lease taken, but \(replicas) of \(daemon.claimReplicas) replicas acknowledged it: not starting yet", metadata: ["job": "\(job.name)"]) }
+                    if !logged {
+                        logger.warning(
+                            "overlap lease taken, but \(replicas) of \(daemon.claimReplicas) replicas acknowledged it: not starting yet",
+                            metadata: ["job": "\(job.name)"]
+                        )
+                    }
                 }
                 logged = true
                 try? await Task.sleep(for: .milliseconds(100))
@@ -640,47 +824,91 @@ package actor Daemon {
             let holder: String
             switch acquisition {
             case .acquired: return .success(value)
-            case .quarantined, .historyBehind: return .failure(LeaseSkip(reason: "the overlap lease stayed quarantined after Redis went back in time; not running", rule: .unknownHistory))
+            case .quarantined, .historyBehind:
+                return .failure(
+                    LeaseSkip(
+                        reason: "the overlap lease stayed quarantined after Redis went back in time; not running",
+                        rule: .unknownHistory
+                    )
+                )
             case .held(let value): holder = value
             case .unacknowledged(let replicas):
                 try? await leases.release(job.name, value: value, runID: runID)
-                return .failure(LeaseSkip(reason: "only \(replicas) of \(daemon.claimReplicas) replicas acknowledged the overlap lease in time; not running", rule: .claimFailed))
+                return .failure(
+                    LeaseSkip(
+                        reason:
+                            "only \(replicas) of \(daemon.claimReplicas) replicas acknowledged the overlap lease in time; not running",
+                        rule: .claimFailed
+                    )
+                )
             }
             let parts = holder.split(separator: " ")
-            let holderNode = parts.first.map(String.init) ?? "?", holderRun = parts.last.map(String.init) ?? "?"
+            let holderNode = parts.first.map(String.init) ?? "?"
+            let holderRun = parts.last.map(String.init) ?? "?"
             if job.overlap == .forbid {
-                return .failure(LeaseSkip(reason: "overlap is forbid and run \(holderRun) on node \(holderNode) is still running"))
+                return .failure(
+                    LeaseSkip(reason: "overlap is forbid and run \(holderRun) on node \(holderNode) is still running")
+                )
             }
             try await leases.requestStop(job.name, runID: holderRun, ttl: ttl)
-            logger.info("asked run \(holderRun) on node \(holderNode) to stop (overlap is replace)", metadata: ["job": "\(job.name)"])
+            logger.info(
+                "asked run \(holderRun) on node \(holderNode) to stop (overlap is replace)",
+                metadata: ["job": "\(job.name)"]
+            )
             let deadline = ContinuousClock.now + job.killGrace + ttl * 2 + .seconds(1)
             while ContinuousClock.now < deadline {
                 try? await Task.sleep(for: .milliseconds(100))
-                if try await acquireLease(leases, job.name, value: value, ttl: ttl) == .acquired { return .success(value) }
+                if try await acquireLease(leases, job.name, value: value, ttl: ttl) == .acquired {
+                    return .success(value)
+                }
             }
-            return .failure(LeaseSkip(reason: "overlap is replace but run \(holderRun) on node \(holderNode) did not stop in time"))
+            return .failure(
+                LeaseSkip(reason: "overlap is replace but run \(holderRun) on node \(holderNode) did not stop in time")
+            )
         } catch {
-            return .failure(LeaseSkip(reason: "cannot take the overlap lease in Redis (\(error)); not running", rule: .claimFailed))
+            return .failure(
+                LeaseSkip(reason: "cannot take the overlap lease in Redis (\(error)); not running", rule: .claimFailed)
+            )
         }
     }
 
     /// Takes the overlap lease for a run about to start (``takeLease``) and keeps it renewed in
     /// `holder` while the run lasts.
-    private func holdLease(_ leases: RunLeases, job: JobDefinition, runID: String, waitUntil: ContinuousClock.Instant?,
-                           in holder: LeaseHolder) async -> RunAdmission.Decision {
+    private func holdLease(
+        _ leases: RunLeases,
+        job: JobDefinition,
+        runID: String,
+        waitUntil: ContinuousClock.Instant?,
+        in holder: LeaseHolder
+    ) async -> RunAdmission.Decision {
         switch await takeLease(leases, job: job, runID: runID, node: daemon.node, waitUntil: waitUntil) {
         case .failure(let skip):
             return .skip(skip.reason, skip.rule)
         case .success(let value):
-            holder.hold(value, renewal: Self.renewLease(leases, value: value, job: job, runID: runID, heartbeat: daemon.heartbeat,
-                                                        runner: runner, logger: logger))
+            holder.hold(
+                value,
+                renewal: Self.renewLease(
+                    leases,
+                    value: value,
+                    job: job,
+                    runID: runID,
+                    heartbeat: daemon.heartbeat,
+                    runner: runner,
+                    logger: logger
+                )
+            )
             return .start
         }
     }
 
     /// One lease request with the claim history this node has seen; when Redis is behind it, the
     /// history is repaired first (so the answer that follows is the quarantine).
-    private func acquireLease(_ leases: RunLeases, _ job: String, value: String, ttl: Duration) async throws(RedisConnectionError) -> RunLeases.Acquisition {
+    private func acquireLease(
+        _ leases: RunLeases,
+        _ job: String,
+        value: String,
+        ttl: Duration
+    ) async throws(RedisConnectionError) -> RunLeases.Acquisition {
         let acquisition = try await leases.tryAcquire(job, value: value, ttl: ttl, seen: await claims.seenHistory())
         if case .historyBehind(let generation, let sequence) = acquisition {
             await claims.checkHistory(generation: generation, sequence: sequence)
@@ -691,8 +919,15 @@ package actor Daemon {
     /// While the run lasts: renew the lease every heartbeat; stop the run if a `replace` elsewhere
     /// asks, and terminate it when the lease could not be renewed for a node timeout (or was lost),
     /// so that it has ended before the lease can expire and another node start the job.
-    private static func renewLease(_ leases: RunLeases, value: String, job: JobDefinition, runID: String, heartbeat: Duration,
-                                   runner: JobRunner, logger: Logger) -> Task<Void, Never> {
+    private static func renewLease(
+        _ leases: RunLeases,
+        value: String,
+        job: JobDefinition,
+        runID: String,
+        heartbeat: Duration,
+        runner: JobRunner,
+        logger: Logger
+    ) -> Task<Void, Never> {
         Task {
             let ttl = leases.ttl(killGrace: job.killGrace)
             var lastRenewed = ContinuousClock.now
@@ -704,7 +939,10 @@ package actor Daemon {
                 do {
                     let state = try await leases.renew(job.name, value: value, runID: runID, ttl: ttl)
                     if !state.held {
-                        logger.error("the overlap lease was lost while the run went on: terminating it, so no second copy overlaps", metadata: metadata)
+                        logger.error(
+                            "the overlap lease was lost while the run went on: terminating it, so no second copy overlaps",
+                            metadata: metadata
+                        )
                         await runner.terminate(runID: runID, grace: job.killGrace)
                         break
                     }
@@ -716,11 +954,17 @@ package actor Daemon {
                 } catch {
                     let since = ContinuousClock.now - lastRenewed
                     if since > leases.renewalDeadline {
-                        logger.error("cannot renew the overlap lease for \(formatDuration(since)): terminating the run before the lease can expire elsewhere", metadata: metadata.merging(["error": "\(error)"]) { $1 })
+                        logger.error(
+                            "cannot renew the overlap lease for \(formatDuration(since)): terminating the run before the lease can expire elsewhere",
+                            metadata: metadata.merging(["error": "\(error)"]) { $1 }
+                        )
                         await runner.terminate(runID: runID, grace: job.killGrace)
                         break
                     }
-                    logger.warning("cannot renew the overlap lease; the run goes on", metadata: metadata.merging(["error": "\(error)"]) { $1 })
+                    logger.warning(
+                        "cannot renew the overlap lease; the run goes on",
+                        metadata: metadata.merging(["error": "\(error)"]) { $1 }
+                    )
                 }
             }
         }
@@ -746,7 +990,8 @@ package actor Daemon {
         let gained = rejoined ? now : now.subtracting(owned)
         rejoinedSinceLastCheck = false
         owned = now
-        let reason = !everOwned ? "start-up" : rejoined ? "back in the pool after being fenced" : "this node became the owner"
+        let reason =
+            !everOwned ? "start-up" : rejoined ? "back in the pool after being fenced" : "this node became the owner"
         everOwned = true
         requestCatchUp(gained, reason: reason)
     }
@@ -776,7 +1021,10 @@ package actor Daemon {
                     try? await Task.sleep(for: backoff.delay(forRetry: max(1, failures)))
                     continue
                 case .inactive:
-                    for job in catchUpRequests.keys { lanes[job]?.waitingForCatchUp = false; wakeLane(job) }
+                    for job in catchUpRequests.keys {
+                        lanes[job]?.waitingForCatchUp = false
+                        wakeLane(job)
+                    }
                     catchUpRequests = [:]
                     continue
                 case .owner:
@@ -792,12 +1040,17 @@ package actor Daemon {
                 failures += 1
                 metrics.redisError()
                 if failures == 1 {
-                    logger.error("cannot read the last claimed instants; catch-up waits for Redis (nothing later of these jobs is claimed before it)", metadata: ["jobs": "\(names.count)", "error": "\(error)"])
+                    logger.error(
+                        "cannot read the last claimed instants; catch-up waits for Redis (nothing later of these jobs is claimed before it)",
+                        metadata: ["jobs": "\(names.count)", "error": "\(error)"]
+                    )
                 }
                 try? await Task.sleep(for: backoff.delay(forRetry: failures))
                 continue
             }
-            if failures > 0 { logger.info("Redis answered again: catching up", metadata: ["failedAttempts": "\(failures)"]) }
+            if failures > 0 {
+                logger.info("Redis answered again: catching up", metadata: ["failedAttempts": "\(failures)"])
+            }
             failures = 0
             let now = nowSeconds()
             // Right after Redis went back in time, the other live nodes may not have put back their
@@ -831,22 +1084,38 @@ package actor Daemon {
         var unknown: [Int64] = []
         var missed: [Int64] = []
         var cursor = start
-        while let following = job.schedule.next(after: cursor, in: job.timeZone, policy: job.dstPolicy), following < upper, following <= now {
+        while let following = job.schedule.next(after: cursor, in: job.timeZone, policy: job.dstPolicy),
+            following < upper, following <= now
+        {
             cursor = following
             if pending.contains(following) { continue }
             if following <= floor { unknown.append(following) } else { missed.append(following) }
             if unknown.count + missed.count > 10 * Self.catchUpLimit { break }
         }
         if !unknown.isEmpty {
-            skip(unknown, of: job, rule: "Redis went back in time then: whether they ran is unknown", .unknownHistory, reason: reason,
-                 metadata: ["job": "\(job.name)", "floor": "\(floor)"])
+            skip(
+                unknown,
+                of: job,
+                rule: "Redis went back in time then: whether they ran is unknown",
+                .unknownHistory,
+                reason: reason,
+                metadata: ["job": "\(job.name)", "floor": "\(floor)"]
+            )
         }
         guard !missed.isEmpty else { return }
-        logger.info("catching up \(missed.count) missed instant\(missed.count == 1 ? "" : "s") (\(reason))", metadata: [
-            "job": "\(job.name)", "lastClaimed": "\(stored)", "catchUp": "\(job.catchUp.rawValue)",
-        ])
-        let selection = CatchUpSelection.select(missed: missed, policy: job.catchUp, startingDeadline: job.startingDeadline,
-                                                now: now, limit: Self.catchUpLimit)
+        logger.info(
+            "catching up \(missed.count) missed instant\(missed.count == 1 ? "" : "s") (\(reason))",
+            metadata: [
+                "job": "\(job.name)", "lastClaimed": "\(stored)", "catchUp": "\(job.catchUp.rawValue)",
+            ]
+        )
+        let selection = CatchUpSelection.select(
+            missed: missed,
+            policy: job.catchUp,
+            startingDeadline: job.startingDeadline,
+            now: now,
+            limit: Self.catchUpLimit
+        )
         logSkips(job, selection, reason: reason)
         var lane = lanes[job.name] ?? Lane()
         lane.pending = (selection.run + lane.pending).sorted()
@@ -898,7 +1167,10 @@ package actor Daemon {
                 verdicts = try await claims.reportMissed(batch.map { ($0.job, $0.instant) })
             } catch {
                 metrics.redisError()
-                logger.warning("cannot check for missed runs; trying again shortly", metadata: ["instants": "\(due.count - index)", "error": "\(error)"])
+                logger.warning(
+                    "cannot check for missed runs; trying again shortly",
+                    metadata: ["instants": "\(due.count - index)", "error": "\(error)"]
+                )
                 missedChecks = Array(due[index...]) + missedChecks
                 missedCheckRetryAt = nowSeconds() + 5
                 return
@@ -911,26 +1183,53 @@ package actor Daemon {
                 case .paused(let by):
                     let who = by.split(separator: " ", maxSplits: 1).dropFirst().first.map(String.init) ?? "an operator"
                     countSkip(check.job, .paused)
-                    logger.notice("skipped: paused by \(who) (no node was active to record it)", metadata: ["job": "\(check.job)", "scheduledAt": "\(check.instant)"])
-                    keep(RunRecord.instants([check.instant], of: check.job, node: daemon.node, outcome: .skipped("paused by \(who) (dcrond pause)"), rule: .paused))
+                    logger.notice(
+                        "skipped: paused by \(who) (no node was active to record it)",
+                        metadata: ["job": "\(check.job)", "scheduledAt": "\(check.instant)"]
+                    )
+                    keep(
+                        RunRecord.instants(
+                            [check.instant],
+                            of: check.job,
+                            node: daemon.node,
+                            outcome: .skipped("paused by \(who) (dcrond pause)"),
+                            rule: .paused
+                        )
+                    )
                 case .missed(let lastClaimed):
                     missedInstants += 1
                     metrics.missed(check.job)
                     let owner = view?.ring.owner(of: check.job)
-                    let cause = owner.map { "its owner, node \($0), did not claim it" }
+                    let cause =
+                        owner.map { "its owner, node \($0), did not claim it" }
                         ?? "no node is active (every node of the pool is draining, fenced or down)"
                     let reason = "not claimed within \(formatDuration(daemon.missedRunGrace)) of its instant: \(cause)"
-                    logger.error("missed: \(reason)", metadata: [
-                        "job": "\(check.job)", "scheduledAt": "\(check.instant)", "lastClaimed": "\(lastClaimed.map(String.init) ?? "none")",
-                        LogEvent.key: "\(LogEvent.runMissed.rawValue)",
-                    ])
-                    keep(RunRecord.instants([check.instant], of: check.job, node: daemon.node, outcome: .missed(reason), rule: owner == nil ? .noActiveNode : .ownerDidNotClaim))
+                    logger.error(
+                        "missed: \(reason)",
+                        metadata: [
+                            "job": "\(check.job)", "scheduledAt": "\(check.instant)",
+                            "lastClaimed": "\(lastClaimed.map(String.init) ?? "none")",
+                            LogEvent.key: "\(LogEvent.runMissed.rawValue)",
+                        ]
+                    )
+                    keep(
+                        RunRecord.instants(
+                            [check.instant],
+                            of: check.job,
+                            node: daemon.node,
+                            outcome: .missed(reason),
+                            rule: owner == nil ? .noActiveNode : .ownerDidNotClaim
+                        )
+                    )
                 }
             }
             index += batch.count
         }
         if missedChecks.count > Self.missedCheckLimit {
-            logger.warning("too many missed-run checks queued; dropping the oldest", metadata: ["dropped": "\(missedChecks.count - Self.missedCheckLimit)"])
+            logger.warning(
+                "too many missed-run checks queued; dropping the oldest",
+                metadata: ["dropped": "\(missedChecks.count - Self.missedCheckLimit)"]
+            )
             missedChecks.removeFirst(missedChecks.count - Self.missedCheckLimit)
         }
     }
@@ -951,12 +1250,21 @@ package actor Daemon {
         guard let control else { return }
         let reached = await runner.kill(job: kill.job, runID: kill.runID, signal: kill.signal, by: "operator")
         for run in reached {
-            logger.notice("terminating the run on an operator's request (dcrond kill)", metadata: [
-                "job": "\(kill.job)", "run": "\(run)", "signal": "\(signalName(kill.signal))",
-            ])
+            logger.notice(
+                "terminating the run on an operator's request (dcrond kill)",
+                metadata: [
+                    "job": "\(kill.job)", "run": "\(run)", "signal": "\(signalName(kill.signal))",
+                ]
+            )
         }
         do {
-            try await OperatorRequests.acknowledgeKill(control, keys: keys, request: kill.request, node: daemon.node, runs: reached)
+            try await OperatorRequests.acknowledgeKill(
+                control,
+                keys: keys,
+                request: kill.request,
+                node: daemon.node,
+                runs: reached
+            )
         } catch {
             logger.warning("could not answer a kill request", metadata: ["job": "\(kill.job)", "error": "\(error)"])
         }
@@ -990,41 +1298,97 @@ package actor Daemon {
         let definition = forced
         let token = nextRunToken
         nextRunToken += 1
-        let runner = self.runner, claims = self.claims, logger = self.logger, node = daemon.node, keys = self.keys
+        let runner = self.runner
+        let claims = self.claims
+        let logger = self.logger
+        let node = daemon.node
+        let keys = self.keys
         let leases = definition.overlap == .allow ? nil : self.leases
         let runID = JobRunner.newRunID()
         let lease = LeaseHolder()
-        let name = job.name, request = entry.request
-        logger.info("manual run requested by \(entry.who)\(entry.force ? " (forced)" : "")", metadata: ["job": "\(name)", "run": "\(runID)"])
+        let name = job.name
+        let request = entry.request
+        logger.info(
+            "manual run requested by \(entry.who)\(entry.force ? " (forced)" : "")",
+            metadata: ["job": "\(name)", "run": "\(runID)"]
+        )
         runs[token] = Task {
             let admission = RunAdmission(
                 claim: {
-                    let taken = (try? await OperatorRequests.updateTrigger(control, keys: keys, job: name, request: request, to: "claimed",
-                                                                             from: "pending", node: node, runID: runID,
-                                                                             keepFor: .seconds(86_400))) ?? false
+                    let taken =
+                        (try? await OperatorRequests.updateTrigger(
+                            control,
+                            keys: keys,
+                            job: name,
+                            request: request,
+                            to: "claimed",
+                            from: "pending",
+                            node: node,
+                            runID: runID,
+                            keepFor: .seconds(86_400)
+                        )) ?? false
                     return taken ? .start : .notClaimed
                 },
                 acquire: {
                     if await self.isStopping { return .skip("the node is stopping", .stopping) }
-                    if let leases, case .skip(let reason, let rule) = await self.holdLease(leases, job: definition, runID: runID, waitUntil: nil, in: lease) {
+                    if let leases,
+                        case .skip(let reason, let rule) = await self.holdLease(
+                            leases,
+                            job: definition,
+                            runID: runID,
+                            waitUntil: nil,
+                            in: lease
+                        )
+                    {
                         return .skip(reason, rule)
                     }
-                    _ = try? await OperatorRequests.updateTrigger(control, keys: keys, job: name, request: request, to: "started",
-                                                                  node: node, runID: runID, keepFor: .seconds(86_400))
+                    _ = try? await OperatorRequests.updateTrigger(
+                        control,
+                        keys: keys,
+                        job: name,
+                        request: request,
+                        to: "started",
+                        node: node,
+                        runID: runID,
+                        keepFor: .seconds(86_400)
+                    )
                     return .start
-                })
-            let record = await runner.run(definition, scheduledAt: self.nowSeconds(), runID: runID, trigger: .manual, admission: admission)
+                }
+            )
+            let record = await runner.run(
+                definition,
+                scheduledAt: self.nowSeconds(),
+                runID: runID,
+                trigger: .manual,
+                admission: admission
+            )
             if let value = lease.end() { try? await leases?.release(name, value: value, runID: runID) }
             if record.outcome != .notClaimed {
                 self.countManual(record)
                 do { try await claims.record(record) } catch {
-                    logger.warning("could not record the run", metadata: ["job": "\(name)", "run": "\(runID)", "error": "\(error)"])
+                    logger.warning(
+                        "could not record the run",
+                        metadata: ["job": "\(name)", "run": "\(runID)", "error": "\(error)"]
+                    )
                 }
                 if case .skipped(let reason) = record.outcome {
-                    _ = try? await OperatorRequests.updateTrigger(control, keys: keys, job: name, request: request, to: "refused",
-                                                                  reason: reason, keepFor: .seconds(60))
+                    _ = try? await OperatorRequests.updateTrigger(
+                        control,
+                        keys: keys,
+                        job: name,
+                        request: request,
+                        to: "refused",
+                        reason: reason,
+                        keepFor: .seconds(60)
+                    )
                 } else {
-                    _ = try? await OperatorRequests.updateTrigger(control, keys: keys, job: name, request: request, to: "done")
+                    _ = try? await OperatorRequests.updateTrigger(
+                        control,
+                        keys: keys,
+                        job: name,
+                        request: request,
+                        to: "done"
+                    )
                 }
             }
             self.runs[token] = nil
@@ -1040,8 +1404,16 @@ package actor Daemon {
 
     /// Sets the gauges that say what the node is doing now (called at each scrape).
     package func refreshMetrics() async {
-        var snapshot = DaemonMetrics.Snapshot(state: "standalone", ownedJobs: owned.count, poolActive: 1, poolDraining: 0,
-                                              heartbeatAge: nil, clockOffset: nil, running: await runner.runningCount, next: next.byJob)
+        var snapshot = DaemonMetrics.Snapshot(
+            state: "standalone",
+            ownedJobs: owned.count,
+            poolActive: 1,
+            poolDraining: 0,
+            heartbeatAge: nil,
+            clockOffset: nil,
+            running: await runner.runningCount,
+            next: next.byJob
+        )
         if let pool {
             switch await pool.standing() {
             case .owner: snapshot.state = "active"
@@ -1102,14 +1474,22 @@ package actor Daemon {
         dispatchedDuringReload = []
         clockChangedDuringReload = false
         let metrics = self.metrics
-        let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<(LoadedConfiguration, ReloadPlan), ConfigurationErrors>, Never>) in
+        typealias Outcome = Result<(LoadedConfiguration, ReloadPlan), ConfigurationErrors>
+        let result = await withCheckedContinuation { (continuation: CheckedContinuation<Outcome, Never>) in
             startDetachedThread(name: "dcrond-reload") {
-                continuation.resume(returning: Self.load(path, trust: trust).map { loaded in
-                    let old = snapshot.value
-                    let plan = ReloadPlan(old: old.table, new: loaded.table, kept: old.next, now: realtimeNanoseconds() / 1_000_000_000)
-                    metrics.track(jobs: loaded.table.jobs.map(\.name))
-                    return (loaded, plan)
-                })
+                continuation.resume(
+                    returning: Self.load(path, trust: trust).map { loaded in
+                        let old = snapshot.value
+                        let plan = ReloadPlan(
+                            old: old.table,
+                            new: loaded.table,
+                            kept: old.next,
+                            now: realtimeNanoseconds() / 1_000_000_000
+                        )
+                        metrics.track(jobs: loaded.table.jobs.map(\.name))
+                        return (loaded, plan)
+                    }
+                )
             }
         }
         let loaded: LoadedConfiguration
@@ -1118,21 +1498,36 @@ package actor Daemon {
         case .success(let value):
             (loaded, plan) = value
         case .failure(let error):
-            for line in error.lines { logger.error("reload rejected: \(line)", metadata: Logger.Metadata().event(.reloadRejected)) }
-            logger.error("reload rejected: \(error.count) problem\(error.count == 1 ? "" : "s"); the current table (fingerprint \(table.fingerprint)) keeps running",
-                         metadata: Logger.Metadata().event(.reloadRejected))
+            for line in error.lines {
+                logger.error("reload rejected: \(line)", metadata: Logger.Metadata().event(.reloadRejected))
+            }
+            logger.error(
+                "reload rejected: \(error.count) problem\(error.count == 1 ? "" : "s"); the current table (fingerprint \(table.fingerprint)) keeps running",
+                metadata: Logger.Metadata().event(.reloadRejected)
+            )
             reloadGeneration += 1
-            await writeReport(ReloadReport(pid: getpid(), generation: reloadGeneration, accepted: false, fingerprint: table.fingerprint,
-                                           problems: error.lines))
+            await writeReport(
+                ReloadReport(
+                    pid: getpid(),
+                    generation: reloadGeneration,
+                    accepted: false,
+                    fingerprint: table.fingerprint,
+                    problems: error.lines
+                )
+            )
             serviceManager.ready(status: await statusText())
             return
         }
         let (settings, needsRestart) = daemon.adopting(loaded.daemon)
         if !needsRestart.isEmpty {
-            logger.warning("changed settings need a restart to apply; the running values stay: \(needsRestart.joined(separator: ", "))",
-                           metadata: ["needsRestart": "\(needsRestart.joined(separator: ","))"])
+            logger.warning(
+                "changed settings need a restart to apply; the running values stay: \(needsRestart.joined(separator: ", "))",
+                metadata: ["needsRestart": "\(needsRestart.joined(separator: ","))"]
+            )
         }
-        if settings.maxConcurrentRuns != daemon.maxConcurrentRuns { await runner.setMaxConcurrentRuns(settings.maxConcurrentRuns) }
+        if settings.maxConcurrentRuns != daemon.maxConcurrentRuns {
+            await runner.setMaxConcurrentRuns(settings.maxConcurrentRuns)
+        }
         if settings.logLevel != daemon.logLevel, let level = settings.logLevel { output?.level = level }
         daemon = settings
         let previousFingerprint = table.fingerprint
@@ -1153,13 +1548,26 @@ package actor Daemon {
         for name in fresh { notBefore[name] = plan.now }
         await updateOwnership(added: plan.added, removed: plan.removed)
         await pool?.updateFingerprint(table.fingerprint)
-        logger.info("reloaded", metadata: ["jobs": "\(table.jobs.count)", "fingerprint": "\(table.fingerprint)", "previous": "\(previousFingerprint)",
-                                           "startingFromNow": "\(fresh.count)", LogEvent.key: "\(LogEvent.reloaded.rawValue)"])
+        logger.info(
+            "reloaded",
+            metadata: [
+                "jobs": "\(table.jobs.count)", "fingerprint": "\(table.fingerprint)",
+                "previous": "\(previousFingerprint)",
+                "startingFromNow": "\(fresh.count)", LogEvent.key: "\(LogEvent.reloaded.rawValue)",
+            ]
+        )
         timer.interrupt()
         watcher?.setPaths([configPath, daemon.jobsPath])
         reloadGeneration += 1
-        await writeReport(ReloadReport(pid: getpid(), generation: reloadGeneration, accepted: true, fingerprint: table.fingerprint,
-                                       needsRestart: needsRestart))
+        await writeReport(
+            ReloadReport(
+                pid: getpid(),
+                generation: reloadGeneration,
+                accepted: true,
+                fingerprint: table.fingerprint,
+                needsRestart: needsRestart
+            )
+        )
         serviceManager.ready(status: await statusText())
         if !fresh.isEmpty { await markStartingFromNow(fresh, at: plan.now) }
     }
@@ -1182,7 +1590,10 @@ package actor Daemon {
     /// Either file changed and has been quiet for a moment since.
     private func filesChanged() async {
         guard daemon.reloadOnChange, !stopping else { return }
-        logger.info("the configuration files changed: reloading", metadata: ["config": "\(configPath)", "jobsFile": "\(daemon.jobsPath)"])
+        logger.info(
+            "the configuration files changed: reloading",
+            metadata: ["config": "\(configPath)", "jobsFile": "\(daemon.jobsPath)"]
+        )
         await reload()
     }
 
@@ -1206,15 +1617,22 @@ package actor Daemon {
     private func statusText() async -> String {
         if stopping { return "stopping: \(runs.count) run\(runs.count == 1 ? "" : "s") still going" }
         let enabled = table.jobs.lazy.filter(\.enabled).count
-        guard let pool else { return "standalone, runs \(enabled) job\(enabled == 1 ? "" : "s")\(await nextOwnedText())" }
+        guard let pool else {
+            return "standalone, runs \(enabled) job\(enabled == 1 ? "" : "s")\(await nextOwnedText())"
+        }
         switch await pool.standing() {
         case .owner(let ring):
-            return "active, owns \(owned.count) of \(enabled) jobs, \(ring.nodes.count) node\(ring.nodes.count == 1 ? "" : "s")\(await nextOwnedText())"
+            return
+                "active, owns \(owned.count) of \(enabled) jobs, \(ring.nodes.count) node\(ring.nodes.count == 1 ? "" : "s")\(await nextOwnedText())"
         case .fenced:
-            let since = await pool.lastAcknowledgedSend.map { "for \(formatDuration(.seconds((ContinuousClock.now - $0).components.seconds)))" } ?? "since start-up"
+            let since =
+                await pool.lastAcknowledgedSend.map {
+                    "for \(formatDuration(.seconds((ContinuousClock.now - $0).components.seconds)))"
+                } ?? "since start-up"
             return "fenced: Redis unreachable \(since); owns nothing"
         case .inactive:
-            return await pool.isDraining ? "draining: owns nothing, finishing \(runs.count) run\(runs.count == 1 ? "" : "s")"
+            return await pool.isDraining
+                ? "draining: owns nothing, finishing \(runs.count) run\(runs.count == 1 ? "" : "s")"
                 : "waiting to become active in the pool"
         }
     }
@@ -1255,7 +1673,10 @@ package actor Daemon {
         do {
             _ = try await claims.claim(requests)
         } catch {
-            logger.warning("could not mark the reloaded jobs as starting from now in Redis; another node that becomes their owner may replay the time before", metadata: ["jobs": "\(jobs.count)", "error": "\(error)"])
+            logger.warning(
+                "could not mark the reloaded jobs as starting from now in Redis; another node that becomes their owner may replay the time before",
+                metadata: ["jobs": "\(jobs.count)", "error": "\(error)"]
+            )
         }
     }
 
@@ -1286,20 +1707,27 @@ package actor Daemon {
         // The stop timeout is extended to what the daemon may take: the grace, then the longest
         // kill grace, and a margin to record the runs.
         let killGrace = table.jobs.map(\.killGrace).max() ?? .seconds(10)
-        serviceManager.stopping(status: "stopping: \(runs.count) run\(runs.count == 1 ? "" : "s") still going",
-                                needs: runs.isEmpty ? nil : grace + killGrace + .seconds(15))
+        serviceManager.stopping(
+            status: "stopping: \(runs.count) run\(runs.count == 1 ? "" : "s") still going",
+            needs: runs.isEmpty ? nil : grace + killGrace + .seconds(15)
+        )
         await runner.beginShutdown()
         let queued = lanes.values.reduce(0) { $0 + $1.pending.count }
-        logger.info("shutting down: nothing new starts; leaving the pool", metadata: [
-            "runningRuns": "\(runs.count)", "queuedInstants": "\(queued)", "grace": "\(formatDuration(grace))",
-        ])
+        logger.info(
+            "shutting down: nothing new starts; leaving the pool",
+            metadata: [
+                "runningRuns": "\(runs.count)", "queuedInstants": "\(queued)", "grace": "\(formatDuration(grace))",
+            ]
+        )
         await pool?.leave()
         let deadline = ContinuousClock.now + grace
         while !runs.isEmpty, ContinuousClock.now < deadline {
             try? await Task.sleep(for: .milliseconds(50))
         }
         if !runs.isEmpty {
-            logger.warning("terminating \(runs.count) run\(runs.count == 1 ? "" : "s") still going after the grace period")
+            logger.warning(
+                "terminating \(runs.count) run\(runs.count == 1 ? "" : "s") still going after the grace period"
+            )
             await runner.terminateAll()
         }
         for task in runs.values { await task.value }
@@ -1372,7 +1800,10 @@ final class DaemonEvents: Sendable {
     /// Whether the pool changed since the last call; ORs a rejoin into `rejoined`.
     func takePoolChange(into rejoined: inout Bool) -> Bool {
         let taken = state.withLock { state -> (Bool, Bool) in
-            defer { state.changed = false; state.rejoined = false }
+            defer {
+                state.changed = false
+                state.rejoined = false
+            }
             return (state.changed, state.rejoined)
         }
         if taken.1 { rejoined = true }

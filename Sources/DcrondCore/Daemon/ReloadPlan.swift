@@ -24,8 +24,12 @@ struct ReloadPlan: Sendable {
                 next[job.name] = instant
                 continue
             }
-            if let instant = job.schedule.next(after: now, in: job.timeZone, policy: job.dstPolicy) { next[job.name] = instant }
-            if previous == nil || previous?.enabled == false || previous?.schedule != job.schedule || previous?.timeZone != job.timeZone {
+            if let instant = job.schedule.next(after: now, in: job.timeZone, policy: job.dstPolicy) {
+                next[job.name] = instant
+            }
+            if previous == nil || previous?.enabled == false || previous?.schedule != job.schedule
+                || previous?.timeZone != job.timeZone
+            {
                 fresh.append(job.name)
             }
         }

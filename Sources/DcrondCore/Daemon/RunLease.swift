@@ -25,8 +25,13 @@ package struct RunLeases: Sendable {
     /// jobs a second with the replica gone kept a running lease from being renewed for seconds).
     let renewals: RedisClient
 
-    package init(redis: RedisClient, renewals: RedisClient? = nil, cluster: String, nodeTimeout: Duration,
-                 acknowledgement: ReplicaAcknowledgement? = nil) {
+    package init(
+        redis: RedisClient,
+        renewals: RedisClient? = nil,
+        cluster: String,
+        nodeTimeout: Duration,
+        acknowledgement: ReplicaAcknowledgement? = nil
+    ) {
         self.acknowledgement = acknowledgement.flatMap { $0.replicas > 0 ? $0 : nil }
         self.renewals = renewals ?? redis
         self.redis = redis
@@ -47,7 +52,8 @@ package struct RunLeases: Sendable {
     /// {-1, generation, sequence} when Redis is behind the claim history the caller has seen (it has
     /// gone back in time and nobody noticed yet). KEYS: lease, history. ARGV: value, ttl,
     /// generation seen, sequence seen.
-    static let acquire = RedisScript("""
+    static let acquire = RedisScript(
+        """
         local h = redis.call('HMGET', KEYS[2], 'generation', 'sequence', 'floor')
         local gen, seq, floor = tonumber(h[1] or '0'), tonumber(h[2] or '0'), tonumber(h[3] or '0')
         local rgen, rseq = tonumber(ARGV[3]), tonumber(ARGV[4])
@@ -61,11 +67,13 @@ package struct RunLeases: Sendable {
         if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return {1} end
         if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return {1} end
         return {0, redis.call('GET', KEYS[1])}
-        """)
+        """
+    )
 
     /// Renews if still ours, and puts it back if it is gone (Redis lost it: nobody else holds it);
     /// returns {held (0/1), stop requested (0/1)}. KEYS: lease, stop. ARGV: value, ttl, run ID.
-    static let renew = RedisScript("""
+    static let renew = RedisScript(
+        """
         local held = 0
         local current = redis.call('GET', KEYS[1])
         if current == ARGV[1] then
@@ -78,14 +86,17 @@ package struct RunLeases: Sendable {
         local stop = 0
         if redis.call('GET', KEYS[2]) == ARGV[3] then stop = 1 end
         return {held, stop}
-        """)
+        """
+    )
 
     /// Deletes the lease if still ours, and a stop request aimed at our run. KEYS: lease, stop. ARGV: value, run ID.
-    static let release = RedisScript("""
+    static let release = RedisScript(
+        """
         if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
         if redis.call('GET', KEYS[2]) == ARGV[2] then redis.call('DEL', KEYS[2]) end
         return 1
-        """)
+        """
+    )
 
     package enum Acquisition: Sendable, Equatable {
         case acquired
@@ -99,22 +110,37 @@ package struct RunLeases: Sendable {
         case unacknowledged(replicas: Int)
     }
 
-    func tryAcquire(_ job: String, value: String, ttl: Duration, seen: ClaimHistory) async throws(RedisConnectionError) -> Acquisition {
-        let command = RedisCommand.evaluate(Self.acquire, keys: [lease(job), keys.history],
-                                            arguments: [value, ttl.wholeMilliseconds, seen.generation, seen.sequence])
+    func tryAcquire(
+        _ job: String,
+        value: String,
+        ttl: Duration,
+        seen: ClaimHistory
+    ) async throws(RedisConnectionError) -> Acquisition {
+        let command = RedisCommand.evaluate(
+            Self.acquire,
+            keys: [lease(job), keys.history],
+            arguments: [value, ttl.wholeMilliseconds, seen.generation, seen.sequence]
+        )
         let reply: RedisReply
         var acknowledged = Int.max
         if let acknowledgement {
-            (reply, acknowledged) = try await redis.sendAcknowledged(command, replicas: acknowledgement.replicas, timeout: acknowledgement.timeout)
+            (reply, acknowledged) = try await redis.sendAcknowledged(
+                command,
+                replicas: acknowledgement.replicas,
+                timeout: acknowledgement.timeout
+            )
         } else {
             reply = try await redis.send(command)
         }
         let parts = reply.array ?? []
         if parts.first?.integer == 1 {
-            if let acknowledgement, acknowledged < acknowledgement.replicas { return .unacknowledged(replicas: acknowledged) }
+            if let acknowledgement, acknowledged < acknowledgement.replicas {
+                return .unacknowledged(replicas: acknowledged)
+            }
             return .acquired
         }
-        if parts.count == 3, parts[0].integer == -1, let generation = parts[1].integer, let sequence = parts[2].integer {
+        if parts.count == 3, parts[0].integer == -1, let generation = parts[1].integer, let sequence = parts[2].integer
+        {
             return .historyBehind(generation: generation, sequence: sequence)
         }
         if parts.count > 1, let holder = parts[1].string { return .held(holder) }
@@ -127,8 +153,17 @@ package struct RunLeases: Sendable {
         _ = try await redis.send("SET", stop(job), runID, "PX", ttl.wholeMilliseconds * 10)
     }
 
-    func renew(_ job: String, value: String, runID: String, ttl: Duration) async throws(RedisConnectionError) -> (held: Bool, stopRequested: Bool) {
-        let reply = try await renewals.evaluate(Self.renew, keys: [lease(job), stop(job)], arguments: [value, ttl.wholeMilliseconds, runID])
+    func renew(
+        _ job: String,
+        value: String,
+        runID: String,
+        ttl: Duration
+    ) async throws(RedisConnectionError) -> (held: Bool, stopRequested: Bool) {
+        let reply = try await renewals.evaluate(
+            Self.renew,
+            keys: [lease(job), stop(job)],
+            arguments: [value, ttl.wholeMilliseconds, runID]
+        )
         let parts = reply.array?.compactMap(\.integer) ?? []
         return (parts.first == 1, parts.count > 1 && parts[1] == 1)
     }

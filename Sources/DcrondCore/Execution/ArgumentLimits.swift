@@ -26,22 +26,34 @@ package enum ArgumentLimits {
     static let runtimeAllowance = 4096
 
     /// The field and the reason if `command` with `environment` cannot be executed; nil otherwise.
-    package static func problem(command: String, environment: [String: String],
-                                totalLimit: Int = totalLimit) -> (field: String, message: String)? {
+    package static func problem(
+        command: String,
+        environment: [String: String],
+        totalLimit: Int = totalLimit
+    ) -> (field: String, message: String)? {
         let commandBytes = command.utf8.count + 1
         if commandBytes > maximumStringLength {
-            return ("command", "is \(commandBytes - 1) bytes; the system runs commands of at most \(maximumStringLength - 1) bytes (Argument list too long). Put it in a script and run that")
+            return (
+                "command",
+                "is \(commandBytes - 1) bytes; the system runs commands of at most \(maximumStringLength - 1) bytes (Argument list too long). Put it in a script and run that"
+            )
         }
         var total = commandBytes + runtimeAllowance
         for (name, value) in environment {
             let bytes = name.utf8.count + 1 + value.utf8.count + 1
             if bytes > maximumStringLength {
-                return ("environment.\(name)", "is \(bytes - 1) bytes; the system passes variables of at most \(maximumStringLength - 1) bytes (Argument list too long)")
+                return (
+                    "environment.\(name)",
+                    "is \(bytes - 1) bytes; the system passes variables of at most \(maximumStringLength - 1) bytes (Argument list too long)"
+                )
             }
             total += bytes + MemoryLayout<UnsafePointer<CChar>>.size
         }
         if total > totalLimit {
-            return ("command", "the command and its environment take \(total) bytes with what dcrond adds; the system passes at most \(totalLimit) to a program (Argument list too long)")
+            return (
+                "command",
+                "the command and its environment take \(total) bytes with what dcrond adds; the system passes at most \(totalLimit) to a program (Argument list too long)"
+            )
         }
         return nil
     }

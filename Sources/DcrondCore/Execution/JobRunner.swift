@@ -17,8 +17,12 @@ package struct RunnerSettings: Sendable {
     package static let defaultMaxConcurrentRuns = 64
     package static let defaultRetryBackoff = ExponentialBackoff(initial: .seconds(1), maximum: .seconds(60))
 
-    package init(node: String, cluster: String, maxConcurrentRuns: Int = defaultMaxConcurrentRuns,
-                 retryBackoff: ExponentialBackoff = defaultRetryBackoff) {
+    package init(
+        node: String,
+        cluster: String,
+        maxConcurrentRuns: Int = defaultMaxConcurrentRuns,
+        retryBackoff: ExponentialBackoff = defaultRetryBackoff
+    ) {
         self.node = node
         self.cluster = cluster
         self.maxConcurrentRuns = maxConcurrentRuns
@@ -61,7 +65,10 @@ package struct RunAdmission: Sendable {
         case notClaimed
     }
 
-    package init(claim: @escaping @Sendable () async -> Decision, acquire: @escaping @Sendable () async -> Decision = { .start }) {
+    package init(
+        claim: @escaping @Sendable () async -> Decision,
+        acquire: @escaping @Sendable () async -> Decision = { .start }
+    ) {
         self.claim = claim
         self.acquire = acquire
     }
@@ -112,17 +119,27 @@ package actor JobRunner {
     /// `outputHandler` receives every line of every run, each after its attempt's "run started"
     /// record (default: the logger, at info level, tagged with job, run, attempt and stream; the
     /// daemon passes ``LogOutput/jobOutput(_:_:)``, which writes them whatever the log level).
-    package init(supervisor: ProcessSupervisor, settings: RunnerSettings, logger: Logger = Logger(label: "dcrond.runner"),
-                 startFailures: StartFailures = StartFailures(), outputHandler: (@Sendable (RunContext, OutputLine) -> Void)? = nil) {
+    package init(
+        supervisor: ProcessSupervisor,
+        settings: RunnerSettings,
+        logger: Logger = Logger(label: "dcrond.runner"),
+        startFailures: StartFailures = StartFailures(),
+        outputHandler: (@Sendable (RunContext, OutputLine) -> Void)? = nil
+    ) {
         self.startFailures = startFailures
         self.supervisor = supervisor
         self.settings = settings
         self.logger = logger
-        self.outputHandler = outputHandler ?? { [logger] context, line in
-            logger.info("\(line.text)\(line.truncated ? " [line truncated]" : "")", metadata: [
-                "job": "\(context.job)", "run": "\(context.runID)", "attempt": "\(context.attempt)", "stream": "\(line.stream.rawValue)",
-            ])
-        }
+        self.outputHandler =
+            outputHandler ?? { [logger] context, line in
+                logger.info(
+                    "\(line.text)\(line.truncated ? " [line truncated]" : "")",
+                    metadata: [
+                        "job": "\(context.job)", "run": "\(context.runID)", "attempt": "\(context.attempt)",
+                        "stream": "\(line.stream.rawValue)",
+                    ]
+                )
+            }
     }
 
     /// A new run ID: 16 random hex digits.
@@ -136,19 +153,42 @@ package actor JobRunner {
     /// or was skipped. `forceShell` runs even a plain command through `/bin/sh -c`. `admission`
     /// (claims and leases) is asked right before the start; a run it refuses returns
     /// ``RunOutcome/notClaimed`` or a skip.
-    package func run(_ job: JobDefinition, scheduledAt: Int64, runID: String = JobRunner.newRunID(), trigger: RunTrigger = .schedule,
-                     forceShell: Bool = false, admission: RunAdmission? = nil) async -> RunRecord {
+    package func run(
+        _ job: JobDefinition,
+        scheduledAt: Int64,
+        runID: String = JobRunner.newRunID(),
+        trigger: RunTrigger = .schedule,
+        forceShell: Bool = false,
+        admission: RunAdmission? = nil
+    ) async -> RunRecord {
         var baseMetadata: Logger.Metadata = ["job": "\(job.name)", "run": "\(runID)", "scheduledAt": "\(scheduledAt)"]
         if trigger != .schedule { baseMetadata["trigger"] = "\(trigger.rawValue)" }
         func skipped(_ reason: String, _ rule: SkipRule) -> RunRecord {
-            logger.warning("run skipped: \(reason)", metadata: baseMetadata.merging(["rule": "\(rule.rawValue)"]) { $1 }.event(.runSkipped))
-            var record = RunRecord(job: job.name, runID: runID, scheduledAt: scheduledAt, node: settings.node, attempts: [], outcome: .skipped(reason),
-                                   trigger: trigger)
+            logger.warning(
+                "run skipped: \(reason)",
+                metadata: baseMetadata.merging(["rule": "\(rule.rawValue)"]) { $1 }.event(.runSkipped)
+            )
+            var record = RunRecord(
+                job: job.name,
+                runID: runID,
+                scheduledAt: scheduledAt,
+                node: settings.node,
+                attempts: [],
+                outcome: .skipped(reason),
+                trigger: trigger
+            )
             record.rule = rule
             return record
         }
-        let notClaimed = RunRecord(job: job.name, runID: runID, scheduledAt: scheduledAt, node: settings.node, attempts: [], outcome: .notClaimed,
-                                   trigger: trigger)
+        let notClaimed = RunRecord(
+            job: job.name,
+            runID: runID,
+            scheduledAt: scheduledAt,
+            node: settings.node,
+            attempts: [],
+            outcome: .notClaimed,
+            trigger: trigger
+        )
 
         // Overlap, the local half (the cluster-wide half is a lease in Redis).
         let previous = active[job.name] ?? []
@@ -165,7 +205,12 @@ package actor JobRunner {
                 }
                 return skipped("overlap is forbid and run \(previous[0].runID) is still running", .overlap)
             case .replace:
-                logger.info("replacing the previous run", metadata: baseMetadata.merging(["previousRun": "\(previous.map(\.runID).joined(separator: ","))"]) { $1 })
+                logger.info(
+                    "replacing the previous run",
+                    metadata: baseMetadata.merging(["previousRun": "\(previous.map(\.runID).joined(separator: ","))"]) {
+                        $1
+                    }
+                )
                 for run in previous {
                     let process = run.state.withLock { state -> RunningProcess? in
                         state.stopped = true
@@ -197,8 +242,14 @@ package actor JobRunner {
         defer { releaseSlot() }
         let lateness = realtimeNanoseconds() / 1_000_000_000 - scheduledAt
         if lateness > Int64(job.startingDeadline.components.seconds) {
-            let cause = waited ? "it waited for a free slot (at most \(settings.maxConcurrentRuns) runs at once)" : "it is \(formatDuration(.seconds(lateness))) late"
-            return skipped("past its starting deadline of \(formatDuration(job.startingDeadline)): \(cause)", waited ? .concurrency : .startingDeadline)
+            let cause =
+                waited
+                ? "it waited for a free slot (at most \(settings.maxConcurrentRuns) runs at once)"
+                : "it is \(formatDuration(.seconds(lateness))) late"
+            return skipped(
+                "past its starting deadline of \(formatDuration(job.startingDeadline)): \(cause)",
+                waited ? .concurrency : .startingDeadline
+            )
         }
         if let admission {
             switch await admission.claim() {
@@ -215,11 +266,25 @@ package actor JobRunner {
 
         let launch: (request: LaunchRequest, mode: String)
         do {
-            launch = try prepare(job, scheduledAt: scheduledAt, runID: runID, attempt: 1, trigger: trigger, forceShell: forceShell)
+            launch = try prepare(
+                job,
+                scheduledAt: scheduledAt,
+                runID: runID,
+                attempt: 1,
+                trigger: trigger,
+                forceShell: forceShell
+            )
         } catch {
             logger.error("run refused: \(error.reason)", metadata: baseMetadata.event(.runNotStarted))
-            var record = RunRecord(job: job.name, runID: runID, scheduledAt: scheduledAt, node: settings.node, attempts: [],
-                                   outcome: .skipped(error.reason), trigger: trigger)
+            var record = RunRecord(
+                job: job.name,
+                runID: runID,
+                scheduledAt: scheduledAt,
+                node: settings.node,
+                attempts: [],
+                outcome: .skipped(error.reason),
+                trigger: trigger
+            )
             record.rule = .refused
             return record
         }
@@ -229,12 +294,24 @@ package actor JobRunner {
         for attempt in 1...(job.retries + 1) {
             if run.state.withLock({ $0.stopped }) || (attempt > 1 && shuttingDown) { break }
             var request = launch.request
-            request.environment = request.environment.map { $0.hasPrefix("DCRON_ATTEMPT=") ? "DCRON_ATTEMPT=\(attempt)" : $0 }
-            let record = await runAttempt(request, attempt: attempt, job: job, scheduledAt: scheduledAt, run: run, metadata: baseMetadata)
+            request.environment = request.environment.map {
+                $0.hasPrefix("DCRON_ATTEMPT=") ? "DCRON_ATTEMPT=\(attempt)" : $0
+            }
+            let record = await runAttempt(
+                request,
+                attempt: attempt,
+                job: job,
+                scheduledAt: scheduledAt,
+                run: run,
+                metadata: baseMetadata
+            )
             attempts.append(record)
             if record.succeeded || attempt > job.retries || run.state.withLock({ $0.stopped }) || shuttingDown { break }
             let delay = settings.retryBackoff.delay(forRetry: attempt)
-            logger.info("retrying in \(formatDuration(delay))", metadata: baseMetadata.merging(["attempt": "\(attempt)"]) { $1 })
+            logger.info(
+                "retrying in \(formatDuration(delay))",
+                metadata: baseMetadata.merging(["attempt": "\(attempt)"]) { $1 }
+            )
             // In slices, so that a shutdown or a terminate does not wait out a long backoff.
             let retryAt = ContinuousClock.now + delay
             while ContinuousClock.now < retryAt, !shuttingDown, !run.state.withLock({ $0.stopped }) {
@@ -242,8 +319,15 @@ package actor JobRunner {
             }
         }
         let outcome: RunOutcome = attempts.last?.succeeded == true ? .succeeded : .failed
-        var record = RunRecord(job: job.name, runID: runID, scheduledAt: scheduledAt, node: settings.node, attempts: attempts, outcome: outcome,
-                               trigger: trigger)
+        var record = RunRecord(
+            job: job.name,
+            runID: runID,
+            scheduledAt: scheduledAt,
+            node: settings.node,
+            attempts: attempts,
+            outcome: outcome,
+            trigger: trigger
+        )
         let tail = run.tail.withLock { $0 }
         record.output = tail.lines
         record.outputDropped = tail.dropped
@@ -251,8 +335,14 @@ package actor JobRunner {
         return record
     }
 
-    private func runAttempt(_ request: LaunchRequest, attempt: Int, job: JobDefinition, scheduledAt: Int64, run: ActiveRun,
-                            metadata: Logger.Metadata) async -> AttemptRecord {
+    private func runAttempt(
+        _ request: LaunchRequest,
+        attempt: Int,
+        job: JobDefinition,
+        scheduledAt: Int64,
+        run: ActiveRun,
+        metadata: Logger.Metadata
+    ) async -> AttemptRecord {
         var metadata = metadata
         metadata["attempt"] = "\(attempt)"
         let context = RunContext(job: job.name, runID: run.runID, scheduledAt: scheduledAt, attempt: attempt)
@@ -274,8 +364,16 @@ package actor JobRunner {
         } catch {
             logger.error("run failed to start: \(error)", metadata: metadata.event(.runNotStarted))
             startFailures.record(job: job.name, message: error.description)
-            return AttemptRecord(attempt: attempt, pid: nil, startedAt: startedAt, endedAt: startedAt, termination: nil,
-                                 timedOut: false, terminated: false, error: error.description)
+            return AttemptRecord(
+                attempt: attempt,
+                pid: nil,
+                startedAt: startedAt,
+                endedAt: startedAt,
+                termination: nil,
+                timedOut: false,
+                terminated: false,
+                error: error.description
+            )
         }
         // A replace that arrived while this attempt was being spawned still reaches it.
         let stopRequested = run.state.withLock { state -> Bool in
@@ -315,9 +413,16 @@ package actor JobRunner {
         } else {
             logger.warning("run failed", metadata: metadata.event(.runFailed))
         }
-        return AttemptRecord(attempt: attempt, pid: process.pid, startedAt: process.startedAtNanoseconds / 1_000_000,
-                             endedAt: endedAt, termination: exit.termination, timedOut: exit.timedOut,
-                             terminated: exit.terminated, error: nil)
+        return AttemptRecord(
+            attempt: attempt,
+            pid: process.pid,
+            startedAt: process.startedAtNanoseconds / 1_000_000,
+            endedAt: endedAt,
+            termination: exit.termination,
+            timedOut: exit.timedOut,
+            terminated: exit.terminated,
+            error: nil
+        )
     }
 
     private func releaseSlot() {
@@ -401,8 +506,14 @@ package actor JobRunner {
 
     /// The launch request for an attempt: environment, identity, working directory and whether the
     /// command runs directly or through the shell.
-    package func prepare(_ job: JobDefinition, scheduledAt: Int64, runID: String, attempt: Int, trigger: RunTrigger = .schedule,
-                 forceShell: Bool) throws(RefusedRun) -> (request: LaunchRequest, mode: String) {
+    package func prepare(
+        _ job: JobDefinition,
+        scheduledAt: Int64,
+        runID: String,
+        attempt: Int,
+        trigger: RunTrigger = .schedule,
+        forceShell: Bool
+    ) throws(RefusedRun) -> (request: LaunchRequest, mode: String) {
         let effectiveUID = geteuid()
         let account: UserAccount
         var identity: ProcessIdentity?
@@ -412,8 +523,15 @@ package actor JobRunner {
             }
             account = found
         } else {
-            account = Accounts.user(String(effectiveUID))
-                ?? UserAccount(name: String(effectiveUID), uid: effectiveUID, gid: getegid(), home: "/", shell: "/bin/sh")
+            account =
+                Accounts.user(String(effectiveUID))
+                ?? UserAccount(
+                    name: String(effectiveUID),
+                    uid: effectiveUID,
+                    gid: getegid(),
+                    home: "/",
+                    shell: "/bin/sh"
+                )
         }
         var groupID = account.gid
         if let groupName = job.group {
@@ -424,14 +542,22 @@ package actor JobRunner {
         }
         if job.user != nil || job.group != nil {
             if effectiveUID == 0 {
-                identity = ProcessIdentity(uid: account.uid, gid: groupID, supplementaryGroups: Accounts.groups(of: account.name, primary: groupID))
+                identity = ProcessIdentity(
+                    uid: account.uid,
+                    gid: groupID,
+                    supplementaryGroups: Accounts.groups(of: account.name, primary: groupID)
+                )
             } else if account.uid != effectiveUID || groupID != getegid() {
-                throw RefusedRun(reason: "cannot run as user \"\(account.name)\" (group \(groupID)): dcrond runs as uid \(effectiveUID), not root")
+                throw RefusedRun(
+                    reason:
+                        "cannot run as user \"\(account.name)\" (group \(groupID)): dcrond runs as uid \(effectiveUID), not root"
+                )
             }
         }
 
         var variables: [(String, String)] = [
-            ("HOME", account.home), ("USER", account.name), ("LOGNAME", account.name), ("SHELL", "/bin/sh"), ("PATH", Self.defaultPath),
+            ("HOME", account.home), ("USER", account.name), ("LOGNAME", account.name), ("SHELL", "/bin/sh"),
+            ("PATH", Self.defaultPath),
         ]
         for (name, value) in job.environment.sorted(by: { $0.key < $1.key }) {
             variables.removeAll { $0.0 == name }
@@ -440,7 +566,10 @@ package actor JobRunner {
         variables += [
             ("DCRON_JOB", job.name), ("DCRON_SCHEDULED_AT", String(scheduledAt)), ("DCRON_RUN_ID", runID),
             ("DCRON_NODE", settings.node), ("DCRON_CLUSTER", settings.cluster), ("DCRON_ATTEMPT", String(attempt)),
-            ("DCRON_IDEMPOTENCY_KEY", trigger == .manual ? "\(job.name)@manual-\(runID)" : "\(job.name)@\(scheduledAt)"),
+            (
+                "DCRON_IDEMPOTENCY_KEY",
+                trigger == .manual ? "\(job.name)@manual-\(runID)" : "\(job.name)@\(scheduledAt)"
+            ),
             ("DCRON_TRIGGER", trigger.rawValue),
         ]
         let environment = variables.map { "\($0.0)=\($0.1)" }
@@ -455,17 +584,29 @@ package actor JobRunner {
         var mode = "shell"
         // Direct execution only as the daemon's own user: the permission check below is the daemon's.
         if !forceShell, identity == nil, let words = CommandAnalysis.directWords(job.command),
-           let resolved = CommandAnalysis.resolve(words[0], path: path, isExecutable: { candidate in
-               let absolute = candidate.hasPrefix("/") ? candidate : workingDirectory + "/" + candidate
-               return access(absolute, X_OK) == 0 && !isDirectory(absolute)
-           }) {
+            let resolved = CommandAnalysis.resolve(
+                words[0],
+                path: path,
+                isExecutable: { candidate in
+                    let absolute = candidate.hasPrefix("/") ? candidate : workingDirectory + "/" + candidate
+                    return access(absolute, X_OK) == 0 && !isDirectory(absolute)
+                }
+            )
+        {
             executable = resolved
             arguments = words
             mode = "direct"
         }
-        let request = LaunchRequest(executable: executable, arguments: arguments, environment: environment,
-                                    workingDirectory: workingDirectory, identity: identity, timeout: job.timeout,
-                                    killGrace: job.killGrace, umask: job.umask)
+        let request = LaunchRequest(
+            executable: executable,
+            arguments: arguments,
+            environment: environment,
+            workingDirectory: workingDirectory,
+            identity: identity,
+            timeout: job.timeout,
+            killGrace: job.killGrace,
+            umask: job.umask
+        )
         return (request, mode)
     }
 }

@@ -23,9 +23,16 @@ package struct LaunchRequest: Sendable {
     /// The child's file-creation mask.
     package var umask: mode_t
 
-    package init(executable: String, arguments: [String], environment: [String], workingDirectory: String? = nil,
-                 identity: ProcessIdentity? = nil, timeout: Duration? = nil, killGrace: Duration = .seconds(10),
-                 umask: mode_t = JobDefinition.defaultUmask) {
+    package init(
+        executable: String,
+        arguments: [String],
+        environment: [String],
+        workingDirectory: String? = nil,
+        identity: ProcessIdentity? = nil,
+        timeout: Duration? = nil,
+        killGrace: Duration = .seconds(10),
+        umask: mode_t = JobDefinition.defaultUmask
+    ) {
         self.executable = executable
         self.arguments = arguments
         self.environment = environment
@@ -100,7 +107,13 @@ package final class RunningProcess: Sendable {
     private let completion: OneShot<ProcessExit>
     private let supervisor: ProcessSupervisor
 
-    init(pid: Int32, startedAtNanoseconds: Int64, id: UInt64, completion: OneShot<ProcessExit>, supervisor: ProcessSupervisor) {
+    init(
+        pid: Int32,
+        startedAtNanoseconds: Int64,
+        id: UInt64,
+        completion: OneShot<ProcessExit>,
+        supervisor: ProcessSupervisor
+    ) {
         self.pid = pid
         self.startedAtNanoseconds = startedAtNanoseconds
         self.id = id
@@ -149,28 +162,53 @@ package final class ProcessSupervisor: Sendable {
         epollDescriptor = epoll_create1(Int32(EPOLL_CLOEXEC))
         wakeDescriptor = eventfd(0, Int32(EFD_CLOEXEC) | Int32(EFD_NONBLOCK))
         devNull = open("/dev/null", O_RDONLY | O_CLOEXEC)
-        precondition(epollDescriptor >= 0 && wakeDescriptor >= 0 && devNull >= 0, "cannot set up the process supervisor: \(errnoDescription())")
+        precondition(
+            epollDescriptor >= 0 && wakeDescriptor >= 0 && devNull >= 0,
+            "cannot set up the process supervisor: \(errnoDescription())"
+        )
         spawners = (0..<max(1, spawnerThreads)).map { Spawner(index: $0) }
         var event = epoll_event(events: EPOLLIN.rawValue, data: epoll_data_t(u64: UInt64(wakeDescriptor)))
-        precondition(epoll_ctl(epollDescriptor, EPOLL_CTL_ADD, wakeDescriptor, &event) == 0,
-                     "cannot set up the process supervisor: epoll_ctl: \(errnoDescription())")
+        precondition(
+            epoll_ctl(epollDescriptor, EPOLL_CTL_ADD, wakeDescriptor, &event) == 0,
+            "cannot set up the process supervisor: epoll_ctl: \(errnoDescription())"
+        )
         let watcher = Watcher(supervisor: self)
         startDetachedThread(name: "dcrond-children") { watcher.run() }
     }
 
     /// Starts a child. Its stdout and stderr are delivered to `onOutput`, one line at a time, on
     /// the supervisor's thread (keep `onOutput` quick: a slow one slows the reading of every child).
-    package func launch(_ request: LaunchRequest, onOutput: @escaping @Sendable (OutputLine) -> Void) async throws(SpawnError) -> RunningProcess {
+    package func launch(
+        _ request: LaunchRequest,
+        onOutput: @escaping @Sendable (OutputLine) -> Void
+    ) async throws(SpawnError) -> RunningProcess {
         let spawner = spawners[nextSpawner.add(1, ordering: .relaxed).newValue % spawners.count]
         let spawned = try await spawner.spawn(request, stdin: devNull)
         let id = nextID.add(1, ordering: .relaxed).oldValue
         let completion = OneShot<ProcessExit>()
-        send(.register(ChildRegistration(
-            id: id, pid: spawned.pid, pidfd: spawned.pidfd, stdout: spawned.stdout, stderr: spawned.stderr,
-            startedAt: spawned.startedAt, timeout: request.timeout, killGrace: request.killGrace,
-            onOutput: onOutput, completion: completion)))
-        return RunningProcess(pid: spawned.pid, startedAtNanoseconds: spawned.startedAtNanoseconds, id: id,
-                              completion: completion, supervisor: self)
+        send(
+            .register(
+                ChildRegistration(
+                    id: id,
+                    pid: spawned.pid,
+                    pidfd: spawned.pidfd,
+                    stdout: spawned.stdout,
+                    stderr: spawned.stderr,
+                    startedAt: spawned.startedAt,
+                    timeout: request.timeout,
+                    killGrace: request.killGrace,
+                    onOutput: onOutput,
+                    completion: completion
+                )
+            )
+        )
+        return RunningProcess(
+            pid: spawned.pid,
+            startedAtNanoseconds: spawned.startedAtNanoseconds,
+            id: id,
+            completion: completion,
+            supervisor: self
+        )
     }
 
     func send(_ command: Command) {
@@ -225,17 +263,21 @@ private actor Spawner {
     }
 
     func spawn(_ request: LaunchRequest, stdin: Int32) throws(SpawnError) -> Spawned {
-        var outPipe: [Int32] = [-1, -1], errPipe: [Int32] = [-1, -1]
+        var outPipe: [Int32] = [-1, -1]
+        var errPipe: [Int32] = [-1, -1]
         let outStatus = dcrond_pipe_cloexec(&outPipe)
         guard outStatus == 0 else { throw SpawnError(step: "pipe", code: outStatus) }
         let errStatus = dcrond_pipe_cloexec(&errPipe)
         guard errStatus == 0 else {
-            close(outPipe[0]); close(outPipe[1])
+            close(outPipe[0])
+            close(outPipe[1])
             throw SpawnError(step: "pipe", code: errStatus)
         }
         let startedAt = ContinuousClock.now
         let startedAtNanoseconds = realtimeNanoseconds()
-        var pid: pid_t = 0, pidfd: Int32 = -1, step: Int32 = 0
+        var pid: pid_t = 0
+        var pidfd: Int32 = -1
+        var step: Int32 = 0
         let status = withCStrings(request.arguments) { argv in
             withCStrings(request.environment) { envp in
                 let groups = request.identity?.supplementaryGroups ?? []
@@ -243,13 +285,22 @@ private actor Spawner {
                     request.executable.withCString { path in
                         withOptionalCString(request.workingDirectory) { directory in
                             var spawnRequest = dcrond_spawn_request(
-                                path: path, argv: argv, envp: envp, working_directory: directory,
-                                stdin_fd: stdin, stdout_fd: outPipe[1], stderr_fd: errPipe[1],
+                                path: path,
+                                argv: argv,
+                                envp: envp,
+                                working_directory: directory,
+                                stdin_fd: stdin,
+                                stdout_fd: outPipe[1],
+                                stderr_fd: errPipe[1],
                                 change_identity: request.identity == nil ? 0 : 1,
-                                uid: request.identity?.uid ?? 0, gid: request.identity?.gid ?? 0,
-                                groups: groupBuffer.baseAddress, group_count: groupBuffer.count, umask: request.umask,
+                                uid: request.identity?.uid ?? 0,
+                                gid: request.identity?.gid ?? 0,
+                                groups: groupBuffer.baseAddress,
+                                group_count: groupBuffer.count,
+                                umask: request.umask,
                                 descriptor_soft_limit: DescriptorLimit.forChildren.soft,
-                                descriptor_hard_limit: DescriptorLimit.forChildren.hard)
+                                descriptor_hard_limit: DescriptorLimit.forChildren.hard
+                            )
                             return dcrond_spawn(&spawnRequest, &pid, &pidfd, &step)
                         }
                     }
@@ -259,12 +310,19 @@ private actor Spawner {
         close(outPipe[1])
         close(errPipe[1])
         guard status == 0 else {
-            close(outPipe[0]); close(errPipe[0])
+            close(outPipe[0])
+            close(errPipe[0])
             throw SpawnError(step: spawnStepDescription(step, request), code: status)
         }
         for fd in [outPipe[0], errPipe[0]] { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
-        return Spawned(pid: pid, pidfd: pidfd, stdout: outPipe[0], stderr: errPipe[0], startedAt: startedAt,
-                       startedAtNanoseconds: startedAtNanoseconds)
+        return Spawned(
+            pid: pid,
+            pidfd: pidfd,
+            stdout: outPipe[0],
+            stderr: errPipe[0],
+            startedAt: startedAt,
+            startedAtNanoseconds: startedAtNanoseconds
+        )
     }
 }
 
@@ -330,12 +388,18 @@ private final class Watcher: @unchecked Sendable {
         while true {
             let now = ContinuousClock.now
             handleDeadlines(now)
-            let timeout = nextDeadline().map { deadline -> Int32 in
-                let wait = deadline - now
-                return wait <= .zero ? 0 : Int32(min(60_000, wait.seconds * 1000 + 1))
-            } ?? -1
+            let timeout =
+                nextDeadline().map { deadline -> Int32 in
+                    let wait = deadline - now
+                    return wait <= .zero ? 0 : Int32(min(60_000, wait.seconds * 1000 + 1))
+                } ?? -1
             let pollTimeout = polled.isEmpty ? timeout : Int32(Self.pollInterval.wholeMilliseconds)
-            let count = epoll_wait(supervisor.epoll, events, Int32(capacity), timeout < 0 ? pollTimeout : min(timeout, pollTimeout))
+            let count = epoll_wait(
+                supervisor.epoll,
+                events,
+                Int32(capacity),
+                timeout < 0 ? pollTimeout : min(timeout, pollTimeout)
+            )
             for fd in polled { handle(ready: fd) }
             if count < 0 { continue }  // EINTR
             for index in 0..<Int(count) {
@@ -358,7 +422,9 @@ private final class Watcher: @unchecked Sendable {
         guard let child = descriptors[fd] else { return }
         if fd == child.registration.pidfd {
             reap(child)
-        } else if (fd == child.registration.stdout && child.stdoutOpen) || (fd == child.registration.stderr && child.stderrOpen) {
+        } else if (fd == child.registration.stdout && child.stdoutOpen)
+            || (fd == child.registration.stderr && child.stderrOpen)
+        {
             drain(fd, child)
         }
     }
@@ -371,7 +437,10 @@ private final class Watcher: @unchecked Sendable {
             var failure: Int32?
             for fd in [registration.pidfd, registration.stdout, registration.stderr] {
                 descriptors[fd] = child
-                var event = epoll_event(events: EPOLLIN.rawValue, data: epoll_data_t(u64: UInt64(UInt32(bitPattern: fd))))
+                var event = epoll_event(
+                    events: EPOLLIN.rawValue,
+                    data: epoll_data_t(u64: UInt64(UInt32(bitPattern: fd)))
+                )
                 if epoll_ctl(supervisor.epoll, EPOLL_CTL_ADD, fd, &event) != 0 {
                     // ENOMEM, or ENOSPC at fs.epoll.max_user_watches: without a fallback the run
                     // would never be reaped and its pipes never read. Polled instead.
@@ -380,7 +449,8 @@ private final class Watcher: @unchecked Sendable {
                 }
             }
             if let failure {
-                let text = "[dcrond: cannot watch this run (epoll_ctl: \(errnoDescription(failure))): "
+                let text =
+                    "[dcrond: cannot watch this run (epoll_ctl: \(errnoDescription(failure))): "
                     + "its end and output are polled every \(Self.pollInterval.wholeMilliseconds) ms]"
                 registration.onOutput(OutputLine(stream: .stderr, text: text, truncated: false))
             }
@@ -436,10 +506,16 @@ private final class Watcher: @unchecked Sendable {
             }
         }
         if closed {
-            registration.onOutput(OutputLine(stream: .stderr, text: """
-                [dcrond: output no longer read: processes the run left in the background still held it \
-                \(formatDuration(registration.killGrace)) (killGrace) after its main process exited]
-                """, truncated: false))
+            registration.onOutput(
+                OutputLine(
+                    stream: .stderr,
+                    text: """
+                        [dcrond: output no longer read: processes the run left in the background still held it \
+                        \(formatDuration(registration.killGrace)) (killGrace) after its main process exited]
+                        """,
+                    truncated: false
+                )
+            )
         }
         forgetIfDone(child)
     }
@@ -456,7 +532,9 @@ private final class Watcher: @unchecked Sendable {
 
     func reap(_ child: Child) {
         let registration = child.registration
-        var exited: Int32 = 0, code: Int32 = 0, signaled: Int32 = 0
+        var exited: Int32 = 0
+        var code: Int32 = 0
+        var signaled: Int32 = 0
         let result = dcrond_pidfd_reap(registration.pidfd, &exited, &code, &signaled)
         guard result != 0 else { return }  // still running
         release(registration.pidfd)
@@ -466,10 +544,16 @@ private final class Watcher: @unchecked Sendable {
         if child.stdoutOpen { drain(registration.stdout, child) }
         if child.stderrOpen { drain(registration.stderr, child) }
         if child.stdoutOpen || child.stderrOpen { child.outputDeadline = ContinuousClock.now + registration.killGrace }
-        let termination: ProcessTermination = result < 0 ? .exited(-1) : (signaled != 0 ? .signaled(code) : .exited(code))
-        registration.completion.fulfill(ProcessExit(
-            termination: termination, timedOut: child.timedOut, terminated: child.terminated,
-            duration: ContinuousClock.now - registration.startedAt))
+        let termination: ProcessTermination =
+            result < 0 ? .exited(-1) : (signaled != 0 ? .signaled(code) : .exited(code))
+        registration.completion.fulfill(
+            ProcessExit(
+                termination: termination,
+                timedOut: child.timedOut,
+                terminated: child.terminated,
+                duration: ContinuousClock.now - registration.startedAt
+            )
+        )
         forgetIfDone(child)
     }
 
@@ -484,7 +568,11 @@ private final class Watcher: @unchecked Sendable {
                 budget -= count
                 buffer.withUnsafeBytes { bytes in
                     let chunk = UnsafeRawBufferPointer(rebasing: bytes[0..<count])
-                    if isStdout { child.stdout.feed(chunk, child.registration.onOutput) } else { child.stderr.feed(chunk, child.registration.onOutput) }
+                    if isStdout {
+                        child.stdout.feed(chunk, child.registration.onOutput)
+                    } else {
+                        child.stderr.feed(chunk, child.registration.onOutput)
+                    }
                 }
                 continue
             }
@@ -618,7 +706,10 @@ package func signalName(_ signal: Int32) -> String {
 }
 
 /// Calls `body` with a NULL-terminated C array of the strings, freed afterwards.
-func withCStrings<Result>(_ strings: [String], _ body: (UnsafePointer<UnsafeMutablePointer<CChar>?>) -> Result) -> Result {
+func withCStrings<Result>(
+    _ strings: [String],
+    _ body: (UnsafePointer<UnsafeMutablePointer<CChar>?>) -> Result
+) -> Result {
     var pointers = strings.map { strdup($0) } + [nil]
     defer { for pointer in pointers { free(pointer) } }
     return pointers.withUnsafeMutableBufferPointer { body(UnsafePointer($0.baseAddress!)) }

@@ -30,7 +30,8 @@ package final class StartFailures: Sendable {
         failures.withLock { failures in
             let recent = failures.filter { now - $0.at <= Self.window }
             guard let last = recent.last else { return nil }
-            return "\(recent.count == Self.kept ? "\(Self.kept)+" : String(recent.count)) in the last minute; last: job \(last.job): \(shortened(last.message, limit: 200))"
+            return
+                "\(recent.count == Self.kept ? "\(Self.kept)+" : String(recent.count)) in the last minute; last: job \(last.job): \(shortened(last.message, limit: 200))"
         }
     }
 }

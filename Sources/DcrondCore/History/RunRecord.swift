@@ -141,8 +141,15 @@ package struct RunRecord: Sendable, Hashable {
     /// Unix milliseconds when the record was written.
     package var recordedAt: Int64 = realtimeNanoseconds() / 1_000_000
 
-    package init(job: String, runID: String, scheduledAt: Int64, node: String, attempts: [AttemptRecord], outcome: RunOutcome,
-                 trigger: RunTrigger = .schedule) {
+    package init(
+        job: String,
+        runID: String,
+        scheduledAt: Int64,
+        node: String,
+        attempts: [AttemptRecord],
+        outcome: RunOutcome,
+        trigger: RunTrigger = .schedule
+    ) {
         self.job = job
         self.runID = runID
         self.scheduledAt = scheduledAt
@@ -153,8 +160,21 @@ package struct RunRecord: Sendable, Hashable {
     }
 
     /// A record of skipped (or missed) instants, first to last, that no run covers.
-    package static func instants(_ instants: [Int64], of job: String, node: String, outcome: RunOutcome, rule: SkipRule) -> RunRecord {
-        var record = RunRecord(job: job, runID: "", scheduledAt: instants.first ?? 0, node: node, attempts: [], outcome: outcome)
+    package static func instants(
+        _ instants: [Int64],
+        of job: String,
+        node: String,
+        outcome: RunOutcome,
+        rule: SkipRule
+    ) -> RunRecord {
+        var record = RunRecord(
+            job: job,
+            runID: "",
+            scheduledAt: instants.first ?? 0,
+            node: node,
+            attempts: [],
+            outcome: outcome
+        )
         record.rule = rule
         if instants.count > 1 {
             record.through = instants.last
@@ -198,16 +218,20 @@ extension RunRecord {
         case nil: result = last?.error.map { .object(["error": .string($0)]) } ?? .null
         }
         return .object([
-            "job": .string(job), "runId": .string(runID), "scheduledAt": .integer(scheduledAt), "through": optional(through),
+            "job": .string(job), "runId": .string(runID), "scheduledAt": .integer(scheduledAt),
+            "through": optional(through),
             "count": .integer(Int64(count)), "node": .string(node), "trigger": .string(trigger.rawValue),
             "outcome": .string(outcome.word), "reason": outcome.reason.map { .string($0) } ?? .null,
             "rule": rule.map { .string($0.rawValue) } ?? .null,
             "attempts": .integer(Int64(attempts.count)),
             "startedAt": optional(attempts.first?.startedAt), "endedAt": optional(last?.endedAt),
             "startLatenessMs": optional(startLatenessMilliseconds),
-            "result": result, "timedOut": .bool(last?.timedOut ?? false), "killedBy": killedBy.map { .string($0) } ?? .null,
+            "result": result, "timedOut": .bool(last?.timedOut ?? false),
+            "killedBy": killedBy.map { .string($0) } ?? .null,
             "attemptDetails": .array(attempts.map(\.json)),
-            "output": .array(output.map { .object(["stream": .string($0.stream.rawValue), "text": .string($0.text)]) }),
+            "output": .array(
+                output.map { .object(["stream": .string($0.stream.rawValue), "text": .string($0.text)]) }
+            ),
             "outputDropped": .integer(Int64(outputDropped)),
             "recordedAt": .integer(recordedAt),
         ])
@@ -217,7 +241,8 @@ extension RunRecord {
     /// writer: history shows what it can read).
     package init?(json value: JSONValue) {
         guard let job = value["job"]?.stringValue, let scheduledAt = value["scheduledAt"]?.int64Value,
-              let node = value["node"]?.stringValue, let word = value["outcome"]?.stringValue else { return nil }
+            let node = value["node"]?.stringValue, let word = value["outcome"]?.stringValue
+        else { return nil }
         let reason = value["reason"]?.stringValue ?? ""
         let outcome: RunOutcome
         switch word {
@@ -228,12 +253,22 @@ extension RunRecord {
         default: return nil
         }
         let attempts = value["attemptDetails"]?.arrayValue?.compactMap(AttemptRecord.init(json:)) ?? []
-        self.init(job: job, runID: value["runId"]?.stringValue ?? "", scheduledAt: scheduledAt, node: node, attempts: attempts,
-                  outcome: outcome, trigger: value["trigger"]?.stringValue.flatMap(RunTrigger.init(rawValue:)) ?? .schedule)
-        output = value["output"]?.arrayValue?.compactMap { line in
-            guard let text = line["text"]?.stringValue, let stream = line["stream"]?.stringValue.flatMap(OutputLine.Stream.init(rawValue:)) else { return nil }
-            return OutputTailLine(stream: stream, text: text)
-        } ?? []
+        self.init(
+            job: job,
+            runID: value["runId"]?.stringValue ?? "",
+            scheduledAt: scheduledAt,
+            node: node,
+            attempts: attempts,
+            outcome: outcome,
+            trigger: value["trigger"]?.stringValue.flatMap(RunTrigger.init(rawValue:)) ?? .schedule
+        )
+        output =
+            value["output"]?.arrayValue?.compactMap { line in
+                guard let text = line["text"]?.stringValue,
+                    let stream = line["stream"]?.stringValue.flatMap(OutputLine.Stream.init(rawValue:))
+                else { return nil }
+                return OutputTailLine(stream: stream, text: text)
+            } ?? []
         outputDropped = Int(value["outputDropped"]?.int64Value ?? 0)
         killedBy = value["killedBy"]?.stringValue
         through = value["through"]?.int64Value
@@ -251,7 +286,8 @@ extension RunRecord {
 extension AttemptRecord {
     var json: JSONValue {
         func optional(_ value: Int64?) -> JSONValue { value.map { .integer($0) } ?? .null }
-        var exit: Int64?, signal: Int64?
+        var exit: Int64?
+        var signal: Int64?
         switch termination {
         case .exited(let status)?: exit = Int64(status)
         case .signaled(let number)?: signal = Int64(number)
@@ -259,24 +295,34 @@ extension AttemptRecord {
         }
         return .object([
             "attempt": .integer(Int64(attempt)), "pid": optional(pid.map(Int64.init)), "startedAt": .integer(startedAt),
-            "endedAt": .integer(endedAt), "exit": optional(exit), "signal": optional(signal), "timedOut": .bool(timedOut),
+            "endedAt": .integer(endedAt), "exit": optional(exit), "signal": optional(signal),
+            "timedOut": .bool(timedOut),
             "terminated": .bool(terminated), "error": error.map { .string($0) } ?? .null,
         ])
     }
 
     init?(json value: JSONValue) {
         guard let attempt = value["attempt"]?.int64Value, let startedAt = value["startedAt"]?.int64Value,
-              let endedAt = value["endedAt"]?.int64Value else { return nil }
-        let termination: ProcessTermination? = if let exit = value["exit"]?.int64Value {
-            .exited(Int32(truncatingIfNeeded: exit))
-        } else if let signal = value["signal"]?.int64Value {
-            .signaled(Int32(truncatingIfNeeded: signal))
-        } else {
-            nil
-        }
-        self.init(attempt: Int(attempt), pid: value["pid"]?.int64Value.map { Int32(truncatingIfNeeded: $0) }, startedAt: startedAt,
-                  endedAt: endedAt, termination: termination, timedOut: value["timedOut"] == .bool(true),
-                  terminated: value["terminated"] == .bool(true), error: value["error"]?.stringValue)
+            let endedAt = value["endedAt"]?.int64Value
+        else { return nil }
+        let termination: ProcessTermination? =
+            if let exit = value["exit"]?.int64Value {
+                .exited(Int32(truncatingIfNeeded: exit))
+            } else if let signal = value["signal"]?.int64Value {
+                .signaled(Int32(truncatingIfNeeded: signal))
+            } else {
+                nil
+            }
+        self.init(
+            attempt: Int(attempt),
+            pid: value["pid"]?.int64Value.map { Int32(truncatingIfNeeded: $0) },
+            startedAt: startedAt,
+            endedAt: endedAt,
+            termination: termination,
+            timedOut: value["timedOut"] == .bool(true),
+            terminated: value["terminated"] == .bool(true),
+            error: value["error"]?.stringValue
+        )
     }
 }
 

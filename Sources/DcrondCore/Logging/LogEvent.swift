@@ -38,7 +38,6 @@ package enum LogEvent: String, Sendable, CaseIterable {
     }
 }
 
-
 extension Logger.Metadata {
     /// This metadata with the kind of record set.
     package func event(_ kind: LogEvent) -> Logger.Metadata {

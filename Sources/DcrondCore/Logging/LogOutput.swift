@@ -77,12 +77,23 @@ package final class LogOutput: Sendable {
     // MARK: - Records
 
     /// Writes one record of the daemon.
-    package func record(level: Logger.Level, message: String, metadata: Logger.Metadata,
-                        file: String = #fileID, function: String = #function, line: UInt = #line) {
+    package func record(
+        level: Logger.Level,
+        message: String,
+        metadata: Logger.Metadata,
+        file: String = #fileID,
+        function: String = #function,
+        line: UInt = #line
+    ) {
         var metadata = metadata
         if let node, metadata["node"] == nil { metadata["node"] = .string(node) }
-        emit(level: level, message: message, metadata: metadata, journalMessage: Self.journalMessage(message, metadata),
-             code: [("CODE_FILE", file), ("CODE_LINE", "\(line)"), ("CODE_FUNC", function)])
+        emit(
+            level: level,
+            message: message,
+            metadata: metadata,
+            journalMessage: Self.journalMessage(message, metadata),
+            code: [("CODE_FILE", file), ("CODE_LINE", "\(line)"), ("CODE_FUNC", function)]
+        )
     }
 
     /// Writes one line of a job's output: standard output at info, standard error at notice,
@@ -90,19 +101,36 @@ package final class LogOutput: Sendable {
     package func jobOutput(_ context: JobRunner.RunContext, _ line: OutputLine) {
         let text = line.truncated ? line.text + " [line truncated]" : line.text
         var metadata: Logger.Metadata = [
-            "job": .string(context.job), "run": .string(context.runID), "scheduledAt": .string("\(context.scheduledAt)"),
+            "job": .string(context.job), "run": .string(context.runID),
+            "scheduledAt": .string("\(context.scheduledAt)"),
             "attempt": .string("\(context.attempt)"), "stream": .string(line.stream.rawValue),
         ]
         if let node { metadata["node"] = .string(node) }
         // In the journal the line itself is the message: `journalctl DCRON_RUN_ID=…` reads like the job's terminal.
-        emit(level: line.stream == .stderr ? .notice : .info, message: text, metadata: metadata, journalMessage: text, code: [])
+        emit(
+            level: line.stream == .stderr ? .notice : .info,
+            message: text,
+            metadata: metadata,
+            journalMessage: text,
+            code: []
+        )
     }
 
-    private func emit(level: Logger.Level, message: String, metadata: Logger.Metadata, journalMessage: String, code: [(String, String)]) {
+    private func emit(
+        level: Logger.Level,
+        message: String,
+        metadata: Logger.Metadata,
+        journalMessage: String,
+        code: [(String, String)]
+    ) {
         switch destination {
         case .journal:
-            var fields = [("MESSAGE", journalMessage), ("PRIORITY", "\(Self.priority(level))"), ("SYSLOG_IDENTIFIER", "dcrond")] + code
-            if let event = metadata[LogEvent.key].flatMap({ LogEvent(rawValue: "\($0)") }) { fields.append(("MESSAGE_ID", event.messageID)) }
+            var fields =
+                [("MESSAGE", journalMessage), ("PRIORITY", "\(Self.priority(level))"), ("SYSLOG_IDENTIFIER", "dcrond")]
+                + code
+            if let event = metadata[LogEvent.key].flatMap({ LogEvent(rawValue: "\($0)") }) {
+                fields.append(("MESSAGE_ID", event.messageID))
+            }
             for (key, value) in metadata { fields.append((Self.journalField(key), "\(value)")) }
             sendToJournal(fields)
         case .logfmt:
@@ -139,7 +167,9 @@ package final class LogOutput: Sendable {
         writeLock.withLock { _ in
             var offset = 0
             while offset < bytes.count {
-                let written = bytes.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress! + offset, $0.count - offset) }
+                let written = bytes.withUnsafeBytes {
+                    Glibc.write(descriptor, $0.baseAddress! + offset, $0.count - offset)
+                }
                 if written < 0 {
                     if errno == EINTR { continue }
                     return  // nowhere left to say it
@@ -165,7 +195,8 @@ package final class LogOutput: Sendable {
 
     private static let namedFields = [
         "job": "DCRON_JOB", "run": "DCRON_RUN_ID", "scheduledAt": "DCRON_SCHEDULED_AT", "node": "DCRON_NODE",
-        "attempt": "DCRON_ATTEMPT", "exitStatus": "DCRON_EXIT_STATUS", "signal": "DCRON_SIGNAL", "stream": "DCRON_STREAM",
+        "attempt": "DCRON_ATTEMPT", "exitStatus": "DCRON_EXIT_STATUS", "signal": "DCRON_SIGNAL",
+        "stream": "DCRON_STREAM",
         LogEvent.key: "DCRON_EVENT",
     ]
 
@@ -203,7 +234,12 @@ package final class LogOutput: Sendable {
     }
 
     /// `2026-12-01T02:30:00.004Z info run started job=backup run=… mode="cluster main"`.
-    package static func logfmtLine(time: Int64, level: Logger.Level, message: String, metadata: Logger.Metadata) -> String {
+    package static func logfmtLine(
+        time: Int64,
+        level: Logger.Level,
+        message: String,
+        metadata: Logger.Metadata
+    ) -> String {
         var line = timestamp(time) + " " + level.rawValue + " " + escapeMessage(message)
         if !metadata.isEmpty { line += " " + logfmtPairs(metadata) }
         return line
@@ -215,7 +251,11 @@ package final class LogOutput: Sendable {
 
     /// A value bare when it is one plain word, else quoted with `\"`, `\\`, `\n` escaped.
     package static func logfmtValue(_ value: String) -> String {
-        let plain = !value.isEmpty && value.unicodeScalars.allSatisfy { $0.value > 0x20 && $0.value != 0x7F && $0 != "\"" && $0 != "=" && $0 != "\\" }
+        let plain =
+            !value.isEmpty
+            && value.unicodeScalars.allSatisfy {
+                $0.value > 0x20 && $0.value != 0x7F && $0 != "\"" && $0 != "=" && $0 != "\\"
+            }
         return plain ? value : "\"" + escapeQuoted(value) + "\""
     }
 
@@ -246,9 +286,13 @@ package final class LogOutput: Sendable {
     }
 
     /// `{"time":"…","level":"info","message":"…","job":"backup",…}`.
-    package static func jsonLine(time: Int64, level: Logger.Level, message: String, metadata: Logger.Metadata) -> String {
-        var members: [(String, JSONValue)] = [("time", .string(timestamp(time))), ("level", .string(level.rawValue)), ("message", .string(message))]
-        for (key, value) in metadata.sorted(by: { $0.key < $1.key }) where key != "time" && key != "level" && key != "message" {
+    package static func jsonLine(time: Int64, level: Logger.Level, message: String, metadata: Logger.Metadata) -> String
+    {
+        var members: [(String, JSONValue)] = [
+            ("time", .string(timestamp(time))), ("level", .string(level.rawValue)), ("message", .string(message)),
+        ]
+        for (key, value) in metadata.sorted(by: { $0.key < $1.key })
+        where key != "time" && key != "level" && key != "message" {
             members.append((key, .string("\(value)")))
         }
         return JSONValue.object(members.map { JSONMember(key: $0.0, value: $0.1, line: 0) }).serialized
@@ -262,8 +306,10 @@ package final class LogOutput: Sendable {
         var parts = tm()
         gmtime_r(&seconds, &parts)
         func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
-        let millis = milliseconds < 10 ? "00\(milliseconds)" : milliseconds < 100 ? "0\(milliseconds)" : "\(milliseconds)"
-        return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)).\(millis)Z"
+        let millis =
+            milliseconds < 10 ? "00\(milliseconds)" : milliseconds < 100 ? "0\(milliseconds)" : "\(milliseconds)"
+        return
+            "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)).\(millis)Z"
     }
 }
 
@@ -297,11 +343,25 @@ package struct LogOutputHandler: LogHandler {
         set { metadata[key] = newValue }
     }
 
-    package func log(level: Logger.Level, message: Logger.Message, metadata explicit: Logger.Metadata?, source: String,
-                     file: String, function: String, line: UInt) {
+    package func log(
+        level: Logger.Level,
+        message: Logger.Message,
+        metadata explicit: Logger.Metadata?,
+        source: String,
+        file: String,
+        function: String,
+        line: UInt
+    ) {
         var merged = self.metadata
         if let provided = metadataProvider?.get() { merged.merge(provided) { $1 } }
         if let explicit { merged.merge(explicit) { $1 } }
-        output.record(level: level, message: message.description, metadata: merged, file: file, function: function, line: line)
+        output.record(
+            level: level,
+            message: message.description,
+            metadata: merged,
+            file: file,
+            function: function,
+            line: line
+        )
     }
 }

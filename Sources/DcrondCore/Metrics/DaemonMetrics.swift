@@ -91,20 +91,49 @@ package final class DaemonMetrics: Sendable {
 
     package init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.registry = registry
-        nodeState = Dictionary(uniqueKeysWithValues: Self.nodeStates.map { state in
-            (state, registry.makeGauge(descriptor: Self.name("node", "state", "1 for the state this node is in"), labels: [("state", state)]))
-        })
-        poolNodes = Dictionary(uniqueKeysWithValues: ["active", "draining"].map { state in
-            (state, registry.makeGauge(descriptor: Self.name("pool", "nodes", "Nodes of the pool as this node last saw it"), labels: [("state", state)]))
-        })
+        nodeState = Dictionary(
+            uniqueKeysWithValues: Self.nodeStates.map { state in
+                (
+                    state,
+                    registry.makeGauge(
+                        descriptor: Self.name("node", "state", "1 for the state this node is in"),
+                        labels: [("state", state)]
+                    )
+                )
+            }
+        )
+        poolNodes = Dictionary(
+            uniqueKeysWithValues: ["active", "draining"].map { state in
+                (
+                    state,
+                    registry.makeGauge(
+                        descriptor: Self.name("pool", "nodes", "Nodes of the pool as this node last saw it"),
+                        labels: [("state", state)]
+                    )
+                )
+            }
+        )
         ownedJobs = registry.makeGauge(descriptor: Self.name("owned", "jobs", "Jobs this node owns"))
-        heartbeatAge = registry.makeGauge(descriptor: Self.name("heartbeat_age", "seconds", "Since this node's last acknowledged heartbeat was sent"))
-        clockOffset = registry.makeGauge(descriptor: Self.name("clock_offset", "seconds", "Redis's clock minus this node's"))
-        claimFailures = registry.makeCounter(descriptor: Self.name("claim_failures", "total", "Claims that failed on a Redis error"))
-        redisErrors = registry.makeCounter(descriptor: Self.name("redis_errors", "total", "Redis errors met by the scheduler"))
-        startFailures = registry.makeCounter(descriptor: Self.name("start_failures", "total", "Attempts whose process could not be started on this node"))
+        heartbeatAge = registry.makeGauge(
+            descriptor: Self.name("heartbeat_age", "seconds", "Since this node's last acknowledged heartbeat was sent")
+        )
+        clockOffset = registry.makeGauge(
+            descriptor: Self.name("clock_offset", "seconds", "Redis's clock minus this node's")
+        )
+        claimFailures = registry.makeCounter(
+            descriptor: Self.name("claim_failures", "total", "Claims that failed on a Redis error")
+        )
+        redisErrors = registry.makeCounter(
+            descriptor: Self.name("redis_errors", "total", "Redis errors met by the scheduler")
+        )
+        startFailures = registry.makeCounter(
+            descriptor: Self.name("start_failures", "total", "Attempts whose process could not be started on this node")
+        )
         runningJobs = registry.makeGauge(descriptor: Self.name("running", "jobs", "Runs in progress on this node"))
-        registry.makeGauge(descriptor: Self.name("build", "info", "The running version"), labels: [("version", DcrondVersion.current)]).set(to: 1.0)
+        registry.makeGauge(
+            descriptor: Self.name("build", "info", "The running version"),
+            labels: [("version", DcrondVersion.current)]
+        ).set(to: 1.0)
     }
 
     /// Creates the series of jobs new to the table (at 0) and drops those of removed jobs; the
@@ -138,7 +167,9 @@ package final class DaemonMetrics: Sendable {
             duration.record(Double(max(0, last.endedAt - first.startedAt)) / 1000, bounds: Self.durationBounds)
             series.duration = duration
             var lateness = series.lateness ?? Histogram(Self.latenessBounds.count)
-            if let late = record.startLatenessMilliseconds { lateness.record(Double(max(0, late)) / 1000, bounds: Self.latenessBounds) }
+            if let late = record.startLatenessMilliseconds {
+                lateness.record(Double(max(0, late)) / 1000, bounds: Self.latenessBounds)
+            }
             series.lateness = lateness
         }
     }
@@ -204,7 +235,9 @@ package final class DaemonMetrics: Sendable {
         let results = Self.results.map { Array(",result=\"\($0)\"".utf8) }
         for (index, name) in names.enumerated() {
             let counts = series[name]?.runs ?? []
-            for slot in results.indices { sample(runs, labels[index], results[slot], Self.digits(slot < counts.count ? counts[slot] : 0)) }
+            for slot in results.indices {
+                sample(runs, labels[index], results[slot], Self.digits(slot < counts.count ? counts[slot] : 0))
+            }
         }
         family("dcrond_skipped_total", "counter", "Instants skipped on this node, by rule")
         let skipped = Array("dcrond_skipped_total".utf8)
@@ -216,28 +249,45 @@ package final class DaemonMetrics: Sendable {
         }
         family("dcrond_missed_total", "counter", "Instants this node reported missed")
         let missed = Array("dcrond_missed_total".utf8)
-        for (index, name) in names.enumerated() { sample(missed, labels[index], [], Self.digits(series[name]?.missed ?? 0)) }
+        for (index, name) in names.enumerated() {
+            sample(missed, labels[index], [], Self.digits(series[name]?.missed ?? 0))
+        }
         let gauges: [(String, String, KeyPath<JobSeries, Double>)] = [
             ("dcrond_last_start_timestamp_seconds", "Start of the last run on this node (0: none)", \.lastStart),
-            ("dcrond_last_success_timestamp_seconds", "End of the last successful run on this node (0: none)", \.lastSuccess),
+            (
+                "dcrond_last_success_timestamp_seconds", "End of the last successful run on this node (0: none)",
+                \.lastSuccess
+            ),
             ("dcrond_next_run_timestamp_seconds", "The next planned instant (0: none)", \.next),
         ]
         for (metric, help, path) in gauges {
             family(metric, "gauge", help)
             let bytes = Array(metric.utf8)
-            for (index, name) in names.enumerated() { sample(bytes, labels[index], [], Self.numberBytes(series[name]?[keyPath: path] ?? 0)) }
+            for (index, name) in names.enumerated() {
+                sample(bytes, labels[index], [], Self.numberBytes(series[name]?[keyPath: path] ?? 0))
+            }
         }
         let histograms: [(String, String, KeyPath<JobSeries, Histogram?>, [Double])] = [
-            ("dcrond_run_duration_seconds", "Run durations, first attempt's start to last attempt's end", \.duration, Self.durationBounds),
-            ("dcrond_start_lateness_seconds", "From the instant to the start of its run", \.lateness, Self.latenessBounds),
+            (
+                "dcrond_run_duration_seconds", "Run durations, first attempt's start to last attempt's end", \.duration,
+                Self.durationBounds
+            ),
+            (
+                "dcrond_start_lateness_seconds", "From the instant to the start of its run", \.lateness,
+                Self.latenessBounds
+            ),
         ]
         for (metric, help, path, bounds) in histograms {
             family(metric, "histogram", help)
-            let bucket = Array("\(metric)_bucket".utf8), sum = Array("\(metric)_sum".utf8), count = Array("\(metric)_count".utf8)
+            let bucket = Array("\(metric)_bucket".utf8)
+            let sum = Array("\(metric)_sum".utf8)
+            let count = Array("\(metric)_count".utf8)
             let les = bounds.map { Array(",le=\"\(Self.number($0))\"".utf8) } + [Array(",le=\"+Inf\"".utf8)]
             for (index, name) in names.enumerated() {
                 guard let histogram = series[name]?[keyPath: path] else { continue }
-                for slot in bounds.indices { sample(bucket, labels[index], les[slot], Self.digits(histogram.buckets[slot])) }
+                for slot in bounds.indices {
+                    sample(bucket, labels[index], les[slot], Self.digits(histogram.buckets[slot]))
+                }
                 sample(bucket, labels[index], les[bounds.count], Self.digits(histogram.count))
                 sample(sum, labels[index], [], Self.numberBytes(histogram.sum))
                 sample(count, labels[index], [], Self.digits(histogram.count))

@@ -85,17 +85,32 @@ private final class RequestHandler: ChannelInboundHandler, @unchecked Sendable {
             }
             let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
             promise.futureResult.whenSuccess { response in
-                handler.value.write(response, version: version, keepAlive: keepAlive, head: head.method == .HEAD, context: bound.value)
+                handler.value.write(
+                    response,
+                    version: version,
+                    keepAlive: keepAlive,
+                    head: head.method == .HEAD,
+                    context: bound.value
+                )
             }
         }
     }
 
-    private func write(_ response: MetricsServer.Response, version: HTTPVersion, keepAlive: Bool, head: Bool, context: ChannelHandlerContext) {
+    private func write(
+        _ response: MetricsServer.Response,
+        version: HTTPVersion,
+        keepAlive: Bool,
+        head: Bool,
+        context: ChannelHandlerContext
+    ) {
         var headers = HTTPHeaders()
         headers.add(name: "Content-Type", value: response.contentType)
         headers.add(name: "Content-Length", value: String(response.body.count))
         if !keepAlive { headers.add(name: "Connection", value: "close") }
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: version, status: response.status, headers: headers))), promise: nil)
+        context.write(
+            wrapOutboundOut(.head(HTTPResponseHead(version: version, status: response.status, headers: headers))),
+            promise: nil
+        )
         if !head {
             var buffer = context.channel.allocator.buffer(capacity: response.body.count)
             buffer.writeBytes(response.body)

@@ -47,13 +47,21 @@ final class HiredisConnection {
 
     /// Connects, then authenticates and selects the database. A sentinel endpoint's master is
     /// looked up at every connect, so a reconnect follows a failover.
-    static func connect(to endpoint: RedisEndpoint, options: RedisConnectionOptions) throws(RedisConnectionError) -> HiredisConnection {
+    static func connect(
+        to endpoint: RedisEndpoint,
+        options: RedisConnectionOptions
+    ) throws(RedisConnectionError) -> HiredisConnection {
         ignoreSIGPIPE()
         let label = endpoint.description
         func failure(_ kind: RedisConnectionError.Kind, _ message: String) -> RedisConnectionError {
             RedisConnectionError(kind: kind, endpoint: label, message: message)
         }
-        let password = try readPassword(file: endpoint.passwordFile, inline: endpoint.password, what: "password file", label: label)
+        let password = try readPassword(
+            file: endpoint.passwordFile,
+            inline: endpoint.password,
+            what: "password file",
+            label: label
+        )
         let connection: HiredisConnection
         switch endpoint.address {
         case .tcp(let host, let port):
@@ -62,8 +70,13 @@ final class HiredisConnection {
             connection = try open(host: nil, port: 0, path: path, options: options, label: label)
         case .sentinel(let group):
             let master = try SentinelDirectory.shared(for: group).lookUpMaster(options: options, label: label)
-            connection = try open(host: master.host, port: master.port, path: nil, options: options,
-                                  label: "\(label) (master \(master))")
+            connection = try open(
+                host: master.host,
+                port: master.port,
+                path: nil,
+                options: options,
+                label: "\(label) (master \(master))"
+            )
         }
         try connection.logIn(username: endpoint.username, password: password)
         if endpoint.database != 0 {
@@ -74,9 +87,14 @@ final class HiredisConnection {
         if case .sentinel(let group) = endpoint.address {
             // A sentinel's answer can be stale (a failover in progress, a partitioned sentinel):
             // never write to a server that is not a master.
-            if case .array(let parts) = try connection.execute(RedisCommand("ROLE")), let role = parts.first?.string, role != "master" {
-                throw RedisConnectionError(kind: .notMaster, endpoint: connection.label,
-                                           message: "the sentinels named \(connection.peer) as master \"\(group.master)\", but it is a \(role)")
+            if case .array(let parts) = try connection.execute(RedisCommand("ROLE")), let role = parts.first?.string,
+                role != "master"
+            {
+                throw RedisConnectionError(
+                    kind: .notMaster,
+                    endpoint: connection.label,
+                    message: "the sentinels named \(connection.peer) as master \"\(group.master)\", but it is a \(role)"
+                )
             }
         }
         if let name = options.clientName {
@@ -87,17 +105,30 @@ final class HiredisConnection {
     }
 
     /// Connects to a sentinel and logs in with the group's credentials.
-    static func connect(toSentinel address: SentinelGroup.Address, of group: SentinelGroup,
-                        options: RedisConnectionOptions) throws(RedisConnectionError) -> HiredisConnection {
+    static func connect(
+        toSentinel address: SentinelGroup.Address,
+        of group: SentinelGroup,
+        options: RedisConnectionOptions
+    ) throws(RedisConnectionError) -> HiredisConnection {
         ignoreSIGPIPE()
         let label = "sentinel \(address)"
-        let password = try readPassword(file: group.passwordFile, inline: group.password, what: "sentinel password file", label: label)
+        let password = try readPassword(
+            file: group.passwordFile,
+            inline: group.password,
+            what: "sentinel password file",
+            label: label
+        )
         let connection = try open(host: address.host, port: address.port, path: nil, options: options, label: label)
         try connection.logIn(username: group.username, password: password)
         return connection
     }
 
-    private static func readPassword(file: String?, inline: String?, what: String, label: String) throws(RedisConnectionError) -> String? {
+    private static func readPassword(
+        file: String?,
+        inline: String?,
+        what: String,
+        label: String
+    ) throws(RedisConnectionError) -> String? {
         guard let file else { return inline }
         do {
             let bytes = try FileSystem.readFile(file, limit: 64 << 10)
@@ -108,8 +139,13 @@ final class HiredisConnection {
     }
 
     /// A TCP (`path` nil) or unix connection with close-on-exec, the I/O timeout and keepalive set.
-    private static func open(host: String?, port: Int, path: String?, options: RedisConnectionOptions,
-                             label: String) throws(RedisConnectionError) -> HiredisConnection {
+    private static func open(
+        host: String?,
+        port: Int,
+        path: String?,
+        options: RedisConnectionOptions,
+        label: String
+    ) throws(RedisConnectionError) -> HiredisConnection {
         func failure(_ kind: RedisConnectionError.Kind, _ message: String) -> RedisConnectionError {
             RedisConnectionError(kind: kind, endpoint: label, message: message)
         }
@@ -126,9 +162,13 @@ final class HiredisConnection {
         let connection = HiredisConnection(context: raw, label: label, peer: peer)
         if raw.pointee.err != 0 {
             let reason = connection.errorString
-            let timedOut = raw.pointee.err == REDIS_ERR_IO && (reason.contains("timed out") || reason.contains("temporarily unavailable"))
-            throw failure(timedOut ? .timeout : .connect,
-                          timedOut ? "connect timed out after \(options.connectTimeout)" : "cannot connect: \(reason)")
+            let timedOut =
+                raw.pointee.err == REDIS_ERR_IO
+                && (reason.contains("timed out") || reason.contains("temporarily unavailable"))
+            throw failure(
+                timedOut ? .timeout : .connect,
+                timedOut ? "connect timed out after \(options.connectTimeout)" : "cannot connect: \(reason)"
+            )
         }
 
         // A job forked later must not inherit the socket.
@@ -154,7 +194,11 @@ final class HiredisConnection {
         let auth = username.map { RedisCommand("AUTH", $0, password) } ?? RedisCommand("AUTH", password)
         if case .error(let error) = try execute(auth) {
             let who = username.map { "user \"\($0)\"" } ?? "the default user"
-            throw RedisConnectionError(kind: .authentication, endpoint: label, message: "authentication as \(who) failed: \(error.message)")
+            throw RedisConnectionError(
+                kind: .authentication,
+                endpoint: label,
+                message: "authentication as \(who) failed: \(error.message)"
+            )
         }
     }
 
@@ -232,11 +276,12 @@ final class HiredisConnection {
         case REDIS_ERR_IO where code == EPIPE || code == ECONNRESET: kind = .closed
         default: kind = .io
         }
-        let message = switch kind {
-        case .timeout: "no reply within the I/O timeout"
-        case .closed: "the server closed the connection (\(reason))"
-        default: reason.isEmpty ? "connection error \(context.pointee.err)" : reason
-        }
+        let message =
+            switch kind {
+            case .timeout: "no reply within the I/O timeout"
+            case .closed: "the server closed the connection (\(reason))"
+            default: reason.isEmpty ? "connection error \(context.pointee.err)" : reason
+            }
         return RedisConnectionError(kind: kind, endpoint: label, message: message)
     }
 
@@ -254,7 +299,11 @@ final class HiredisConnection {
         case REDIS_REPLY_STATUS:
             return .status(String(decoding: UnsafeRawBufferPointer(start: value.str, count: value.len), as: UTF8.self))
         case REDIS_REPLY_ERROR:
-            return .error(RedisServerError(message: String(decoding: UnsafeRawBufferPointer(start: value.str, count: value.len), as: UTF8.self)))
+            return .error(
+                RedisServerError(
+                    message: String(decoding: UnsafeRawBufferPointer(start: value.str, count: value.len), as: UTF8.self)
+                )
+            )
         case REDIS_REPLY_INTEGER:
             return .integer(value.integer)
         case REDIS_REPLY_ARRAY:
@@ -266,12 +315,16 @@ final class HiredisConnection {
 
     /// Calls `body` with argc, argv and argvlen pointing into the command's flat storage; argv and
     /// argvlen live on the stack for the call.
-    private func withArgv<Result>(_ command: RedisCommand,
-                                  _ body: (Int32, UnsafeMutablePointer<UnsafePointer<CChar>?>, UnsafePointer<Int>) -> Result) -> Result {
+    private func withArgv<Result>(
+        _ command: RedisCommand,
+        _ body: (Int32, UnsafeMutablePointer<UnsafePointer<CChar>?>, UnsafePointer<Int>) -> Result
+    ) -> Result {
         let count = command.argumentCount
         return command.storage.withUnsafeBufferPointer { bytes in
             // A valid base pointer even when every argument is empty.
-            let base = UnsafeRawPointer(bytes.baseAddress ?? UnsafePointer(bitPattern: 1)!).assumingMemoryBound(to: CChar.self)
+            let base = UnsafeRawPointer(bytes.baseAddress ?? UnsafePointer(bitPattern: 1)!).assumingMemoryBound(
+                to: CChar.self
+            )
             return withUnsafeTemporaryAllocation(of: UnsafePointer<CChar>?.self, capacity: count) { argv in
                 withUnsafeTemporaryAllocation(of: Int.self, capacity: count) { lengths in
                     var start = 0

@@ -74,8 +74,13 @@ package actor RedisClient {
     /// Returns the command's reply and how many replicas acknowledged every write this connection
     /// made up to it (so the command's own, when it wrote). A new connection after a failure would
     /// count replicas that have seen none of the earlier connection's writes, so both go together.
-    package func sendAcknowledged(_ command: RedisCommand, replicas: Int, timeout: Duration)
-        throws(RedisConnectionError) -> (reply: RedisReply, acknowledged: Int) {
+    package func sendAcknowledged(
+        _ command: RedisCommand,
+        replicas: Int,
+        timeout: Duration
+    )
+        throws(RedisConnectionError) -> (reply: RedisReply, acknowledged: Int)
+    {
         let connection = try connected()
         let wait = RedisCommand("WAIT", replicas, timeout.wholeMilliseconds)
         var replies = try guarded { () throws(RedisConnectionError) in
@@ -89,8 +94,11 @@ package actor RedisClient {
         try refuseReplica(replies[0], connection)
         try refuseReplica(replies[1], connection)
         guard case .integer(let acknowledged) = replies[1] else {
-            throw RedisConnectionError(kind: .protocolViolation, endpoint: connection.label,
-                                       message: "unexpected reply to WAIT: \(replies[1])")
+            throw RedisConnectionError(
+                kind: .protocolViolation,
+                endpoint: connection.label,
+                message: "unexpected reply to WAIT: \(replies[1])"
+            )
         }
         return (replies[0], Int(acknowledged))
     }
@@ -109,12 +117,17 @@ package actor RedisClient {
             try connection.execute(pipeline: commands, chunk: options.pipelineChunk)
         }
         let unknownScripts = replies.indices.filter { index in
-            if case .error(let error) = replies[index], error.code == "NOSCRIPT" { return commands[index].script != nil }
+            if case .error(let error) = replies[index], error.code == "NOSCRIPT" {
+                return commands[index].script != nil
+            }
             return false
         }
         if !unknownScripts.isEmpty {
             let retried = try guarded { () throws(RedisConnectionError) in
-                try connection.execute(pipeline: unknownScripts.map { commands[$0].evalFallback! }, chunk: options.pipelineChunk)
+                try connection.execute(
+                    pipeline: unknownScripts.map { commands[$0].evalFallback! },
+                    chunk: options.pipelineChunk
+                )
             }
             for (index, reply) in zip(unknownScripts, retried) { replies[index] = reply }
         }
@@ -123,8 +136,11 @@ package actor RedisClient {
     }
 
     /// Runs a Lua script with `EVALSHA`, falling back to `EVAL` on `NOSCRIPT`.
-    package func evaluate(_ script: RedisScript, keys: [any RedisArgument] = [],
-                          arguments: [any RedisArgument] = []) throws(RedisConnectionError) -> RedisReply {
+    package func evaluate(
+        _ script: RedisScript,
+        keys: [any RedisArgument] = [],
+        arguments: [any RedisArgument] = []
+    ) throws(RedisConnectionError) -> RedisReply {
         try send(.evaluate(script, keys: keys, arguments: arguments))
     }
 
@@ -167,7 +183,10 @@ package actor RedisClient {
         if let connection {
             if epoch != connectionEpoch {
                 let was = connection.peer
-                logger.info("the sentinels named a new master; reconnecting", metadata: ["redis": "\(endpoint)", "was": "\(was)"])
+                logger.info(
+                    "the sentinels named a new master; reconnecting",
+                    metadata: ["redis": "\(endpoint)", "was": "\(was)"]
+                )
                 self.connection = nil
             } else if connection.isDeadWhileIdle {
                 logger.info("Redis connection closed while idle; reconnecting", metadata: ["redis": "\(endpoint)"])
@@ -182,19 +201,27 @@ package actor RedisClient {
         if let nextConnectAllowed, now < nextConnectAllowed, let lastConnectError {
             let wait = nextConnectAllowed - now
             throw RedisConnectionError(
-                kind: .backingOff, endpoint: endpoint.description,
-                message: "\(lastConnectError.message); next attempt in \(wait.wholeMilliseconds) ms")
+                kind: .backingOff,
+                endpoint: endpoint.description,
+                message: "\(lastConnectError.message); next attempt in \(wait.wholeMilliseconds) ms"
+            )
         }
         do {
             let connection = try HiredisConnection.connect(to: endpoint, options: options)
             let peer = connection.peer
             if sentinels != nil, lastPeer != peer {
                 let was = lastPeer ?? "-"
-                logger.notice("connected to the master the sentinels name", metadata: [
-                    "redis": "\(endpoint)", "master": "\(peer)", "was": "\(was)",
-                ])
+                logger.notice(
+                    "connected to the master the sentinels name",
+                    metadata: [
+                        "redis": "\(endpoint)", "master": "\(peer)", "was": "\(was)",
+                    ]
+                )
             } else if failedConnects > 0 || everConnected {
-                logger.info("Redis connection restored", metadata: ["redis": "\(endpoint)", "failedAttempts": "\(failedConnects)"])
+                logger.info(
+                    "Redis connection restored",
+                    metadata: ["redis": "\(endpoint)", "failedAttempts": "\(failedConnects)"]
+                )
             }
             lastPeer = peer
             connectionEpoch = sentinels?.epoch ?? 0
@@ -210,10 +237,13 @@ package actor RedisClient {
             nextConnectAllowed = ContinuousClock.now + delay
             lastConnectError = error
             connectionEpoch = epoch
-            logger.warning("Redis connect failed", metadata: [
-                "redis": "\(endpoint)", "error": "\(error.message)",
-                "attempt": "\(failedConnects)", "retryInMs": "\(delay.wholeMilliseconds)",
-            ])
+            logger.warning(
+                "Redis connect failed",
+                metadata: [
+                    "redis": "\(endpoint)", "error": "\(error.message)",
+                    "attempt": "\(failedConnects)", "retryInMs": "\(delay.wholeMilliseconds)",
+                ]
+            )
             throw error
         }
     }
@@ -222,12 +252,17 @@ package actor RedisClient {
     /// one). Thrown as a lost connection, so callers fence and retry as for any other, and for a
     /// sentinel endpoint the next connect asks the sentinels again.
     private func refuseReplica(_ reply: RedisReply, _ connection: HiredisConnection) throws(RedisConnectionError) {
-        guard case .error(let refusal) = reply, refusal.code == "READONLY" || refusal.message.contains("-READONLY")
-            || refusal.message.contains("READONLY You can't write") else { return }
+        guard case .error(let refusal) = reply,
+            refusal.code == "READONLY" || refusal.message.contains("-READONLY")
+                || refusal.message.contains("READONLY You can't write")
+        else { return }
         self.connection = nil
         let peer = connection.peer
-        let error = RedisConnectionError(kind: .notMaster, endpoint: connection.label,
-                                         message: "\(peer) is a replica and refuses writes (\(refusal.message))")
+        let error = RedisConnectionError(
+            kind: .notMaster,
+            endpoint: connection.label,
+            message: "\(peer) is a replica and refuses writes (\(refusal.message))"
+        )
         logger.warning("Redis connection dropped", metadata: ["redis": "\(endpoint)", "error": "\(error.message)"])
         throw error
     }

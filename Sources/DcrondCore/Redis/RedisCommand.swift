@@ -36,8 +36,11 @@ package struct RedisCommand: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// `EVALSHA sha numkeys keys... arguments...`, falling back to `EVAL` on `NOSCRIPT`.
-    package static func evaluate(_ script: RedisScript, keys: [any RedisArgument] = [],
-                                 arguments: [any RedisArgument] = []) -> RedisCommand {
+    package static func evaluate(
+        _ script: RedisScript,
+        keys: [any RedisArgument] = [],
+        arguments: [any RedisArgument] = []
+    ) -> RedisCommand {
         var command = RedisCommand(["EVALSHA", script.sha1, keys.count] + keys + arguments)
         command.script = script
         return command
@@ -89,9 +92,12 @@ extension Int64: RedisArgument {
 extension UInt64: RedisArgument {
     package func appendRedisBytes(to buffer: inout [UInt8]) {
         // Decimal digits without building a String.
-        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
-                     UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
-            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        var digits:
+            (
+                UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8
+            ) =
+                (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
         var count = 0
         var value = self
         withUnsafeMutableBytes(of: &digits) { raw in

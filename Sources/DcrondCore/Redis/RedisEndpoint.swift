@@ -34,8 +34,13 @@ package struct RedisEndpoint: Sendable, Hashable, CustomStringConvertible {
     package var passwordFile: String?
     package var database: Int
 
-    package init(address: Address, username: String? = nil, password: String? = nil,
-                 passwordFile: String? = nil, database: Int = 0) {
+    package init(
+        address: Address,
+        username: String? = nil,
+        password: String? = nil,
+        passwordFile: String? = nil,
+        database: Int = 0
+    ) {
         self.address = address
         self.username = username
         self.password = password
@@ -47,7 +52,11 @@ package struct RedisEndpoint: Sendable, Hashable, CustomStringConvertible {
     package init(parsing text: String) throws(RedisEndpointError) {
         func fail(_ reason: String) -> RedisEndpointError { RedisEndpointError(address: text, reason: reason) }
         if let byte = text.utf8.first(where: { $0 <= 0x20 || $0 == 0x7F }) {
-            throw fail(byte == 0x20 ? "contains a space" : "contains a control character (U+00\(byte < 16 ? "0" : "")\(String(byte, radix: 16, uppercase: true)))")
+            throw fail(
+                byte == 0x20
+                    ? "contains a space"
+                    : "contains a control character (U+00\(byte < 16 ? "0" : "")\(String(byte, radix: 16, uppercase: true)))"
+            )
         }
         if text.hasPrefix("unix://") {
             var rest = Substring(text.dropFirst("unix://".count))
@@ -59,7 +68,9 @@ package struct RedisEndpoint: Sendable, Hashable, CustomStringConvertible {
                     let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
                     guard parts.count == 2, parts[0] == "db" else {
                         // Only the name: the value may be a secret (`?password=...`).
-                        throw fail("unknown parameter \"\(shortened(String(parts[0]), limit: 40))\" (only db=N is understood)")
+                        throw fail(
+                            "unknown parameter \"\(shortened(String(parts[0]), limit: 40))\" (only db=N is understood)"
+                        )
                     }
                     database = try Self.parseDatabase(parts[1], fail)
                 }
@@ -78,7 +89,9 @@ package struct RedisEndpoint: Sendable, Hashable, CustomStringConvertible {
             throw fail("TLS (rediss://) is not supported; use a local TLS tunnel or a unix socket")
         }
         guard text.hasPrefix("redis://") else {
-            throw fail("expected redis://[user:password@]host[:port][/db], unix:///path/to/redis.sock[?db=N] or redis+sentinel://host[:port][,host[:port]...]/MASTER[/db]")
+            throw fail(
+                "expected redis://[user:password@]host[:port][/db], unix:///path/to/redis.sock[?db=N] or redis+sentinel://host[:port][,host[:port]...]/MASTER[/db]"
+            )
         }
         var rest = Substring(text.dropFirst("redis://".count))
         let (username, password) = try Self.splitCredentials(&rest, fail)
@@ -89,8 +102,12 @@ package struct RedisEndpoint: Sendable, Hashable, CustomStringConvertible {
             if !path.isEmpty { database = try Self.parseDatabase(path, fail) }
         }
         let (host, port) = try Self.parseHostPort(rest, defaultPort: 6379, fail)
-        self.init(address: .tcp(host: host, port: port), username: username,
-                  password: password, database: database)
+        self.init(
+            address: .tcp(host: host, port: port),
+            username: username,
+            password: password,
+            database: database
+        )
     }
 
     private init(parsingSentinel text: Substring, _ fail: (String) -> RedisEndpointError) throws(RedisEndpointError) {
@@ -104,7 +121,9 @@ package struct RedisEndpoint: Sendable, Hashable, CustomStringConvertible {
         guard let master = path.first, !master.isEmpty else {
             throw fail("the master name is missing, as in redis+sentinel://host:26379/mymaster")
         }
-        guard path.count <= 2 else { throw fail("unexpected \"\(path.dropFirst(2).joined(separator: "/"))\" after the database") }
+        guard path.count <= 2 else {
+            throw fail("unexpected \"\(path.dropFirst(2).joined(separator: "/"))\" after the database")
+        }
         var database = 0
         if path.count == 2, !path[1].isEmpty { database = try Self.parseDatabase(path[1], fail) }
         var sentinels: [SentinelGroup.Address] = []
@@ -115,26 +134,39 @@ package struct RedisEndpoint: Sendable, Hashable, CustomStringConvertible {
             if !sentinels.contains(address) { sentinels.append(address) }
         }
         guard !sentinels.isEmpty else { throw fail("no sentinel address before the master name") }
-        self.init(address: .sentinel(SentinelGroup(sentinels: sentinels, master: String(master))),
-                  username: username, password: password, database: database)
+        self.init(
+            address: .sentinel(SentinelGroup(sentinels: sentinels, master: String(master))),
+            username: username,
+            password: password,
+            database: database
+        )
     }
 
     /// Removes `[user:password@]` from the front of `rest` and decodes it.
-    private static func splitCredentials(_ rest: inout Substring, _ fail: (String) -> RedisEndpointError) throws(RedisEndpointError) -> (String?, String?) {
+    private static func splitCredentials(
+        _ rest: inout Substring,
+        _ fail: (String) -> RedisEndpointError
+    ) throws(RedisEndpointError) -> (String?, String?) {
         guard let at = rest.lastIndex(of: "@") else { return (nil, nil) }
         let credentials = rest[..<at]
         rest = rest[rest.index(after: at)...]
         if let colon = credentials.firstIndex(of: ":") {
             let user = credentials[..<colon]
-            return (user.isEmpty ? nil : try percentDecoded(user, fail),
-                    try percentDecoded(credentials[credentials.index(after: colon)...], fail))
+            return (
+                user.isEmpty ? nil : try percentDecoded(user, fail),
+                try percentDecoded(credentials[credentials.index(after: colon)...], fail)
+            )
         }
         // `redis://secret@host` is the older password-only form.
         return (nil, try percentDecoded(credentials, fail))
     }
 
     /// `host`, `host:port`, `[v6]` or `[v6]:port`.
-    private static func parseHostPort(_ text: Substring, defaultPort: Int, _ fail: (String) -> RedisEndpointError) throws(RedisEndpointError) -> (String, Int) {
+    private static func parseHostPort(
+        _ text: Substring,
+        defaultPort: Int,
+        _ fail: (String) -> RedisEndpointError
+    ) throws(RedisEndpointError) -> (String, Int) {
         let host: Substring
         var port = defaultPort
         if text.hasPrefix("[") {
@@ -172,29 +204,42 @@ package struct RedisEndpoint: Sendable, Hashable, CustomStringConvertible {
             if username != nil || password != nil {
                 credentials = "\(username ?? ""):\(password == nil ? "" : "***")@"
             }
-            return "redis+sentinel://\(credentials)\(group.sentinels.map(\.description).joined(separator: ","))/\(group.master)/\(database)"
+            return
+                "redis+sentinel://\(credentials)\(group.sentinels.map(\.description).joined(separator: ","))/\(group.master)/\(database)"
         }
     }
 
-    private static func parsePort(_ text: Substring, _ fail: (String) -> RedisEndpointError) throws(RedisEndpointError) -> Int {
+    private static func parsePort(
+        _ text: Substring,
+        _ fail: (String) -> RedisEndpointError
+    ) throws(RedisEndpointError) -> Int {
         guard let port = Int(text), (1...65535).contains(port) else {
             throw fail("port \"\(text)\" is not a number from 1 to 65535")
         }
         return port
     }
 
-    private static func parseDatabase(_ text: Substring, _ fail: (String) -> RedisEndpointError) throws(RedisEndpointError) -> Int {
+    private static func parseDatabase(
+        _ text: Substring,
+        _ fail: (String) -> RedisEndpointError
+    ) throws(RedisEndpointError) -> Int {
         guard let database = Int(text), database >= 0 else {
             throw fail("database \"\(text)\" is not a number from 0 up")
         }
         return database
     }
 
-    private static func percentDecoded(_ text: Substring, _ fail: (String) -> RedisEndpointError) throws(RedisEndpointError) -> String {
+    private static func percentDecoded(
+        _ text: Substring,
+        _ fail: (String) -> RedisEndpointError
+    ) throws(RedisEndpointError) -> String {
         var bytes: [UInt8] = []
         var iterator = Array(text.utf8).makeIterator()
         while let byte = iterator.next() {
-            guard byte == UInt8(ascii: "%") else { bytes.append(byte); continue }
+            guard byte == UInt8(ascii: "%") else {
+                bytes.append(byte)
+                continue
+            }
             guard let high = iterator.next().flatMap(hexValue), let low = iterator.next().flatMap(hexValue) else {
                 throw fail("bad percent-escape in the credentials")
             }
@@ -237,15 +282,21 @@ package struct RedisEndpointError: Error, Sendable, Equatable, CustomStringConve
         }
         // Query values too (`?password=...`), but for the database number.
         if let question = shown.firstIndex(of: "?") {
-            let pairs = shown[shown.index(after: question)...].split(separator: "&", omittingEmptySubsequences: false).map { pair in
-                guard let equals = pair.firstIndex(of: "="), pair[..<equals] != "db" else { return String(pair) }
-                return pair[...equals] + "***"
-            }
+            let pairs = shown[shown.index(after: question)...].split(separator: "&", omittingEmptySubsequences: false)
+                .map { pair in
+                    guard let equals = pair.firstIndex(of: "="), pair[..<equals] != "db" else { return String(pair) }
+                    return pair[...equals] + "***"
+                }
             shown = shown[...question] + pairs.joined(separator: "&")
         }
-        return shortened(String(shown.unicodeScalars.map { scalar in
-            scalar.value < 0x20 || scalar.value == 0x7F ? "\\u{\(String(scalar.value, radix: 16))}" : String(scalar)
-        }.joined()))
+        return shortened(
+            String(
+                shown.unicodeScalars.map { scalar in
+                    scalar.value < 0x20 || scalar.value == 0x7F
+                        ? "\\u{\(String(scalar.value, radix: 16))}" : String(scalar)
+                }.joined()
+            )
+        )
     }
 }
 
@@ -271,7 +322,13 @@ package struct SentinelGroup: Sendable, Hashable {
     /// A file whose first line is the sentinels' password; overrides ``password``; read at every lookup.
     package var passwordFile: String?
 
-    package init(sentinels: [Address], master: String, username: String? = nil, password: String? = nil, passwordFile: String? = nil) {
+    package init(
+        sentinels: [Address],
+        master: String,
+        username: String? = nil,
+        password: String? = nil,
+        passwordFile: String? = nil
+    ) {
         self.sentinels = sentinels
         self.master = master
         self.username = username

@@ -45,7 +45,10 @@ package final class SentinelDirectory: Sendable {
     /// Asks the sentinels, in order, for the group's master (`SENTINEL get-master-addr-by-name`);
     /// the first that names one answers and is asked first next time. Blocking: call it only on a
     /// thread of one's own.
-    func lookUpMaster(options: RedisConnectionOptions, label: String) throws(RedisConnectionError) -> SentinelGroup.Address {
+    func lookUpMaster(
+        options: RedisConnectionOptions,
+        label: String
+    ) throws(RedisConnectionError) -> SentinelGroup.Address {
         var sentinelOptions = options
         sentinelOptions.clientName = nil
         // A dead sentinel must not hold up the lookup for long: the next one may answer.
@@ -54,10 +57,15 @@ package final class SentinelDirectory: Sendable {
         var reasons: [String] = []
         for sentinel in state.withLock({ $0.order }) {
             do {
-                let connection = try HiredisConnection.connect(toSentinel: sentinel, of: group, options: sentinelOptions)
+                let connection = try HiredisConnection.connect(
+                    toSentinel: sentinel,
+                    of: group,
+                    options: sentinelOptions
+                )
                 let reply = try connection.execute(RedisCommand("SENTINEL", "get-master-addr-by-name", group.master))
                 if case .array(let parts) = reply, parts.count == 2, let host = parts[0].string,
-                   let port = parts[1].string.flatMap({ Int($0) }) {
+                    let port = parts[1].string.flatMap({ Int($0) })
+                {
                     let master = SentinelGroup.Address(host: host, port: port)
                     note(master: master, answeredBy: sentinel)
                     return master
@@ -74,8 +82,11 @@ package final class SentinelDirectory: Sendable {
                 reasons.append("\(sentinel): \(error.message)")
             }
         }
-        throw RedisConnectionError(kind: .sentinel, endpoint: label,
-                                   message: "no sentinel named the master \"\(group.master)\" (\(reasons.joined(separator: "; ")))")
+        throw RedisConnectionError(
+            kind: .sentinel,
+            endpoint: label,
+            message: "no sentinel named the master \"\(group.master)\" (\(reasons.joined(separator: "; ")))"
+        )
     }
 
     /// Records the master a sentinel named; moves the epoch when it is another than the last.
@@ -114,25 +125,36 @@ package final class SentinelDirectory: Sendable {
                     let before = self.lastKnownMaster
                     let master = try self.lookUpMaster(options: options, label: "sentinels of \"\(self.group.master)\"")
                     if let before, before != master {
-                        logger.warning("the sentinels name a new master", metadata: [
-                            "master": "\(self.group.master)", "from": "\(before)", "to": "\(master)",
-                        ])
+                        logger.warning(
+                            "the sentinels name a new master",
+                            metadata: [
+                                "master": "\(self.group.master)", "from": "\(before)", "to": "\(master)",
+                            ]
+                        )
                     }
                     let sentinel = self.state.withLock { $0.order[0] }
-                    let connection = try HiredisConnection.connect(toSentinel: sentinel, of: self.group, options: options)
+                    let connection = try HiredisConnection.connect(
+                        toSentinel: sentinel,
+                        of: self.group,
+                        options: options
+                    )
                     _ = try connection.execute(RedisCommand("SUBSCRIBE", "+switch-master"))
                     failures = 0
                     while true {
                         let message = try connection.readReply()
                         // "<name> <old ip> <old port> <new ip> <new port>"
                         guard let parts = message.array, parts.count == 3, parts[0].string == "message",
-                              let fields = parts[2].string?.split(separator: " "), fields.count == 5,
-                              fields[0] == self.group.master, let port = Int(fields[4]) else { continue }
+                            let fields = parts[2].string?.split(separator: " "), fields.count == 5,
+                            fields[0] == self.group.master, let port = Int(fields[4])
+                        else { continue }
                         let new = SentinelGroup.Address(host: String(fields[3]), port: port)
-                        logger.warning("the sentinels switched master: reconnecting every connection", metadata: [
-                            "master": "\(self.group.master)", "from": "\(fields[1]):\(fields[2])", "to": "\(new)",
-                            "sentinel": "\(sentinel)",
-                        ])
+                        logger.warning(
+                            "the sentinels switched master: reconnecting every connection",
+                            metadata: [
+                                "master": "\(self.group.master)", "from": "\(fields[1]):\(fields[2])", "to": "\(new)",
+                                "sentinel": "\(sentinel)",
+                            ]
+                        )
                         self.note(master: new, answeredBy: nil)
                         // The first lookup may have missed the old master: move the epoch anyway.
                         self.epochValue.add(1, ordering: .releasing)
@@ -142,7 +164,10 @@ package final class SentinelDirectory: Sendable {
                 } catch {
                     failures += 1
                     if failures == 1 {
-                        logger.warning("cannot watch the sentinels for failovers; retrying", metadata: ["error": "\(error)"])
+                        logger.warning(
+                            "cannot watch the sentinels for failovers; retrying",
+                            metadata: ["error": "\(error)"]
+                        )
                     }
                     let delay = backoff.delay(forRetry: failures)
                     let (seconds, attoseconds) = delay.components

@@ -4,14 +4,16 @@
 /// written as if it were UTC. Converting them to an instant needs a zone's offset.
 package struct CivilTime: Sendable, Hashable, Comparable, CustomStringConvertible {
     package var year: Int
-    package var month: Int   // 1...12
-    package var day: Int     // 1...31
-    package var hour: Int    // 0...23
+    package var month: Int  // 1...12
+    package var day: Int  // 1...31
+    package var hour: Int  // 0...23
     package var minute: Int  // 0...59
     package var second: Int  // 0...59
 
     package init(year: Int, month: Int, day: Int, hour: Int = 0, minute: Int = 0, second: Int = 0) {
-        (self.year, self.month, self.day, self.hour, self.minute, self.second) = (year, month, day, hour, minute, second)
+        (self.year, self.month, self.day, self.hour, self.minute, self.second) = (
+            year, month, day, hour, minute, second
+        )
     }
 
     /// The civil time of `localSeconds`.
@@ -123,7 +125,8 @@ package func parseInstant(_ text: String) -> Int64? {
         return true
     }
     guard let year = number(4), expect("-"), let month = number(2), expect("-"), let day = number(2),
-          index < bytes.count, bytes[index] == UInt8(ascii: "T") || bytes[index] == UInt8(ascii: " ") else { return nil }
+        index < bytes.count, bytes[index] == UInt8(ascii: "T") || bytes[index] == UInt8(ascii: " ")
+    else { return nil }
     index += 1
     guard let hour = number(2), expect(":"), let minute = number(2) else { return nil }
     var second = 0
@@ -137,7 +140,8 @@ package func parseInstant(_ text: String) -> Int64? {
         }
     }
     guard (1...12).contains(month), (1...Calendar.daysInMonth(year: year, month: month)).contains(day),
-          hour < 24, minute < 60, second < 60 else { return nil }
+        hour < 24, minute < 60, second < 60
+    else { return nil }
     var offset = 0
     if expect("Z") || expect("z") {
         offset = 0
@@ -152,5 +156,6 @@ package func parseInstant(_ text: String) -> Int64? {
         return nil
     }
     guard index == bytes.count else { return nil }
-    return CivilTime(year: year, month: month, day: day, hour: hour, minute: minute, second: second).localSeconds - Int64(offset)
+    return CivilTime(year: year, month: month, day: day, hour: hour, minute: minute, second: second).localSeconds
+        - Int64(offset)
 }

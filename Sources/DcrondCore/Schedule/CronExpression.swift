@@ -90,7 +90,8 @@ package struct CronExpression: Sendable, Hashable {
             }
         }
         guard problems.isEmpty else { throw ScheduleError(problems: problems) }
-        let minuteText = fields[fields.count - 5], hourText = fields[fields.count - 4]
+        let minuteText = fields[fields.count - 5]
+        let hourText = fields[fields.count - 4]
         isFixedTime = !minuteText.hasPrefix("*") && !hourText.hasPrefix("*")
     }
 
@@ -105,7 +106,12 @@ package struct CronExpression: Sendable, Hashable {
         }
     }
 
-    private mutating func parseItem(_ item: Substring, original: Substring, _ kind: CronField, jobName: String?) throws(FieldError) {
+    private mutating func parseItem(
+        _ item: Substring,
+        original: Substring,
+        _ kind: CronField,
+        jobName: String?
+    ) throws(FieldError) {
         func fail(_ reason: String) -> FieldError { FieldError(message: "\"\(original)\" \(reason)") }
 
         if item == "?" {
@@ -115,8 +121,14 @@ package struct CronExpression: Sendable, Hashable {
         }
         // Day-of-month specials.
         if kind == .dayOfMonth, item.hasPrefix("L") {
-            if item == "L" { daysBeforeLastDay |= 1; return }
-            if item == "LW" { lastWeekdayOfMonth = true; return }
+            if item == "L" {
+                daysBeforeLastDay |= 1
+                return
+            }
+            if item == "LW" {
+                lastWeekdayOfMonth = true
+                return
+            }
             if item.hasPrefix("L-"), let offset = Int(item.dropFirst(2)) {
                 guard (0...30).contains(offset) else { throw fail("has an offset outside 0-30") }
                 daysBeforeLastDay |= 1 << UInt32(offset)
@@ -150,7 +162,9 @@ package struct CronExpression: Sendable, Hashable {
         var step = 1
         if let slash = item.firstIndex(of: "/") {
             rangePart = item[..<slash]
-            guard let parsed = Int(item[item.index(after: slash)...]) else { throw fail("has a step that is not a number") }
+            guard let parsed = Int(item[item.index(after: slash)...]) else {
+                throw fail("has a step that is not a number")
+            }
             step = parsed
             let count = kind.bounds.count - (kind == .dayOfWeek ? 1 : 0)
             guard step >= 1 else { throw fail("has a step below 1") }
@@ -198,8 +212,13 @@ package struct CronExpression: Sendable, Hashable {
         }
         var high = try value(parts[1], original: original, kind)
         if kind == .dayOfWeek {
-            if high == 7 && low > 0 { high = 6; addRange(0...0, step: 1, kind) }  // `FRI-7`: Sunday too
-            else if high == 7 { high = 6 }
+            if high == 7 && low > 0 {
+                high = 6
+                addRange(0...0, step: 1, kind)
+            }  // `FRI-7`: Sunday too
+            else if high == 7 {
+                high = 6
+            }
         }
         if low <= high {
             addRange(low...high, step: step, kind)
@@ -216,16 +235,19 @@ package struct CronExpression: Sendable, Hashable {
     private func value(_ text: Substring, original: Substring, _ kind: CronField) throws(FieldError) -> Int {
         if let number = Int(text) {
             guard kind.bounds.contains(number) else {
-                throw FieldError(message: "\"\(original)\" is out of range \(kind.bounds.lowerBound)-\(kind.bounds.upperBound)")
+                throw FieldError(
+                    message: "\"\(original)\" is out of range \(kind.bounds.lowerBound)-\(kind.bounds.upperBound)"
+                )
             }
             return number
         }
         if let index = kind.names.firstIndex(of: String(text)) { return index + kind.firstNameValue }
-        let expected = switch kind {
-        case .month: "a month name (JAN-DEC) or a number 1-12"
-        case .dayOfWeek: "a day name (SUN-SAT) or a number 0-7"
-        default: "a number \(kind.bounds.lowerBound)-\(kind.bounds.upperBound)"
-        }
+        let expected =
+            switch kind {
+            case .month: "a month name (JAN-DEC) or a number 1-12"
+            case .dayOfWeek: "a day name (SUN-SAT) or a number 0-7"
+            default: "a number \(kind.bounds.lowerBound)-\(kind.bounds.upperBound)"
+            }
         let shown = text.elementsEqual(original.uppercased()) ? "\"\(original)\"" : "\"\(original)\": \"\(text)\""
         throw FieldError(message: "\(shown) is not \(expected)")
     }
@@ -273,8 +295,8 @@ package struct CronExpression: Sendable, Hashable {
                 let day = min(requested, length)
                 var chosen = day
                 switch weekday(of: day) {
-                case 6: chosen = day > 1 ? day - 1 : day + 2           // Saturday: Friday, or Monday the 3rd
-                case 0: chosen = day < length ? day + 1 : day - 2      // Sunday: Monday, or Friday before the end
+                case 6: chosen = day > 1 ? day - 1 : day + 2  // Saturday: Friday, or Monday the 3rd
+                case 0: chosen = day < length ? day + 1 : day - 2  // Sunday: Monday, or Friday before the end
                 default: break
                 }
                 byMonthDay |= 1 << UInt32(chosen)
@@ -312,11 +334,20 @@ package struct CronExpression: Sendable, Hashable {
         func startOfDay() -> Int64 { Calendar.days(year: civil.year, month: civil.month, day: civil.day) * 86_400 }
         func nextMonth() {
             civil.month += 1
-            if civil.month > 12 { civil.month = 1; civil.year += 1 }
-            civil.day = 1; civil.hour = 0; civil.minute = 0; civil.second = 0
+            if civil.month > 12 {
+                civil.month = 1
+                civil.year += 1
+            }
+            civil.day = 1
+            civil.hour = 0
+            civil.minute = 0
+            civil.second = 0
         }
         func nextDay() {
-            civil.day += 1; civil.hour = 0; civil.minute = 0; civil.second = 0
+            civil.day += 1
+            civil.hour = 0
+            civil.minute = 0
+            civil.second = 0
             if civil.day > Calendar.daysInMonth(year: civil.year, month: civil.month) { nextMonth() }
         }
 
@@ -331,7 +362,10 @@ package struct CronExpression: Sendable, Hashable {
                     civil.year += 1
                     civil.month = months.trailingZeroBitCount
                 }
-                civil.day = 1; civil.hour = 0; civil.minute = 0; civil.second = 0
+                civil.day = 1
+                civil.hour = 0
+                civil.minute = 0
+                civil.second = 0
                 if startOfDay() >= end { return nil }
             }
             // Day.
@@ -346,7 +380,9 @@ package struct CronExpression: Sendable, Hashable {
             }
             if days.trailingZeroBitCount != civil.day {
                 civil.day = days.trailingZeroBitCount
-                civil.hour = 0; civil.minute = 0; civil.second = 0
+                civil.hour = 0
+                civil.minute = 0
+                civil.second = 0
                 if startOfDay() >= end { return nil }
             }
             // Hour.
@@ -358,13 +394,19 @@ package struct CronExpression: Sendable, Hashable {
             }
             if hoursLeft.trailingZeroBitCount != civil.hour {
                 civil.hour = hoursLeft.trailingZeroBitCount
-                civil.minute = 0; civil.second = 0
+                civil.minute = 0
+                civil.second = 0
             }
             // Minute.
             let minutesLeft = minutes & ~((UInt64(1) << UInt64(civil.minute)) &- 1)
             if minutesLeft == 0 {
-                civil.hour += 1; civil.minute = 0; civil.second = 0
-                if civil.hour == 24 { nextDay(); if startOfDay() >= end { return nil } }
+                civil.hour += 1
+                civil.minute = 0
+                civil.second = 0
+                if civil.hour == 24 {
+                    nextDay()
+                    if startOfDay() >= end { return nil }
+                }
                 continue
             }
             if minutesLeft.trailingZeroBitCount != civil.minute {
@@ -374,10 +416,15 @@ package struct CronExpression: Sendable, Hashable {
             // Second.
             let secondsLeft = seconds & ~((UInt64(1) << UInt64(civil.second)) &- 1)
             if secondsLeft == 0 {
-                civil.minute += 1; civil.second = 0
+                civil.minute += 1
+                civil.second = 0
                 if civil.minute == 60 {
-                    civil.minute = 0; civil.hour += 1
-                    if civil.hour == 24 { nextDay(); if startOfDay() >= end { return nil } }
+                    civil.minute = 0
+                    civil.hour += 1
+                    if civil.hour == 24 {
+                        nextDay()
+                        if startOfDay() >= end { return nil }
+                    }
                 }
                 continue
             }

@@ -22,7 +22,9 @@ package struct Schedule: Sendable, Hashable, CustomStringConvertible {
             let words = trimmed.split(whereSeparator: { $0 == " " || $0 == "\t" })
             let macro = words[0].lowercased()
             if macro == "@every" {
-                guard words.count == 2 else { throw ScheduleError(problems: ["@every needs one duration, as in \"@every 5m\""]) }
+                guard words.count == 2 else {
+                    throw ScheduleError(problems: ["@every needs one duration, as in \"@every 5m\""])
+                }
                 let duration: Duration
                 do {
                     duration = try parseDuration(String(words[1]))
@@ -31,7 +33,9 @@ package struct Schedule: Sendable, Hashable, CustomStringConvertible {
                 }
                 let (seconds, attoseconds) = duration.components
                 guard attoseconds == 0, seconds >= 1 else {
-                    throw ScheduleError(problems: ["@every \(words[1]): the interval must be a whole number of seconds, at least 1s"])
+                    throw ScheduleError(problems: [
+                        "@every \(words[1]): the interval must be a whole number of seconds, at least 1s"
+                    ])
                 }
                 kind = .every(seconds: seconds)
                 return
@@ -45,21 +49,30 @@ package struct Schedule: Sendable, Hashable, CustomStringConvertible {
             case "@daily", "@midnight": expansion = "0 0 0 * * *"
             case "@hourly": expansion = "0 0 * * * *"
             case "@reboot":
-                throw ScheduleError(problems: ["@reboot is not supported: a cluster has no single boot to run at; start the command from a systemd unit instead"])
+                throw ScheduleError(problems: [
+                    "@reboot is not supported: a cluster has no single boot to run at; start the command from a systemd unit instead"
+                ])
             default:
-                throw ScheduleError(problems: ["unknown macro \(words[0]) (known: @yearly @annually @monthly @weekly @daily @midnight @hourly @every)"])
+                throw ScheduleError(problems: [
+                    "unknown macro \(words[0]) (known: @yearly @annually @monthly @weekly @daily @midnight @hourly @every)"
+                ])
             }
             kind = .cron(try CronExpression(fields: expansion.split(separator: " "), jobName: jobName))
             return
         }
         let fields = trimmed.split(whereSeparator: { $0 == " " || $0 == "\t" })
         guard fields.count == 5 || fields.count == 6 else {
-            throw ScheduleError(problems: [fields.isEmpty ? "the schedule is empty"
-                : "expected 5 fields (minute hour day-of-month month day-of-week) or 6 (second first), got \(fields.count)"])
+            throw ScheduleError(problems: [
+                fields.isEmpty
+                    ? "the schedule is empty"
+                    : "expected 5 fields (minute hour day-of-month month day-of-week) or 6 (second first), got \(fields.count)"
+            ])
         }
         let expression = try CronExpression(fields: fields, jobName: jobName)
         guard expression.firstMatch(fromLocal: CivilTime(year: 2000, month: 1, day: 1).localSeconds) != nil else {
-            throw ScheduleError(problems: ["can never fire: no date in a whole 400-year calendar cycle matches its day and month fields"])
+            throw ScheduleError(problems: [
+                "can never fire: no date in a whole 400-year calendar cycle matches its day and month fields"
+            ])
         }
         kind = .cron(expression)
     }
@@ -100,8 +113,12 @@ package struct Schedule: Sendable, Hashable, CustomStringConvertible {
     /// order is time order, so the first civil match there is the answer; at a segment's end, a
     /// spring-forward gap may produce a run at the transition, and after a fall-back the repeated
     /// wall-clock times are skipped under `.once`.
-    private static func next(_ expression: CronExpression, after instant: Int64, in zone: TimeZoneRules,
-                             policy: DSTPolicy) -> Int64? {
+    private static func next(
+        _ expression: CronExpression,
+        after instant: Int64,
+        in zone: TimeZoneRules,
+        policy: DSTPolicy
+    ) -> Int64? {
         var from = instant + 1
         let horizon = instant + 400 * 366 * 86_400
         while from < horizon {
@@ -109,7 +126,8 @@ package struct Schedule: Sendable, Hashable, CustomStringConvertible {
             let offset = Int64(segment.offset)
             var civilStart = from + offset
             if policy.overlap == .once, let start = segment.start, let previous = segment.previousOffset,
-               Int64(previous) > offset {
+                Int64(previous) > offset
+            {
                 // After a fall-back, wall-clock times up to the old offset's end already happened.
                 civilStart = max(civilStart, start + Int64(previous))
             }
@@ -119,7 +137,8 @@ package struct Schedule: Sendable, Hashable, CustomStringConvertible {
             }
             guard let end = segment.end, let nextOffset = segment.nextOffset else { return nil }
             if Int64(nextOffset) > offset, policy.gap == .run,
-               expression.firstMatch(fromLocal: end + offset, before: end + Int64(nextOffset)) != nil {
+                expression.firstMatch(fromLocal: end + offset, before: end + Int64(nextOffset)) != nil
+            {
                 return end  // a skipped wall-clock time runs at the transition
             }
             from = end

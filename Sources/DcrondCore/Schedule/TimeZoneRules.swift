@@ -49,7 +49,8 @@ package struct TimeZoneRules: Sendable, Hashable {
     /// The segment containing `instant`.
     package func segment(containing instant: Int64) -> Segment {
         // Number of transitions at or before the instant.
-        var low = 0, high = transitions.count
+        var low = 0
+        var high = transitions.count
         while low < high {
             let middle = (low + high) / 2
             if transitions[middle] <= instant { low = middle + 1 } else { high = middle }
@@ -89,9 +90,17 @@ package struct TimeZoneRules: Sendable, Hashable {
         guard isValidName(identifier) else {
             if let rules = posix(identifier) { return rules }
             if looksLikePosixRule(identifier) {
-                throw TimeZoneError(identifier: identifier, reason: "is not a POSIX TZ rule dcrond can read, such as EST5EDT,M3.2.0,M11.1.0 (or use a zone name such as America/New_York)")
+                throw TimeZoneError(
+                    identifier: identifier,
+                    reason:
+                        "is not a POSIX TZ rule dcrond can read, such as EST5EDT,M3.2.0,M11.1.0 (or use a zone name such as America/New_York)"
+                )
             }
-            throw TimeZoneError(identifier: identifier, reason: "is neither a tz database name such as Europe/Berlin nor a POSIX TZ rule such as EST5EDT,M3.2.0,M11.1.0")
+            throw TimeZoneError(
+                identifier: identifier,
+                reason:
+                    "is neither a tz database name such as Europe/Berlin nor a POSIX TZ rule such as EST5EDT,M3.2.0,M11.1.0"
+            )
         }
         let path = databaseDirectory + "/" + identifier
         let bytes: [UInt8]
@@ -104,7 +113,8 @@ package struct TimeZoneRules: Sendable, Hashable {
             if let rules = posix(identifier) { return rules }
             let reason: String
             if looksLikePosixRule(identifier) {
-                reason = "is a POSIX TZ rule dcrond cannot use: a DST part needs the dates of its changes, as in CET-1CEST,M3.5.0,M10.5.0/3 (or use a zone name such as Europe/Berlin)"
+                reason =
+                    "is a POSIX TZ rule dcrond cannot use: a DST part needs the dates of its changes, as in CET-1CEST,M3.5.0,M10.5.0/3 (or use a zone name such as Europe/Berlin)"
             } else if let suggestion = nearestName(to: identifier) {
                 reason = "is not a known time zone (did you mean \"\(suggestion)\"?)"
             } else if access(databaseDirectory + "/UTC", F_OK) != 0 {
@@ -184,7 +194,9 @@ package struct TimeZoneRules: Sendable, Hashable {
     /// two edits. Only for short names: the database is read for each call (an error path).
     static func nearestName(to name: String) -> String? {
         guard name.utf8.count <= 64 else { return nil }
-        func folded(_ text: String) -> String { String(text.lowercased().filter { $0 != "_" && $0 != "-" && $0 != " " }) }
+        func folded(_ text: String) -> String {
+            String(text.lowercased().filter { $0 != "_" && $0 != "-" && $0 != " " })
+        }
         let wanted = folded(name)
         var best: (name: String, distance: Int)?
         for candidate in zoneNames() {
@@ -249,7 +261,8 @@ private struct TZifParser {
             throw TZifFormatError(reason: "version 1 files (32-bit only) are not supported")
         }
         // Skip the version 1 data block.
-        position += first.timeCount * 5 + first.typeCount * 6 + first.charCount + first.leapCount * 8
+        position +=
+            first.timeCount * 5 + first.typeCount * 6 + first.charCount + first.leapCount * 8
             + first.isStdCount + first.isUTCount
         let second = try header()
         var times: [Int64] = []
@@ -285,7 +298,8 @@ private struct TZifParser {
             let startYear = times.isEmpty ? 1970 : CivilTime(localSeconds: lastTime).year
             if let dst = rule.daylight {
                 for year in startYear...TimeZoneRules.ruleHorizonYear {
-                    for (time, offset) in dst.transitions(in: year, standardOffset: rule.standardOffset) where time > lastTime {
+                    for (time, offset) in dst.transitions(in: year, standardOffset: rule.standardOffset)
+                    where time > lastTime {
                         add(time, Int32(offset))
                     }
                 }
@@ -312,8 +326,15 @@ private struct TZifParser {
         let version = versionByte == 0 ? 1 : Int(versionByte) - 48
         var counts: [Int] = []
         for _ in 0..<6 { counts.append(Int(try int32())) }
-        return Header(version: version, isUTCount: counts[0], isStdCount: counts[1], leapCount: counts[2],
-                      timeCount: counts[3], typeCount: counts[4], charCount: counts[5])
+        return Header(
+            version: version,
+            isUTCount: counts[0],
+            isStdCount: counts[1],
+            leapCount: counts[2],
+            timeCount: counts[3],
+            typeCount: counts[4],
+            charCount: counts[5]
+        )
     }
 
     mutating func byte() throws(TZifFormatError) -> UInt8 {
@@ -354,7 +375,7 @@ struct PosixTimeZoneRule {
         let start: DateRule
         let startTime: Int  // seconds after local midnight, in standard time
         let end: DateRule
-        let endTime: Int    // seconds after local midnight, in daylight time
+        let endTime: Int  // seconds after local midnight, in daylight time
 
         /// The two transitions of `year` as (instant, offset from then on), in time order.
         func transitions(in year: Int, standardOffset: Int) -> [(Int64, Int)] {
@@ -367,8 +388,8 @@ struct PosixTimeZoneRule {
     }
 
     enum DateRule {
-        case julianNoLeap(Int)       // Jn: 1...365, February 29 never counted
-        case zeroBasedJulian(Int)    // n: 0...365
+        case julianNoLeap(Int)  // Jn: 1...365, February 29 never counted
+        case zeroBasedJulian(Int)  // n: 0...365
         case monthWeekDay(month: Int, week: Int, weekday: Int)  // Mm.w.d, week 5 = last
 
         /// Days since 1970-01-01 of the rule's date in `year`.
@@ -406,10 +427,16 @@ struct PosixTimeZoneRule {
         }
         guard scanner.take(","), let start = scanner.dateRule() else { return nil }
         var startTime = 7200
-        if scanner.take("/") { guard let value = scanner.offset() else { return nil }; startTime = value }
+        if scanner.take("/") {
+            guard let value = scanner.offset() else { return nil }
+            startTime = value
+        }
         guard scanner.take(","), let end = scanner.dateRule() else { return nil }
         var endTime = 7200
-        if scanner.take("/") { guard let value = scanner.offset() else { return nil }; endTime = value }
+        if scanner.take("/") {
+            guard let value = scanner.offset() else { return nil }
+            endTime = value
+        }
         guard scanner.atEnd else { return nil }
         daylight = Daylight(offset: daylightOffset, start: start, startTime: startTime, end: end, endTime: endTime)
     }
@@ -473,7 +500,8 @@ struct PosixTimeZoneRule {
             if take("J") { return number().flatMap { (1...365).contains($0) ? .julianNoLeap($0) : nil } }
             if take("M") {
                 guard let month = number(), take("."), let week = number(), take("."), let weekday = number(),
-                      (1...12).contains(month), (1...5).contains(week), (0...6).contains(weekday) else { return nil }
+                    (1...12).contains(month), (1...5).contains(week), (0...6).contains(weekday)
+                else { return nil }
                 return .monthWeekDay(month: month, week: week, weekday: weekday)
             }
             return number().flatMap { (0...365).contains($0) ? .zeroBasedJulian($0) : nil }
@@ -484,7 +512,8 @@ struct PosixTimeZoneRule {
 extension String {
     /// The text after the first occurrence of `marker`, if it occurs.
     func suffix(after marker: String) -> String? {
-        let text = Array(utf8), pattern = Array(marker.utf8)
+        let text = Array(utf8)
+        let pattern = Array(marker.utf8)
         guard text.count >= pattern.count else { return nil }
         for start in 0...(text.count - pattern.count) where text[start..<start + pattern.count].elementsEqual(pattern) {
             return String(decoding: text[(start + pattern.count)...], as: UTF8.self)
@@ -494,7 +523,9 @@ extension String {
 
     package func trimmingWhitespace() -> String {
         let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\n" || $0 == "\t" || $0 == "\r" }
-        guard let first = firstIndex(where: { !isSpace($0) }), let last = lastIndex(where: { !isSpace($0) }) else { return "" }
+        guard let first = firstIndex(where: { !isSpace($0) }), let last = lastIndex(where: { !isSpace($0) }) else {
+            return ""
+        }
         return String(self[first...last])
     }
 }

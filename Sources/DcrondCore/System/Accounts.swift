@@ -25,8 +25,13 @@ package enum Accounts {
             getpwnam_r(name, &entry, &buffer, buffer.count, &result)
         }
         guard let found = result?.pointee else { return nil }
-        return UserAccount(name: String(cString: found.pw_name), uid: found.pw_uid, gid: found.pw_gid,
-                           home: String(cString: found.pw_dir), shell: String(cString: found.pw_shell))
+        return UserAccount(
+            name: String(cString: found.pw_name),
+            uid: found.pw_uid,
+            gid: found.pw_gid,
+            home: String(cString: found.pw_dir),
+            shell: String(cString: found.pw_shell)
+        )
     }
 
     /// The gid of the group named `name` (or with that numeric gid), or nil if there is none.

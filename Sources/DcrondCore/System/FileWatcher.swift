@@ -22,7 +22,11 @@ package final class FileWatcher: Sendable {
     private let finished = OneShot<Void>()
 
     /// Starts watching `paths` (absolute or relative to the working folder).
-    package init(paths: [String], quiet: Duration = .milliseconds(500), onChange: @escaping @Sendable () -> Void) throws(FileWatchError) {
+    package init(
+        paths: [String],
+        quiet: Duration = .milliseconds(500),
+        onChange: @escaping @Sendable () -> Void
+    ) throws(FileWatchError) {
         let inotify = inotify_init1(Int32(IN_CLOEXEC | IN_NONBLOCK))
         guard inotify >= 0 else { throw FileWatchError(step: "inotify_init1", path: nil, code: errno) }
         let wakeup = eventfd(0, Int32(EFD_CLOEXEC | EFD_NONBLOCK))
@@ -57,10 +61,12 @@ package final class FileWatcher: Sendable {
 
     /// Stops the thread and waits for it to end; then closes the descriptors.
     package func stop() async {
-        guard stopped.withLock({ state in
-            defer { state = true }
-            return !state
-        }) else { return }
+        guard
+            stopped.withLock({ state in
+                defer { state = true }
+                return !state
+            })
+        else { return }
         var one: UInt64 = 1
         _ = write(wakeup, &one, 8)
         await finished.value
@@ -97,12 +103,16 @@ package final class FileWatcher: Sendable {
         var watchedPaths = files.withLock { $0 }
         var pendingSince: ContinuousClock.Instant?
         var buffer = [UInt8](repeating: 0, count: 64 * 1024)
-        var descriptors = [pollfd(fd: inotify, events: Int16(POLLIN), revents: 0), pollfd(fd: wakeup, events: Int16(POLLIN), revents: 0)]
+        var descriptors = [
+            pollfd(fd: inotify, events: Int16(POLLIN), revents: 0),
+            pollfd(fd: wakeup, events: Int16(POLLIN), revents: 0),
+        ]
         while !stopped.withLock({ $0 }) {
-            let timeout: Int32 = pendingSince.map { since in
-                let left = quiet - (ContinuousClock.now - since)
-                return Int32(max(0, left.wholeMilliseconds))
-            } ?? -1
+            let timeout: Int32 =
+                pendingSince.map { since in
+                    let left = quiet - (ContinuousClock.now - since)
+                    return Int32(max(0, left.wholeMilliseconds))
+                } ?? -1
             let ready = poll(&descriptors, 2, timeout)
             if ready < 0, errno != EINTR { return }
             if descriptors[1].revents != 0 {

@@ -16,8 +16,10 @@ import Musl
 package enum ProcessEnvironment {
     /// What the daemon reads after start-up: zone lookups at a reload, and the service manager's
     /// variables (journal, readiness, watchdog).
-    package static let kept = ["TZ", "TZDIR", "PATH", "LANG", "LC_ALL", "LC_CTYPE", "NOTIFY_SOCKET", "JOURNAL_STREAM",
-                               "WATCHDOG_USEC", "WATCHDOG_PID", "INVOCATION_ID", "RUNTIME_DIRECTORY"]
+    package static let kept = [
+        "TZ", "TZDIR", "PATH", "LANG", "LC_ALL", "LC_CTYPE", "NOTIFY_SOCKET", "JOURNAL_STREAM",
+        "WATCHDOG_USEC", "WATCHDOG_PID", "INVOCATION_ID", "RUNTIME_DIRECTORY",
+    ]
 
     /// Drops every other variable and blanks the block `/proc/<pid>/environ` shows. Returns false
     /// if that block could not be found (the variables are dropped all the same).

@@ -14,7 +14,10 @@ package func sleepUntilRealtime(_ unixNanoseconds: Int64) async {
         startDetachedThread(name: "dcrond-sleep") {
             // Runs are due at exact instants: no batching of this wake-up with others.
             dcrond_set_timer_slack(1000)
-            var target = timespec(tv_sec: Int(unixNanoseconds / 1_000_000_000), tv_nsec: Int(unixNanoseconds % 1_000_000_000))
+            var target = timespec(
+                tv_sec: Int(unixNanoseconds / 1_000_000_000),
+                tv_nsec: Int(unixNanoseconds % 1_000_000_000)
+            )
             while clock_nanosleep(CLOCK_REALTIME, TIMER_ABSTIME, &target, nil) == EINTR {}
             continuation.resume()
         }

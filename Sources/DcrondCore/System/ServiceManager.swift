@@ -39,7 +39,10 @@ package final class ServiceManager: Sendable {
         var now = timespec()
         clock_gettime(CLOCK_MONOTONIC, &now)
         let microseconds = Int64(now.tv_sec) * 1_000_000 + Int64(now.tv_nsec) / 1000
-        send(["RELOADING=1", "MONOTONIC_USEC=\(microseconds)", "STATUS=reloading the configuration"], status: "reloading the configuration")
+        send(
+            ["RELOADING=1", "MONOTONIC_USEC=\(microseconds)", "STATUS=reloading the configuration"],
+            status: "reloading the configuration"
+        )
     }
 
     /// The stop began. `needs` is how long the daemon may still take (running jobs' grace and
@@ -53,10 +56,12 @@ package final class ServiceManager: Sendable {
 
     /// A new status line; nothing is sent if it did not change.
     package func status(_ text: String) {
-        guard isSupervised, lastStatus.withLock({ previous in
-            defer { previous = text }
-            return previous != text
-        }) else { return }
+        guard isSupervised,
+            lastStatus.withLock({ previous in
+                defer { previous = text }
+                return previous != text
+            })
+        else { return }
         send(["STATUS=\(text)"], status: nil)
     }
 

@@ -33,7 +33,10 @@ package actor WallClockTimer {
         timer = timerfd_create(CLOCK_REALTIME, Int32(TFD_CLOEXEC))
         wakeup = eventfd(0, Int32(EFD_CLOEXEC) | Int32(EFD_NONBLOCK))
         epoll = epoll_create1(Int32(EPOLL_CLOEXEC))
-        precondition(timer >= 0 && wakeup >= 0 && epoll >= 0, "cannot create the wall-clock timer: \(errnoDescription())")
+        precondition(
+            timer >= 0 && wakeup >= 0 && epoll >= 0,
+            "cannot create the wall-clock timer: \(errnoDescription())"
+        )
         for fd in [timer, wakeup] {
             var event = epoll_event(events: EPOLLIN.rawValue, data: epoll_data_t(u64: UInt64(fd)))
             epoll_ctl(epoll, EPOLL_CTL_ADD, fd, &event)
@@ -54,7 +57,10 @@ package actor WallClockTimer {
             slackSet = true
         }
         var spec = itimerspec()
-        spec.it_value = timespec(tv_sec: Int(max(0, unixNanoseconds) / 1_000_000_000), tv_nsec: Int(max(0, unixNanoseconds) % 1_000_000_000))
+        spec.it_value = timespec(
+            tv_sec: Int(max(0, unixNanoseconds) / 1_000_000_000),
+            tv_nsec: Int(max(0, unixNanoseconds) % 1_000_000_000)
+        )
         if spec.it_value.tv_sec == 0 && spec.it_value.tv_nsec == 0 { spec.it_value.tv_nsec = 1 }
         guard timerfd_settime(timer, Int32(TFD_TIMER_ABSTIME) | Int32(TFD_TIMER_CANCEL_ON_SET), &spec, nil) == 0 else {
             return .clockChanged

@@ -1,5 +1,6 @@
-@testable import DcrondCore
 import Testing
+
+@testable import DcrondCore
 
 @Suite("Hash ring")
 struct HashRingTests {
@@ -8,17 +9,27 @@ struct HashRingTests {
         #expect(HashRing.position(ofJob: "nightly-backup") == StableHash.hash("nightly-backup"))
         #expect(HashRing.point(node: "node-a", replica: 0) == StableHash.hash("node-a#0"))
         let ring = HashRing(nodes: ["node-a", "node-b", "node-c"], virtualNodes: 160)
-        #expect(["nightly-backup", "cache-warmup", "month-end-report", "log-rotate"].map { ring.owner(of: $0)! } == ["node-b", "node-c", "node-a", "node-b"])
+        #expect(
+            ["nightly-backup", "cache-warmup", "month-end-report", "log-rotate"].map { ring.owner(of: $0)! } == [
+                "node-b", "node-c", "node-a", "node-b",
+            ]
+        )
     }
 
     @Test("the same members give the same ring in any order; an empty ring owns nothing")
     func deterministic() {
-        #expect(HashRing(nodes: ["b", "a", "c"], virtualNodes: 16) == HashRing(nodes: ["c", "b", "a", "a"], virtualNodes: 16))
+        #expect(
+            HashRing(nodes: ["b", "a", "c"], virtualNodes: 16)
+                == HashRing(nodes: ["c", "b", "a", "a"], virtualNodes: 16)
+        )
         #expect(HashRing(nodes: [], virtualNodes: 160).owner(of: "x") == nil)
         #expect(HashRing(nodes: ["only"], virtualNodes: 1).owner(of: "x") == "only")
     }
 
-    @Test("placement with 10,000 jobs: balanced, and a join or leave moves only the changed node's share", arguments: [(10, 1.15), (100, 1.35)])
+    @Test(
+        "placement with 10,000 jobs: balanced, and a join or leave moves only the changed node's share",
+        arguments: [(10, 1.15), (100, 1.35)]
+    )
     func placement(nodes: Int, maximumLoad: Double) {
         let jobs = (0..<10_000).map { "job-\($0)" }
         let figures = PlacementFigures.measure(jobs: jobs, nodes: (0..<nodes).map { "node-\($0)" }, virtualNodes: 160)

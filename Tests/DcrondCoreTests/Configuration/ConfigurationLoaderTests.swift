@@ -1,5 +1,6 @@
-@testable import DcrondCore
 import Testing
+
+@testable import DcrondCore
 
 #if canImport(Glibc)
 import Glibc
@@ -79,7 +80,10 @@ struct ConfigurationLoaderTests {
     func installedConfiguration() throws {
         var parts = "\(#filePath)".split(separator: "/", omittingEmptySubsequences: false)
         parts.removeLast(4)
-        let loaded = try ConfigurationLoader.load(configPath: parts.joined(separator: "/") + "/config/default/dcrond.json", trust: .unchecked)
+        let loaded = try ConfigurationLoader.load(
+            configPath: parts.joined(separator: "/") + "/config/default/dcrond.json",
+            trust: .unchecked
+        )
         #expect(loaded.table.jobs.isEmpty)
         #expect(loaded.daemon.redis == nil)
         #expect(loaded.daemon.node == Accounts.hostName())
@@ -89,7 +93,8 @@ struct ConfigurationLoaderTests {
     func defaults() throws {
         let folder = try ConfigurationFolder(
             daemon: #"{"cluster": "c"}"#,
-            jobs: #"{"jobs": [{"name": "a", "schedule": "* * * * *", "command": "true"}]}"#)
+            jobs: #"{"jobs": [{"name": "a", "schedule": "* * * * *", "command": "true"}]}"#
+        )
         let loaded = try folder.load()
         #expect(loaded.daemon.node == Accounts.hostName())
         #expect(loaded.daemon.redis == nil)
@@ -106,87 +111,143 @@ struct ConfigurationLoaderTests {
 
     @Test("every problem of the jobs file is reported at once, naming file, job and field")
     func everyProblemAtOnce() throws {
-        let folder = try ConfigurationFolder(jobs: """
-            {"jobs": [
-              {"name": "backup", "schedule": "0 0 32 * *", "command": "backup.sh"},
-              {"name": "backup", "schedule": "@daily", "command": "again.sh"},
-              {"schedule": "* * * * *", "command": "x"},
-              {"name": "bad name!", "schedule": "* * * * *", "command": "x"},
-              {"name": "typo", "schedule": "* * * * *", "comand": "x"},
-              {"name": "types", "schedule": 5, "command": "x", "timeout": 30, "retries": "2", "enabled": "yes"},
-              {"name": "ranges", "schedule": "* * * * *", "command": "  ", "retries": 101, "timeout": "0s", "killGrace": "1x"},
-              {"name": "zones", "schedule": "* * * * *", "command": "x", "timezone": "Mars/Olympus"},
-              {"name": "accounts", "schedule": "* * * * *", "command": "x", "user": "no-such-user-dcrond", "group": "no-such-group-dcrond"},
-              {"name": "choices", "schedule": "* * * * *", "command": "x", "overlap": "sometimes", "catchUp": "most", "dstGap": "later", "dstOverlap": "thrice"},
-              {"name": "env", "schedule": "* * * * *", "command": "x", "environment": {"1X": "a", "DCRON_JOB": "b", "OK": 3}},
-              {"name": "paths", "schedule": "* * * * *", "command": "x", "workingDirectory": "relative/dir"},
-              {"name": "dup-key", "schedule": "* * * * *", "command": "x", "command": "y"},
-              "not an object",
-              {"name": "never", "schedule": "0 0 30 2 *", "command": "x"},
-              {"name": "hashed", "schedule": "H H(0-5) * * *", "command": "x"}
-            ]}
-            """)
-        #expect(folder.problems() == [
-            "DIR/jobs.json: job \"backup\": schedule: field 3 (day of month): \"32\" is out of range 1-31",
-            "DIR/jobs.json: job \"backup\": name: duplicate: job #1 has the same name (job #2 repeats it)",
-            "DIR/jobs.json: job #3: name: required",
-            "DIR/jobs.json: job #4: name: \"bad name!\" must be 1-200 letters, digits, '-', '_' or '.'",
-            "DIR/jobs.json: job \"typo\": command: required",
-            "DIR/jobs.json: job \"typo\": comand: unknown key (did you mean \"command\"?)",
-            "DIR/jobs.json: job \"types\": schedule: expected a string such as \"0 3 * * *\", got a number",
-            "DIR/jobs.json: job \"types\": timeout: expected a string such as \"30s\", got a number",
-            "DIR/jobs.json: job \"types\": retries: expected a whole number from 0 to 100, got a string",
-            "DIR/jobs.json: job \"types\": enabled: expected true or false, got a string",
-            "DIR/jobs.json: job \"ranges\": command: is empty",
-            "DIR/jobs.json: job \"ranges\": timeout: \"0s\" is shorter than the minimum 1s",
-            "DIR/jobs.json: job \"ranges\": killGrace: \"1x\" is not a duration: unknown unit \"x\"; the units are ms, s, m, h and d (examples: 500ms, 30s, 5m, 1h30m, 1.5h, 2d)",
-            "DIR/jobs.json: job \"ranges\": retries: 101 is out of range 0-100",
-            "DIR/jobs.json: job \"zones\": timezone: \"Mars/Olympus\" is not a known time zone (no /usr/share/zoneinfo/Mars/Olympus)",
-            "DIR/jobs.json: job \"accounts\": user: no user \"no-such-user-dcrond\" on this host",
-            "DIR/jobs.json: job \"accounts\": group: no group \"no-such-group-dcrond\" on this host",
-            "DIR/jobs.json: job \"choices\": overlap: \"sometimes\" is not one of \"allow\", \"forbid\", \"replace\"",
-            "DIR/jobs.json: job \"choices\": catchUp: \"most\" is not one of \"none\", \"latest\", \"all\"",
-            "DIR/jobs.json: job \"choices\": dstGap: \"later\" is not one of \"run\", \"skip\"",
-            "DIR/jobs.json: job \"choices\": dstOverlap: \"thrice\" is not one of \"once\", \"twice\"",
-            "DIR/jobs.json: job \"env\": environment.1X: is not a valid variable name (letters, digits and '_', not starting with a digit)",
-            "DIR/jobs.json: job \"env\": environment.DCRON_JOB: DCRON_ variables are set by dcrond for every run and cannot be overridden",
-            "DIR/jobs.json: job \"env\": environment.OK: expected a string, got a number",
-            "DIR/jobs.json: job \"paths\": workingDirectory: \"relative/dir\" must be an absolute path",
-            "DIR/jobs.json: job \"dup-key\": command: given more than once (line 14)",
-            "DIR/jobs.json: job #14: expected an object, got a string",
-            "DIR/jobs.json: job \"never\": schedule: can never fire: no date in a whole 400-year calendar cycle matches its day and month fields",
-        ])
+        let folder = try ConfigurationFolder(
+            jobs: """
+                {"jobs": [
+                  {"name": "backup", "schedule": "0 0 32 * *", "command": "backup.sh"},
+                  {"name": "backup", "schedule": "@daily", "command": "again.sh"},
+                  {"schedule": "* * * * *", "command": "x"},
+                  {"name": "bad name!", "schedule": "* * * * *", "command": "x"},
+                  {"name": "typo", "schedule": "* * * * *", "comand": "x"},
+                  {"name": "types", "schedule": 5, "command": "x", "timeout": 30, "retries": "2", "enabled": "yes"},
+                  {"name": "ranges", "schedule": "* * * * *", "command": "  ", "retries": 101, "timeout": "0s", "killGrace": "1x"},
+                  {"name": "zones", "schedule": "* * * * *", "command": "x", "timezone": "Mars/Olympus"},
+                  {"name": "accounts", "schedule": "* * * * *", "command": "x", "user": "no-such-user-dcrond", "group": "no-such-group-dcrond"},
+                  {"name": "choices", "schedule": "* * * * *", "command": "x", "overlap": "sometimes", "catchUp": "most", "dstGap": "later", "dstOverlap": "thrice"},
+                  {"name": "env", "schedule": "* * * * *", "command": "x", "environment": {"1X": "a", "DCRON_JOB": "b", "OK": 3}},
+                  {"name": "paths", "schedule": "* * * * *", "command": "x", "workingDirectory": "relative/dir"},
+                  {"name": "dup-key", "schedule": "* * * * *", "command": "x", "command": "y"},
+                  "not an object",
+                  {"name": "never", "schedule": "0 0 30 2 *", "command": "x"},
+                  {"name": "hashed", "schedule": "H H(0-5) * * *", "command": "x"}
+                ]}
+                """
+        )
+        #expect(
+            folder.problems() == [
+                "DIR/jobs.json: job \"backup\": schedule: field 3 (day of month): \"32\" is out of range 1-31",
+                "DIR/jobs.json: job \"backup\": name: duplicate: job #1 has the same name (job #2 repeats it)",
+                "DIR/jobs.json: job #3: name: required",
+                "DIR/jobs.json: job #4: name: \"bad name!\" must be 1-200 letters, digits, '-', '_' or '.'",
+                "DIR/jobs.json: job \"typo\": command: required",
+                "DIR/jobs.json: job \"typo\": comand: unknown key (did you mean \"command\"?)",
+                "DIR/jobs.json: job \"types\": schedule: expected a string such as \"0 3 * * *\", got a number",
+                "DIR/jobs.json: job \"types\": timeout: expected a string such as \"30s\", got a number",
+                "DIR/jobs.json: job \"types\": retries: expected a whole number from 0 to 100, got a string",
+                "DIR/jobs.json: job \"types\": enabled: expected true or false, got a string",
+                "DIR/jobs.json: job \"ranges\": command: is empty",
+                "DIR/jobs.json: job \"ranges\": timeout: \"0s\" is shorter than the minimum 1s",
+                "DIR/jobs.json: job \"ranges\": killGrace: \"1x\" is not a duration: unknown unit \"x\"; the units are ms, s, m, h and d (examples: 500ms, 30s, 5m, 1h30m, 1.5h, 2d)",
+                "DIR/jobs.json: job \"ranges\": retries: 101 is out of range 0-100",
+                "DIR/jobs.json: job \"zones\": timezone: \"Mars/Olympus\" is not a known time zone (no /usr/share/zoneinfo/Mars/Olympus)",
+                "DIR/jobs.json: job \"accounts\": user: no user \"no-such-user-dcrond\" on this host",
+                "DIR/jobs.json: job \"accounts\": group: no group \"no-such-group-dcrond\" on this host",
+                "DIR/jobs.json: job \"choices\": overlap: \"sometimes\" is not one of \"allow\", \"forbid\", \"replace\"",
+                "DIR/jobs.json: job \"choices\": catchUp: \"most\" is not one of \"none\", \"latest\", \"all\"",
+                "DIR/jobs.json: job \"choices\": dstGap: \"later\" is not one of \"run\", \"skip\"",
+                "DIR/jobs.json: job \"choices\": dstOverlap: \"thrice\" is not one of \"once\", \"twice\"",
+                "DIR/jobs.json: job \"env\": environment.1X: is not a valid variable name (letters, digits and '_', not starting with a digit)",
+                "DIR/jobs.json: job \"env\": environment.DCRON_JOB: DCRON_ variables are set by dcrond for every run and cannot be overridden",
+                "DIR/jobs.json: job \"env\": environment.OK: expected a string, got a number",
+                "DIR/jobs.json: job \"paths\": workingDirectory: \"relative/dir\" must be an absolute path",
+                "DIR/jobs.json: job \"dup-key\": command: given more than once (line 14)",
+                "DIR/jobs.json: job #14: expected an object, got a string",
+                "DIR/jobs.json: job \"never\": schedule: can never fire: no date in a whole 400-year calendar cycle matches its day and month fields",
+            ]
+        )
     }
 
-    @Test("problems of the daemon file", arguments: [
-        (#"{"node": "n"}"#, ["DIR/dcrond.json: cluster: required (the name shared by the nodes of one pool)"]),
-        (#"{"cluster": "a{b}"}"#, ["DIR/dcrond.json: cluster: \"a{b}\" must be 1-64 letters, digits, '-', '_' or '.'"]),
-        (#"{"cluster": "c", "redis": "localhost:6379"}"#,
-         ["DIR/dcrond.json: redis: invalid Redis address \"localhost:6379\": expected redis://[user:password@]host[:port][/db], unix:///path/to/redis.sock[?db=N] or redis+sentinel://host[:port][,host[:port]...]/MASTER[/db]"]),
-        (#"{"cluster": "c", "heartbeat": "2s"}"#,
-         ["DIR/dcrond.json: nodeTimeout: 3s must be at least twice the heartbeat (2s), or one late heartbeat drops the node"]),
-        (#"{"cluster": "c", "heartbeat": "10ms"}"#, ["DIR/dcrond.json: heartbeat: \"10ms\" is shorter than the minimum 100ms"]),
-        (#"{"cluster": "c", "virtualNodes": 0}"#, ["DIR/dcrond.json: virtualNodes: 0 is out of range 1-10000"]),
-        (#"{"cluster": "c", "maxConcurrentRuns": 0}"#, ["DIR/dcrond.json: maxConcurrentRuns: 0 is out of range 1-10000"]),
-        (#"{"cluster": "c", "virtualNodes": 1.5}"#, ["DIR/dcrond.json: virtualNodes: expected a whole number from 1 to 10000, got 1.5"]),
-        (#"{"cluster": "c", "timezone": "Europe/Nowhere"}"#,
-         ["DIR/dcrond.json: timezone: \"Europe/Nowhere\" is not a known time zone (no /usr/share/zoneinfo/Europe/Nowhere)"]),
-        (#"{"cluster": "c", "timezone": "America/NewYork"}"#,
-         ["DIR/dcrond.json: timezone: \"America/NewYork\" is not a known time zone (did you mean \"America/New_York\"?)"]),
-        (#"{"cluster": "c", "redisPasswordFile": "/x"}"#, ["DIR/dcrond.json: redisPasswordFile: given without \"redis\""]),
-        (#"{"cluster": "c", "redis": "redis://h", "sentinelPassword": "s"}"#,
-         ["DIR/dcrond.json: sentinelPassword: applies only to a redis+sentinel:// address"]),
-        (#"{"cluster": "c", "redis": "redis+sentinel://h/m", "sentinelPassword": "s", "sentinelPasswordFile": "/p"}"#,
-         ["DIR/dcrond.json: sentinelPassword: give either sentinelPassword or sentinelPasswordFile, not both"]),
-        (#"{"cluster": "c", "claimReplicas": 1}"#, ["DIR/dcrond.json: claimReplicas: given without \"redis\": a standalone node has no replicas"]),
-        (#"{"cluster": "c", "redis": "redis://h", "claimReplicas": 17}"#, ["DIR/dcrond.json: claimReplicas: 17 is out of range 0-16"]),
-        (#"{"cluster": "c", "redis": "redis://h", "claimReplicas": 1, "claimReplicaTimeout": "11s"}"#,
-         ["DIR/dcrond.json: claimReplicaTimeout: 11s is over 10s: a claim holds its connection for that long"]),
-        (#"{"cluster": "c", "hearbeat": "1s"}"#, ["DIR/dcrond.json: hearbeat: unknown key (did you mean \"heartbeat\"?)"]),
-        (#"{"cluster": "c", "jobs": "missing.json"}"#, ["DIR/missing.json: cannot read: No such file or directory"]),
-        (#"{"cluster": "c",}"#, ["DIR/dcrond.json: invalid JSON at line 1, column 17: trailing comma before '}'"]),
-        (#"["cluster"]"#, ["DIR/dcrond.json: expected a JSON object at the top level, got an array"]),
-    ])
+    @Test(
+        "problems of the daemon file",
+        arguments: [
+            (#"{"node": "n"}"#, ["DIR/dcrond.json: cluster: required (the name shared by the nodes of one pool)"]),
+            (
+                #"{"cluster": "a{b}"}"#,
+                ["DIR/dcrond.json: cluster: \"a{b}\" must be 1-64 letters, digits, '-', '_' or '.'"]
+            ),
+            (
+                #"{"cluster": "c", "redis": "localhost:6379"}"#,
+                [
+                    "DIR/dcrond.json: redis: invalid Redis address \"localhost:6379\": expected redis://[user:password@]host[:port][/db], unix:///path/to/redis.sock[?db=N] or redis+sentinel://host[:port][,host[:port]...]/MASTER[/db]"
+                ]
+            ),
+            (
+                #"{"cluster": "c", "heartbeat": "2s"}"#,
+                [
+                    "DIR/dcrond.json: nodeTimeout: 3s must be at least twice the heartbeat (2s), or one late heartbeat drops the node"
+                ]
+            ),
+            (
+                #"{"cluster": "c", "heartbeat": "10ms"}"#,
+                ["DIR/dcrond.json: heartbeat: \"10ms\" is shorter than the minimum 100ms"]
+            ),
+            (#"{"cluster": "c", "virtualNodes": 0}"#, ["DIR/dcrond.json: virtualNodes: 0 is out of range 1-10000"]),
+            (
+                #"{"cluster": "c", "maxConcurrentRuns": 0}"#,
+                ["DIR/dcrond.json: maxConcurrentRuns: 0 is out of range 1-10000"]
+            ),
+            (
+                #"{"cluster": "c", "virtualNodes": 1.5}"#,
+                ["DIR/dcrond.json: virtualNodes: expected a whole number from 1 to 10000, got 1.5"]
+            ),
+            (
+                #"{"cluster": "c", "timezone": "Europe/Nowhere"}"#,
+                [
+                    "DIR/dcrond.json: timezone: \"Europe/Nowhere\" is not a known time zone (no /usr/share/zoneinfo/Europe/Nowhere)"
+                ]
+            ),
+            (
+                #"{"cluster": "c", "timezone": "America/NewYork"}"#,
+                [
+                    "DIR/dcrond.json: timezone: \"America/NewYork\" is not a known time zone (did you mean \"America/New_York\"?)"
+                ]
+            ),
+            (
+                #"{"cluster": "c", "redisPasswordFile": "/x"}"#,
+                ["DIR/dcrond.json: redisPasswordFile: given without \"redis\""]
+            ),
+            (
+                #"{"cluster": "c", "redis": "redis://h", "sentinelPassword": "s"}"#,
+                ["DIR/dcrond.json: sentinelPassword: applies only to a redis+sentinel:// address"]
+            ),
+            (
+                #"{"cluster": "c", "redis": "redis+sentinel://h/m", "sentinelPassword": "s", "sentinelPasswordFile": "/p"}"#,
+                ["DIR/dcrond.json: sentinelPassword: give either sentinelPassword or sentinelPasswordFile, not both"]
+            ),
+            (
+                #"{"cluster": "c", "claimReplicas": 1}"#,
+                ["DIR/dcrond.json: claimReplicas: given without \"redis\": a standalone node has no replicas"]
+            ),
+            (
+                #"{"cluster": "c", "redis": "redis://h", "claimReplicas": 17}"#,
+                ["DIR/dcrond.json: claimReplicas: 17 is out of range 0-16"]
+            ),
+            (
+                #"{"cluster": "c", "redis": "redis://h", "claimReplicas": 1, "claimReplicaTimeout": "11s"}"#,
+                ["DIR/dcrond.json: claimReplicaTimeout: 11s is over 10s: a claim holds its connection for that long"]
+            ),
+            (
+                #"{"cluster": "c", "hearbeat": "1s"}"#,
+                ["DIR/dcrond.json: hearbeat: unknown key (did you mean \"heartbeat\"?)"]
+            ),
+            (
+                #"{"cluster": "c", "jobs": "missing.json"}"#,
+                ["DIR/missing.json: cannot read: No such file or directory"]
+            ),
+            (#"{"cluster": "c",}"#, ["DIR/dcrond.json: invalid JSON at line 1, column 17: trailing comma before '}'"]),
+            (#"["cluster"]"#, ["DIR/dcrond.json: expected a JSON object at the top level, got an array"]),
+        ]
+    )
     func daemonProblems(daemon: String, expected: [String]) throws {
         let folder = try ConfigurationFolder(daemon: daemon, jobs: #"{"jobs": []}"#)
         #expect(folder.problems() == expected)
@@ -194,10 +255,13 @@ struct ConfigurationLoaderTests {
 
     @Test("a sentinel address with the sentinels' own credentials and replica acknowledgements")
     func sentinelSettings() throws {
-        let folder = try ConfigurationFolder(daemon: #"""
-            {"cluster": "c", "redis": "redis+sentinel://:data@s1,s2:5000/mymaster", "redisPasswordFile": "redis.pw",
-             "sentinelUsername": "watcher", "sentinelPasswordFile": "sentinel.pw", "claimReplicas": 1, "claimReplicaTimeout": "250ms"}
-            """#, jobs: #"{"jobs": []}"#)
+        let folder = try ConfigurationFolder(
+            daemon: #"""
+                {"cluster": "c", "redis": "redis+sentinel://:data@s1,s2:5000/mymaster", "redisPasswordFile": "redis.pw",
+                 "sentinelUsername": "watcher", "sentinelPasswordFile": "sentinel.pw", "claimReplicas": 1, "claimReplicaTimeout": "250ms"}
+                """#,
+            jobs: #"{"jobs": []}"#
+        )
         let daemon = try folder.load().daemon
         let group = try #require(daemon.redis?.sentinelGroup)
         #expect(group.sentinels == [.init(host: "s1", port: 26379), .init(host: "s2", port: 5000)])
@@ -211,35 +275,51 @@ struct ConfigurationLoaderTests {
     @Test("problems of the jobs file as a whole")
     func jobsFileProblems() throws {
         let missingJobs = try ConfigurationFolder(jobs: #"{"job": []}"#)
-        #expect(missingJobs.problems() == [
-            "DIR/jobs.json: job: unknown key (did you mean \"jobs\"?)",
-            "DIR/jobs.json: jobs: required: {\"jobs\": [ {\"name\": ..., \"schedule\": ..., \"command\": ...} ]}",
-        ])
+        #expect(
+            missingJobs.problems() == [
+                "DIR/jobs.json: job: unknown key (did you mean \"jobs\"?)",
+                "DIR/jobs.json: jobs: required: {\"jobs\": [ {\"name\": ..., \"schedule\": ..., \"command\": ...} ]}",
+            ]
+        )
         let notArray = try ConfigurationFolder(jobs: #"{"jobs": {"a": 1}}"#)
         #expect(notArray.problems() == ["DIR/jobs.json: jobs: expected an array of jobs, got an object"])
         let syntax = try ConfigurationFolder(jobs: "{\"jobs\": [\n  {\"name\": \"a\" \"schedule\": \"x\"}\n]}")
-        #expect(syntax.problems() == ["DIR/jobs.json: invalid JSON at line 2, column 16: expected ',' or '}' after the value of \"name\""])
+        #expect(
+            syntax.problems() == [
+                "DIR/jobs.json: invalid JSON at line 2, column 16: expected ',' or '}' after the value of \"name\""
+            ]
+        )
     }
 
     @Test("the fingerprint is stable, and changes with any effective setting")
     func fingerprint() throws {
-        let jobs = #"{"jobs": [{"name": "a", "schedule": "* * * * *", "command": "true"}, {"name": "b", "schedule": "@daily", "command": "x", "timezone": "Europe/Berlin"}]}"#
+        let jobs =
+            #"{"jobs": [{"name": "a", "schedule": "* * * * *", "command": "true"}, {"name": "b", "schedule": "@daily", "command": "x", "timezone": "Europe/Berlin"}]}"#
         let first = try ConfigurationFolder(jobs: jobs).load().table.fingerprint
         #expect(first.count == 16)
         // Same table, other order and spacing, defaults written out: same fingerprint.
-        let reordered = try ConfigurationFolder(jobs: """
-            {"jobs": [
-              {"command": "x", "name": "b", "timezone": "Europe/Berlin", "schedule": "@daily", "killGrace": "10s"},
-              {"name": "a", "schedule": "* * * * *", "command": "true", "enabled": true, "overlap": "allow"}
-            ]}
-            """).load().table.fingerprint
+        let reordered = try ConfigurationFolder(
+            jobs: """
+                {"jobs": [
+                  {"command": "x", "name": "b", "timezone": "Europe/Berlin", "schedule": "@daily", "killGrace": "10s"},
+                  {"name": "a", "schedule": "* * * * *", "command": "true", "enabled": true, "overlap": "allow"}
+                ]}
+                """
+        ).load().table.fingerprint
         #expect(reordered == first)
-        let changed = try ConfigurationFolder(jobs: jobs.replacingOccurrences(of: "Europe/Berlin", with: "Europe/Paris")).load().table.fingerprint
+        let changed = try ConfigurationFolder(
+            jobs: jobs.replacingOccurrences(of: "Europe/Berlin", with: "Europe/Paris")
+        ).load().table.fingerprint
         #expect(changed != first)
         // The daemon's default zone is part of the effective table of jobs without one.
-        let otherDefault = try ConfigurationFolder(daemon: #"{"cluster": "test", "timezone": "Asia/Tokyo"}"#, jobs: jobs).load().table.fingerprint
+        let otherDefault = try ConfigurationFolder(
+            daemon: #"{"cluster": "test", "timezone": "Asia/Tokyo"}"#,
+            jobs: jobs
+        ).load().table.fingerprint
         #expect(otherDefault != first)
-        let retries = try ConfigurationFolder(jobs: jobs.replacingOccurrences(of: #""command": "x""#, with: #""command": "x", "retries": 1"#)).load().table.fingerprint
+        let retries = try ConfigurationFolder(
+            jobs: jobs.replacingOccurrences(of: #""command": "x""#, with: #""command": "x", "retries": 1"#)
+        ).load().table.fingerprint
         #expect(retries != first)
     }
 

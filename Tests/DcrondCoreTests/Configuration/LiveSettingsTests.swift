@@ -1,5 +1,6 @@
-@testable import DcrondCore
 import Testing
+
+@testable import DcrondCore
 
 @Suite("What a reload may change while the daemon runs")
 struct LiveSettingsTests {
@@ -11,7 +12,9 @@ struct LiveSettingsTests {
     @Test("maxConcurrentRuns, logLevel, shutdownGrace, missedRunGrace and reloadOnChange apply; none needs a restart")
     func live() throws {
         let running = try load(#"{"cluster": "c", "node": "n1", "timezone": "UTC"}"#)
-        let new = try load(#"{"cluster": "c", "node": "n1", "timezone": "UTC", "maxConcurrentRuns": 3, "logLevel": "debug", "shutdownGrace": "5s", "missedRunGrace": "9s", "reloadOnChange": false}"#)
+        let new = try load(
+            #"{"cluster": "c", "node": "n1", "timezone": "UTC", "maxConcurrentRuns": 3, "logLevel": "debug", "shutdownGrace": "5s", "missedRunGrace": "9s", "reloadOnChange": false}"#
+        )
         let (settings, needsRestart) = running.adopting(new)
         #expect(needsRestart.isEmpty)
         #expect(settings == new)
@@ -20,17 +23,32 @@ struct LiveSettingsTests {
 
     @Test("the node, its pool and its connections need a restart: named, and the running values stay")
     func restart() throws {
-        let running = try load(#"{"cluster": "c", "node": "n1", "timezone": "UTC", "redis": "redis://127.0.0.1:6379", "metrics": "127.0.0.1:9464"}"#)
-        let new = try load(#"{"cluster": "d", "node": "n2", "timezone": "UTC", "redis": "redis://127.0.0.1:6380", "heartbeat": "2s", "nodeTimeout": "6s", "virtualNodes": 10, "claimReplicas": 1, "claimReplicaTimeout": "1s", "metrics": "127.0.0.1:9465", "maxConcurrentRuns": 2}"#)
+        let running = try load(
+            #"{"cluster": "c", "node": "n1", "timezone": "UTC", "redis": "redis://127.0.0.1:6379", "metrics": "127.0.0.1:9464"}"#
+        )
+        let new = try load(
+            #"{"cluster": "d", "node": "n2", "timezone": "UTC", "redis": "redis://127.0.0.1:6380", "heartbeat": "2s", "nodeTimeout": "6s", "virtualNodes": 10, "claimReplicas": 1, "claimReplicaTimeout": "1s", "metrics": "127.0.0.1:9465", "maxConcurrentRuns": 2}"#
+        )
         let (settings, needsRestart) = running.adopting(new)
-        #expect(needsRestart == ["cluster", "node", "redis", "heartbeat", "nodeTimeout", "virtualNodes", "claimReplicas", "claimReplicaTimeout", "metrics"])
-        #expect(settings.cluster == "c" && settings.node == "n1" && settings.redis == running.redis && settings.metrics == running.metrics)
+        #expect(
+            needsRestart == [
+                "cluster", "node", "redis", "heartbeat", "nodeTimeout", "virtualNodes", "claimReplicas",
+                "claimReplicaTimeout", "metrics",
+            ]
+        )
+        #expect(
+            settings.cluster == "c" && settings.node == "n1" && settings.redis == running.redis
+                && settings.metrics == running.metrics
+        )
         #expect(settings.maxConcurrentRuns == 2, "what can apply still does")
     }
 
     @Test("logLevel must be a level")
     func badLevel() throws {
-        let folder = try ConfigurationFolder(daemon: #"{"cluster": "c", "timezone": "UTC", "logLevel": "verbose"}"#, jobs: #"{"jobs": []}"#)
+        let folder = try ConfigurationFolder(
+            daemon: #"{"cluster": "c", "timezone": "UTC", "logLevel": "verbose"}"#,
+            jobs: #"{"jobs": []}"#
+        )
         #expect(folder.problems().contains { $0.contains("logLevel") && $0.contains("\"verbose\" is not one of") })
     }
 }

@@ -1,5 +1,6 @@
-@testable import DcrondCore
 import Testing
+
+@testable import DcrondCore
 
 /// The committed corpus of malformed configurations (Tests/Fixtures/malformed/*.case), each with
 /// the exact problems it must produce. A case is three sections: `--- dcrond.json`, `--- jobs.json`
@@ -12,7 +13,8 @@ struct MalformedCorpusTests {
         return parts.joined(separator: "/") + "/Fixtures/malformed"
     }()
 
-    static let cases: [String] = (FileSystem.entries(of: folder) ?? []).map(\.name).filter { $0.hasSuffix(".case") }.sorted()
+    static let cases: [String] = (FileSystem.entries(of: folder) ?? []).map(\.name).filter { $0.hasSuffix(".case") }
+        .sorted()
 
     @Test("the corpus is there")
     func present() {
@@ -25,7 +27,11 @@ struct MalformedCorpusTests {
         var sections: [String: [Substring]] = [:]
         var current = ""
         for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
-            if line.hasPrefix("--- ") { current = String(line.dropFirst(4)); sections[current] = []; continue }
+            if line.hasPrefix("--- ") {
+                current = String(line.dropFirst(4))
+                sections[current] = []
+                continue
+            }
             sections[current, default: []].append(line)
         }
         func body(_ key: String) -> String { (sections[key] ?? []).joined(separator: "\n") }

@@ -1,5 +1,6 @@
-@testable import DcrondCore
 import Testing
+
+@testable import DcrondCore
 
 #if canImport(Glibc)
 import Glibc
@@ -15,8 +16,14 @@ struct ReloadReportTests {
             unlink(ReloadReport.path(in: directory))
             rmdir(directory)
         }
-        let report = ReloadReport(pid: 42, generation: 3, accepted: false, fingerprint: "00ff",
-                                  problems: ["jobs.json: job \"a\": schedule: \"x\""], needsRestart: ["redis"])
+        let report = ReloadReport(
+            pid: 42,
+            generation: 3,
+            accepted: false,
+            fingerprint: "00ff",
+            problems: ["jobs.json: job \"a\": schedule: \"x\""],
+            needsRestart: ["redis"]
+        )
         try report.write(in: directory)
         #expect(ReloadReport.read(in: directory) == report)
         #expect(access(ReloadReport.path(in: directory) + ".tmp", F_OK) != 0, "no temporary file left")

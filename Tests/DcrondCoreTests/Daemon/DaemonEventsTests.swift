@@ -1,5 +1,6 @@
-@testable import DcrondCore
 import Testing
+
+@testable import DcrondCore
 
 @Suite("daemon events: the members a repair waits for")
 struct DaemonEventsTests {

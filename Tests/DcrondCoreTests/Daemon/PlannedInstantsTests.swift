@@ -1,5 +1,6 @@
-@testable import DcrondCore
 import Testing
+
+@testable import DcrondCore
 
 @Suite("Planned instants: the scheduler's queue")
 struct PlannedInstantsTests {

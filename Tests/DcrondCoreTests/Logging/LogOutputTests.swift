@@ -1,6 +1,7 @@
-@testable import DcrondCore
 import Logging
 import Testing
+
+@testable import DcrondCore
 
 #if canImport(Glibc)
 import Glibc
@@ -8,13 +9,22 @@ import Glibc
 
 @Suite("Log records: logfmt, JSON lines, journal fields and priorities")
 struct LogOutputTests {
-    @Test("logfmt: millisecond UTC time, level, message, sorted pairs; values with spaces, quotes or newlines are quoted")
+    @Test(
+        "logfmt: millisecond UTC time, level, message, sorted pairs; values with spaces, quotes or newlines are quoted"
+    )
     func logfmt() {
         // 2026-12-01T02:30:00.004Z
         let time: Int64 = 1_796_092_200_004_000_000
-        let line = LogOutput.logfmtLine(time: time, level: .info, message: "run started",
-                                        metadata: ["mode": "cluster main", "job": "backup", "quote": "say \"hi\"", "empty": "", "lines": "a\nb"])
-        #expect(line == #"2026-12-01T02:30:00.004Z info run started empty="" job=backup lines="a\nb" mode="cluster main" quote="say \"hi\"""#)
+        let line = LogOutput.logfmtLine(
+            time: time,
+            level: .info,
+            message: "run started",
+            metadata: ["mode": "cluster main", "job": "backup", "quote": "say \"hi\"", "empty": "", "lines": "a\nb"]
+        )
+        #expect(
+            line
+                == #"2026-12-01T02:30:00.004Z info run started empty="" job=backup lines="a\nb" mode="cluster main" quote="say \"hi\"""#
+        )
         #expect(LogOutput.logfmtValue("a=b") == #""a=b""#)
         #expect(LogOutput.logfmtValue("plain-word_1.2") == "plain-word_1.2")
         #expect(LogOutput.logfmtValue("tab\there\u{1b}") == #""tab\there\u001b""#)
@@ -22,7 +32,12 @@ struct LogOutputTests {
 
     @Test("a newline in a message cannot forge a second record")
     func messageNewline() {
-        let line = LogOutput.logfmtLine(time: 0, level: .warning, message: "one\n1970-01-01T00:00:00.000Z error forged", metadata: [:])
+        let line = LogOutput.logfmtLine(
+            time: 0,
+            level: .warning,
+            message: "one\n1970-01-01T00:00:00.000Z error forged",
+            metadata: [:]
+        )
         #expect(!line.contains("\n"))
     }
 
@@ -73,18 +88,25 @@ struct LogOutputTests {
         let logger = output.logger()
         logger.info("hidden")
         logger.warning("shown", metadata: Logger.Metadata().event(.runFailed))
-        output.jobOutput(JobRunner.RunContext(job: "j", runID: "r", scheduledAt: 5, attempt: 1), OutputLine(stream: .stdout, text: "job says hi", truncated: false))
+        output.jobOutput(
+            JobRunner.RunContext(job: "j", runID: "r", scheduledAt: 5, attempt: 1),
+            OutputLine(stream: .stdout, text: "job says hi", truncated: false)
+        )
         output.level = .debug
         logger.debug("now shown")
         close(descriptors[1])
         var bytes: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 4096)
         while case let count = read(descriptors[0], &buffer, 4096), count > 0 { bytes += buffer[0..<count] }
-        let lines = String(decoding: bytes, as: UTF8.self).split(separator: "\n").map { String($0.split(separator: " ", maxSplits: 1)[1]) }
-        #expect(lines == [
-            "warning shown event=run-failed node=n1",
-            "info job says hi attempt=1 job=j node=n1 run=r scheduledAt=5 stream=stdout",
-            "debug now shown node=n1",
-        ])
+        let lines = String(decoding: bytes, as: UTF8.self).split(separator: "\n").map {
+            String($0.split(separator: " ", maxSplits: 1)[1])
+        }
+        #expect(
+            lines == [
+                "warning shown event=run-failed node=n1",
+                "info job says hi attempt=1 job=j node=n1 run=r scheduledAt=5 stream=stdout",
+                "debug now shown node=n1",
+            ]
+        )
     }
 }

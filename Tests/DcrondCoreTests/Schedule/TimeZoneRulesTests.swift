@@ -1,5 +1,6 @@
-@testable import DcrondCore
 import Testing
+
+@testable import DcrondCore
 
 @Suite("Time zone rules and instants")
 struct TimeZoneRulesTests {
@@ -20,14 +21,19 @@ struct TimeZoneRulesTests {
     func badNames() {
         for name in ["../etc/passwd", "/etc/localtime", "Europe/../../x", "", "Europe/Berlin;rm"] {
             let error = #expect(throws: TimeZoneError.self) { try TimeZoneRules.named(name) }
-            #expect(error?.reason == "is neither a tz database name such as Europe/Berlin nor a POSIX TZ rule such as EST5EDT,M3.2.0,M11.1.0")
+            #expect(
+                error?.reason
+                    == "is neither a tz database name such as Europe/Berlin nor a POSIX TZ rule such as EST5EDT,M3.2.0,M11.1.0"
+            )
         }
     }
 
     @Test("a near-miss name is answered with the database's name")
     func nearMiss() {
-        for (name, suggestion) in [("America/NewYork", "America/New_York"), ("europe/berlin", "Europe/Berlin"),
-                                   ("Europe/Berln", "Europe/Berlin"), ("Asia/Kolkatta", "Asia/Kolkata")] {
+        for (name, suggestion) in [
+            ("America/NewYork", "America/New_York"), ("europe/berlin", "Europe/Berlin"),
+            ("Europe/Berln", "Europe/Berlin"), ("Asia/Kolkatta", "Asia/Kolkata"),
+        ] {
             let error = #expect(throws: TimeZoneError.self) { try TimeZoneRules.named(name) }
             #expect(error?.reason == "is not a known time zone (did you mean \"\(suggestion)\"?)")
         }
@@ -40,20 +46,28 @@ struct TimeZoneRulesTests {
         // New York's rules since 2007, written out: the same offsets as the zone file.
         let rule = try TimeZoneRules.named("EST5EDT,M3.2.0,M11.1.0")
         let newYork = try TimeZoneRules.named("America/New_York")
-        for instant: Int64 in [1_710_054_000, 1_710_053_999, 1_730_613_600, 1_730_613_599, 1_750_000_000, 1_900_000_000] {
+        for instant: Int64 in [
+            1_710_054_000, 1_710_053_999, 1_730_613_600, 1_730_613_599, 1_750_000_000, 1_900_000_000,
+        ] {
             #expect(rule.offset(at: instant) == newYork.offset(at: instant))
         }
         #expect(try TimeZoneRules.named("JST-9").offset(at: 0) == 32_400)
         #expect(try TimeZoneRules.named("<+0530>-5:30").offset(at: 1_750_000_000) == 19_800)
         // A DST part without its dates depends on the host's posixrules file: refused.
         let error = #expect(throws: TimeZoneError.self) { try TimeZoneRules.named("CET-1CEST") }
-        #expect(error?.reason == "is a POSIX TZ rule dcrond cannot use: a DST part needs the dates of its changes, as in CET-1CEST,M3.5.0,M10.5.0/3 (or use a zone name such as Europe/Berlin)")
+        #expect(
+            error?.reason
+                == "is a POSIX TZ rule dcrond cannot use: a DST part needs the dates of its changes, as in CET-1CEST,M3.5.0,M10.5.0/3 (or use a zone name such as Europe/Berlin)"
+        )
         // Found by the fuzzer: an offset of 16 digits overflowed.
         for huge in ["UTC6666666666666666", "UTC168", "UTC5:60", "EST5EDT,J999,J1", "EST5EDT,M3.2.0/99999,M11.1.0"] {
             #expect(throws: TimeZoneError.self) { try TimeZoneRules.named(huge) }
         }
         let garbled = #expect(throws: TimeZoneError.self) { try TimeZoneRules.named("EST5EDT,M3.2.0") }
-        #expect(garbled?.reason == "is not a POSIX TZ rule dcrond can read, such as EST5EDT,M3.2.0,M11.1.0 (or use a zone name such as America/New_York)")
+        #expect(
+            garbled?.reason
+                == "is not a POSIX TZ rule dcrond can read, such as EST5EDT,M3.2.0,M11.1.0 (or use a zone name such as America/New_York)"
+        )
     }
 
     @Test("POSIX TZ rules as found in zone file footers")

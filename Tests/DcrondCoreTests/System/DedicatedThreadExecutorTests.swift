@@ -1,6 +1,7 @@
-@testable import DcrondCore
 import Synchronization
 import Testing
+
+@testable import DcrondCore
 
 #if canImport(Glibc)
 import Glibc

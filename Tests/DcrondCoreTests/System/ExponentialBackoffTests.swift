@@ -1,15 +1,18 @@
-@testable import DcrondCore
 import Testing
+
+@testable import DcrondCore
 
 @Suite("Exponential backoff")
 struct ExponentialBackoffTests {
     @Test("nominal delays double up to the cap")
     func nominal() {
         let backoff = ExponentialBackoff(initial: .milliseconds(100), maximum: .seconds(5))
-        #expect((1...8).map { backoff.nominalDelay(forRetry: $0) } == [
-            .milliseconds(100), .milliseconds(200), .milliseconds(400), .milliseconds(800),
-            .milliseconds(1600), .milliseconds(3200), .seconds(5), .seconds(5),
-        ])
+        #expect(
+            (1...8).map { backoff.nominalDelay(forRetry: $0) } == [
+                .milliseconds(100), .milliseconds(200), .milliseconds(400), .milliseconds(800),
+                .milliseconds(1600), .milliseconds(3200), .seconds(5), .seconds(5),
+            ]
+        )
         #expect(backoff.nominalDelay(forRetry: 10_000) == .seconds(5))
     }
 

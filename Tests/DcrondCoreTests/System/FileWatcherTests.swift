@@ -1,6 +1,7 @@
-@testable import DcrondCore
 import Synchronization
 import Testing
+
+@testable import DcrondCore
 
 #if canImport(Glibc)
 import Glibc
@@ -24,7 +25,9 @@ struct FileWatcherTests {
     }
 
     private func settle(_ counter: Counter, toAtLeast value: Int) async throws {
-        for _ in 0..<40 where counter.value.load(ordering: .relaxed) < value { try await Task.sleep(for: .milliseconds(50)) }
+        for _ in 0..<40 where counter.value.load(ordering: .relaxed) < value {
+            try await Task.sleep(for: .milliseconds(50))
+        }
         try await Task.sleep(for: .milliseconds(300))
     }
 

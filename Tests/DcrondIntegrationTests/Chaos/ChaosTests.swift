@@ -8,7 +8,9 @@ import Glibc
 
 @Suite("chaos: every fault kind once against a real pool", .enabled(if: RedisTestServer.enabled), .serialized)
 struct ChaosTests {
-    @Test("every fault of the table, one after another: no duplicate, no loss outside the documented window, no overlapping forbid run")
+    @Test(
+        "every fault of the table, one after another: no duplicate, no loss outside the documented window, no overlapping forbid run"
+    )
     func everyFaultOnce() async throws {
         var settings = ChaosSettings()
         if getenv("DCROND_REQUIRE_REDIS").map({ String(cString: $0) == "1" }) == true {
@@ -42,6 +44,9 @@ struct ChaosTests {
         #expect(audit.replayedWhileDisabled.isEmpty, "\(audit.replayedWhileDisabled)", sourceLocation: sourceLocation)
         #expect(audit.duplicateIDRefused && audit.duplicateIDRan == 0, sourceLocation: sourceLocation)
         #expect(audit.slowStops.isEmpty, "\(audit.slowStops)", sourceLocation: sourceLocation)
-        #expect(audit.expected > 1000 && audit.ran >= audit.expected - audit.lostInWindow.count, sourceLocation: sourceLocation)
+        #expect(
+            audit.expected > 1000 && audit.ran >= audit.expected - audit.lostInWindow.count,
+            sourceLocation: sourceLocation
+        )
     }
 }

@@ -1,8 +1,9 @@
-@testable import DcrondCore
 import DcrondTestSupport
 import Logging
 import Synchronization
 import Testing
+
+@testable import DcrondCore
 
 #if canImport(Glibc)
 import Glibc
@@ -15,9 +16,12 @@ let testHeartbeat = Duration.milliseconds(250)
 let testNodeTimeout = Duration.seconds(1)
 
 func makePool(_ node: String, cluster: String, endpoint: RedisEndpoint, fingerprint: String = "f") -> NodePool {
-    NodePool(settings: PoolSettings(cluster: cluster, node: node, heartbeat: testHeartbeat, nodeTimeout: testNodeTimeout),
-             redis: RedisClient(endpoint: endpoint, logger: quietLogger),
-             description: NodeDescription(fingerprint: fingerprint, timeZone: "UTC"), logger: quietLogger)
+    NodePool(
+        settings: PoolSettings(cluster: cluster, node: node, heartbeat: testHeartbeat, nodeTimeout: testNodeTimeout),
+        redis: RedisClient(endpoint: endpoint, logger: quietLogger),
+        description: NodeDescription(fingerprint: fingerprint, timeZone: "UTC"),
+        logger: quietLogger
+    )
 }
 
 func members(_ pool: NodePool) async -> [String] {
@@ -47,7 +51,9 @@ struct NodePoolTests {
         let b = makePool("b", cluster: cluster, endpoint: server.unixEndpoint)
         let c = makePool("c", cluster: cluster, endpoint: server.tcpEndpoint)
         for pool in [a, b, c] { await pool.start() }
-        for pool in [a, b, c] { try await within(.seconds(2)) { await members(pool) == ["a:active", "b:active", "c:active"] } }
+        for pool in [a, b, c] {
+            try await within(.seconds(2)) { await members(pool) == ["a:active", "b:active", "c:active"] }
+        }
         #expect(await b.view.ring == a.view.ring)
         #expect(await a.ownership() != nil)
 
@@ -58,7 +64,10 @@ struct NodePoolTests {
 
         await c.stop()  // a crash: no leave
         let crashSeen = try await within(.seconds(3)) { await members(a) == ["a:active"] }
-        #expect(crashSeen <= testNodeTimeout + testHeartbeat * 2, "a crash is seen within timeout + heartbeat (took \(crashSeen))")
+        #expect(
+            crashSeen <= testNodeTimeout + testHeartbeat * 2,
+            "a crash is seen within timeout + heartbeat (took \(crashSeen))"
+        )
         await a.leave()
     }
 
@@ -69,11 +78,15 @@ struct NodePoolTests {
         // A 6 s heartbeat: anything seen within 2 s was pushed, not polled (2 s, not less: a loaded
         // CI machine running the failover suites beside this one took 1.01 s to push).
         func slowPool(_ node: String) -> NodePool {
-            NodePool(settings: PoolSettings(cluster: "pub", node: node, heartbeat: .seconds(6), nodeTimeout: .seconds(18)),
-                     redis: RedisClient(endpoint: server.unixEndpoint, logger: quietLogger),
-                     description: NodeDescription(fingerprint: "f", timeZone: "UTC"), logger: quietLogger)
+            NodePool(
+                settings: PoolSettings(cluster: "pub", node: node, heartbeat: .seconds(6), nodeTimeout: .seconds(18)),
+                redis: RedisClient(endpoint: server.unixEndpoint, logger: quietLogger),
+                description: NodeDescription(fingerprint: "f", timeZone: "UTC"),
+                logger: quietLogger
+            )
         }
-        let a = slowPool("a"), b = slowPool("b")
+        let a = slowPool("a")
+        let b = slowPool("b")
         await a.start()
         try await within(.seconds(2)) { await members(a) == ["a:active"] }
         try await Task.sleep(for: .milliseconds(300))  // a's subscription is in place
@@ -100,7 +113,8 @@ struct NodePoolTests {
         #expect(before.nodes == ["n1", "n2", "n3"])
         try await server.restart()
         let back = try await within(.seconds(3)) {
-            (try? await RedisClient(endpoint: server.tcpEndpoint).send("ZCARD", ClusterKeys(cluster: cluster).members)) == .integer(3)
+            (try? await RedisClient(endpoint: server.tcpEndpoint).send("ZCARD", ClusterKeys(cluster: cluster).members))
+                == .integer(3)
         }
         #expect(back <= testHeartbeat * 2, "all nodes re-registered within a heartbeat of the restart (took \(back))")
         // Nodes come back one by one; once each has seen all of them again, placement is as before.
@@ -166,13 +180,23 @@ struct NodePoolTests {
         defer { server.stop() }
         let helper = buildProductsDirectory() + "/dcrond-test-helper"
         let output = server.directory + "/helper.out"
-        let pid = try spawn([helper, "pool", "unix://\(server.socketPath)", "stop", "stopped", "250", "1000"],
-                            standardOutput: output, standardError: "/dev/null")
-        defer { kill(pid, SIGKILL); var status: Int32 = 0; waitpid(pid, &status, 0); unlink(output) }
+        let pid = try spawn(
+            [helper, "pool", "unix://\(server.socketPath)", "stop", "stopped", "250", "1000"],
+            standardOutput: output,
+            standardError: "/dev/null"
+        )
+        defer {
+            kill(pid, SIGKILL)
+            var status: Int32 = 0
+            waitpid(pid, &status, 0)
+            unlink(output)
+        }
         let watcher = makePool("watcher", cluster: "stop", endpoint: server.unixEndpoint)
         await watcher.start()
         func lines() -> [String] {
-            (try? FileSystem.readFile(output)).map { String(decoding: $0, as: UTF8.self).split(separator: "\n").map(String.init) } ?? []
+            (try? FileSystem.readFile(output)).map {
+                String(decoding: $0, as: UTF8.self).split(separator: "\n").map(String.init)
+            } ?? []
         }
         try await within(.seconds(3)) { await members(watcher) == ["stopped:active", "watcher:active"] }
 
@@ -217,19 +241,37 @@ struct NodePoolTests {
         let server = try await RedisTestServer.start()
         defer { server.stop() }
         let directory = try makeTemporaryDirectory()
-        defer { unlink(directory + "/dcrond.json"); unlink(directory + "/jobs.json"); rmdir(directory) }
-        try writeText(directory + "/dcrond.json", #"{"cluster": "st", "node": "a", "timezone": "UTC", "redis": "unix://\#(server.socketPath)"}"#)
-        try writeText(directory + "/jobs.json", #"{"jobs": [{"name": "j1", "schedule": "@daily", "command": "x"}, {"name": "j2", "schedule": "@hourly", "command": "y", "enabled": false}]}"#)
+        defer {
+            unlink(directory + "/dcrond.json")
+            unlink(directory + "/jobs.json")
+            rmdir(directory)
+        }
+        try writeText(
+            directory + "/dcrond.json",
+            #"{"cluster": "st", "node": "a", "timezone": "UTC", "redis": "unix://\#(server.socketPath)"}"#
+        )
+        try writeText(
+            directory + "/jobs.json",
+            #"{"jobs": [{"name": "j1", "schedule": "@daily", "command": "x"}, {"name": "j2", "schedule": "@hourly", "command": "y", "enabled": false}]}"#
+        )
         let table = try ConfigurationLoader.load(configPath: directory + "/dcrond.json").table
         let a = makePool("a", cluster: "st", endpoint: server.unixEndpoint, fingerprint: table.fingerprint)
         let b = makePool("b", cluster: "st", endpoint: server.unixEndpoint, fingerprint: "0000000000000000")
         for pool in [a, b] { await pool.start() }
         try await within(.seconds(2)) { await members(a) == ["a:active", "b:active"] }
-        let result = try await runProcess([buildProductsDirectory() + "/dcrond", "status", "--config", directory + "/dcrond.json", "--json"])
+        let result = try await runProcess([
+            buildProductsDirectory() + "/dcrond", "status", "--config", directory + "/dcrond.json", "--json",
+        ])
         #expect(result.status == 0, "\(result.standardError)")
-        guard case .object(let top) = try JSONParser.parse(Array(result.standardOutput.utf8)) else { Issue.record("not an object"); return }
+        guard case .object(let top) = try JSONParser.parse(Array(result.standardOutput.utf8)) else {
+            Issue.record("not an object")
+            return
+        }
         func value(_ key: String) -> JSONValue? { top.first { $0.key == key }?.value }
-        guard case .array(let nodes)? = value("nodes"), case .array(let jobs)? = value("jobs") else { Issue.record("no nodes or jobs"); return }
+        guard case .array(let nodes)? = value("nodes"), case .array(let jobs)? = value("jobs") else {
+            Issue.record("no nodes or jobs")
+            return
+        }
         func field(_ object: JSONValue, _ key: String) -> JSONValue? {
             if case .object(let members) = object { return members.first { $0.key == key }?.value }
             return nil
@@ -240,7 +282,9 @@ struct NodePoolTests {
         let ring = HashRing(nodes: ["a", "b"], virtualNodes: 160)
         #expect(jobs.map { field($0, "name") } == [.string("j1"), .string("j2")])
         #expect(jobs.map { field($0, "owner") } == [.string(ring.owner(of: "j1")!), .string(ring.owner(of: "j2")!)])
-        let human = try await runProcess([buildProductsDirectory() + "/dcrond", "status", "--config", directory + "/dcrond.json"])
+        let human = try await runProcess([
+            buildProductsDirectory() + "/dcrond", "status", "--config", directory + "/dcrond.json",
+        ])
         #expect(human.standardOutput.contains("warning: node b runs a different job table"))
         for pool in [a, b] { await pool.leave() }
     }

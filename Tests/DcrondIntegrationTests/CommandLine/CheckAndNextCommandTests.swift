@@ -18,29 +18,43 @@ struct CheckAndNextCommandTests {
 
     @Test("next prints instants with the zone's offset at each instant")
     func nextExpression() async throws {
-        let result = try await runProcess([Self.dcrond, "next", "0 30 2 * * *", "--time-zone", "Europe/Berlin",
-                                     "--after", "2025-03-29T12:00:00Z", "--count", "3"])
+        let result = try await runProcess([
+            Self.dcrond, "next", "0 30 2 * * *", "--time-zone", "Europe/Berlin",
+            "--after", "2025-03-29T12:00:00Z", "--count", "3",
+        ])
         #expect(result.status == 0)
-        #expect(result.outputLines == ["2025-03-30T03:00:00+02:00", "2025-03-31T02:30:00+02:00", "2025-04-01T02:30:00+02:00"])
+        #expect(
+            result.outputLines == [
+                "2025-03-30T03:00:00+02:00", "2025-03-31T02:30:00+02:00", "2025-04-01T02:30:00+02:00",
+            ]
+        )
         #expect(result.standardError.isEmpty)
         // Default count is 5; the default zone is the host's (TZ here).
-        let defaults = try await runProcess([Self.dcrond, "next", "0 0 * * *", "--after", "2025-10-25T12:00:00+02:00"],
-                                      environment: ["TZ=Europe/Berlin", "PATH=/usr/bin:/bin"])
-        #expect(defaults.outputLines == [
-            "2025-10-26T00:00:00+02:00", "2025-10-27T00:00:00+01:00", "2025-10-28T00:00:00+01:00",
-            "2025-10-29T00:00:00+01:00", "2025-10-30T00:00:00+01:00",
-        ])
+        let defaults = try await runProcess(
+            [Self.dcrond, "next", "0 0 * * *", "--after", "2025-10-25T12:00:00+02:00"],
+            environment: ["TZ=Europe/Berlin", "PATH=/usr/bin:/bin"]
+        )
+        #expect(
+            defaults.outputLines == [
+                "2025-10-26T00:00:00+02:00", "2025-10-27T00:00:00+01:00", "2025-10-28T00:00:00+01:00",
+                "2025-10-29T00:00:00+01:00", "2025-10-30T00:00:00+01:00",
+            ]
+        )
     }
 
     @Test("next with --job hashes H; an invalid expression exits 2 with the error on stderr")
     func nextErrors() async throws {
-        let hashed = try await runProcess([Self.dcrond, "next", "H H * * *", "--job", "nightly-backup", "--time-zone", "UTC",
-                                     "--after", "2025-01-01T00:00:00Z", "--count", "1"])
+        let hashed = try await runProcess([
+            Self.dcrond, "next", "H H * * *", "--job", "nightly-backup", "--time-zone", "UTC",
+            "--after", "2025-01-01T00:00:00Z", "--count", "1",
+        ])
         #expect(hashed.outputLines == ["2025-01-01T18:55:00+00:00"])
         let invalid = try await runProcess([Self.dcrond, "next", "0 0 32 * *"])
         #expect(invalid.status == 2)
         #expect(invalid.standardOutput.isEmpty)
-        #expect(invalid.errorLines == ["dcrond: error: \"0 0 32 * *\": field 3 (day of month): \"32\" is out of range 1-31"])
+        #expect(
+            invalid.errorLines == ["dcrond: error: \"0 0 32 * *\": field 3 (day of month): \"32\" is out of range 1-31"]
+        )
         let noJob = try await runProcess([Self.dcrond, "next", "H * * * *"])
         #expect(noJob.status == 2)
         let badAfter = try await runProcess([Self.dcrond, "next", "* * * * *", "--after", "tomorrow"])
@@ -52,11 +66,15 @@ struct CheckAndNextCommandTests {
 
     @Test("next --config --job uses the job's schedule, zone and DST policy")
     func nextJob() async throws {
-        let result = try await runProcess([Self.dcrond, "next", "--config", Self.repository + "/config/dcrond.json",
-                                     "--job", "nightly-backup", "--after", "2025-03-29T12:00:00Z", "--count", "2"])
+        let result = try await runProcess([
+            Self.dcrond, "next", "--config", Self.repository + "/config/dcrond.json",
+            "--job", "nightly-backup", "--after", "2025-03-29T12:00:00Z", "--count", "2",
+        ])
         #expect(result.status == 0)
         #expect(result.outputLines == ["2025-03-30T03:00:00+02:00", "2025-03-31T02:30:00+02:00"])
-        let unknown = try await runProcess([Self.dcrond, "next", "--config", Self.repository + "/config/dcrond.json", "--job", "nope"])
+        let unknown = try await runProcess([
+            Self.dcrond, "next", "--config", Self.repository + "/config/dcrond.json", "--job", "nope",
+        ])
         #expect(unknown.status == 2)
         #expect(unknown.errorLines == ["dcrond: error: \(Self.repository)/config/jobs.json: no job named \"nope\""])
     }
@@ -67,24 +85,39 @@ struct CheckAndNextCommandTests {
         // whatever the clone made them.
         let directory = try makeTemporaryDirectory()
         for name in ["dcrond.json", "jobs.json"] {
-            try writeText(directory + "/" + name, String(decoding: try FileSystem.readFile(Self.repository + "/config/" + name), as: UTF8.self))
+            try writeText(
+                directory + "/" + name,
+                String(decoding: try FileSystem.readFile(Self.repository + "/config/" + name), as: UTF8.self)
+            )
         }
         let good = try await runProcess([Self.dcrond, "check", "--config", directory + "/dcrond.json"])
         #expect(good.status == 0)
-        let loaded = try ConfigurationLoader.load(configPath: Self.repository + "/config/dcrond.json", trust: .unchecked)
+        let loaded = try ConfigurationLoader.load(
+            configPath: Self.repository + "/config/dcrond.json",
+            trust: .unchecked
+        )
         #expect(good.outputLines == ["ok: 8 jobs, fingerprint \(loaded.table.fingerprint)"])
 
-        defer { unlink(directory + "/dcrond.json"); unlink(directory + "/jobs.json"); rmdir(directory) }
+        defer {
+            unlink(directory + "/dcrond.json")
+            unlink(directory + "/jobs.json")
+            rmdir(directory)
+        }
         try writeText(directory + "/dcrond.json", #"{"cluster": "c", "timezone": "UTC"}"#)
-        try writeText(directory + "/jobs.json", #"{"jobs": [{"name": "a", "schedule": "0 0 32 * *", "command": "x"}, {"name": "a", "schedule": "@reboot", "command": "y"}]}"#)
+        try writeText(
+            directory + "/jobs.json",
+            #"{"jobs": [{"name": "a", "schedule": "0 0 32 * *", "command": "x"}, {"name": "a", "schedule": "@reboot", "command": "y"}]}"#
+        )
         let bad = try await runProcess([Self.dcrond, "check", "--config", directory + "/dcrond.json"])
         #expect(bad.status == 1)
         #expect(bad.standardOutput.isEmpty)
-        #expect(bad.errorLines == [
-            "dcrond: error: \(directory)/jobs.json: job \"a\": schedule: field 3 (day of month): \"32\" is out of range 1-31",
-            "dcrond: error: \(directory)/jobs.json: job \"a\": name: duplicate: job #1 has the same name (job #2 repeats it)",
-            "dcrond: error: \(directory)/jobs.json: job \"a\": schedule: @reboot is not supported: a cluster has no single boot to run at; start the command from a systemd unit instead",
-        ])
+        #expect(
+            bad.errorLines == [
+                "dcrond: error: \(directory)/jobs.json: job \"a\": schedule: field 3 (day of month): \"32\" is out of range 1-31",
+                "dcrond: error: \(directory)/jobs.json: job \"a\": name: duplicate: job #1 has the same name (job #2 repeats it)",
+                "dcrond: error: \(directory)/jobs.json: job \"a\": schedule: @reboot is not supported: a cluster has no single boot to run at; start the command from a systemd unit instead",
+            ]
+        )
         let missing = try await runProcess([Self.dcrond, "check", "--config", directory + "/none.json"])
         #expect(missing.status == 1)
         #expect(missing.errorLines == ["dcrond: error: \(directory)/none.json: cannot read: No such file or directory"])

@@ -16,20 +16,29 @@ struct ServiceProtocolTests {
         let directory: String
         let socket: NotifySocket
         let pid: pid_t
-        var log: String { (try? FileSystem.readFile(directory + "/stderr")).map { String(decoding: $0, as: UTF8.self) } ?? "" }
+        var log: String {
+            (try? FileSystem.readFile(directory + "/stderr")).map { String(decoding: $0, as: UTF8.self) } ?? ""
+        }
         var runtime: String { directory + "/run" }
     }
 
     private func start(jobs: String, watchdog: Bool = true) throws -> Node {
         let directory = try makeTemporaryDirectory()
-        try writeText(directory + "/dcrond.json", #"{"cluster": "t", "node": "n1", "jobs": "jobs.json", "timezone": "UTC", "shutdownGrace": "5s"}"#)
+        try writeText(
+            directory + "/dcrond.json",
+            #"{"cluster": "t", "node": "n1", "jobs": "jobs.json", "timezone": "UTC", "shutdownGrace": "5s"}"#
+        )
         try writeText(directory + "/jobs.json", jobs)
         mkdir(directory + "/run", 0o755)
         let socket = try NotifySocket(directory: directory)
         var environment = ["PATH=/usr/bin:/bin", "NOTIFY_SOCKET=\(socket.path)", "RUNTIME_DIRECTORY=\(directory)/run"]
         if watchdog { environment.append("WATCHDOG_USEC=1000000") }
-        let pid = try spawn([Self.dcrond, "run", "--config", directory + "/dcrond.json", "--log-format", "logfmt"],
-                            standardOutput: directory + "/stdout", standardError: directory + "/stderr", environment: environment)
+        let pid = try spawn(
+            [Self.dcrond, "run", "--config", directory + "/dcrond.json", "--log-format", "logfmt"],
+            standardOutput: directory + "/stdout",
+            standardError: directory + "/stderr",
+            environment: environment
+        )
         return Node(directory: directory, socket: socket, pid: pid)
     }
 
@@ -51,9 +60,12 @@ struct ServiceProtocolTests {
         rename(node.directory + "/jobs.json.new", node.directory + "/jobs.json")
     }
 
-    private static let hello = #"{"jobs": [{"name": "hello", "schedule": "* * * * * *", "command": "echo first-line"}]}"#
+    private static let hello =
+        #"{"jobs": [{"name": "hello", "schedule": "* * * * * *", "command": "echo first-line"}]}"#
 
-    @Test("READY=1 with a status line, then WATCHDOG=1 from the loop at least every half interval; STOPPING=1 at SIGTERM")
+    @Test(
+        "READY=1 with a status line, then WATCHDOG=1 from the loop at least every half interval; STOPPING=1 at SIGTERM"
+    )
     func readyAndWatchdog() async throws {
         let node = try start(jobs: Self.hello)
         #expect(try await waitFor(seconds: 10) { node.socket.messages.contains { $0.hasPrefix("READY=1") } })
@@ -68,11 +80,15 @@ struct ServiceProtocolTests {
         #expect(node.socket.messages.contains { $0.hasPrefix("STOPPING=1") })
     }
 
-    @Test("dcrond reload: 0 and RELOADING=1 … READY=1 for a valid table; 1 with the problems for an invalid one, which keeps the old table")
+    @Test(
+        "dcrond reload: 0 and RELOADING=1 … READY=1 for a valid table; 1 with the problems for an invalid one, which keeps the old table"
+    )
     func reloadAnswers() async throws {
         let node = try start(jobs: Self.hello)
         #expect(try await waitFor(seconds: 10) { node.socket.messages.contains { $0.hasPrefix("READY=1") } })
-        let valid = try await runProcess([Self.dcrond, "reload", "--pid", "\(node.pid)", "--runtime-directory", node.runtime])
+        let valid = try await runProcess([
+            Self.dcrond, "reload", "--pid", "\(node.pid)", "--runtime-directory", node.runtime,
+        ])
         #expect(valid.status == 0, "\(valid.standardError)")
         #expect(valid.standardOutput.hasPrefix("reloaded: the daemon runs table "))
         let messages = node.socket.messages
@@ -80,9 +96,14 @@ struct ServiceProtocolTests {
         #expect(messages[reloading...].contains { $0.hasPrefix("READY=1") })
 
         try replace(node, jobs: #"{"jobs": [{"name": "hello", "schedule": "* * * 13 *", "command": "echo"}]}"#)
-        let invalid = try await runProcess([Self.dcrond, "reload", "--pid", "\(node.pid)", "--runtime-directory", node.runtime])
+        let invalid = try await runProcess([
+            Self.dcrond, "reload", "--pid", "\(node.pid)", "--runtime-directory", node.runtime,
+        ])
         #expect(invalid.status == 1)
-        #expect(invalid.standardError.contains("reload rejected: \(node.directory)/jobs.json: job \"hello\": schedule"), "\(invalid.standardError)")
+        #expect(
+            invalid.standardError.contains("reload rejected: \(node.directory)/jobs.json: job \"hello\": schedule"),
+            "\(invalid.standardError)"
+        )
         #expect(invalid.standardError.contains("the daemon keeps running its table"))
         let before = node.log.components("run started")
         try await Task.sleep(for: .seconds(2))
@@ -99,12 +120,26 @@ struct ServiceProtocolTests {
     func fileChanges() async throws {
         let node = try start(jobs: Self.hello)
         #expect(try await waitFor(seconds: 10) { node.socket.messages.contains { $0.hasPrefix("READY=1") } })
-        try replace(node, jobs: #"{"jobs": [{"name": "hello", "schedule": "* * * * * *", "command": "echo first-line"}, {"name": "second", "schedule": "* * * * * *", "command": "echo second-line"}]}"#)
-        #expect(try await waitFor(seconds: 5) { node.log.contains("second-line") }, "the added job runs without a signal")
+        try replace(
+            node,
+            jobs:
+                #"{"jobs": [{"name": "hello", "schedule": "* * * * * *", "command": "echo first-line"}, {"name": "second", "schedule": "* * * * * *", "command": "echo second-line"}]}"#
+        )
+        #expect(
+            try await waitFor(seconds: 5) { node.log.contains("second-line") },
+            "the added job runs without a signal"
+        )
         #expect(node.log.components("the configuration files changed: reloading") == 1)
 
-        try writeText(node.directory + "/dcrond.json", #"{"cluster": "t", "node": "n1", "jobs": "jobs.json", "timezone": "UTC", "reloadOnChange": false, "maxConcurrentRuns": 5, "redis": "redis://127.0.0.1:1"}"#)
-        #expect(try await waitFor(seconds: 5) { node.log.contains("changed settings need a restart to apply; the running values stay: redis") })
+        try writeText(
+            node.directory + "/dcrond.json",
+            #"{"cluster": "t", "node": "n1", "jobs": "jobs.json", "timezone": "UTC", "reloadOnChange": false, "maxConcurrentRuns": 5, "redis": "redis://127.0.0.1:1"}"#
+        )
+        #expect(
+            try await waitFor(seconds: 5) {
+                node.log.contains("changed settings need a restart to apply; the running values stay: redis")
+            }
+        )
         let reloads = node.log.components("the configuration files changed")
         try replace(node, jobs: Self.hello)
         try await Task.sleep(for: .seconds(2))
@@ -114,7 +149,10 @@ struct ServiceProtocolTests {
 
     @Test("a job's output comes after its run's start record, every time")
     func outputOrder() async throws {
-        let node = try start(jobs: #"{"jobs": [{"name": "a", "schedule": "* * * * * *", "command": "echo early-a"}, {"name": "b", "schedule": "* * * * * *", "command": "echo early-b; echo late-b >&2"}]}"#)
+        let node = try start(
+            jobs:
+                #"{"jobs": [{"name": "a", "schedule": "* * * * * *", "command": "echo early-a"}, {"name": "b", "schedule": "* * * * * *", "command": "echo early-b; echo late-b >&2"}]}"#
+        )
         try await Task.sleep(for: .seconds(6))
         let lines = node.log.split(separator: "\n").map(String.init)
         #expect(try await stop(node) == 0)
@@ -140,7 +178,10 @@ struct ServiceProtocolTests {
             return (status >> 8) & 0xFF
         }
         #expect(status == 78)
-        #expect(node.log.contains(" error configuration rejected: \(node.directory)/jobs.json: job \"x\": schedule"), "\(node.log)")
+        #expect(
+            node.log.contains(" error configuration rejected: \(node.directory)/jobs.json: job \"x\": schedule"),
+            "\(node.log)"
+        )
         #expect(node.log.contains(" critical not starting: 1 problem in the configuration"))
         #expect(!node.socket.messages.contains { $0.hasPrefix("READY=1") })
         node.socket.stop()
@@ -148,5 +189,7 @@ struct ServiceProtocolTests {
 }
 
 extension String {
-    fileprivate func components(_ needle: String) -> Int { split(separator: needle, omittingEmptySubsequences: false).count - 1 }
+    fileprivate func components(_ needle: String) -> Int {
+        split(separator: needle, omittingEmptySubsequences: false).count - 1
+    }
 }

@@ -44,28 +44,50 @@ final class DcrondCluster: @unchecked Sendable {
             let parts = line.split(separator: " ")
             guard parts.count == 5, let instant = Int64(parts[2]), let ms = Int64(parts[4]) else { continue }
             let key = "\(parts[1])@\(parts[2])"
-            if parts[0] == "start" { starts[key] = (String(parts[1]), instant, String(parts[3]), ms) } else { ends[key] = ms }
+            if parts[0] == "start" {
+                starts[key] = (String(parts[1]), instant, String(parts[3]), ms)
+            } else {
+                ends[key] = ms
+            }
         }
-        return starts.map { key, value in (value.0, value.1, value.2, value.3, ends[key]) }.sorted { $0.start < $1.start }
+        return starts.map { key, value in (value.0, value.1, value.2, value.3, ends[key]) }.sorted {
+            $0.start < $1.start
+        }
     }
 
     func writeJobs(schedule: String, broken: Bool = false) throws {
         let command = #"echo \"$DCRON_JOB $DCRON_SCHEDULED_AT $DCRON_NODE $(date +%s%3N)\" >> \#(output)"#
         let list = jobs.map { #"{"name": "\#($0)", "schedule": "\#(schedule)", "command": "\#(command)"}"# }
-        try writeText(directory + "/jobs.json", #"{"jobs": [\#(list.joined(separator: ", "))\#(broken ? ", {\"name\": \"bad\"}" : "")]}"#)
+        try writeText(
+            directory + "/jobs.json",
+            #"{"jobs": [\#(list.joined(separator: ", "))\#(broken ? ", {\"name\": \"bad\"}" : "")]}"#
+        )
     }
 
     /// Starts `dcrond run` as node `node`. `name` tells apart two processes started with one node id
     /// (their logs are `<name>.log`); `jobs` is the jobs file, `settings` more members of dcrond.json.
-    func start(_ node: String, standalone: Bool = false, name: String? = nil, jobs: String = "jobs.json",
-               redis address: String? = nil, settings: String = "", in namespace: NetworkNamespace? = nil) throws {
+    func start(
+        _ node: String,
+        standalone: Bool = false,
+        name: String? = nil,
+        jobs: String = "jobs.json",
+        redis address: String? = nil,
+        settings: String = "",
+        in namespace: NetworkNamespace? = nil
+    ) throws {
         let name = name ?? node
         let config = directory + "/\(name).json"
         let redis = standalone ? "" : #", "redis": "\#(address ?? "unix://" + server.socketPath)""#
-        try writeText(config, #"{"cluster": "\#(cluster)", "node": "\#(node)", "timezone": "UTC"\#(redis), "jobs": "\#(jobs)", "shutdownGrace": "2s"\#(settings)}"#)
+        try writeText(
+            config,
+            #"{"cluster": "\#(cluster)", "node": "\#(node)", "timezone": "UTC"\#(redis), "jobs": "\#(jobs)", "shutdownGrace": "2s"\#(settings)}"#
+        )
         let command = [buildProductsDirectory() + "/dcrond", "run", "--config", config]
-        processes[name] = try spawn(namespace?.wrap(command) ?? command,
-                                    standardOutput: directory + "/\(name).out", standardError: directory + "/\(name).log")
+        processes[name] = try spawn(
+            namespace?.wrap(command) ?? command,
+            standardOutput: directory + "/\(name).out",
+            standardError: directory + "/\(name).log"
+        )
     }
 
     func signal(_ node: String, _ number: Int32) { if let pid = processes[node] { kill(pid, number) } }
@@ -97,7 +119,12 @@ final class DcrondCluster: @unchecked Sendable {
         (try? FileSystem.readFile(directory + "/\(node).log")).map { String(decoding: $0, as: UTF8.self) } ?? ""
     }
 
-    struct Run: Hashable { let job: String; let instant: Int64; let node: String; let startedMs: Int64 }
+    struct Run: Hashable {
+        let job: String
+        let instant: Int64
+        let node: String
+        let startedMs: Int64
+    }
 
     func runs() -> [Run] {
         guard let bytes = try? FileSystem.readFile(output) else { return [] }
@@ -120,8 +147,13 @@ final class DcrondCluster: @unchecked Sendable {
     /// Every (job, instant) in `from...to` must have run exactly once; no instant may ever run twice.
     /// `mayBeLost` names instants that may be missing (claimed by a node killed before it ran them).
     @discardableResult
-    func expectExactlyOnce(from: Int64, to: Int64, _ comment: Comment? = nil, mayBeLost: Set<String> = [],
-                           sourceLocation: SourceLocation = #_sourceLocation) -> [String] {
+    func expectExactlyOnce(
+        from: Int64,
+        to: Int64,
+        _ comment: Comment? = nil,
+        mayBeLost: Set<String> = [],
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) -> [String] {
         var count: [String: Int] = [:]
         for run in runs() { count["\(run.job)@\(run.instant)", default: 0] += 1 }
         let duplicates = count.filter { $0.value > 1 }.keys.sorted()
@@ -133,8 +165,16 @@ final class DcrondCluster: @unchecked Sendable {
                 if mayBeLost.contains(key) { lost.append(key) } else { missing.append(key) }
             }
         }
-        #expect(duplicates.isEmpty, "ran twice: \(duplicates) \(comment.map { "\($0)" } ?? "")", sourceLocation: sourceLocation)
-        #expect(missing.isEmpty, "never ran: \(missing) \(comment.map { "\($0)" } ?? "")", sourceLocation: sourceLocation)
+        #expect(
+            duplicates.isEmpty,
+            "ran twice: \(duplicates) \(comment.map { "\($0)" } ?? "")",
+            sourceLocation: sourceLocation
+        )
+        #expect(
+            missing.isEmpty,
+            "never ran: \(missing) \(comment.map { "\($0)" } ?? "")",
+            sourceLocation: sourceLocation
+        )
         if !missing.isEmpty || !duplicates.isEmpty, getenv("E2E_DEBUG") != nil {
             for run in runs().sorted(by: { ($0.job, $0.instant) < ($1.job, $1.instant) }) { print("RUN", run) }
             for node in ["a", "b", "c"] { print("LOG", node, log(node)) }
@@ -148,12 +188,13 @@ final class DcrondCluster: @unchecked Sendable {
     }
 }
 
-
 @Suite("dcrond run: a cluster of real processes", .enabled(if: RedisTestServer.enabled))
 struct ClusterEndToEndTests {
     static let jobs = ["j1", "j2", "j3", "j4", "j5", "j6"]
 
-    @Test("steady state: every (job, instant) runs exactly once across three nodes, spread over them; no missed-run alarm")
+    @Test(
+        "steady state: every (job, instant) runs exactly once across three nodes, spread over them; no missed-run alarm"
+    )
     func steadyState() async throws {
         let server = try await RedisTestServer.start()
         defer { server.stop() }
@@ -166,13 +207,19 @@ struct ClusterEndToEndTests {
         cluster.expectExactlyOnce(from: from, to: to)
         #expect(Set(cluster.runs().map(\.node)).count >= 2, "the jobs are spread over the nodes")
         // dcrond status shows each job's owner, last run and last success from the run records.
-        let status = try await runProcess([buildProductsDirectory() + "/dcrond", "status", "--config", cluster.directory + "/a.json", "--json"])
+        let status = try await runProcess([
+            buildProductsDirectory() + "/dcrond", "status", "--config", cluster.directory + "/a.json", "--json",
+        ])
         #expect(status.status == 0)
-        let lastRuns = status.standardOutput.split(separator: "\"lastRun\":{", omittingEmptySubsequences: false).count - 1
+        let lastRuns =
+            status.standardOutput.split(separator: "\"lastRun\":{", omittingEmptySubsequences: false).count - 1
         #expect(lastRuns == Self.jobs.count, "every job has a last run: \(status.standardOutput)")
         #expect(status.standardOutput.contains("\"outcome\":\"succeeded\""))
         for node in ["a", "b", "c"] {
-            #expect(!cluster.log(node).contains("missed:"), "a missed-run alarm in the steady state on \(node): \(cluster.log(node))")
+            #expect(
+                !cluster.log(node).contains("missed:"),
+                "a missed-run alarm in the steady state on \(node): \(cluster.log(node))"
+            )
         }
         for node in ["a", "b", "c"] { cluster.signal(node, SIGTERM) }
         for node in ["a", "b", "c"] { #expect(try await cluster.wait(node) == 0, "exit status after SIGTERM") }
@@ -202,8 +249,10 @@ struct ClusterEndToEndTests {
         let inFlight = Set(victimJobs.flatMap { job in (killSecond - 1...killSecond).map { "\(job)@\($0)" } })
         let lost = cluster.expectExactlyOnce(from: from, to: to, "after SIGKILL of \(victim)", mayBeLost: inFlight)
         print("instants lost at the SIGKILL of \(victim): \(lost.count) \(lost)")
-        let takeover = cluster.runs().filter { victimJobs.contains($0.job) && $0.node != victim && $0.startedMs > killedAt }
-            .map(\.startedMs).min()
+        let takeover = cluster.runs().filter {
+            victimJobs.contains($0.job) && $0.node != victim && $0.startedMs > killedAt
+        }
+        .map(\.startedMs).min()
         let failover = Double((try #require(takeover)) - killedAt) / 1000
         print("failover after SIGKILL of \(victim): its jobs ran elsewhere after \(failover) s")
         #expect(failover <= 6, "jobs of the killed node ran elsewhere after \(failover) s")
@@ -298,14 +347,20 @@ struct ClusterEndToEndTests {
         try await Task.sleep(for: .seconds(2))
         let drained = wallSeconds()
         try await Task.sleep(for: .seconds(3))
-        #expect(cluster.runs().filter { $0.instant > drained }.allSatisfy { $0.node == "a" }, "b owns nothing while drained")
+        #expect(
+            cluster.runs().filter { $0.instant > drained }.allSatisfy { $0.node == "a" },
+            "b owns nothing while drained"
+        )
         let status = try await runProcess([dcrond, "status", "--config", cluster.directory + "/a.json", "--json"])
         #expect(status.standardOutput.contains(#"{"id":"b","state":"draining""#))
         let resume = try await runProcess([dcrond, "resume", "b", "--config", cluster.directory + "/a.json"])
         #expect(resume.status == 0)
         try await Task.sleep(for: .seconds(3))
         let to = wallSeconds() - 2
-        #expect(cluster.runs().contains { $0.node == "b" && $0.instant > drained + 4 }, "b runs jobs again after resume")
+        #expect(
+            cluster.runs().contains { $0.node == "b" && $0.instant > drained + 4 },
+            "b runs jobs again after resume"
+        )
         cluster.expectExactlyOnce(from: from, to: to, "through a drain and a resume")
         await cluster.cleanUp()
     }
@@ -329,8 +384,14 @@ struct ClusterEndToEndTests {
             let runs = cluster.intervals().filter { $0.job == job }
             #expect(runs.count >= 2, "\(job) ran \(runs.count) times")
             for (previous, current) in zip(runs, runs.dropFirst()) {
-                let previousEnd = try #require(previous.end, "\(job)@\(previous.instant) on \(previous.node) never ended before \(job)@\(current.instant) started")
-                #expect(current.start >= previousEnd, "\(job)@\(current.instant) on \(current.node) started while \(job)@\(previous.instant) on \(previous.node) ran")
+                let previousEnd = try #require(
+                    previous.end,
+                    "\(job)@\(previous.instant) on \(previous.node) never ended before \(job)@\(current.instant) started"
+                )
+                #expect(
+                    current.start >= previousEnd,
+                    "\(job)@\(current.instant) on \(current.node) started while \(job)@\(previous.instant) on \(previous.node) ran"
+                )
             }
         }
         let slowRuns = cluster.intervals().filter { $0.job == "slow" }
@@ -349,21 +410,35 @@ struct ClusterEndToEndTests {
         try cluster.writeJobs(schedule: "* * * * * *", broken: true)
         for node in ["a", "b"] { cluster.signal(node, SIGHUP) }
         try await Task.sleep(for: .seconds(1))
-        #expect(cluster.log("a").contains("reload rejected: \(cluster.directory)/jobs.json: job \"bad\": schedule: required"))
+        #expect(
+            cluster.log("a").contains(
+                "reload rejected: \(cluster.directory)/jobs.json: job \"bad\": schedule: required"
+            )
+        )
         #expect(cluster.log("a").contains("the current table (fingerprint"))
         let afterInvalid = wallSeconds()
         try await Task.sleep(for: .seconds(3))
-        #expect(cluster.runs().filter { $0.instant > afterInvalid }.allSatisfy { $0.instant % 2 == 0 }, "the old table kept running")
+        #expect(
+            cluster.runs().filter { $0.instant > afterInvalid }.allSatisfy { $0.instant % 2 == 0 },
+            "the old table kept running"
+        )
         #expect(cluster.runs().contains { $0.instant > afterInvalid })
         // A valid table that anyone could have written is rejected too, and the old one keeps running.
         try cluster.writeJobs(schedule: "* * * * * *")
         chmod(cluster.directory + "/jobs.json", 0o666)
         for node in ["a", "b"] { cluster.signal(node, SIGHUP) }
         try await Task.sleep(for: .seconds(1))
-        #expect(cluster.log("a").contains("reload rejected: \(cluster.directory)/jobs.json: owned by \(Accounts.userName(geteuid())) (uid \(geteuid())) with mode 0666: anyone can change it"))
+        #expect(
+            cluster.log("a").contains(
+                "reload rejected: \(cluster.directory)/jobs.json: owned by \(Accounts.userName(geteuid())) (uid \(geteuid())) with mode 0666: anyone can change it"
+            )
+        )
         let afterWritable = wallSeconds()
         try await Task.sleep(for: .seconds(3))
-        #expect(cluster.runs().filter { $0.instant > afterWritable }.allSatisfy { $0.instant % 2 == 0 }, "the old table kept running")
+        #expect(
+            cluster.runs().filter { $0.instant > afterWritable }.allSatisfy { $0.instant % 2 == 0 },
+            "the old table kept running"
+        )
         chmod(cluster.directory + "/jobs.json", 0o644)
         for node in ["a", "b"] { cluster.signal(node, SIGHUP) }
         try await Task.sleep(for: .seconds(2))

@@ -8,7 +8,11 @@ import Glibc
 
 /// Three `dcrond run` nodes with 20 jobs every second against a real master, real replicas and
 /// three real sentinels; the master dies (SIGKILL) and the sentinels promote a replica.
-@Suite("Sentinel failover end to end: at most once with claimReplicas", .enabled(if: RedisTestServer.enabled), .serialized)
+@Suite(
+    "Sentinel failover end to end: at most once with claimReplicas",
+    .enabled(if: RedisTestServer.enabled),
+    .serialized
+)
 struct FailoverEndToEndTests {
     static let jobs = (1...20).map { "f\($0)" }
 
@@ -16,7 +20,9 @@ struct FailoverEndToEndTests {
     /// second to audit.
     static func startNodes(_ group: SentinelTestGroup) async throws -> (DcrondCluster, Int64) {
         let cluster = try DcrondCluster(server: group.master, jobs: jobs)
-        for node in ["a", "b", "c"] { try cluster.start(node, redis: group.address, settings: #", "claimReplicas": 1"#) }
+        for node in ["a", "b", "c"] {
+            try cluster.start(node, redis: group.address, settings: #", "claimReplicas": 1"#)
+        }
         try await Task.sleep(for: .seconds(4))
         return (cluster, wallSeconds())
     }
@@ -41,7 +47,9 @@ struct FailoverEndToEndTests {
         // The first start of an instant due after the kill: claimed on the new master.
         let firstAfter = cluster.runs().filter { $0.instant * 1000 > killedMs }.map(\.startedMs).min()
         #expect(firstAfter != nil)
-        print("FIGURES failover: sentinels agreed on the new master \(switchedMs - killedMs) ms after the kill; first run on it \((firstAfter ?? 0) - killedMs) ms after the kill")
+        print(
+            "FIGURES failover: sentinels agreed on the new master \(switchedMs - killedMs) ms after the kill; first run on it \((firstAfter ?? 0) - killedMs) ms after the kill"
+        )
         let promoted = try #require(group.server(port: newPort))
         let stats = try await RedisClient(endpoint: promoted.unixEndpoint).send("INFO", "commandstats").string ?? ""
         #expect(stats.contains("cmdstat_wait:"), "claims on the new master were acknowledged with WAIT")
@@ -67,7 +75,8 @@ struct FailoverEndToEndTests {
             // Back empty; the sentinels make it a replica of the new master.
             try await victim.restart()
             let rejoined = try await waitFor(seconds: 30) {
-                shellOutputBlocking("\(group.dataCLI(victim)) INFO replication")?.contains("master_link_status:up") == true
+                shellOutputBlocking("\(group.dataCLI(victim)) INFO replication")?.contains("master_link_status:up")
+                    == true
             }
             #expect(rejoined, "the killed master came back as a replica")
             try await Task.sleep(for: .seconds(2))
@@ -77,7 +86,9 @@ struct FailoverEndToEndTests {
         try await cluster.waitForAll(from: from, to: to, seconds: 40)
         try await Task.sleep(for: .seconds(2))
         cluster.expectExactlyOnce(from: from, to: to, "across three Sentinel failovers")
-        print("FIGURES repeated failovers: the sentinels agreed after \(failovers.map { "\($0) ms" }.joined(separator: ", "))")
+        print(
+            "FIGURES repeated failovers: the sentinels agreed after \(failovers.map { "\($0) ms" }.joined(separator: ", "))"
+        )
         await cluster.cleanUp()
     }
 
@@ -89,12 +100,19 @@ struct FailoverEndToEndTests {
         defer { replica.stop() }
         #expect(try await waitFor(seconds: 15) { master.onlineReplicas() == 1 })
         let cluster = try DcrondCluster(server: master, jobs: [])
-        let every = Self.jobs.map { #"{"name": "\#($0)", "schedule": "* * * * * *", "command": "\#(cluster.line("run"))"}"# }
-        try cluster.writeJobs(raw: every + [
-            #"{"name": "long", "schedule": "*/10 * * * * *", "overlap": "forbid", "killGrace": "1s", "command": "\#(cluster.line("start")); sleep 12; \#(cluster.line("end"))"}"#,
-        ])
+        let every = Self.jobs.map {
+            #"{"name": "\#($0)", "schedule": "* * * * * *", "command": "\#(cluster.line("run"))"}"#
+        }
+        try cluster.writeJobs(
+            raw: every + [
+                #"{"name": "long", "schedule": "*/10 * * * * *", "overlap": "forbid", "killGrace": "1s", "command": "\#(cluster.line("start")); sleep 12; \#(cluster.line("end"))"}"#
+            ]
+        )
         try cluster.start("a", settings: #", "claimReplicas": 1"#)
-        #expect(try await waitFor(seconds: 15) { cluster.intervals().contains { $0.job == "long" } }, "the long run started")
+        #expect(
+            try await waitFor(seconds: 15) { cluster.intervals().contains { $0.job == "long" } },
+            "the long run started"
+        )
         try await Task.sleep(for: .seconds(1))
         replica.kill()
         let lostMs = realtimeNanoseconds() / 1_000_000
@@ -106,7 +124,10 @@ struct FailoverEndToEndTests {
             if try await admin.send("EXISTS", "dcron:{\(cluster.cluster)}:lease:long") != .integer(1) { lapsed += 1 }
             try await Task.sleep(for: .milliseconds(200))
         }
-        #expect(lapsed == 0, "the running forbid run's lease lapsed in \(lapsed) of 50 samples: its renewals waited behind claims")
+        #expect(
+            lapsed == 0,
+            "the running forbid run's lease lapsed in \(lapsed) of 50 samples: its renewals waited behind claims"
+        )
         try await Task.sleep(for: .seconds(2))
         let long = try #require(cluster.intervals().first { $0.job == "long" })
         #expect(long.end.map { $0 - long.start >= 11_500 } == true, "the forbid run was not terminated: \(long)")
@@ -116,25 +137,35 @@ struct FailoverEndToEndTests {
         await cluster.cleanUp()
     }
 
-    @Test("the replica lags (its link cut), then is promoted: unacknowledged claims never started, nothing runs twice",
-          .enabled(if: NetworkNamespace.available))
+    @Test(
+        "the replica lags (its link cut), then is promoted: unacknowledged claims never started, nothing runs twice",
+        .enabled(if: NetworkNamespace.available)
+    )
     func laggingReplicaPromoted() async throws {
         // The replica reaches the master from 127.0.0.2, so nftables can cut the replication link
         // alone; a SIGSTOP would not make it lag (the stream waits in its socket and is applied
         // on SIGCONT, and the master's death is a clean FIN).
-        let group = try await SentinelTestGroup.start(replicas: 1, replicaArguments: [[
-            "--bind-source-addr", "127.0.0.2", "--replica-announce-ip", "127.0.0.1",
-        ]], masterArguments: ["--protected-mode", "no"])  // 127.0.0.2 is not "loopback" to protected mode
+        let group = try await SentinelTestGroup.start(
+            replicas: 1,
+            replicaArguments: [
+                [
+                    "--bind-source-addr", "127.0.0.2", "--replica-announce-ip", "127.0.0.1",
+                ]
+            ],
+            masterArguments: ["--protected-mode", "no"]
+        )  // 127.0.0.2 is not "loopback" to protected mode
         defer { group.stop() }
         let table = "dcrondlag\(UInt16.random(in: 0...UInt16.max))"
         defer { _ = shellOutputBlocking("nft delete table inet \(table) 2>/dev/null") }
         let (cluster, from) = try await Self.startNodes(group)
         let port = group.master.port
-        let cut = shellOutputBlocking("""
+        let cut = shellOutputBlocking(
+            """
             nft add table inet \(table) && nft add chain inet \(table) out '{ type filter hook output priority 0; }' && \
             nft add rule inet \(table) out ip saddr 127.0.0.2 tcp dport \(port) drop && \
             nft add rule inet \(table) out ip daddr 127.0.0.2 tcp sport \(port) drop && echo cut
-            """)
+            """
+        )
         #expect(cut?.contains("cut") == true, "the replication link was cut")
         let cutMs = realtimeNanoseconds() / 1_000_000
         try await Task.sleep(for: .seconds(3))
@@ -148,15 +179,24 @@ struct FailoverEndToEndTests {
         try await group.master.restart()
         try await Task.sleep(for: .seconds(25))
         let to = wallSeconds() - 3
-        let lost = cluster.expectExactlyOnce(from: from, to: to, "around the promotion of a lagging replica",
-                                             mayBeLost: Set(Self.jobs.flatMap { job in (from...to).map { "\(job)@\($0)" } }))
+        let lost = cluster.expectExactlyOnce(
+            from: from,
+            to: to,
+            "around the promotion of a lagging replica",
+            mayBeLost: Set(Self.jobs.flatMap { job in (from...to).map { "\(job)@\($0)" } })
+        )
         // A claim acknowledged just before the cut may start just after it.
         let startedWhileCut = cluster.runs().filter { $0.startedMs > cutMs + 1000 && $0.startedMs < killedMs }.count
         #expect(startedWhileCut == 0, "no run starts on a claim no replica holds")
         let logs = ["a", "b", "c"].map { cluster.log($0) }.joined()
         #expect(logs.contains("replicas acknowledged"), "claims went unacknowledged while the link was cut")
-        #expect(logs.contains("Redis went back in time"), "the promoted replica lacked the unacknowledged claims, and the nodes noticed")
-        print("FIGURES lagging replica: \(startedWhileCut) runs started while the replication link was cut; \(lost.count) instants not run")
+        #expect(
+            logs.contains("Redis went back in time"),
+            "the promoted replica lacked the unacknowledged claims, and the nodes noticed"
+        )
+        print(
+            "FIGURES lagging replica: \(startedWhileCut) runs started while the replication link was cut; \(lost.count) instants not run"
+        )
         if getenv("E2E_DEBUG") != nil { print(group.sentinelLog()) }
         await cluster.cleanUp()
     }

@@ -14,8 +14,11 @@ struct FaultEndToEndTests {
     static let jobs = ["f1", "f2", "f3", "f4", "f5", "f6"]
 
     /// Three nodes running `jobs` every second; `body` stages the fault and returns the window to audit.
-    func withCluster(jobs: [String] = Self.jobs, server arguments: [String] = [],
-                     _ body: (RedisTestServer, DcrondCluster) async throws -> Void) async throws {
+    func withCluster(
+        jobs: [String] = Self.jobs,
+        server arguments: [String] = [],
+        _ body: (RedisTestServer, DcrondCluster) async throws -> Void
+    ) async throws {
         let server = try await RedisTestServer.start(arguments)
         defer { server.stop() }
         let cluster = try DcrondCluster(server: server, jobs: jobs)
@@ -35,8 +38,12 @@ struct FaultEndToEndTests {
             try await server.restart()
             try await Task.sleep(for: .seconds(6))
             cluster.expectExactlyOnce(from: from, to: wallSeconds() - 2, "around a restore of an older snapshot")
-            #expect(cluster.log("a").contains("Redis went back in time") || cluster.log("b").contains("Redis went back in time")
-                    || cluster.log("c").contains("Redis went back in time"), "the rollback is logged as an error")
+            #expect(
+                cluster.log("a").contains("Redis went back in time")
+                    || cluster.log("b").contains("Redis went back in time")
+                    || cluster.log("c").contains("Redis went back in time"),
+                "the rollback is logged as an error"
+            )
         }
     }
 
@@ -50,7 +57,10 @@ struct FaultEndToEndTests {
             try await Task.sleep(for: .seconds(7))
             cluster.expectExactlyOnce(from: from, to: wallSeconds() - 2, "around a 5 s freeze of Redis")
             for node in ["a", "b", "c"] {
-                #expect(!cluster.log(node).contains("Redis went back in time"), "a stall loses no data: no rollback on \(node)")
+                #expect(
+                    !cluster.log(node).contains("Redis went back in time"),
+                    "a stall loses no data: no rollback on \(node)"
+                )
             }
         }
     }
@@ -59,7 +69,14 @@ struct FaultEndToEndTests {
     func redisStalls() async throws {
         try await withCluster(server: ["--enable-debug-command", "yes"]) { server, cluster in
             let from = wallSeconds()
-            let stall = RedisClient(endpoint: server.unixEndpoint, options: { var o = RedisConnectionOptions(); o.ioTimeout = .seconds(10); return o }())
+            let stall = RedisClient(
+                endpoint: server.unixEndpoint,
+                options: {
+                    var o = RedisConnectionOptions()
+                    o.ioTimeout = .seconds(10)
+                    return o
+                }()
+            )
             for _ in 0..<2 {
                 _ = try await stall.send("DEBUG", "SLEEP", "3.5")
                 try await Task.sleep(for: .seconds(2))
@@ -67,7 +84,10 @@ struct FaultEndToEndTests {
             try await Task.sleep(for: .seconds(5))
             cluster.expectExactlyOnce(from: from, to: wallSeconds() - 2, "around two 3.5 s stalls")
             for node in ["a", "b", "c"] {
-                #expect(!cluster.log(node).contains("Redis went back in time"), "a stall loses no data: no rollback on \(node)")
+                #expect(
+                    !cluster.log(node).contains("Redis went back in time"),
+                    "a stall loses no data: no rollback on \(node)"
+                )
             }
         }
     }
@@ -90,7 +110,11 @@ struct FaultEndToEndTests {
         let out = cluster.output
         let command = #"echo \"$DCRON_JOB $DCRON_SCHEDULED_AT $DCRON_NODE $(date +%s%3N)\" >> \#(out); sleep 1"#
         let jobs = ["k1", "k2", "k3"]
-        try cluster.writeJobs(raw: jobs.map { #"{"name": "\#($0)", "schedule": "* * * * * *", "killGrace": "1s", "command": "\#(command)"}"# })
+        try cluster.writeJobs(
+            raw: jobs.map {
+                #"{"name": "\#($0)", "schedule": "* * * * * *", "killGrace": "1s", "command": "\#(command)"}"#
+            }
+        )
         try cluster.start("a")
         try await Task.sleep(for: .seconds(3))
         cluster.signal("a", SIGTERM)
@@ -127,7 +151,9 @@ struct FaultEndToEndTests {
         let cluster = try DcrondCluster(server: server, jobs: [])
         let command = #"echo \"$DCRON_JOB $DCRON_SCHEDULED_AT $DCRON_NODE $(date +%s%3N)\" >> \#(cluster.output)"#
         func table(enabled: Bool) throws {
-            try cluster.writeJobs(raw: [#"{"name": "r1", "schedule": "* * * * * *", "enabled": \#(enabled), "command": "\#(command)"}"#])
+            try cluster.writeJobs(raw: [
+                #"{"name": "r1", "schedule": "* * * * * *", "enabled": \#(enabled), "command": "\#(command)"}"#
+            ])
         }
         try table(enabled: true)
         for node in ["a", "b"] { try cluster.start(node) }
@@ -160,8 +186,10 @@ struct FaultEndToEndTests {
         let status = try await cluster.wait("a2", limit: .seconds(15))
         #expect(status != 0, "the second process with id a must not run")
         let first = try #require(cluster.processes["a"])
-        #expect(cluster.log("a2").contains("node id \"a\" is already in use") && cluster.log("a2").contains("pid \(first)"),
-                "the error names the holder: \(cluster.log("a2"))")
+        #expect(
+            cluster.log("a2").contains("node id \"a\" is already in use") && cluster.log("a2").contains("pid \(first)"),
+            "the error names the holder: \(cluster.log("a2"))"
+        )
         try await Task.sleep(for: .seconds(3))
         cluster.expectExactlyOnce(from: from, to: wallSeconds() - 2, "while a second process tried the id a")
         let after = cluster.log("a").split(separator: "\n").filter { $0.contains("pool changed") }.count
@@ -192,9 +220,13 @@ struct FaultEndToEndTests {
         defer { master.stop() }
         let replica = try await RedisTestServer.start(["--replicaof", "127.0.0.1", String(master.port)])
         defer { replica.stop() }
-        #expect(try await waitFor(seconds: 10) {
-            shellOutputBlocking("redis-cli -s '\(replica.socketPath)' INFO replication")?.contains("master_link_status:up") == true
-        })
+        #expect(
+            try await waitFor(seconds: 10) {
+                shellOutputBlocking("redis-cli -s '\(replica.socketPath)' INFO replication")?.contains(
+                    "master_link_status:up"
+                ) == true
+            }
+        )
         // The nodes reach "the master" through a link that the failover points at the replica.
         let link = master.directory + "/current.sock"
         _ = shellOutputBlocking("ln -s '\(master.socketPath)' '\(link)'")
@@ -219,8 +251,11 @@ struct FaultEndToEndTests {
         let server = try await RedisTestServer.start()
         defer { server.stop() }
         let cluster = try DcrondCluster(server: server, jobs: [])
-        let command = #"echo \"$DCRON_JOB $DCRON_SCHEDULED_AT $DCRON_NODE $(date +%s%3N)\" >> \#(cluster.output); sleep 0.5"#
-        try cluster.writeJobs(raw: [#"{"name": "q1", "schedule": "* * * * * *", "overlap": "forbid", "killGrace": "1s", "command": "\#(command)"}"#])
+        let command =
+            #"echo \"$DCRON_JOB $DCRON_SCHEDULED_AT $DCRON_NODE $(date +%s%3N)\" >> \#(cluster.output); sleep 0.5"#
+        try cluster.writeJobs(raw: [
+            #"{"name": "q1", "schedule": "* * * * * *", "overlap": "forbid", "killGrace": "1s", "command": "\#(command)"}"#
+        ])
         try cluster.start("a")
         try await Task.sleep(for: .seconds(3))
         cluster.signal("a", SIGTERM)
@@ -254,7 +289,9 @@ struct FaultEndToEndTests {
         defer { server.stop() }
         let cluster = try DcrondCluster(server: server, jobs: [])
         let command = #"echo \"$DCRON_JOB $DCRON_SCHEDULED_AT $DCRON_NODE $(date +%s%3N)\" >> \#(cluster.output)"#
-        try cluster.writeJobs(raw: [#"{"name": "n1", "schedule": "*/4 * * * * *", "catchUp": "none", "command": "\#(command)"}"#])
+        try cluster.writeJobs(raw: [
+            #"{"name": "n1", "schedule": "*/4 * * * * *", "catchUp": "none", "command": "\#(command)"}"#
+        ])
         try cluster.start("a")
         #expect(try await waitFor(seconds: 10) { !cluster.runs().isEmpty })
         let first = try #require(cluster.runs().first?.instant)

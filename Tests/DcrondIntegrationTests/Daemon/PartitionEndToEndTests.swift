@@ -8,7 +8,8 @@ import Glibc
 
 /// Whether the tests that cut a node off from Redis run: they need root, iproute2 and nftables.
 /// In CI (`DCROND_REQUIRE_REDIS=1`, as root) a machine without them fails these tests.
-let namespacesUsable = NetworkNamespace.available || getenv("DCROND_REQUIRE_REDIS").map { String(cString: $0) == "1" } == true
+let namespacesUsable =
+    NetworkNamespace.available || getenv("DCROND_REQUIRE_REDIS").map { String(cString: $0) == "1" } == true
 
 /// Faults of one node's network, staged with a node of its own network namespace (a veth pair,
 /// nftables rules inside it) and a redis-server listening on loopback and the namespace's peer.
@@ -16,7 +17,9 @@ let namespacesUsable = NetworkNamespace.available || getenv("DCROND_REQUIRE_REDI
 struct PartitionEndToEndTests {
     /// A server reachable from the namespace, and the address node `a` uses inside it.
     static func serverReachable(from namespace: NetworkNamespace) async throws -> (RedisTestServer, String) {
-        let server = try await RedisTestServer.start(["--bind", "127.0.0.1", namespace.outerAddress, "--protected-mode", "no"])
+        let server = try await RedisTestServer.start([
+            "--bind", "127.0.0.1", namespace.outerAddress, "--protected-mode", "no",
+        ])
         return (server, "redis://\(namespace.outerAddress):\(server.port)")
     }
 
@@ -52,7 +55,7 @@ struct PartitionEndToEndTests {
         let cluster = try DcrondCluster(server: server, jobs: [])
         let line = cluster.line
         try cluster.writeJobs(raw: [
-            #"{"name": "long", "schedule": "*/2 * * * * *", "overlap": "forbid", "killGrace": "2s", "command": "trap '\#(line("end")); exit 0' TERM; \#(line("start")); sleep 25 & wait"}"#,
+            #"{"name": "long", "schedule": "*/2 * * * * *", "overlap": "forbid", "killGrace": "2s", "command": "trap '\#(line("end")); exit 0' TERM; \#(line("start")); sleep 25 & wait"}"#
         ])
         try cluster.start("a", redis: address, in: namespace)
         let ranOnA = try await waitFor(seconds: 20) { cluster.intervals().contains { $0.node == "a" } }
@@ -67,10 +70,19 @@ struct PartitionEndToEndTests {
         let runs = cluster.intervals()
         #expect(runs.count >= 2, "the job ran again elsewhere: \(runs)")
         for (previous, current) in zip(runs, runs.dropFirst()) {
-            let previousEnd = try #require(previous.end, "\(previous.instant) on \(previous.node) never ended before \(current.instant) started")
-            #expect(current.start >= previousEnd, "\(current.instant) on \(current.node) started while \(previous.instant) on \(previous.node) ran")
+            let previousEnd = try #require(
+                previous.end,
+                "\(previous.instant) on \(previous.node) never ended before \(current.instant) started"
+            )
+            #expect(
+                current.start >= previousEnd,
+                "\(current.instant) on \(current.node) started while \(previous.instant) on \(previous.node) ran"
+            )
         }
-        #expect(cluster.log("a").contains("cannot renew the overlap lease for"), "the cut-off holder terminated its run")
+        #expect(
+            cluster.log("a").contains("cannot renew the overlap lease for"),
+            "the cut-off holder terminated its run"
+        )
         await cluster.cleanUp()
     }
 
@@ -83,7 +95,7 @@ struct PartitionEndToEndTests {
         let cluster = try DcrondCluster(server: server, jobs: [])
         let line = cluster.line
         try cluster.writeJobs(raw: [
-            #"{"name": "held", "schedule": "*/10 * * * * *", "overlap": "forbid", "killGrace": "1s", "catchUp": "none", "command": "trap '\#(line("end")); exit 0' TERM; \#(line("start")); sleep 6; \#(line("end"))"}"#,
+            #"{"name": "held", "schedule": "*/10 * * * * *", "overlap": "forbid", "killGrace": "1s", "catchUp": "none", "command": "trap '\#(line("end")); exit 0' TERM; \#(line("start")); sleep 6; \#(line("end"))"}"#
         ])
         try cluster.start("a", redis: address, in: namespace)
         // Wait for a run to start, then cut node a off for 1.5 s (the node timeout is 3 s).

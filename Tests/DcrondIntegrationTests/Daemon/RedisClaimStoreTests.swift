@@ -1,24 +1,37 @@
-@testable import DcrondCore
 import DcrondTestSupport
 import Testing
 
-@Suite("claims in a real redis-server: tokens, release, and Redis going back in time", .enabled(if: RedisTestServer.enabled))
+@testable import DcrondCore
+
+@Suite(
+    "claims in a real redis-server: tokens, release, and Redis going back in time",
+    .enabled(if: RedisTestServer.enabled)
+)
 struct RedisClaimStoreTests {
     func store(_ server: RedisTestServer, cluster: String, node: String) -> RedisClaimStore {
         // A heartbeat of 0.1 s: claims older than a repair wait 1.2 s (two heartbeats and a second).
-        RedisClaimStore(redis: RedisClient(endpoint: server.unixEndpoint), cluster: cluster, node: node, heartbeat: .milliseconds(100))
+        RedisClaimStore(
+            redis: RedisClient(endpoint: server.unixEndpoint),
+            cluster: cluster,
+            node: node,
+            heartbeat: .milliseconds(100)
+        )
     }
 
     @Test("a claim sent again with its token is won; another token for the same instant is not")
     func retriedClaimIsWon() async throws {
         let server = try await RedisTestServer.start()
         defer { server.stop() }
-        let a = store(server, cluster: "t", node: "a"), b = store(server, cluster: "t", node: "b")
+        let a = store(server, cluster: "t", node: "a")
+        let b = store(server, cluster: "t", node: "b")
         let request = ClaimRequest(job: "j", instant: 100, token: "a run-1")
         #expect(try await a.claim(request) == .won(previous: nil))
         #expect(try await a.claim(request) == .won(previous: nil), "the retry of a claim whose reply was lost")
         #expect(try await b.claim(ClaimRequest(job: "j", instant: 100, token: "b run-2")) == .lost)
-        #expect(try await a.claim(ClaimRequest(job: "j", instant: 100, token: "a run-3")) == .lost, "a new attempt is not the old one")
+        #expect(
+            try await a.claim(ClaimRequest(job: "j", instant: 100, token: "a run-3")) == .lost,
+            "a new attempt is not the old one"
+        )
         #expect(try await b.claim(ClaimRequest(job: "j", instant: 99, token: "b run-4")) == .lost, "an earlier instant")
         #expect(try await b.claim(ClaimRequest(job: "j", instant: 101, token: "b run-5")) == .won(previous: 100))
         // A retry of a's claim after b claimed a later one: still a's.
@@ -29,7 +42,8 @@ struct RedisClaimStoreTests {
     func release() async throws {
         let server = try await RedisTestServer.start()
         defer { server.stop() }
-        let a = store(server, cluster: "t", node: "a"), b = store(server, cluster: "t", node: "b")
+        let a = store(server, cluster: "t", node: "a")
+        let b = store(server, cluster: "t", node: "b")
         _ = try await a.claim(ClaimRequest(job: "j", instant: 100, token: "a r1"))
         let second = ClaimRequest(job: "j", instant: 101, token: "a r2")
         #expect(try await a.claim(second) == .won(previous: 100))
@@ -38,12 +52,15 @@ struct RedisClaimStoreTests {
         #expect(try await b.claim(ClaimRequest(job: "j", instant: 101, token: "b r3")) == .won(previous: 100))
     }
 
-    @Test("Redis emptied under the nodes: claims are refused until the history is repaired; older claims wait until every live node put its claims back")
+    @Test(
+        "Redis emptied under the nodes: claims are refused until the history is repaired; older claims wait until every live node put its claims back"
+    )
     func rollbackIsRepaired() async throws {
         let server = try await RedisTestServer.start()
         defer { server.stop() }
         let redis = RedisClient(endpoint: server.unixEndpoint)
-        let a = store(server, cluster: "t", node: "a"), b = store(server, cluster: "t", node: "b")
+        let a = store(server, cluster: "t", node: "a")
+        let b = store(server, cluster: "t", node: "b")
         _ = try await a.claim(ClaimRequest(job: "ja", instant: 100, token: "a r1"))
         _ = try await b.claim(ClaimRequest(job: "jb", instant: 200, token: "b r2"))
         _ = try await a.lastClaimed(["ja", "jb"])  // a has now seen b's claim too
@@ -67,7 +84,10 @@ struct RedisClaimStoreTests {
         #expect(afterB.fresh == [true, true])
         #expect(afterB.settled)
         #expect(afterB.floor == afterA.floor)
-        #expect(try await a.claim(ClaimRequest(job: "jb", instant: 200, token: "a r3")) == .lost, "jb@200 ran before the loss: never again")
+        #expect(
+            try await a.claim(ClaimRequest(job: "jb", instant: 200, token: "a r3")) == .lost,
+            "jb@200 ran before the loss: never again"
+        )
         #expect(try await b.claim(ClaimRequest(job: "jb", instant: 201, token: "b r4")) == .won(previous: 200))
     }
 
@@ -77,7 +97,13 @@ struct RedisClaimStoreTests {
         defer { server.stop() }
         let redis = RedisClient(endpoint: server.unixEndpoint)
         // Heartbeat 0.1 s, node timeout 0.3 s: the wait is bounded by 0.3 + 0.2 + 1 = 1.5 s.
-        let a = RedisClaimStore(redis: redis, cluster: "t", node: "a", heartbeat: .milliseconds(100), nodeTimeout: .milliseconds(300))
+        let a = RedisClaimStore(
+            redis: redis,
+            cluster: "t",
+            node: "a",
+            heartbeat: .milliseconds(100),
+            nodeTimeout: .milliseconds(300)
+        )
         _ = try await a.claim(ClaimRequest(job: "j", instant: 100, token: "a r1"))
         _ = try await redis.send("FLUSHALL")
         let expiry = realtimeNanoseconds() / 1_000_000 + 60_000
@@ -85,8 +111,10 @@ struct RedisClaimStoreTests {
         #expect(try await a.claim(ClaimRequest(job: "j", instant: 101, token: "a r2")) == .wait)
         try await Task.sleep(for: .milliseconds(1700))
         #expect(try await a.claim(ClaimRequest(job: "j", instant: 100, token: "a r3")) == .lost, "a put j@100 back")
-        #expect(try await a.claim(ClaimRequest(job: "j", instant: 101, token: "a r2")) == .won(previous: 100),
-                "the silent member no longer holds claims older than the repair back")
+        #expect(
+            try await a.claim(ClaimRequest(job: "j", instant: 101, token: "a r2")) == .won(previous: 100),
+            "the silent member no longer holds claims older than the repair back"
+        )
     }
 
     @Test("Redis lost the pool's members too: claims older than the repair wait for the nodes the repairing node knew")
@@ -94,15 +122,27 @@ struct RedisClaimStoreTests {
         let server = try await RedisTestServer.start()
         defer { server.stop() }
         let redis = RedisClient(endpoint: server.unixEndpoint)
-        let a = RedisClaimStore(redis: redis, cluster: "t", node: "a", heartbeat: .milliseconds(100), nodeTimeout: .seconds(30),
-                                knownMembers: { ["a", "b"] })
+        let a = RedisClaimStore(
+            redis: redis,
+            cluster: "t",
+            node: "a",
+            heartbeat: .milliseconds(100),
+            nodeTimeout: .seconds(30),
+            knownMembers: { ["a", "b"] }
+        )
         let b = store(server, cluster: "t", node: "b")
         _ = try await b.claim(ClaimRequest(job: "j", instant: 300, token: "b r1"))  // b ran j@300
         _ = try await a.lastClaimed(["j"])
         _ = try await redis.send("FLUSHALL")  // claims and members gone
-        #expect(try await a.claim(ClaimRequest(job: "j", instant: 300, token: "a r2")) == .wait, "b has not put j@300 back yet")
+        #expect(
+            try await a.claim(ClaimRequest(job: "j", instant: 300, token: "a r2")) == .wait,
+            "b has not put j@300 back yet"
+        )
         _ = try await b.lastClaimed(["j"])  // b notices, puts back, confirms
-        #expect(try await a.claim(ClaimRequest(job: "j", instant: 300, token: "a r2")) == .lost, "j@300 never runs twice")
+        #expect(
+            try await a.claim(ClaimRequest(job: "j", instant: 300, token: "a r2")) == .lost,
+            "j@300 never runs twice"
+        )
     }
 
     @Test("a snapshot restored under the nodes is noticed at the heartbeat's report too")
@@ -119,7 +159,10 @@ struct RedisClaimStoreTests {
         let values = history.array?.compactMap { $0.string.flatMap { Int64($0) } } ?? []
         await a.checkHistory(generation: values[0], sequence: values[1])
         #expect(await a.repairs == 1)
-        #expect(try await redis.send("HGET", "dcron:{t}:claims", "j").string == "101", "the claim after the snapshot is back")
+        #expect(
+            try await redis.send("HGET", "dcron:{t}:claims", "j").string == "101",
+            "the claim after the snapshot is back"
+        )
     }
 
     @Test("claimReplicas 1: a claim no replica acknowledged is not won; the same claim is once a replica holds it")
@@ -127,7 +170,12 @@ struct RedisClaimStoreTests {
         let master = try await RedisTestServer.start()
         defer { master.stop() }
         let acknowledgement = ReplicaAcknowledgement(replicas: 1, timeout: .milliseconds(500))
-        let a = RedisClaimStore(redis: RedisClient(endpoint: master.unixEndpoint), cluster: "t", node: "a", acknowledgement: acknowledgement)
+        let a = RedisClaimStore(
+            redis: RedisClient(endpoint: master.unixEndpoint),
+            cluster: "t",
+            node: "a",
+            acknowledgement: acknowledgement
+        )
         let request = ClaimRequest(job: "j", instant: 100, token: "a r1")
         #expect(try await a.claim(request) == .unacknowledged(previous: nil, replicas: 0), "no replica: fail closed")
         #expect(await a.unacknowledgedClaims == 1)
@@ -139,8 +187,15 @@ struct RedisClaimStoreTests {
         var retried = try await a.claim(request)
         for _ in 0..<5 where retried != .won(previous: nil) { retried = try await a.claim(request) }
         #expect(retried == .won(previous: nil), "the retry is acknowledged")
-        #expect(try await RedisClient(endpoint: replica.unixEndpoint).send("HGET", "dcron:{t}:claims", "j").string == "100")
-        let b = RedisClaimStore(redis: RedisClient(endpoint: master.unixEndpoint), cluster: "t", node: "b", acknowledgement: acknowledgement)
+        #expect(
+            try await RedisClient(endpoint: replica.unixEndpoint).send("HGET", "dcron:{t}:claims", "j").string == "100"
+        )
+        let b = RedisClaimStore(
+            redis: RedisClient(endpoint: master.unixEndpoint),
+            cluster: "t",
+            node: "b",
+            acknowledgement: acknowledgement
+        )
         #expect(try await b.claim(ClaimRequest(job: "j", instant: 100, token: "b r2")) == .lost)
     }
 
@@ -155,19 +210,26 @@ struct RedisClaimStoreTests {
         #expect(try await a.claim(request) == .won(previous: nil))
         _ = try await redis.send("FLUSHALL")
         _ = try await redis.send("ZADD", "dcron:{t}:members", realtimeNanoseconds() / 1_000_000 + 60_000, "a")
-        #expect(try await a.claim(request) == .won(previous: nil), "the put-back claim is this attempt's, not another's")
+        #expect(
+            try await a.claim(request) == .won(previous: nil),
+            "the put-back claim is this attempt's, not another's"
+        )
         #expect(await a.repairs == 1)
         #expect(try await a.claim(ClaimRequest(job: "j", instant: 100, token: "a r9")) == .lost)
     }
 
-    @Test("a restarted node recalls its claims from Redis, so a later loss of the data does not let an older claim replay them")
+    @Test(
+        "a restarted node recalls its claims from Redis, so a later loss of the data does not let an older claim replay them"
+    )
     func restartedNodeRecallsItsClaims() async throws {
         let server = try await RedisTestServer.start()
         defer { server.stop() }
         let redis = RedisClient(endpoint: server.unixEndpoint)
-        let a = store(server, cluster: "t", node: "a"), b = store(server, cluster: "t", node: "b")
-        #expect(try await b.claim(ClaimRequest(job: "j", instant: 90, token: "b r1")) == .won(previous: nil))  // b won j@90
-        #expect(try await a.claim(ClaimRequest(job: "j", instant: 100, token: "a r2")) == .won(previous: 90))  // a ran j@100
+        let a = store(server, cluster: "t", node: "a")
+        let b = store(server, cluster: "t", node: "b")
+        // b won j@90, a ran j@100.
+        #expect(try await b.claim(ClaimRequest(job: "j", instant: 90, token: "b r1")) == .won(previous: nil))
+        #expect(try await a.claim(ClaimRequest(job: "j", instant: 100, token: "a r2")) == .won(previous: 90))
         // a restarts: a new process with no memory, which first sees the pool's history.
         let restarted = store(server, cluster: "t", node: "a")
         let history = try await redis.send("HMGET", "dcron:{t}:history", "generation", "sequence")

@@ -1,6 +1,7 @@
-@testable import DcrondCore
 import DcrondTestSupport
 import Testing
+
+@testable import DcrondCore
 
 @Suite("overlap leases in a real redis-server", .enabled(if: RedisTestServer.enabled))
 struct RunLeasesTests {
@@ -41,8 +42,22 @@ struct RunLeasesTests {
         let redis = RedisClient(endpoint: server.unixEndpoint)
         let leases = RunLeases(redis: redis, cluster: "t", nodeTimeout: .seconds(3))
         _ = try await redis.send("HSET", "dcron:{t}:history", "generation", 2, "sequence", 40)
-        #expect(try await leases.tryAcquire("j", value: "a r1", ttl: .seconds(5), seen: ClaimHistory(generation: 2, sequence: 41))
-                == .historyBehind(generation: 2, sequence: 40))
-        #expect(try await leases.tryAcquire("j", value: "a r1", ttl: .seconds(5), seen: ClaimHistory(generation: 2, sequence: 40)) == .acquired)
+        #expect(
+            try await leases.tryAcquire(
+                "j",
+                value: "a r1",
+                ttl: .seconds(5),
+                seen: ClaimHistory(generation: 2, sequence: 41)
+            )
+                == .historyBehind(generation: 2, sequence: 40)
+        )
+        #expect(
+            try await leases.tryAcquire(
+                "j",
+                value: "a r1",
+                ttl: .seconds(5),
+                seen: ClaimHistory(generation: 2, sequence: 40)
+            ) == .acquired
+        )
     }
 }

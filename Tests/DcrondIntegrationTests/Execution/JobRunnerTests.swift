@@ -1,8 +1,9 @@
-@testable import DcrondCore
 import DcrondTestSupport
 import Logging
 import Synchronization
 import Testing
+
+@testable import DcrondCore
 
 #if canImport(Glibc)
 import Glibc
@@ -25,16 +26,35 @@ final class OutputCollector: Sendable {
     func all() -> [(JobRunner.RunContext, OutputLine)] { lines.withLock { $0 } }
 }
 
-func makeRunner(_ collector: OutputCollector, maxConcurrentRuns: Int = 64, retryBackoff: ExponentialBackoff? = nil) -> JobRunner {
-    JobRunner(supervisor: ProcessSupervisor(),
-              settings: RunnerSettings(node: "node-t", cluster: "cluster-t", maxConcurrentRuns: maxConcurrentRuns,
-                                       retryBackoff: retryBackoff ?? RunnerSettings.defaultRetryBackoff),
-              logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }),
-              outputHandler: collector.handler)
+func makeRunner(
+    _ collector: OutputCollector,
+    maxConcurrentRuns: Int = 64,
+    retryBackoff: ExponentialBackoff? = nil
+) -> JobRunner {
+    JobRunner(
+        supervisor: ProcessSupervisor(),
+        settings: RunnerSettings(
+            node: "node-t",
+            cluster: "cluster-t",
+            maxConcurrentRuns: maxConcurrentRuns,
+            retryBackoff: retryBackoff ?? RunnerSettings.defaultRetryBackoff
+        ),
+        logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }),
+        outputHandler: collector.handler
+    )
 }
 
-func testJob(_ name: String, _ command: String, configure: (inout JobDefinition) -> Void = { _ in }) throws -> JobDefinition {
-    var job = JobDefinition(name: name, schedule: try Schedule(parsing: "* * * * *"), command: command, workingDirectory: "/tmp")
+func testJob(
+    _ name: String,
+    _ command: String,
+    configure: (inout JobDefinition) -> Void = { _ in }
+) throws -> JobDefinition {
+    var job = JobDefinition(
+        name: name,
+        schedule: try Schedule(parsing: "* * * * *"),
+        command: command,
+        workingDirectory: "/tmp"
+    )
     configure(&job)
     return job
 }
@@ -72,10 +92,16 @@ struct JobRunnerTests {
         #expect(three.attempts.first?.termination == .exited(3))
         let killed = await runner.run(try testJob("killed", "kill -USR1 $$"), scheduledAt: nowSeconds())
         #expect(killed.attempts.first?.termination == .signaled(SIGUSR1))
-        let missing = await runner.run(try testJob("missing", "no-such-program-dcrond --flag"), scheduledAt: nowSeconds())
+        let missing = await runner.run(
+            try testJob("missing", "no-such-program-dcrond --flag"),
+            scheduledAt: nowSeconds()
+        )
         #expect(missing.attempts.first?.termination == .exited(127), "falls back to the shell, which reports 127")
         #expect(collector.texts(run: missing.runID, stream: .stderr) == ["sh: 1: no-such-program-dcrond: not found"])
-        let badDirectory = await runner.run(try testJob("bad-dir", "/bin/true") { $0.workingDirectory = "/no/such/dir" }, scheduledAt: nowSeconds())
+        let badDirectory = await runner.run(
+            try testJob("bad-dir", "/bin/true") { $0.workingDirectory = "/no/such/dir" },
+            scheduledAt: nowSeconds()
+        )
         #expect(badDirectory.outcome == .failed)
         #expect(badDirectory.attempts.first?.error == "chdir /no/such/dir: No such file or directory")
     }
@@ -84,8 +110,13 @@ struct JobRunnerTests {
     func timeoutKillsTree() async throws {
         let collector = OutputCollector()
         let runner = makeRunner(collector)
-        for (name, command) in [("polite", "sleep 100 & sleep 100"), ("stubborn", "trap '' TERM; sleep 100 & sleep 100")] {
-            let job = try testJob(name, command) { $0.timeout = .seconds(1); $0.killGrace = .milliseconds(500) }
+        for (name, command) in [
+            ("polite", "sleep 100 & sleep 100"), ("stubborn", "trap '' TERM; sleep 100 & sleep 100"),
+        ] {
+            let job = try testJob(name, command) {
+                $0.timeout = .seconds(1)
+                $0.killGrace = .milliseconds(500)
+            }
             let started = ContinuousClock.now
             let record = await runner.run(job, scheduledAt: nowSeconds())
             let attempt = try #require(record.attempts.first)
@@ -107,10 +138,16 @@ struct JobRunnerTests {
     func overlapPolicies() async throws {
         let collector = OutputCollector()
         let runner = makeRunner(collector)
-        let replace = try testJob("replace", "echo started; sleep 30") { $0.overlap = .replace; $0.killGrace = .seconds(2) }
+        let replace = try testJob("replace", "echo started; sleep 30") {
+            $0.overlap = .replace
+            $0.killGrace = .seconds(2)
+        }
         let first = Task { await runner.run(replace, scheduledAt: nowSeconds()) }
         try await waitUntil { collector.texts().contains("started") }
-        let second = await runner.run(try testJob("replace", "echo second") { $0.overlap = .replace }, scheduledAt: nowSeconds())
+        let second = await runner.run(
+            try testJob("replace", "echo second") { $0.overlap = .replace },
+            scheduledAt: nowSeconds()
+        )
         let firstRecord = await first.value
         #expect(firstRecord.attempts.first?.terminated == true)
         #expect(firstRecord.attempts.first?.termination == .signaled(SIGTERM))
@@ -121,12 +158,18 @@ struct JobRunnerTests {
         let running = Task { await runner.run(forbid, scheduledAt: nowSeconds()) }
         try await waitUntil { collector.texts().contains("running") }
         let skipped = await runner.run(forbid, scheduledAt: nowSeconds())
-        guard case .skipped(let reason) = skipped.outcome else { Issue.record("not skipped: \(skipped.outcome)"); return }
+        guard case .skipped(let reason) = skipped.outcome else {
+            Issue.record("not skipped: \(skipped.outcome)")
+            return
+        }
         #expect(skipped.rule == .overlap, "the record names the rule explain reports")
         #expect(reason.hasPrefix("overlap is forbid and run "))
         #expect(skipped.attempts.isEmpty)
         #expect(await running.value.outcome == .succeeded)
-        #expect(await runner.run(forbid, scheduledAt: nowSeconds()).outcome == .succeeded, "runs again once the previous one ended")
+        #expect(
+            await runner.run(forbid, scheduledAt: nowSeconds()).outcome == .succeeded,
+            "runs again once the previous one ended"
+        )
 
         let allow = try testJob("allow", "sleep 0.5") { $0.overlap = .allow }
         async let a = runner.run(allow, scheduledAt: nowSeconds())
@@ -153,54 +196,87 @@ struct JobRunnerTests {
         let record = await runner.run(job, scheduledAt: scheduledAt, runID: "00000000000000ab")
         #expect(record.outcome == .succeeded)
         let account = try #require(Accounts.user(String(geteuid())))
-        #expect(Set(collector.texts(run: "00000000000000ab")) == [
-            "HOME=\(account.home)", "USER=\(account.name)", "LOGNAME=\(account.name)", "SHELL=/bin/sh", "PATH=/usr/bin:/bin",
-            "LANG=C.UTF-8", "DCRON_JOB=env-check", "DCRON_SCHEDULED_AT=\(scheduledAt)", "DCRON_RUN_ID=00000000000000ab",
-            "DCRON_NODE=node-t", "DCRON_CLUSTER=cluster-t", "DCRON_ATTEMPT=1", "DCRON_IDEMPOTENCY_KEY=env-check@\(scheduledAt)",
-            "DCRON_TRIGGER=schedule",
-        ])
+        #expect(
+            Set(collector.texts(run: "00000000000000ab")) == [
+                "HOME=\(account.home)", "USER=\(account.name)", "LOGNAME=\(account.name)", "SHELL=/bin/sh",
+                "PATH=/usr/bin:/bin",
+                "LANG=C.UTF-8", "DCRON_JOB=env-check", "DCRON_SCHEDULED_AT=\(scheduledAt)",
+                "DCRON_RUN_ID=00000000000000ab",
+                "DCRON_NODE=node-t", "DCRON_CLUSTER=cluster-t", "DCRON_ATTEMPT=1",
+                "DCRON_IDEMPOTENCY_KEY=env-check@\(scheduledAt)",
+                "DCRON_TRIGGER=schedule",
+            ]
+        )
         // A manual run says so, and its idempotency key is its own (it has no instant of the schedule).
         let manual = OutputCollector()
         _ = await makeRunner(manual).run(job, scheduledAt: scheduledAt, runID: "00000000000000ac", trigger: .manual)
         #expect(manual.texts(run: "00000000000000ac").contains("DCRON_TRIGGER=manual"))
-        #expect(manual.texts(run: "00000000000000ac").contains("DCRON_IDEMPOTENCY_KEY=env-check@manual-00000000000000ac"))
+        #expect(
+            manual.texts(run: "00000000000000ac").contains("DCRON_IDEMPOTENCY_KEY=env-check@manual-00000000000000ac")
+        )
 
         let fds = await runner.run(try testJob("fds", "ls /proc/$$/fd"), scheduledAt: nowSeconds())
         #expect(collector.texts(run: fds.runID) == ["0", "1", "2"])
         // The mask of the process dcrond started itself (run directly: a shell blocks every signal
         // in itself while it forks, which a child reading its status could catch).
         let signals = await runner.run(try testJob("signals", "cat /proc/self/status"), scheduledAt: nowSeconds())
-        #expect(collector.texts(run: signals.runID).filter { $0.hasPrefix("SigBlk") || $0.hasPrefix("SigIgn") }
-                == ["SigBlk:\t0000000000000000", "SigIgn:\t0000000000000000"])
+        #expect(
+            collector.texts(run: signals.runID).filter { $0.hasPrefix("SigBlk") || $0.hasPrefix("SigIgn") }
+                == ["SigBlk:\t0000000000000000", "SigIgn:\t0000000000000000"]
+        )
         // This process ignores SIGPIPE, as the daemon does; the job above saw the default disposition.
         var action = sigaction()
         sigaction(SIGPIPE, nil, &action)
-        #expect(unsafeBitCast(action.__sigaction_handler.sa_handler, to: Int.self) == unsafeBitCast(SIG_IGN, to: Int.self))
+        #expect(
+            unsafeBitCast(action.__sigaction_handler.sa_handler, to: Int.self) == unsafeBitCast(SIG_IGN, to: Int.self)
+        )
     }
 
     @Test("jobs run as another user with its groups; a user that no longer exists is refused")
     func otherUser() async throws {
         let collector = OutputCollector()
         let runner = makeRunner(collector)
-        let job = try testJob("as-nobody", "id -u; id -g; echo $HOME $USER; pwd") { $0.user = "nobody"; $0.workingDirectory = nil }
+        let job = try testJob("as-nobody", "id -u; id -g; echo $HOME $USER; pwd") {
+            $0.user = "nobody"
+            $0.workingDirectory = nil
+        }
         let record = await runner.run(job, scheduledAt: nowSeconds())
         if geteuid() == 0 {
             #expect(record.outcome == .succeeded)
             let nobody = try #require(Accounts.user("nobody"))
-            #expect(collector.texts(run: record.runID) == ["\(nobody.uid)", "\(nobody.gid)", "\(nobody.home) nobody", "/"])
-            let grouped = await runner.run(try testJob("group", "id -g") { $0.user = "nobody"; $0.group = "daemon" }, scheduledAt: nowSeconds())
+            #expect(
+                collector.texts(run: record.runID) == ["\(nobody.uid)", "\(nobody.gid)", "\(nobody.home) nobody", "/"]
+            )
+            let grouped = await runner.run(
+                try testJob("group", "id -g") {
+                    $0.user = "nobody"
+                    $0.group = "daemon"
+                },
+                scheduledAt: nowSeconds()
+            )
             #expect(collector.texts(run: grouped.runID) == ["\(try #require(Accounts.groupID("daemon")))"])
         } else {
-            #expect(record.outcome == .skipped("cannot run as user \"nobody\" (group \(Accounts.user("nobody")!.gid)): dcrond runs as uid \(geteuid()), not root"))
+            #expect(
+                record.outcome
+                    == .skipped(
+                        "cannot run as user \"nobody\" (group \(Accounts.user("nobody")!.gid)): dcrond runs as uid \(geteuid()), not root"
+                    )
+            )
         }
-        let gone = await runner.run(try testJob("gone", "true") { $0.user = "dcrond-deleted-user" }, scheduledAt: nowSeconds())
+        let gone = await runner.run(
+            try testJob("gone", "true") { $0.user = "dcrond-deleted-user" },
+            scheduledAt: nowSeconds()
+        )
         #expect(gone.outcome == .skipped("user \"dcrond-deleted-user\" does not exist on this host"))
     }
 
     @Test("a run already past its starting deadline is skipped with the reason")
     func startingDeadline() async throws {
         let runner = makeRunner(OutputCollector())
-        let late = await runner.run(try testJob("late", "/bin/true") { $0.startingDeadline = .seconds(60) }, scheduledAt: nowSeconds() - 3600)
+        let late = await runner.run(
+            try testJob("late", "/bin/true") { $0.startingDeadline = .seconds(60) },
+            scheduledAt: nowSeconds() - 3600
+        )
         #expect(late.outcome == .skipped("past its starting deadline of 1m: it is 1h late"))
         #expect(late.rule == .startingDeadline)
         #expect(late.attempts.isEmpty)
@@ -209,12 +285,21 @@ struct JobRunnerTests {
     @Test("retries use a new DCRON_ATTEMPT each time and stop at the first success")
     func retries() async throws {
         let collector = OutputCollector()
-        let runner = makeRunner(collector, retryBackoff: ExponentialBackoff(initial: .milliseconds(10), maximum: .milliseconds(20)))
-        let failing = await runner.run(try testJob("flaky", "echo $DCRON_ATTEMPT; exit 1") { $0.retries = 2 }, scheduledAt: nowSeconds())
+        let runner = makeRunner(
+            collector,
+            retryBackoff: ExponentialBackoff(initial: .milliseconds(10), maximum: .milliseconds(20))
+        )
+        let failing = await runner.run(
+            try testJob("flaky", "echo $DCRON_ATTEMPT; exit 1") { $0.retries = 2 },
+            scheduledAt: nowSeconds()
+        )
         #expect(failing.outcome == .failed)
         #expect(failing.attempts.map(\.attempt) == [1, 2, 3])
         #expect(collector.texts(run: failing.runID) == ["1", "2", "3"])
-        let second = await runner.run(try testJob("second", "echo $DCRON_ATTEMPT; test $DCRON_ATTEMPT = 2") { $0.retries = 5 }, scheduledAt: nowSeconds())
+        let second = await runner.run(
+            try testJob("second", "echo $DCRON_ATTEMPT; test $DCRON_ATTEMPT = 2") { $0.retries = 5 },
+            scheduledAt: nowSeconds()
+        )
         #expect(second.outcome == .succeeded)
         #expect(second.attempts.count == 2)
     }
@@ -230,7 +315,8 @@ struct JobRunnerTests {
             return await group.reduce(into: [RunRecord]()) { $0.append($1) }
         }
         #expect(records.allSatisfy { $0.outcome == .succeeded })
-        var concurrent = 0, most = 0
+        var concurrent = 0
+        var most = 0
         for line in collector.texts() {
             concurrent += line == "start" ? 1 : -1
             most = max(most, concurrent)
@@ -238,39 +324,60 @@ struct JobRunnerTests {
         #expect(most == 2)
     }
 
-    @Test("output is streamed by line and stream; long lines are cut; output after the main process exits still arrives")
+    @Test(
+        "output is streamed by line and stream; long lines are cut; output after the main process exits still arrives"
+    )
     func output() async throws {
         let collector = OutputCollector()
         let runner = makeRunner(collector)
         let long = ProcessSupervisor.maximumLineLength + 100
-        let record = await runner.run(try testJob("out", """
-            echo one; echo two >&2; printf 'partial'; echo; head -c \(long) /dev/zero | tr '\\0' x; echo; echo after-long; printf 'no newline'
-            """), scheduledAt: nowSeconds())
+        let record = await runner.run(
+            try testJob(
+                "out",
+                """
+                echo one; echo two >&2; printf 'partial'; echo; head -c \(long) /dev/zero | tr '\\0' x; echo; echo after-long; printf 'no newline'
+                """
+            ),
+            scheduledAt: nowSeconds()
+        )
         #expect(record.outcome == .succeeded)
         let stdout = collector.all().filter { $0.0.runID == record.runID && $0.1.stream == .stdout }.map(\.1)
-        #expect(stdout.map(\.text) == ["one", "partial", String(repeating: "x", count: ProcessSupervisor.maximumLineLength), "after-long", "no newline"])
+        #expect(
+            stdout.map(\.text) == [
+                "one", "partial", String(repeating: "x", count: ProcessSupervisor.maximumLineLength), "after-long",
+                "no newline",
+            ]
+        )
         #expect(stdout.map(\.truncated) == [false, false, true, false, false])
         #expect(collector.texts(run: record.runID, stream: .stderr) == ["two"])
 
         // A background process keeps writing after the run's main process ended: still read and
         // delivered, never cut off (it would get SIGPIPE if dcrond closed the pipe).
-        let background = await runner.run(try testJob("background", "(sleep 0.3; echo late; sleep 0.2; echo later) & echo early"), scheduledAt: nowSeconds())
+        let background = await runner.run(
+            try testJob("background", "(sleep 0.3; echo late; sleep 0.2; echo later) & echo early"),
+            scheduledAt: nowSeconds()
+        )
         #expect(background.outcome == .succeeded)
         #expect(collector.texts(run: background.runID).first == "early")
         try await waitUntil { collector.texts(run: background.runID).count == 3 }
         #expect(collector.texts(run: background.runID) == ["early", "late", "later"])
     }
 
-    @Test("100 MB of output does not grow the daemon; 10,000 runs, and 1,000 at once, leave no zombie and no descriptor behind")
+    @Test(
+        "100 MB of output does not grow the daemon; 10,000 runs, and 1,000 at once, leave no zombie and no descriptor behind"
+    )
     func resourceHygiene() async throws {
         let helper = buildProductsDirectory() + "/dcrond-test-helper"
         func report(_ arguments: [String]) async throws -> [String: Int] {
             let result = try await runProcess([helper] + arguments)
             #expect(result.status == 0, "\(result.standardError)")
-            return Dictionary(uniqueKeysWithValues: result.standardOutput.split(whereSeparator: { $0 == " " || $0 == "\n" }).compactMap { pair in
-                let parts = pair.split(separator: "=")
-                return parts.count == 2 ? (String(parts[0]), Int(parts[1]) ?? -1) : nil
-            })
+            return Dictionary(
+                uniqueKeysWithValues: result.standardOutput.split(whereSeparator: { $0 == " " || $0 == "\n" })
+                    .compactMap { pair in
+                        let parts = pair.split(separator: "=")
+                        return parts.count == 2 ? (String(parts[0]), Int(parts[1]) ?? -1) : nil
+                    }
+            )
         }
         let output = try await report(["output", "100000000"])
         #expect(output["runs-ok"] == 1 && output["lines"] == 100_000)

@@ -14,12 +14,15 @@ struct FuzzCorpusReplayTests {
 
     @Test("each target replays its corpus", arguments: ["cron", "duration", "json", "configuration"])
     func replay(target: String) async throws {
-        let result = try await runProcess([Self.replayer, Self.corpus + "/" + target],
-                                          environment: ["DCROND_FUZZ_TARGET=\(target)", "PATH=/usr/bin:/bin", "TZ=UTC"])
+        let result = try await runProcess(
+            [Self.replayer, Self.corpus + "/" + target],
+            environment: ["DCROND_FUZZ_TARGET=\(target)", "PATH=/usr/bin:/bin", "TZ=UTC"]
+        )
         #expect(result.status == 0, "\(result.standardError)")
-        let count = result.outputLines.last.flatMap { line in
-            line.split(separator: " ").dropFirst().first.flatMap { Int($0) }
-        } ?? 0
+        let count =
+            result.outputLines.last.flatMap { line in
+                line.split(separator: " ").dropFirst().first.flatMap { Int($0) }
+            } ?? 0
         #expect(count >= 5, "\(result.standardOutput)")
     }
 }

@@ -1,6 +1,7 @@
-@testable import DcrondCore
 import DcrondTestSupport
 import Testing
+
+@testable import DcrondCore
 
 #if canImport(Glibc)
 import Glibc
@@ -37,13 +38,15 @@ struct RedisClientTests {
         let replies = try await client.pipeline(commands)
         #expect(replies.count == 10_000)
         for (index, reply) in replies.enumerated() {
-            let expected: RedisReply = index % 2 == 0 ? .integer(Int64(index / 2 + 1)) : .bulk(Array("reply-\(index)".utf8))
+            let expected: RedisReply =
+                index % 2 == 0 ? .integer(Int64(index / 2 + 1)) : .bulk(Array("reply-\(index)".utf8))
             #expect(reply == expected, "reply \(index)")
             if reply != expected { break }
         }
         // An error reply in the middle of a pipeline is data; the replies after it still line up.
         let mixed = try await client.pipeline([
-            RedisCommand("SET", prefix + "s", "x"), RedisCommand("INCR", prefix + "s"), RedisCommand("GET", prefix + "s"),
+            RedisCommand("SET", prefix + "s", "x"), RedisCommand("INCR", prefix + "s"),
+            RedisCommand("GET", prefix + "s"),
         ])
         #expect(mixed[0] == .status("OK"))
         #expect(mixed[1] == .error(RedisServerError(message: "ERR value is not an integer or out of range")))
@@ -76,7 +79,10 @@ struct RedisClientTests {
         #expect(try await client.evaluate(failing) == .error(RedisServerError(message: "MYERR broken")))
     }
 
-    @Test("after redis-server is killed and restarted on the same address, the next command succeeds", arguments: [false, true])
+    @Test(
+        "after redis-server is killed and restarted on the same address, the next command succeeds",
+        arguments: [false, true]
+    )
     func serverRestart(overUnixSocket: Bool) async throws {
         let server = try await RedisTestServer.start()
         defer { server.stop() }
@@ -137,7 +143,10 @@ struct RedisClientTests {
             try await RedisClient(endpoint: endpoint).send("PING")
         }
         #expect(error?.kind == .authentication)
-        #expect(error?.description == "redis://:***@127.0.0.1:\(server.port)/0: authentication as the default user failed: WRONGPASS invalid username-password pair or user is disabled.")
+        #expect(
+            error?.description
+                == "redis://:***@127.0.0.1:\(server.port)/0: authentication as the default user failed: WRONGPASS invalid username-password pair or user is disabled."
+        )
 
         // Without a password the connect succeeds and commands are refused as data.
         let reply = try await RedisClient(endpoint: server.tcpEndpoint).send("PING")
@@ -151,7 +160,9 @@ struct RedisClientTests {
         #expect(try await client.send("CLIENT", "INFO").string?.contains(" db=2 ") == true)
 
         _ = try await client.send("ACL", "SETUSER", "alice", "on", ">pa:ss@word", "~*", "+@all")
-        let alice = RedisClient(endpoint: try RedisEndpoint(parsing: "redis://alice:pa%3Ass%40word@127.0.0.1:\(server.port)/2"))
+        let alice = RedisClient(
+            endpoint: try RedisEndpoint(parsing: "redis://alice:pa%3Ass%40word@127.0.0.1:\(server.port)/2")
+        )
         #expect(try await alice.send("GET", key) == .bulk(Array("in-db-2".utf8)))
         #expect(try await alice.send("ACL", "WHOAMI") == .bulk(Array("alice".utf8)))
 
@@ -163,7 +174,9 @@ struct RedisClientTests {
         #expect(try await RedisClient(endpoint: fromFile).send("PING") == .status("PONG"))
 
         fromFile.passwordFile = server.directory + "/missing"
-        let missing = await #expect(throws: RedisConnectionError.self) { try await RedisClient(endpoint: fromFile).send("PING") }
+        let missing = await #expect(throws: RedisConnectionError.self) {
+            try await RedisClient(endpoint: fromFile).send("PING")
+        }
         #expect(missing?.kind == .passwordFile)
         #expect(missing?.message == "password file: cannot read \(server.directory)/missing: No such file or directory")
     }
@@ -182,7 +195,9 @@ struct RedisClientTests {
         #expect(try await three.send("EXISTS", key) == .integer(1))
 
         endpoint.database = 999
-        let error = await #expect(throws: RedisConnectionError.self) { try await RedisClient(endpoint: endpoint).send("PING") }
+        let error = await #expect(throws: RedisConnectionError.self) {
+            try await RedisClient(endpoint: endpoint).send("PING")
+        }
         #expect(error?.kind == .selectDatabase)
         #expect(error?.message == "cannot select database 999: ERR DB index is out of range")
     }
@@ -205,8 +220,10 @@ struct RedisClientTests {
     @Test("a refused address fails at once; after a failed connect, calls back off without touching the network")
     func refusedAndBackoff() async throws {
         let port = try freeLoopbackPort()
-        let client = RedisClient(endpoint: RedisEndpoint(address: .tcp(host: "127.0.0.1", port: port)),
-                                 reconnectBackoff: ExponentialBackoff(initial: .seconds(30), maximum: .seconds(60)))
+        let client = RedisClient(
+            endpoint: RedisEndpoint(address: .tcp(host: "127.0.0.1", port: port)),
+            reconnectBackoff: ExponentialBackoff(initial: .seconds(30), maximum: .seconds(60))
+        )
         let first = await #expect(throws: RedisConnectionError.self) { try await client.send("PING") }
         #expect(first?.kind == .connect)
         #expect(first?.description == "redis://127.0.0.1:\(port)/0: cannot connect: Connection refused")
@@ -221,7 +238,10 @@ struct RedisClientTests {
         defer { listener.close() }
         var options = RedisConnectionOptions()
         options.connectTimeout = .milliseconds(300)
-        let client = RedisClient(endpoint: RedisEndpoint(address: .tcp(host: "127.0.0.1", port: listener.port)), options: options)
+        let client = RedisClient(
+            endpoint: RedisEndpoint(address: .tcp(host: "127.0.0.1", port: listener.port)),
+            options: options
+        )
         let start = ContinuousClock.now
         let error = await #expect(throws: RedisConnectionError.self) { try await client.send("PING") }
         let elapsed = ContinuousClock.now - start
@@ -235,7 +255,10 @@ struct RedisClientTests {
         defer { listener.close() }
         var options = RedisConnectionOptions()
         options.ioTimeout = .milliseconds(300)
-        let client = RedisClient(endpoint: RedisEndpoint(address: .tcp(host: "127.0.0.1", port: listener.port)), options: options)
+        let client = RedisClient(
+            endpoint: RedisEndpoint(address: .tcp(host: "127.0.0.1", port: listener.port)),
+            options: options
+        )
         let start = ContinuousClock.now
         let error = await #expect(throws: RedisConnectionError.self) { try await client.send("PING") }
         let elapsed = ContinuousClock.now - start

@@ -1,20 +1,28 @@
-@testable import DcrondCore
 import DcrondTestSupport
 import Logging
 import Testing
+
+@testable import DcrondCore
 
 #if canImport(Glibc)
 import Glibc
 #endif
 
-@Suite("Redis through real sentinels: lookup, failover, never a replica", .enabled(if: RedisTestServer.enabled), .serialized)
+@Suite(
+    "Redis through real sentinels: lookup, failover, never a replica",
+    .enabled(if: RedisTestServer.enabled),
+    .serialized
+)
 struct SentinelClientTests {
     @Test("the client writes to the master the sentinels name, and follows a failover to the promoted replica")
     func followsFailover() async throws {
         let group = try await SentinelTestGroup.start(replicas: 1)
         defer { group.stop() }
         let endpoint = try RedisEndpoint(parsing: group.address)
-        let client = RedisClient(endpoint: endpoint, reconnectBackoff: ExponentialBackoff(initial: .milliseconds(50), maximum: .milliseconds(200)))
+        let client = RedisClient(
+            endpoint: endpoint,
+            reconnectBackoff: ExponentialBackoff(initial: .milliseconds(50), maximum: .milliseconds(200))
+        )
         #expect(try await client.send("SET", "k", "before") == .status("OK"))
         #expect(await client.connectedPeer == "127.0.0.1:\(group.master.port)")
         _ = try await RedisClient(endpoint: group.master.unixEndpoint).send("WAIT", 1, 1000)
@@ -30,7 +38,10 @@ struct SentinelClientTests {
         }
         #expect(reply == .status("OK"))
         #expect(await client.connectedPeer == "127.0.0.1:\(newPort)")
-        #expect(try await RedisClient(endpoint: group.replicas[0].unixEndpoint).send("GET", "k") == .bulk(Array("after".utf8)))
+        #expect(
+            try await RedisClient(endpoint: group.replicas[0].unixEndpoint).send("GET", "k")
+                == .bulk(Array("after".utf8))
+        )
     }
 
     @Test("a sentinel that is down is skipped, and one that names a replica is not believed")
@@ -48,13 +59,16 @@ struct SentinelClientTests {
         // not yet noticed otherwise). ROLE refuses it, and nothing is written.
         let directory = try makeTemporaryDirectory()
         let port = try freeLoopbackPort()
-        try writeText(directory + "/stale.conf", """
+        try writeText(
+            directory + "/stale.conf",
+            """
             port \(port)
             bind 127.0.0.1
             dir \(directory)
             sentinel monitor stale 127.0.0.1 \(group.replicas[0].port) 1
 
-            """)
+            """
+        )
         let pid = try spawnProcess([RedisTestServer.executable!, directory + "/stale.conf", "--sentinel"])
         defer {
             kill(pid, SIGKILL)
@@ -62,7 +76,9 @@ struct SentinelClientTests {
             waitpid(pid, &status, 0)
             _ = shellOutputBlocking("rm -rf '\(directory)'")
         }
-        #expect(try await waitFor(seconds: 5) { shellOutputBlocking("redis-cli -p \(port) PING")?.contains("PONG") == true })
+        #expect(
+            try await waitFor(seconds: 5) { shellOutputBlocking("redis-cli -p \(port) PING")?.contains("PONG") == true }
+        )
         let stale = RedisClient(endpoint: try RedisEndpoint(parsing: "redis+sentinel://127.0.0.1:\(port)/stale"))
         let error = await #expect(throws: RedisConnectionError.self) { try await stale.send("SET", "k", "stale") }
         #expect(error?.kind == .notMaster, "\(String(describing: error))")
@@ -87,22 +103,38 @@ struct SentinelClientTests {
         let client = RedisClient(endpoint: try RedisEndpoint(parsing: address))
         let error = await #expect(throws: RedisConnectionError.self) { try await client.send("PING") }
         #expect(error?.kind == .sentinel)
-        #expect(error?.description.contains("does not monitor a master named \"nosuchmaster\"") == true, "\(String(describing: error))")
+        #expect(
+            error?.description.contains("does not monitor a master named \"nosuchmaster\"") == true,
+            "\(String(describing: error))"
+        )
     }
 
-    @Test("sentinels with a password of their own, data nodes with another; a wrong one is a clear error that never shows it")
+    @Test(
+        "sentinels with a password of their own, data nodes with another; a wrong one is a clear error that never shows it"
+    )
     func passwords() async throws {
-        let group = try await SentinelTestGroup.start(replicas: 0, password: "data-secret", sentinelPassword: "sentinel-secret")
+        let group = try await SentinelTestGroup.start(
+            replicas: 0,
+            password: "data-secret",
+            sentinelPassword: "sentinel-secret"
+        )
         defer { group.stop() }
-        var endpoint = try RedisEndpoint(parsing: group.address.replacingOccurrences("redis+sentinel://", "redis+sentinel://:data-secret@"))
+        var endpoint = try RedisEndpoint(
+            parsing: group.address.replacingOccurrences("redis+sentinel://", "redis+sentinel://:data-secret@")
+        )
         endpoint.sentinelGroup?.password = "sentinel-secret"
         #expect(try await RedisClient(endpoint: endpoint).send("SET", "k", "v") == .status("OK"))
 
         var wrong = endpoint
         wrong.sentinelGroup?.password = "not-it"
-        let refused = await #expect(throws: RedisConnectionError.self) { try await RedisClient(endpoint: wrong).send("PING") }
+        let refused = await #expect(throws: RedisConnectionError.self) {
+            try await RedisClient(endpoint: wrong).send("PING")
+        }
         #expect(refused?.kind == .sentinel)
-        #expect(refused?.description.contains("authentication as the default user failed") == true, "\(String(describing: refused))")
+        #expect(
+            refused?.description.contains("authentication as the default user failed") == true,
+            "\(String(describing: refused))"
+        )
         #expect(refused?.description.contains("not-it") == false)
 
         let directory = try makeTemporaryDirectory()
@@ -115,13 +147,20 @@ struct SentinelClientTests {
 
         var noData = endpoint
         noData.password = "wrong-data"
-        let dataRefused = await #expect(throws: RedisConnectionError.self) { try await RedisClient(endpoint: noData).send("PING") }
+        let dataRefused = await #expect(throws: RedisConnectionError.self) {
+            try await RedisClient(endpoint: noData).send("PING")
+        }
         #expect(dataRefused?.kind == .authentication)
         #expect(dataRefused?.description.contains("wrong-data") == false)
-        #expect(dataRefused?.description.contains("(master 127.0.0.1:\(group.master.port))") == true, "\(String(describing: dataRefused))")
+        #expect(
+            dataRefused?.description.contains("(master 127.0.0.1:\(group.master.port))") == true,
+            "\(String(describing: dataRefused))"
+        )
     }
 
-    @Test("a failover announced while a connection idles on the old master (still alive, now a replica) moves the client before its next write")
+    @Test(
+        "a failover announced while a connection idles on the old master (still alive, now a replica) moves the client before its next write"
+    )
     func switchMasterMessage() async throws {
         let group = try await SentinelTestGroup.start(replicas: 1)
         defer { group.stop() }
@@ -133,9 +172,16 @@ struct SentinelClientTests {
         let before = directory.epoch
         _ = try await RedisClient(endpoint: group.master.unixEndpoint).send("WAIT", 1, 1000)
         // A planned failover: the old master stays up and becomes a replica.
-        #expect(shellOutputBlocking("redis-cli -p \(group.sentinelPorts[0]) SENTINEL FAILOVER \(group.name)")?.contains("OK") == true)
+        #expect(
+            shellOutputBlocking("redis-cli -p \(group.sentinelPorts[0]) SENTINEL FAILOVER \(group.name)")?.contains(
+                "OK"
+            ) == true
+        )
         let newPort = try await group.waitForFailover(from: group.master.port)
-        #expect(try await waitFor(seconds: 5) { directory.epoch != before }, "the +switch-master message moved the epoch")
+        #expect(
+            try await waitFor(seconds: 5) { directory.epoch != before },
+            "the +switch-master message moved the epoch"
+        )
         // The first write after the announcement goes to the new master: no READONLY, no error.
         #expect(try await client.send("SET", "k", "2") == .status("OK"))
         #expect(await client.connectedPeer == "127.0.0.1:\(newPort)")

@@ -31,20 +31,30 @@ struct CroniterDifferentialTests {
                 let actual: [Int64]
                 do {
                     let schedule = try Schedule(parsing: expression)
-                    actual = schedule.instants(after: start, count: expected.count, in: .utc, policy: schedule.defaultDSTPolicy)
+                    actual = schedule.instants(
+                        after: start,
+                        count: expected.count,
+                        in: .utc,
+                        policy: schedule.defaultDSTPolicy
+                    )
                 } catch {
                     mismatches.append("\(expression): rejected (\(error)) but croniter accepts it")
                     continue
                 }
                 compared += 1
                 if actual != expected {
-                    mismatches.append("\(expression) after \(formatInstant(start, offset: 0)): dcrond \(actual.map { formatInstant($0, offset: 0) }) croniter \(expected.map { formatInstant($0, offset: 0) })")
+                    mismatches.append(
+                        "\(expression) after \(formatInstant(start, offset: 0)): dcrond \(actual.map { formatInstant($0, offset: 0) }) croniter \(expected.map { formatInstant($0, offset: 0) })"
+                    )
                 }
             }
             return (compared, mismatches)
         }
         #expect(compared == 10_000)
-        #expect(mismatches.isEmpty, "\(mismatches.count) mismatches, first: \(mismatches.prefix(10).joined(separator: "\n"))")
+        #expect(
+            mismatches.isEmpty,
+            "\(mismatches.count) mismatches, first: \(mismatches.prefix(10).joined(separator: "\n"))"
+        )
     }
 }
 

@@ -29,10 +29,17 @@ struct ZoneinfoDifferentialTests {
                 let zone = try rules[columns[0]] ?? TimeZoneRules.named(columns[0])
                 rules[columns[0]] = zone
                 let actual = zone.offset(at: instant)
-                if actual != expected { mismatches.append("\(columns[0]) at \(formatInstant(instant, offset: 0)): dcrond \(actual), zoneinfo \(expected)") }
+                if actual != expected {
+                    mismatches.append(
+                        "\(columns[0]) at \(formatInstant(instant, offset: 0)): dcrond \(actual), zoneinfo \(expected)"
+                    )
+                }
             }
             return mismatches
         }
-        #expect(mismatches.isEmpty, "\(mismatches.count) mismatches, first: \(mismatches.prefix(10).joined(separator: "\n"))")
+        #expect(
+            mismatches.isEmpty,
+            "\(mismatches.count) mismatches, first: \(mismatches.prefix(10).joined(separator: "\n"))"
+        )
     }
 }

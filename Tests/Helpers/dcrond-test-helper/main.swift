@@ -60,8 +60,13 @@ if arguments.count == 7, arguments[1] == "pool" {
     // pool REDIS-URL CLUSTER NODE HEARTBEAT-MS TIMEOUT-MS: joins, then prints a line on every change
     // of the view (`view a:active,b:active`) and each time the node rejoins after being fenced
     // (`rejoined after fencing N`).
-    await runPool(redis: arguments[2], cluster: arguments[3], node: arguments[4],
-                  heartbeat: .milliseconds(Int(arguments[5])!), timeout: .milliseconds(Int(arguments[6])!))
+    await runPool(
+        redis: arguments[2],
+        cluster: arguments[3],
+        node: arguments[4],
+        heartbeat: .milliseconds(Int(arguments[5])!),
+        timeout: .milliseconds(Int(arguments[6])!)
+    )
 }
 guard arguments.count == 3, let count = Int(arguments[2]) else {
     print("usage: dcrond-test-helper many-runs COUNT | burst COUNT | output BYTES")
@@ -69,9 +74,12 @@ guard arguments.count == 3, let count = Int(arguments[2]) else {
 }
 let lines = Atomic<Int>(0)
 let supervisor = ProcessSupervisor()
-let runner = JobRunner(supervisor: supervisor, settings: RunnerSettings(node: "helper", cluster: "test", maxConcurrentRuns: 64),
-                       logger: .init(label: "helper", factory: { _ in SwiftLogNoOpLogHandler() }),
-                       outputHandler: { _, _ in lines.add(1, ordering: .relaxed) })
+let runner = JobRunner(
+    supervisor: supervisor,
+    settings: RunnerSettings(node: "helper", cluster: "test", maxConcurrentRuns: 64),
+    logger: .init(label: "helper", factory: { _ in SwiftLogNoOpLogHandler() }),
+    outputHandler: { _, _ in lines.add(1, ordering: .relaxed) }
+)
 let now = Int64(realtimeSeconds())
 
 // Warm up: the first run creates the supervisor's threads and descriptors.
@@ -83,11 +91,18 @@ switch arguments[1] {
 case "many-runs":
     let definition = try job("many", "/bin/true")
     succeeded = await withTaskGroup(of: Bool.self) { group in
-        var started = 0, ok = 0
-        while started < min(count, 64) { group.addTask { await runner.run(definition, scheduledAt: now).outcome == .succeeded }; started += 1 }
+        var started = 0
+        var ok = 0
+        while started < min(count, 64) {
+            group.addTask { await runner.run(definition, scheduledAt: now).outcome == .succeeded }
+            started += 1
+        }
         for await result in group {
             if result { ok += 1 }
-            if started < count { group.addTask { await runner.run(definition, scheduledAt: now).outcome == .succeeded }; started += 1 }
+            if started < count {
+                group.addTask { await runner.run(definition, scheduledAt: now).outcome == .succeeded }
+                started += 1
+            }
         }
         return ok
     }
@@ -95,7 +110,10 @@ case "burst":
     succeeded = await burst(count: count, runner: runner, job: try job("burst", "/bin/true"), scheduledAt: now)
 case "output":
     let lineCount = count / 1000
-    let record = await runner.run(try job("output", "yes \"$(printf '%0999d' 0)\" | head -n \(lineCount)"), scheduledAt: now)
+    let record = await runner.run(
+        try job("output", "yes \"$(printf '%0999d' 0)\" | head -n \(lineCount)"),
+        scheduledAt: now
+    )
     succeeded = record.outcome == .succeeded ? 1 : 0
 case "orphans":
     var orphaned = try job("orphans", "setsid sleep 30 & echo started")
@@ -109,7 +127,9 @@ default:
 }
 // Let the watcher close the last pipes.
 usleep(100_000)
-print("fds-before=\(fdsBefore) fds-after=\(descriptorCount()) zombies=\(zombieChildren()) peak-rss-kb-before=\(rssBefore) peak-rss-kb-after=\(peakRSSKilobytes()) runs-ok=\(succeeded) lines=\(lines.load(ordering: .relaxed))")
+print(
+    "fds-before=\(fdsBefore) fds-after=\(descriptorCount()) zombies=\(zombieChildren()) peak-rss-kb-before=\(rssBefore) peak-rss-kb-after=\(peakRSSKilobytes()) runs-ok=\(succeeded) lines=\(lines.load(ordering: .relaxed))"
+)
 
 func realtimeSeconds() -> Int {
     var now = timespec()
@@ -132,12 +152,26 @@ nonisolated func burst(count: Int, runner: JobRunner, job: JobDefinition, schedu
     }
 }
 
-nonisolated func runPool(redis: String, cluster: String, node: String, heartbeat: Duration, timeout: Duration) async -> Never {
-    let client = RedisClient(endpoint: try! RedisEndpoint(parsing: redis), logger: .init(label: "helper", factory: { _ in SwiftLogNoOpLogHandler() }))
-    let pool = NodePool(settings: PoolSettings(cluster: cluster, node: node, heartbeat: heartbeat, nodeTimeout: timeout),
-                        redis: client, description: NodeDescription(fingerprint: "helper", timeZone: "UTC"),
-                        logger: .init(label: "helper", factory: { _ in SwiftLogNoOpLogHandler() }),
-                        onChange: { view, _ in emit("view " + view.members.map { "\($0.id):\($0.state.rawValue)" }.joined(separator: ",")) })
+nonisolated func runPool(
+    redis: String,
+    cluster: String,
+    node: String,
+    heartbeat: Duration,
+    timeout: Duration
+) async -> Never {
+    let client = RedisClient(
+        endpoint: try! RedisEndpoint(parsing: redis),
+        logger: .init(label: "helper", factory: { _ in SwiftLogNoOpLogHandler() })
+    )
+    let pool = NodePool(
+        settings: PoolSettings(cluster: cluster, node: node, heartbeat: heartbeat, nodeTimeout: timeout),
+        redis: client,
+        description: NodeDescription(fingerprint: "helper", timeZone: "UTC"),
+        logger: .init(label: "helper", factory: { _ in SwiftLogNoOpLogHandler() }),
+        onChange: { view, _ in
+            emit("view " + view.members.map { "\($0.id):\($0.state.rawValue)" }.joined(separator: ","))
+        }
+    )
     await pool.start()
     var rejoins = 0
     while true {

@@ -156,21 +156,25 @@ package actor Daemon {
         if let endpoint = loaded.daemon.redis {
             var options = RedisConnectionOptions()
             options.clientName = "dcrond:\(loaded.daemon.node)"
+            // Claims, renewals and operator requests are retried while Redis is away: their
+            // clients reconnect within a second of its return.
+            func reconnectingClient(_ options: RedisConnectionOptions) -> RedisClient {
+                RedisClient(
+                    endpoint: endpoint,
+                    options: options,
+                    reconnectBackoff: ExponentialBackoff(initial: .milliseconds(100), maximum: .seconds(1)),
+                    logger: logger
+                )
+            }
             let poolClient = RedisClient(endpoint: endpoint, options: options, logger: logger)
-            // Claims are retried while Redis is away: reconnect within a second of its return. A
-            // claim's WAIT holds the reply for up to the replica timeout: the read must outlast it.
+            // A claim's WAIT holds the reply for up to the replica timeout: the read must outlast it.
             var claimOptions = options
             claimOptions.ioTimeout = max(options.ioTimeout, loaded.daemon.claimReplicaTimeout + .seconds(1))
             let acknowledgement = ReplicaAcknowledgement(
                 replicas: loaded.daemon.claimReplicas,
                 timeout: loaded.daemon.claimReplicaTimeout
             )
-            let claimClient = RedisClient(
-                endpoint: endpoint,
-                options: claimOptions,
-                reconnectBackoff: ExponentialBackoff(initial: .milliseconds(100), maximum: .seconds(1)),
-                logger: logger
-            )
+            let claimClient = reconnectingClient(claimOptions)
             let claims = RedisClaimStore(
                 redis: claimClient,
                 cluster: loaded.daemon.cluster,
@@ -182,12 +186,7 @@ package actor Daemon {
                 logger: logger
             )
             self.claims = claims
-            let renewalClient = RedisClient(
-                endpoint: endpoint,
-                options: options,
-                reconnectBackoff: ExponentialBackoff(initial: .milliseconds(100), maximum: .seconds(1)),
-                logger: logger
-            )
+            let renewalClient = reconnectingClient(options)
             self.leases = RunLeases(
                 redis: claimClient,
                 renewals: renewalClient,
@@ -218,12 +217,7 @@ package actor Daemon {
                 events.pushControl(message)
                 timer.interrupt()
             }
-            self.control = RedisClient(
-                endpoint: endpoint,
-                options: options,
-                reconnectBackoff: ExponentialBackoff(initial: .milliseconds(100), maximum: .seconds(1)),
-                logger: logger
-            )
+            self.control = reconnectingClient(options)
             self.pool = NodePool(
                 settings: settings,
                 redis: poolClient,

@@ -163,11 +163,7 @@ package actor JobRunner {
     ) async -> RunRecord {
         var baseMetadata: Logger.Metadata = ["job": "\(job.name)", "run": "\(runID)", "scheduledAt": "\(scheduledAt)"]
         if trigger != .schedule { baseMetadata["trigger"] = "\(trigger.rawValue)" }
-        func skipped(_ reason: String, _ rule: SkipRule) -> RunRecord {
-            logger.warning(
-                "run skipped: \(reason)",
-                metadata: baseMetadata.merging(["rule": "\(rule.rawValue)"]) { $1 }.event(.runSkipped)
-            )
+        func skipRecord(_ reason: String, _ rule: SkipRule) -> RunRecord {
             var record = RunRecord(
                 job: job.name,
                 runID: runID,
@@ -179,6 +175,13 @@ package actor JobRunner {
             )
             record.rule = rule
             return record
+        }
+        func skipped(_ reason: String, _ rule: SkipRule) -> RunRecord {
+            logger.warning(
+                "run skipped: \(reason)",
+                metadata: baseMetadata.merging(["rule": "\(rule.rawValue)"]) { $1 }.event(.runSkipped)
+            )
+            return skipRecord(reason, rule)
         }
         let notClaimed = RunRecord(
             job: job.name,
@@ -276,17 +279,7 @@ package actor JobRunner {
             )
         } catch {
             logger.error("run refused: \(error.reason)", metadata: baseMetadata.event(.runNotStarted))
-            var record = RunRecord(
-                job: job.name,
-                runID: runID,
-                scheduledAt: scheduledAt,
-                node: settings.node,
-                attempts: [],
-                outcome: .skipped(error.reason),
-                trigger: trigger
-            )
-            record.rule = .refused
-            return record
+            return skipRecord(error.reason, .refused)
         }
         baseMetadata["mode"] = "\(launch.mode)"
 

@@ -1,4 +1,4 @@
 /// The version of dcrond, shown by `dcrond --version` and published in each node's heartbeat.
 package enum DcrondVersion {
-    package static let current = "0.1.0"
+    package static let current = "0.2.0"
 }

@@ -115,11 +115,8 @@ struct TriggerCommand: AsyncParsableCommand {
         let (_, nodes) = try await context.reaching {
             try await ClusterStatus.readNodes(redis: context.redis, cluster: context.keys.cluster)
         }
-        let ring = HashRing(
-            nodes: nodes.filter { $0.state == .active }.map(\.id),
-            virtualNodes: context.loaded.daemon.virtualNodes
-        )
-        guard let owner = ring.owner(of: job) else {
+        let placement = ClusterStatus.placement(of: nodes, virtualNodes: context.loaded.daemon.virtualNodes)
+        guard let owner = placement.owner(of: job) else {
             throw CommandFailure(
                 status: 1,
                 messages: [

@@ -7,7 +7,7 @@
 /// | `members` | sorted set | node id → expiry (Redis time, ms) of its last heartbeat |
 /// | `states` | hash | node id → `active` or `draining` |
 /// | `epoch` | string | counter bumped by every membership change |
-/// | `node:<id>` | hash, TTL = node timeout | the node's info: state, version, pid, host, start time, fingerprint, time zone, heartbeat time, clock offset |
+/// | `node:<id>` | hash, TTL = node timeout | the node's info: state, version, weight, pid, host, start time, fingerprint, time zone, heartbeat time, clock offset |
 /// | `drain:<id>` | string | `1` while an operator wants the node drained (no TTL) |
 /// | `membership` | pub/sub channel | the new epoch, published on every change |
 /// | `claims` | hash | job → last claimed instant (Unix seconds) |
@@ -37,7 +37,9 @@ package struct ClusterKeys: Sendable, Hashable {
     package var states: String { prefix + "states" }
     package var epoch: String { prefix + "epoch" }
     package var membershipChannel: String { prefix + "membership" }
-    package func node(_ id: String) -> String { prefix + "node:" + id }
+    /// The prefix of every node's info key (the heartbeat script reads the members' weights there).
+    package var nodePrefix: String { prefix + "node:" }
+    package func node(_ id: String) -> String { nodePrefix + id }
     package func drain(_ id: String) -> String { prefix + "drain:" + id }
     package var claims: String { prefix + "claims" }
     package var claimedBy: String { prefix + "claimedBy" }

@@ -1,5 +1,5 @@
 /// What `dcrond status` shows: the nodes of the pool as Redis has them, and the owner of every
-/// job of the local table on the ring of the active nodes.
+/// job of the local table among the active nodes.
 package struct ClusterStatus: Sendable {
     package struct Node: Sendable, Hashable {
         package let id: String
@@ -15,6 +15,16 @@ package struct ClusterStatus: Sendable {
         package let timeZone: String?
         /// Runs it could not start in the last minute, in words, if any.
         package var startFailures: String?
+        /// Its placement weight; nil when it publishes none (a version before weights).
+        package var weight: Int? = 1
+    }
+
+    /// Who owns what among `nodes`: the same placement as the daemons compute.
+    package static func placement(of nodes: [Node], virtualNodes: Int) -> Placement {
+        PoolView.placement(
+            of: nodes.map { PoolMember(id: $0.id, state: $0.state, weight: $0.weight) },
+            virtualNodes: virtualNodes
+        )
     }
 
     package struct Job: Sendable, Equatable {
@@ -87,7 +97,9 @@ package struct ClusterStatus: Sendable {
                 pid: fields["pid"].flatMap { Int64($0) },
                 startedAt: fields["startedAt"].flatMap { Int64($0) },
                 timeZone: fields["timezone"],
-                startFailures: fields["startFailures"]
+                startFailures: fields["startFailures"],
+                // No info at all: expiring; a node without the field: an older version.
+                weight: fields.isEmpty ? 1 : fields["weight"].flatMap { Int($0) }
             )
         }
         return (epoch, nodes)
@@ -103,8 +115,7 @@ package struct ClusterStatus: Sendable {
     ) async throws -> ClusterStatus {
         let keys = ClusterKeys(cluster: cluster)
         let (epoch, nodes) = try await readNodes(redis: redis, cluster: cluster)
-        let ring = HashRing(nodes: nodes.filter { $0.state == .active }.map(\.id), virtualNodes: virtualNodes)
-        var jobs = jobs(of: table, ring: ring, now: now)
+        var jobs = jobs(of: table, placement: placement(of: nodes, virtualNodes: virtualNodes), now: now)
         let paused = (try? await OperatorRequests.paused(redis, keys: keys)) ?? [:]
         for index in jobs.indices { jobs[index].pausedBy = paused[jobs[index].name]?.who }
         if !jobs.isEmpty {
@@ -138,8 +149,7 @@ package struct ClusterStatus: Sendable {
 
     /// Standalone mode: one node owns everything.
     package static func standalone(node: String, table: JobTable, now: Int64) -> ClusterStatus {
-        let ring = HashRing(nodes: [node], virtualNodes: 1)
-        return ClusterStatus(
+        ClusterStatus(
             cluster: "(standalone)",
             epoch: 0,
             nodes: [
@@ -156,16 +166,16 @@ package struct ClusterStatus: Sendable {
                     timeZone: nil
                 )
             ],
-            jobs: jobs(of: table, ring: ring, now: now),
+            jobs: jobs(of: table, placement: Placement(nodes: [node]), now: now),
             localFingerprint: table.fingerprint
         )
     }
 
-    private static func jobs(of table: JobTable, ring: HashRing, now: Int64) -> [Job] {
+    private static func jobs(of table: JobTable, placement: Placement, now: Int64) -> [Job] {
         table.jobs.map { job in
             Job(
                 name: job.name,
-                owner: ring.owner(of: job.name),
+                owner: placement.owner(of: job.name),
                 enabled: job.enabled,
                 next: job.enabled ? job.schedule.next(after: now, in: job.timeZone, policy: job.dstPolicy) : nil,
                 lastRun: nil,

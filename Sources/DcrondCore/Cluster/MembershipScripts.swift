@@ -2,16 +2,18 @@
 /// a heartbeat depends on the number of nodes, never on what else is stored in Redis.
 enum MembershipScripts {
     /// Heartbeat. KEYS: members, states, epoch, node:<id>, drain:<id>, history.
-    /// ARGV: id, ttl (ms), wanted state (`active` | `draining`), channel, instance, then the info
-    /// as field/value pairs.
+    /// ARGV: id, ttl (ms), wanted state (`active` | `draining`), channel, instance, the prefix of
+    /// the nodes' info keys (`…:node:`), then the info as field/value pairs (`weight` among them).
     ///
     /// When the node's info hash is alive with another `instance` (a second process with the same
     /// id), changes nothing and returns `{'conflict', pid, host, startedAt}` of the holder.
     /// Otherwise, using Redis's clock (`TIME`): refreshes the node's info hash with its TTL and its
     /// score in `members` (expiry), records its state (`draining` if it or an operator asks), prunes
     /// expired members, bumps and publishes the epoch when anything changed, and returns
-    /// `{seconds, microseconds, epoch, {ids...}, {states...}, generation, sequence}`, the last two
-    /// from the claim history.
+    /// `{seconds, microseconds, epoch, {ids...}, {states...}, generation, sequence, {weights...}}`:
+    /// generation and sequence from the claim history; each member's `weight` from its info hash,
+    /// `""` when its info has none (a version before weights: the pool keeps the ring), nil when its
+    /// info hash is gone (expiring).
     static let heartbeat = RedisScript(
         """
         local holder = redis.call('HGET', KEYS[4], 'instance')
@@ -31,7 +33,7 @@ enum MembershipScripts {
         redis.call('HSET', KEYS[2], id, state)
         redis.call('DEL', KEYS[4])
         local info = {'state', state, 'heartbeatAt', tostring(now), 'instance', ARGV[5]}
-        for i = 6, #ARGV, 2 do
+        for i = 7, #ARGV, 2 do
             info[#info + 1] = ARGV[i]
             info[#info + 1] = ARGV[i + 1]
         end
@@ -54,8 +56,13 @@ enum MembershipScripts {
         local states = {}
         if #members > 0 then states = redis.call('HMGET', KEYS[2], unpack(members)) end
         for i = 1, #states do if not states[i] then states[i] = 'active' end end
+        local weights = {}
+        for i = 1, #members do
+            local w = redis.call('HMGET', ARGV[6] .. members[i], 'weight', 'instance')
+            if w[2] then weights[i] = w[1] or '' else weights[i] = false end
+        end
         local history = redis.call('HMGET', KEYS[6], 'generation', 'sequence')
-        return {t[1], t[2], epoch, members, states, tonumber(history[1] or '0'), tonumber(history[2] or '0')}
+        return {t[1], t[2], epoch, members, states, tonumber(history[1] or '0'), tonumber(history[2] or '0'), weights}
         """
     )
 

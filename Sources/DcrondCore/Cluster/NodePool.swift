@@ -15,6 +15,15 @@ package enum NodeState: String, Sendable, Hashable {
 package struct PoolMember: Sendable, Hashable {
     package let id: String
     package let state: NodeState
+    /// Its placement weight; nil for a node of a version before weights (the pool then keeps the
+    /// ring, see ``Placement``).
+    package let weight: Int?
+
+    package init(id: String, state: NodeState, weight: Int? = 1) {
+        self.id = id
+        self.state = state
+        self.weight = weight
+    }
 }
 
 /// A node id that another live process holds.
@@ -55,10 +64,19 @@ package struct PoolView: Sendable, Equatable {
     package let epoch: Int64
     /// Every live node, active or draining, sorted by id.
     package let members: [PoolMember]
-    /// The active nodes' ring.
-    package let ring: HashRing
+    /// Who owns what: the placement of the active nodes.
+    package let placement: Placement
 
-    package static let empty = PoolView(epoch: 0, members: [], ring: HashRing(nodes: [], virtualNodes: 1))
+    package static let empty = PoolView(epoch: 0, members: [], placement: Placement(nodes: []))
+
+    /// The placement of `members`' active nodes (the ring of `virtualNodes` while one of them is
+    /// of a version before weights).
+    package static func placement(of members: [PoolMember], virtualNodes: Int) -> Placement {
+        Placement(
+            members: members.filter { $0.state == .active }.map { Placement.Member(id: $0.id, weight: $0.weight) },
+            virtualNodes: virtualNodes
+        )
+    }
 }
 
 /// Settings of the pool, from the daemon configuration.
@@ -67,7 +85,10 @@ package struct PoolSettings: Sendable {
     package var node: String
     package var heartbeat: Duration
     package var nodeTimeout: Duration
+    /// Used only while a node of a version before weights is active (``Placement``).
     package var virtualNodes: Int
+    /// This node's share of the jobs relative to the others' (``Placement``).
+    package var weight: Int
     /// Warn when this node's clock and Redis's differ by more.
     package var clockOffsetWarning: Duration
 
@@ -77,6 +98,7 @@ package struct PoolSettings: Sendable {
         heartbeat: Duration = .seconds(1),
         nodeTimeout: Duration = .seconds(3),
         virtualNodes: Int = 160,
+        weight: Int = 1,
         clockOffsetWarning: Duration = .seconds(1)
     ) {
         self.cluster = cluster
@@ -84,6 +106,7 @@ package struct PoolSettings: Sendable {
         self.heartbeat = heartbeat
         self.nodeTimeout = nodeTimeout
         self.virtualNodes = virtualNodes
+        self.weight = weight
         self.clockOffsetWarning = clockOffsetWarning
     }
 }
@@ -136,6 +159,7 @@ package actor NodePool {
     private var subscriber: MembershipSubscriber?
     private var offsetWarned = false
     private var fenceLogged = false
+    private var ringLogged = false
 
     /// The pool as last seen (it may be stale: use ``ownership()`` for decisions).
     package private(set) var view = PoolView.empty
@@ -216,23 +240,23 @@ package actor NodePool {
 
     /// The ring to decide ownership with, or nil while this node is fenced or not active: then it
     /// owns nothing.
-    package func ownership() -> HashRing? {
-        if case .owner(let ring) = standing() { return ring }
+    package func ownership() -> Placement? {
+        if case .owner(let placement) = standing() { return placement }
         return nil
     }
 
     /// Where this node stands: on the ring, fenced (it may be back soon), or off the ring while
     /// reachable (draining, or not yet seen active).
     package enum Standing: Sendable {
-        case owner(HashRing)
+        case owner(Placement)
         case fenced
         case inactive
     }
 
     package func standing() -> Standing {
         if isFenced() { return .fenced }
-        guard wantedState == .active, view.ring.nodes.contains(settings.node) else { return .inactive }
-        return .owner(view.ring)
+        guard wantedState == .active, view.placement.nodes.contains(settings.node) else { return .inactive }
+        return .owner(view.placement)
     }
 
     /// This node is off the ring by an operator's drain (`dcrond drain`).
@@ -244,7 +268,7 @@ package actor NodePool {
     /// The owner of `job` on the current ring, nil if this node is fenced.
     package func owner(of job: String) -> String? {
         guard !isFenced() else { return nil }
-        return view.ring.owner(of: job)
+        return view.placement.owner(of: job)
     }
 
     /// Moves this node off the ring (`true`) or back on it, from the next heartbeat (sent at once).
@@ -305,13 +329,14 @@ package actor NodePool {
         let sentWallClock = realtimeNanoseconds()
         let ttl = settings.nodeTimeout.wholeMilliseconds
         var arguments: [any RedisArgument] = [
-            settings.node, ttl, state.rawValue, keys.membershipChannel, description.instance,
+            settings.node, ttl, state.rawValue, keys.membershipChannel, description.instance, keys.nodePrefix,
         ]
         let offsetMilliseconds = clockOffset.map { Int64($0.seconds * 1000) } ?? 0
         for (field, value) in [
             ("version", description.version), ("pid", String(description.pid)), ("host", description.host),
             ("startedAt", String(description.startedAt)), ("fingerprint", description.fingerprint),
             ("timezone", description.timeZone), ("clockOffsetMs", String(offsetMilliseconds)),
+            ("weight", String(settings.weight)),
         ] + (hooks.startFailures().map { [("startFailures", $0)] } ?? []) {
             arguments.append(field)
             arguments.append(value)
@@ -343,12 +368,12 @@ package actor NodePool {
             return false
         }
         conflictSince = nil
-        guard let parts = reply.array, parts.count == 7, let generation = parts[5].integer,
+        guard let parts = reply.array, parts.count == 8, let generation = parts[5].integer,
             let sequence = parts[6].integer,
             let seconds = parts[0].string.flatMap({ Int64($0) }),
             let microseconds = parts[1].string.flatMap({ Int64($0) }),
             let epoch = parts[2].integer, let ids = parts[3].array, let states = parts[4].array,
-            ids.count == states.count
+            let weights = parts[7].array, ids.count == states.count, ids.count == weights.count
         else {
             logger.error("unexpected heartbeat reply: \(reply)")
             return false
@@ -385,26 +410,42 @@ package actor NodePool {
             }
         }
 
-        let members = zip(ids, states).compactMap { id, state -> PoolMember? in
+        let known = Dictionary(view.members.map { ($0.id, $0.weight) }, uniquingKeysWith: { first, _ in first })
+        let members = zip(ids, zip(states, weights)).compactMap { id, entry -> PoolMember? in
             guard let id = id.string else { return nil }
-            return PoolMember(id: id, state: NodeState(rawValue: state.string ?? "") ?? .active)
+            let weight: Int?
+            switch entry.1.string {
+            // An info hash expiring with its member: keep what was known, so that the pool does not
+            // flip to the ring and back for one heartbeat.
+            case nil: weight = known[id] ?? 1
+            case "": weight = nil
+            case let text?:
+                weight = Int(text).map { min(max($0, Placement.weights.lowerBound), Placement.weights.upperBound) } ?? 1
+            }
+            return PoolMember(id: id, state: NodeState(rawValue: entry.0.string ?? "") ?? .active, weight: weight)
         }.sorted { $0.id < $1.id }
         if members != view.members {
-            let ring = HashRing(
-                nodes: members.filter { $0.state == .active }.map(\.id),
-                virtualNodes: settings.virtualNodes
-            )
-            view = PoolView(epoch: epoch, members: members, ring: ring)
+            let placement = PoolView.placement(of: members, virtualNodes: settings.virtualNodes)
+            if case .ring = placement.scheme, !ringLogged {
+                ringLogged = true
+                logger.warning(
+                    "an active node of an older version does not publish a weight: the pool places jobs on the ring of \(settings.virtualNodes) virtual nodes, without weights, until every node is upgraded",
+                    metadata: ["nodes": "\(members.filter { $0.weight == nil }.map(\.id).joined(separator: ","))"]
+                )
+            } else if case .rendezvous = placement.scheme {
+                ringLogged = false
+            }
+            view = PoolView(epoch: epoch, members: members, placement: placement)
             logger.info(
                 "pool changed",
                 metadata: [
-                    "epoch": "\(epoch)", "active": "\(ring.nodes.joined(separator: ","))",
+                    "epoch": "\(epoch)", "active": "\(placement.nodes.joined(separator: ","))",
                     "draining": "\(members.filter { $0.state == .draining }.map(\.id).joined(separator: ","))",
                 ]
             )
             onChange(view, wasFenced && !firstJoin)
         } else {
-            if epoch != view.epoch { view = PoolView(epoch: epoch, members: view.members, ring: view.ring) }
+            if epoch != view.epoch { view = PoolView(epoch: epoch, members: view.members, placement: view.placement) }
             if wasFenced && !firstJoin { onChange(view, true) }
         }
         return true

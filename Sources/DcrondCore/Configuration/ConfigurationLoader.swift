@@ -22,7 +22,12 @@ package struct DaemonConfiguration: Sendable, Hashable {
     package var timeZone: TimeZoneRules
     package var heartbeat: Duration
     package var nodeTimeout: Duration
+    /// Virtual nodes per node of the ring, used only while a node of a version before weights is
+    /// in the pool (``Placement``).
     package var virtualNodes: Int
+    /// This node's share of the jobs against the others' weights (`weight`, 1...1000): a node of
+    /// weight 2 owns about twice as many jobs as one of weight 1.
+    package var weight = 1
     /// Runs in flight at once on this node; more wait in order, up to their starting deadline.
     package var maxConcurrentRuns: Int
     /// On SIGTERM, how long running jobs may finish before they are terminated.
@@ -110,7 +115,7 @@ package enum ConfigurationLoader {
         "cluster", "node", "redis", "redisPasswordFile", "jobs", "timezone",
         "heartbeat", "nodeTimeout", "virtualNodes", "maxConcurrentRuns", "shutdownGrace",
         "sentinelUsername", "sentinelPassword", "sentinelPasswordFile", "claimReplicas",
-        "claimReplicaTimeout", "missedRunGrace", "metrics", "logLevel", "reloadOnChange",
+        "claimReplicaTimeout", "missedRunGrace", "metrics", "logLevel", "reloadOnChange", "weight",
     ]
 
     /// What the daemon file gave: the configuration when it has no problem, and otherwise as much
@@ -238,6 +243,7 @@ package enum ConfigurationLoader {
             )
         }
         let virtualNodes = reader.integer("virtualNodes", in: 1...10_000) ?? 160
+        let weight = reader.integer("weight", in: Placement.weights) ?? 1
         let maxConcurrentRuns =
             reader.integer("maxConcurrentRuns", in: 1...10_000) ?? RunnerSettings.defaultMaxConcurrentRuns
         let shutdownGrace = reader.duration("shutdownGrace") ?? .seconds(30)
@@ -266,6 +272,7 @@ package enum ConfigurationLoader {
             heartbeat: heartbeat,
             nodeTimeout: nodeTimeout,
             virtualNodes: virtualNodes,
+            weight: weight,
             maxConcurrentRuns: maxConcurrentRuns,
             shutdownGrace: shutdownGrace,
             claimReplicas: claimReplicas,

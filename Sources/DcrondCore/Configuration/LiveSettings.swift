@@ -20,6 +20,7 @@ extension DaemonConfiguration {
         keep("heartbeat", \.heartbeat)
         keep("nodeTimeout", \.nodeTimeout)
         keep("virtualNodes", \.virtualNodes)
+        keep("weight", \.weight)
         keep("claimReplicas", \.claimReplicas)
         keep("claimReplicaTimeout", \.claimReplicaTimeout)
         keep("metrics", \.metrics)

@@ -44,7 +44,7 @@ package struct JobExplanation: Sendable {
     package let verdict: Verdict
     /// The DST adjustment of this instant, if any (from the job's `dstGap`/`dstOverlap`).
     package let dst: String?
-    /// The owner on the ring of the active nodes now, and why.
+    /// The owner among the active nodes now, and why.
     package let owner: String?
     package let ownerReason: String
 
@@ -124,12 +124,10 @@ package struct JobExplanation: Sendable {
     package init(_ instant: Int64, _ facts: Facts) {
         self.instant = instant
         let job = facts.job
-        let active = facts.nodes.filter { $0.state == .active }.map(\.id)
-        let ring = HashRing(nodes: active, virtualNodes: facts.virtualNodes)
-        owner = ring.owner(of: job.name)
-        if let owner {
-            ownerReason =
-                "the job's hash (\(String(HashRing.position(ofJob: job.name), radix: 16))) falls on node \(owner)'s arc of the ring of the \(active.count) active node\(active.count == 1 ? "" : "s") (\(active.joined(separator: ", ")))"
+        let placement = ClusterStatus.placement(of: facts.nodes, virtualNodes: facts.virtualNodes)
+        owner = placement.owner(of: job.name)
+        if let reason = placement.reason(forJob: job.name) {
+            ownerReason = reason
         } else {
             ownerReason =
                 facts.nodes.isEmpty

@@ -10,7 +10,7 @@ import Glibc
 ///
 /// - No polling: one timer waits for the earliest instant (and at least once a heartbeat, so the
 ///   pool can tell that this loop is alive); idle, the daemon does nothing but heartbeat.
-/// - Ownership comes from the pool's ring (standalone: every job is this node's); a fenced or
+/// - Ownership comes from the pool's placement (standalone: every job is this node's); a fenced or
 ///   draining node hands nothing to its lanes.
 /// - **One lane per job** claims its instants one at a time and in order, each right before its run
 ///   starts (after the concurrency slot and the local overlap check): a node that dies takes at most
@@ -100,7 +100,7 @@ package actor Daemon {
     /// After a failed check, no new attempt before this (Unix seconds).
     private var missedCheckRetryAt: Int64 = 0
     private static let missedCheckLimit = 100_000
-    private var checkerRing: (epoch: Int64, members: [String], ring: HashRing)?
+    private var checkerPlacement: (epoch: Int64, members: [PoolMember], placement: Placement)?
     private var triggerPollRunning = false
     private var lastTriggerPoll = ContinuousClock.now - .seconds(3600)
 
@@ -199,7 +199,8 @@ package actor Daemon {
                 node: loaded.daemon.node,
                 heartbeat: loaded.daemon.heartbeat,
                 nodeTimeout: loaded.daemon.nodeTimeout,
-                virtualNodes: loaded.daemon.virtualNodes
+                virtualNodes: loaded.daemon.virtualNodes,
+                weight: loaded.daemon.weight
             )
             let timer = self.timer
             var hooks = PoolHooks()
@@ -344,7 +345,7 @@ package actor Daemon {
     /// nothing: back in the pool it catches up what it missed (`rejoined`).
     private func dispatchDue() async {
         let now = nowSeconds()
-        var ring: HashRing?
+        var ring: Placement?
         var standing = "owner"
         if let pool {
             switch await pool.standing() {
@@ -355,7 +356,7 @@ package actor Daemon {
         }
         var notHandled = 0
         let view = await pool?.currentView()
-        let checkers = view.map { checkerRing(for: $0) }
+        let checkers = view.map { checkerPlacement(for: $0) }
         for name in next.takeDue(upTo: now) {
             if reloading { dispatchedDuringReload.insert(name) }
             guard let job = table.job(named: name), job.enabled, var instant = next[name] else {
@@ -374,7 +375,7 @@ package actor Daemon {
             next[job.name] =
                 instant > now ? instant : job.schedule.next(after: now, in: job.timeZone, policy: job.dstPolicy)
             if let view, let checkers,
-                checkers.owner(of: job.name, excluding: view.ring.owner(of: job.name)) == daemon.node
+                checkers.owner(of: job.name, excluding: view.placement.owner(of: job.name)) == daemon.node
             {
                 let grace = Int64(daemon.missedRunGrace.components.seconds)
                 missedChecks += instants.map { (deadline: $0 + grace, job: job.name, instant: $0) }
@@ -1118,15 +1119,19 @@ package actor Daemon {
 
     // MARK: - The missed-run alarm
 
-    /// The ring that decides which node checks a job's instants: every live node, active or
+    /// The placement that decides which node checks a job's instants: every live node, active or
     /// draining (a pool where every node drains still has checkers). The checker of a job is the
-    /// successor of its owner there, so that a crashed owner is not its own checker.
-    private func checkerRing(for view: PoolView) -> HashRing {
-        let members = view.members.map(\.id)
-        if let cached = checkerRing, cached.epoch == view.epoch, cached.members == members { return cached.ring }
-        let ring = HashRing(nodes: members, virtualNodes: daemon.virtualNodes)
-        checkerRing = (view.epoch, members, ring)
-        return ring
+    /// best-placed node after its owner there, so that a crashed owner is not its own checker.
+    private func checkerPlacement(for view: PoolView) -> Placement {
+        if let cached = checkerPlacement, cached.epoch == view.epoch, cached.members == view.members {
+            return cached.placement
+        }
+        let placement = Placement(
+            members: view.members.map { Placement.Member(id: $0.id, weight: $0.weight) },
+            virtualNodes: daemon.virtualNodes
+        )
+        checkerPlacement = (view.epoch, view.members, placement)
+        return placement
     }
 
     /// When the next check is due (Unix seconds), nil if none or one is in progress.
@@ -1193,7 +1198,7 @@ package actor Daemon {
                 case .missed(let lastClaimed):
                     missedInstants += 1
                     metrics.missed(check.job)
-                    let owner = view?.ring.owner(of: check.job)
+                    let owner = view?.placement.owner(of: check.job)
                     let cause =
                         owner.map { "its owner, node \($0), did not claim it" }
                         ?? "no node is active (every node of the pool is draining, fenced or down)"

@@ -101,6 +101,7 @@ struct ConfigurationLoaderTests {
         #expect(loaded.daemon.heartbeat == .seconds(1))
         #expect(loaded.daemon.nodeTimeout == .seconds(3))
         #expect(loaded.daemon.virtualNodes == 160)
+        #expect(loaded.daemon.weight == 1)
         #expect(loaded.daemon.maxConcurrentRuns == 64)
         #expect(loaded.daemon.timeZone.identifier == TimeZoneRules.hostZoneName())
         let job = try #require(loaded.table.jobs.first)
@@ -192,6 +193,11 @@ struct ConfigurationLoaderTests {
                 ["DIR/dcrond.json: heartbeat: \"10ms\" is shorter than the minimum 100ms"]
             ),
             (#"{"cluster": "c", "virtualNodes": 0}"#, ["DIR/dcrond.json: virtualNodes: 0 is out of range 1-10000"]),
+            (#"{"cluster": "c", "weight": 0}"#, ["DIR/dcrond.json: weight: 0 is out of range 1-1000"]),
+            (
+                #"{"cluster": "c", "weight": "2"}"#,
+                ["DIR/dcrond.json: weight: expected a whole number from 1 to 1000, got a string"]
+            ),
             (
                 #"{"cluster": "c", "maxConcurrentRuns": 0}"#,
                 ["DIR/dcrond.json: maxConcurrentRuns: 0 is out of range 1-10000"]

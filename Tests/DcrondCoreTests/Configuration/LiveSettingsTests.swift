@@ -27,12 +27,12 @@ struct LiveSettingsTests {
             #"{"cluster": "c", "node": "n1", "timezone": "UTC", "redis": "redis://127.0.0.1:6379", "metrics": "127.0.0.1:9464"}"#
         )
         let new = try load(
-            #"{"cluster": "d", "node": "n2", "timezone": "UTC", "redis": "redis://127.0.0.1:6380", "heartbeat": "2s", "nodeTimeout": "6s", "virtualNodes": 10, "claimReplicas": 1, "claimReplicaTimeout": "1s", "metrics": "127.0.0.1:9465", "maxConcurrentRuns": 2}"#
+            #"{"cluster": "d", "node": "n2", "timezone": "UTC", "redis": "redis://127.0.0.1:6380", "heartbeat": "2s", "nodeTimeout": "6s", "virtualNodes": 10, "weight": 2, "claimReplicas": 1, "claimReplicaTimeout": "1s", "metrics": "127.0.0.1:9465", "maxConcurrentRuns": 2}"#
         )
         let (settings, needsRestart) = running.adopting(new)
         #expect(
             needsRestart == [
-                "cluster", "node", "redis", "heartbeat", "nodeTimeout", "virtualNodes", "claimReplicas",
+                "cluster", "node", "redis", "heartbeat", "nodeTimeout", "virtualNodes", "weight", "claimReplicas",
                 "claimReplicaTimeout", "metrics",
             ]
         )

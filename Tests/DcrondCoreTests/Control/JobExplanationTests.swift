@@ -111,9 +111,12 @@ struct JobExplanationTests {
         #expect(JobExplanation(now - 60, paused).rule == .paused)
         #expect(JobExplanation(now + 60, paused).rule == .paused)
         let upcoming = JobExplanation(now + 60, facts())
-        let owner = HashRing(nodes: ["a", "b"], virtualNodes: 160).owner(of: "report")!
+        let owner = Placement(nodes: ["a", "b"]).owner(of: "report")!
         #expect(upcoming.verdict == .upcoming(owner: owner))
-        #expect(upcoming.ownerReason.contains("node \(owner)'s arc of the ring of the 2 active nodes (a, b)"))
+        #expect(
+            upcoming.ownerReason
+                == "node \(owner) has the job's highest rendezvous score among the 2 active nodes (a, b)"
+        )
     }
 
     @Test(
@@ -125,7 +128,7 @@ struct JobExplanationTests {
             JobExplanation(now - 120, facts { $0.nodes = [node("a", .draining), node("b", .draining)] }).rule
                 == .draining
         )
-        let owner = HashRing(nodes: ["a", "b"], virtualNodes: 160).owner(of: "report")!
+        let owner = Placement(nodes: ["a", "b"]).owner(of: "report")!
         let stale = facts {
             $0.nodes = [
                 node("a", heartbeatAge: owner == "a" ? 9000 : 100), node("b", heartbeatAge: owner == "b" ? 9000 : 100),

@@ -54,7 +54,7 @@ struct NodePoolTests {
         for pool in [a, b, c] {
             try await within(.seconds(2)) { await members(pool) == ["a:active", "b:active", "c:active"] }
         }
-        #expect(await b.view.ring == a.view.ring)
+        #expect(await b.view.placement == a.view.placement)
         #expect(await a.ownership() != nil)
 
         await b.leave()
@@ -109,7 +109,7 @@ struct NodePoolTests {
         for pool in pools { await pool.start() }
         try await within(.seconds(2)) { await pools[0].view.members.count == 3 }
         let jobs = (0..<200).map { "job-\($0)" }
-        let before = await pools[0].view.ring
+        let before = await pools[0].view.placement
         #expect(before.nodes == ["n1", "n2", "n3"])
         try await server.restart()
         let back = try await within(.seconds(3)) {
@@ -125,7 +125,7 @@ struct NodePoolTests {
                 return ownsSomething && seen == 3
             }
         }
-        let after = await pools[1].view.ring
+        let after = await pools[1].view.placement
         #expect(jobs.map { after.owner(of: $0) } == jobs.map { before.owner(of: $0) })
         for pool in pools { await pool.leave() }
     }
@@ -161,7 +161,7 @@ struct NodePoolTests {
         try await within(.seconds(2)) { await members(a) == ["a:active", "b:active"] }
         await b.setDraining(true)
         try await within(.seconds(2)) { await members(a) == ["a:active", "b:draining"] }
-        #expect(await a.view.ring.nodes == ["a"])
+        #expect(await a.view.placement.nodes == ["a"])
         #expect(await b.ownership() == nil)
         await b.setDraining(false)
         try await within(.seconds(2)) { await members(a) == ["a:active", "b:active"] }
@@ -171,6 +171,74 @@ struct NodePoolTests {
         #expect(await a.ownership() == nil)
         _ = try await admin.send("DEL", ClusterKeys(cluster: "drain").drain("a"))
         try await within(.seconds(2)) { await members(b) == ["a:active", "b:active"] }
+        for pool in [a, b] { await pool.leave() }
+    }
+
+    @Test("weights are published and agreed on; a node of an older version keeps the pool on the ring until it leaves")
+    func weightsAndOlderVersions() async throws {
+        let server = try await RedisTestServer.start()
+        defer { server.stop() }
+        let keys = ClusterKeys(cluster: "weights")
+        func pool(_ node: String, weight: Int) -> NodePool {
+            NodePool(
+                settings: PoolSettings(
+                    cluster: keys.cluster,
+                    node: node,
+                    heartbeat: testHeartbeat,
+                    nodeTimeout: testNodeTimeout,
+                    weight: weight
+                ),
+                redis: RedisClient(endpoint: server.unixEndpoint, logger: quietLogger),
+                description: NodeDescription(fingerprint: "f", timeZone: "UTC"),
+                logger: quietLogger
+            )
+        }
+        let a = pool("a", weight: 3)
+        let b = pool("b", weight: 1)
+        for pool in [a, b] { await pool.start() }
+        try await within(.seconds(2)) { await members(a) == ["a:active", "b:active"] }
+        try await within(.seconds(2)) { await members(b) == ["a:active", "b:active"] }
+        try await within(.seconds(2)) {
+            let (first, second) = (await a.view.placement, await b.view.placement)
+            return first.weights == [3, 1] && second == first
+        }
+        #expect(await a.view.placement.scheme == .rendezvous)
+        let admin = RedisClient(endpoint: server.unixEndpoint)
+        let (_, nodes) = try await ClusterStatus.readNodes(redis: admin, cluster: keys.cluster)
+        #expect(nodes.map(\.weight) == [3, 1])
+        #expect(ClusterStatus.placement(of: nodes, virtualNodes: 160) == (await a.view.placement))
+
+        // What a node of the version before weights writes with its heartbeat: no `weight` field.
+        let time = try await admin.send("TIME").array?.compactMap { $0.string.flatMap { Int64($0) } } ?? []
+        let expiry = time[0] * 1000 + 60_000
+        _ = try await admin.send("ZADD", keys.members, expiry, "old")
+        _ = try await admin.send("HSET", keys.states, "old", "active")
+        _ = try await admin.send("HSET", keys.node("old"), "state", "active", "version", "0.1.0", "instance", "x")
+        _ = try await admin.send(
+            "PUBLISH",
+            keys.membershipChannel,
+            try await admin.send("INCR", keys.epoch).integer ?? 0
+        )
+        try await within(.seconds(2)) { await a.view.placement.scheme == .ring(virtualNodes: 160) }
+        try await within(.seconds(2)) { await b.view.placement == a.view.placement }
+        let mixed = await a.view.placement
+        #expect(mixed.nodes == ["a", "b", "old"])
+        let ring = HashRing(nodes: ["a", "b", "old"], virtualNodes: 160)
+        for job in (0..<200).map({ "job-\($0)" }) { #expect(mixed.owner(of: job) == ring.owner(of: job)) }
+
+        _ = try await admin.send("ZREM", keys.members, "old")
+        _ = try await admin.send("HDEL", keys.states, "old")
+        _ = try await admin.send("DEL", keys.node("old"))
+        _ = try await admin.send(
+            "PUBLISH",
+            keys.membershipChannel,
+            try await admin.send("INCR", keys.epoch).integer ?? 0
+        )
+        try await within(.seconds(2)) {
+            let (first, second) = (await a.view.placement, await b.view.placement)
+            return first.scheme == .rendezvous && second == first
+        }
+        #expect(await a.view.placement.weights == [3, 1])
         for pool in [a, b] { await pool.leave() }
     }
 
@@ -279,7 +347,7 @@ struct NodePoolTests {
         #expect(nodes.map { field($0, "id") } == [.string("a"), .string("b")])
         #expect(nodes.map { field($0, "state") } == [.string("active"), .string("active")])
         #expect(value("fingerprintsDiffer") == .bool(true))
-        let ring = HashRing(nodes: ["a", "b"], virtualNodes: 160)
+        let ring = Placement(nodes: ["a", "b"])
         #expect(jobs.map { field($0, "name") } == [.string("j1"), .string("j2")])
         #expect(jobs.map { field($0, "owner") } == [.string(ring.owner(of: "j1")!), .string(ring.owner(of: "j2")!)])
         let human = try await runProcess([

@@ -29,6 +29,10 @@ void dcrond_set_thread_name(const char *name) {
     (void)prctl(PR_SET_NAME, name, 0, 0, 0);
 }
 
+int dcrond_set_thread_nice(int nice) {
+    return setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), nice) == 0 ? 0 : errno;
+}
+
 void dcrond_set_timer_slack(unsigned long nanoseconds) {
     (void)prctl(PR_SET_TIMERSLACK, nanoseconds, 0, 0, 0);
 }
@@ -107,14 +111,31 @@ fail:
     _exit(127);
 }
 
+/// One child stack per spawning thread, unmapped when the thread ends.
+static const size_t child_stack_size = 64 * 1024;
+static pthread_key_t child_stack_key;
+static pthread_once_t child_stack_once = PTHREAD_ONCE_INIT;
+
+static void unmap_child_stack(void *stack) { munmap(stack, child_stack_size); }
+
+static void make_child_stack_key(void) { (void)pthread_key_create(&child_stack_key, unmap_child_stack); }
+
 int dcrond_spawn(const dcrond_spawn_request *request, pid_t *pid, int *pidfd, int *failed_step) {
-    // The child runs on its own stack while the parent is suspended (CLONE_VFORK).
-    const size_t stack_size = 64 * 1024;
-    void *stack = mmap(NULL, stack_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-    if (stack == MAP_FAILED) {
-        *failed_step = DCROND_SPAWN_STEP_CLONE;
-        return errno;
+    // The child runs on its own stack while the parent is suspended (CLONE_VFORK): the stack is
+    // free again once clone returns, so each spawning thread keeps one. (An mmap and munmap per
+    // spawn took the address space's lock against the other threads and, at the munmap, flushed
+    // the TLB of every CPU running one of them.)
+    pthread_once(&child_stack_once, make_child_stack_key);
+    void *stack = pthread_getspecific(child_stack_key);
+    if (stack == NULL) {
+        stack = mmap(NULL, child_stack_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+        if (stack == MAP_FAILED) {
+            *failed_step = DCROND_SPAWN_STEP_CLONE;
+            return errno;
+        }
+        pthread_setspecific(child_stack_key, stack);
     }
+    const size_t stack_size = child_stack_size;
     child_context context = {.request = request, .error = 0, .step = DCROND_SPAWN_STEP_NONE};
     int child_pidfd = -1;
     // Signals must not run handlers on the shared stack while the child sets itself up.
@@ -125,7 +146,6 @@ int dcrond_spawn(const dcrond_spawn_request *request, pid_t *pid, int *pidfd, in
                         &context, &child_pidfd);
     int clone_errno = errno;
     pthread_sigmask(SIG_SETMASK, &previous, NULL);
-    munmap(stack, stack_size);
 
     if (child < 0) {
         *failed_step = DCROND_SPAWN_STEP_CLONE;

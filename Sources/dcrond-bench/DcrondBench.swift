@@ -8,7 +8,8 @@ struct DcrondBench: AsyncParsableCommand {
         commandName: "dcrond-bench",
         abstract: "dcrond benchmarks: each prints the figures it measured.",
         subcommands: [
-            RedisBenchmark.self, ScheduleBenchmark.self, SpawnBenchmark.self, LatencyBenchmark.self, PlacementBenchmark.self,
+            RedisBenchmark.self, ScheduleBenchmark.self, SpawnBenchmark.self, LatencyBenchmark.self,
+            PlacementBenchmark.self,
             HeartbeatBenchmark.self, IdleBenchmark.self, SoakBenchmark.self, ClaimBenchmark.self, ScaleBenchmark.self,
         ]
     )

@@ -11,6 +11,9 @@
 /// Names the calling thread (shown by `top -H`, `ps -L`); truncated to 15 bytes.
 void dcrond_set_thread_name(const char *name);
 
+/// Sets the calling thread's nice value (Linux schedules threads one by one); returns 0 or errno.
+int dcrond_set_thread_nice(int nice);
+
 /// Sets the calling thread's timer slack (prctl PR_SET_TIMERSLACK): how late the kernel may wake
 /// a sleep to batch wake-ups; the default is 50 µs.
 void dcrond_set_timer_slack(unsigned long nanoseconds);

@@ -88,6 +88,9 @@ package protocol ClaimStore: Sendable {
     func lastClaimed(_ jobs: [String]) async throws -> ClaimedInstants
     /// Keeps a finished (or skipped) run in the job's bounded history.
     func record(_ run: RunRecord) async throws
+    /// The same for several runs, in one round trip where the store can: per run, nil when it
+    /// was kept, else why not (a server error for that run's keys does not fail the others).
+    func record(_ runs: [RunRecord]) async throws -> [RedisServerError?]
     /// For the missed-run alarm: which of `instants` no node claimed, skipped or reported yet;
     /// those are marked reported in the same step, so that each is reported once by one node
     /// whatever the others do. Paused jobs' instants come back as ``MissedCheck/paused``.
@@ -103,6 +106,11 @@ package protocol ClaimStore: Sendable {
 extension ClaimStore {
     package func claim(_ request: ClaimRequest) async throws -> ClaimResult {
         try await claim([request])[0]
+    }
+
+    package func record(_ runs: [RunRecord]) async throws -> [RedisServerError?] {
+        for run in runs { try await record(run) }
+        return runs.map { _ in nil }
     }
 }
 
@@ -618,18 +626,31 @@ package actor RedisClaimStore: ClaimStore {
     }
 
     package func record(_ run: RunRecord) async throws {
-        let list = keys.runs(run.job)
-        var commands = [
-            RedisCommand("LPUSH", list, run.json.serialized),
-            RedisCommand("LTRIM", list, 0, Self.historyLength - 1),
-        ]
-        if run.outcome == .succeeded {
-            commands.append(RedisCommand("HSET", keys.lastSuccess, run.job, run.json.serialized))
+        if let error = try await record([run])[0] { throw error }
+    }
+
+    /// Every run's commands in one pipeline.
+    package func record(_ runs: [RunRecord]) async throws -> [RedisServerError?] {
+        var commands: [RedisCommand] = []
+        var ranges: [Range<Int>] = []
+        for run in runs {
+            let first = commands.count
+            defer { ranges.append(first..<commands.count) }
+            let list = keys.runs(run.job)
+            let serialized = run.json.serialized
+            commands.append(RedisCommand("LPUSH", list, serialized))
+            commands.append(RedisCommand("LTRIM", list, 0, Self.historyLength - 1))
+            if run.outcome == .succeeded {
+                commands.append(RedisCommand("HSET", keys.lastSuccess, run.job, serialized))
+            }
+            if run.trigger == .manual { commands.append(RedisCommand("HSET", keys.lastManual, run.job, serialized)) }
         }
-        if run.trigger == .manual {
-            commands.append(RedisCommand("HSET", keys.lastManual, run.job, run.json.serialized))
+        let replies: [RedisReply]
+        do { replies = try await redis.pipeline(commands) } catch { throw error as any Error }
+        return ranges.map { range in
+            for case .error(let error) in replies[range] { return error }
+            return nil
         }
-        _ = try await redis.checkedPipeline(commands)
     }
 }
 

@@ -185,7 +185,8 @@ package actor Daemon {
                 acknowledgement: acknowledgement,
                 logger: logger
             )
-            self.claims = claims
+            // Many runs due at once: their claims go to Redis in a few scripts, not one round trip each.
+            self.claims = BatchingClaimStore(claims)
             let renewalClient = reconnectingClient(options)
             self.leases = RunLeases(
                 redis: claimClient,
@@ -268,14 +269,7 @@ package actor Daemon {
         }
         serviceManager.ready(status: await statusText())
         statusShownAt = .now
-        do throws(FileWatchError) {
-            watcher = try FileWatcher(paths: [configPath, daemon.jobsPath]) { Task { await self.filesChanged() } }
-        } catch {
-            logger.warning(
-                "cannot watch the configuration files; reload with SIGHUP (systemctl reload dcrond)",
-                metadata: ["error": "\(error)"]
-            )
-        }
+        await updateWatcher()
         // The watchdog wants a keep-alive at least every half of its interval; never more often
         // than every 50 ms, which a WatchdogSec of a few milliseconds would otherwise make a spin.
         var wakeAtLeastEvery = daemon.heartbeat
@@ -1556,7 +1550,7 @@ package actor Daemon {
             ]
         )
         timer.interrupt()
-        watcher?.setPaths([configPath, daemon.jobsPath])
+        await updateWatcher()
         reloadGeneration += 1
         await writeReport(
             ReloadReport(
@@ -1584,6 +1578,30 @@ package actor Daemon {
         let gained = added.filter { ring.owner(of: $0) == daemon.node }
         owned.formUnion(gained)
         requestCatchUp(Set(gained), reason: "this node became the owner")
+    }
+
+    /// Watches both files while `reloadOnChange` is on (its thread wakes at every file closed in
+    /// their folders, so it does not run when nobody asked for it).
+    private func updateWatcher() async {
+        guard daemon.reloadOnChange, !stopping else {
+            if let watcher {
+                self.watcher = nil
+                await watcher.stop()
+            }
+            return
+        }
+        if let watcher {
+            watcher.setPaths([configPath, daemon.jobsPath])
+            return
+        }
+        do throws(FileWatchError) {
+            watcher = try FileWatcher(paths: [configPath, daemon.jobsPath]) { Task { await self.filesChanged() } }
+        } catch {
+            logger.warning(
+                "cannot watch the configuration files; reload with SIGHUP (systemctl reload dcrond)",
+                metadata: ["error": "\(error)"]
+            )
+        }
     }
 
     /// Either file changed and has been quiet for a moment since.

@@ -38,6 +38,37 @@ struct RedisClaimStoreTests {
         #expect(try await a.claim(request) == .won(previous: nil))
     }
 
+    @Test("run records go in one pipeline through the batching store; one job's broken key fails only its record")
+    func batchedRecords() async throws {
+        let server = try await RedisTestServer.start()
+        defer { server.stop() }
+        let batching = BatchingClaimStore(store(server, cluster: "t", node: "a"))
+        let keys = ClusterKeys(cluster: "t")
+        let admin = RedisClient(endpoint: server.unixEndpoint)
+        _ = try await admin.send("SET", keys.runs("broken"), "not a list")
+        func run(_ job: String, _ instant: Int64) -> RunRecord {
+            RunRecord(
+                job: job,
+                runID: "r\(instant)",
+                scheduledAt: instant,
+                node: "a",
+                attempts: [],
+                outcome: .succeeded
+            )
+        }
+        let results = try await batching.record([run("ok", 1), run("broken", 2), run("ok", 3)])
+        #expect(results[0] == nil && results[2] == nil)
+        #expect(results[1]?.code == "WRONGTYPE")
+        #expect(try await admin.send("LLEN", keys.runs("ok")).integer == 2)
+        #expect(try await admin.send("HEXISTS", keys.lastSuccess, "broken").integer == 1, "its other keys are kept")
+        await #expect(throws: RedisServerError.self) { try await batching.record(run("broken", 4)) }
+        try await batching.record(run("ok", 5))
+        #expect(try await admin.send("LLEN", keys.runs("ok")).integer == 3)
+        // Claims through the batching store decide as the store does.
+        #expect(try await batching.claim(ClaimRequest(job: "j", instant: 100, token: "a r1")) == .won(previous: nil))
+        #expect(try await batching.claim(ClaimRequest(job: "j", instant: 100, token: "a r2")) == .lost)
+    }
+
     @Test("a released claim goes back, so the next owner can claim the instant")
     func release() async throws {
         let server = try await RedisTestServer.start()

@@ -110,6 +110,7 @@ bench: deps
 	.build/release/dcrond-bench scale
 	.build/release/dcrond-bench soak --seconds 300
 	.build/release/dcrond-bench spawn
+	.build/release/dcrond-bench latency
 
 # Random faults from the whole catalogue (`dcrond-chaos --help`) against a private redis-server and
 # three nodes with 20 jobs every second, then the audit table; exits 1 if it finds a duplicate, a

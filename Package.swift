@@ -17,6 +17,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", exact: "2.101.2"),
         // The scheduler's queue of next instants (a heap); SwiftNIO depends on it already.
         .package(url: "https://github.com/apple/swift-collections", exact: "1.6.0"),
+        // `Errno`: errors keep the system's code, not its message (already a dependency of SwiftNIO).
+        .package(url: "https://github.com/apple/swift-system", exact: "1.8.1"),
     ],
     targets: [
         // hiredis 0.14 from Debian (`libhiredis-dev`); its headers are in /usr/include/hiredis.
@@ -46,6 +48,7 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "HeapModule", package: "swift-collections"),
+                .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
         // Starts private redis-servers and processes for integration tests and benchmarks.

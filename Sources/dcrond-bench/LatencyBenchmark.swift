@@ -30,8 +30,11 @@ struct LatencyBenchmark: AsyncParsableCommand {
     @Option(parsing: .upToNextOption, help: "Modes: standalone, redis.")
     var modes: [String] = ["standalone", "redis"]
 
+    @Option(help: "The dcrond binary (default: the one built next to this benchmark).")
+    var dcrond: String?
+
     func run() async throws {
-        let dcrond = buildProductsDirectory() + "/dcrond"
+        let dcrond = self.dcrond ?? buildProductsDirectory() + "/dcrond"
         guard access(dcrond, X_OK) == 0 else {
             throw ValidationError("build dcrond first (swift build -c release --product dcrond)")
         }

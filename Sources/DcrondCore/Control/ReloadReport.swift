@@ -1,3 +1,4 @@
+import SystemPackage
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -91,6 +92,12 @@ package struct ReloadReport: Sendable, Equatable {
 
 package struct FileWriteError: Error, Sendable, CustomStringConvertible {
     package let path: String
-    package let code: Int32
-    package var description: String { "cannot write \(path): \(errnoDescription(code))" }
+    package let errno: Errno
+
+    package init(path: String, code: Int32) {
+        self.path = path
+        self.errno = Errno(rawValue: code)
+    }
+
+    package var description: String { "cannot write \(path): \(errno)" }
 }

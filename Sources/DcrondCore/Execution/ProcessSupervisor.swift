@@ -1,3 +1,4 @@
+import SystemPackage
 import CDcrondSystem
 import Synchronization
 
@@ -59,8 +60,14 @@ package struct ProcessIdentity: Sendable, Hashable {
 /// A child that could not be started, with the step that failed: `chdir /srv/x: No such file or directory`.
 package struct SpawnError: Error, Sendable, Equatable, CustomStringConvertible {
     package let step: String
-    package let code: Int32
-    package var description: String { "\(step): \(errnoDescription(code))" }
+    package let errno: Errno
+
+    package init(step: String, code: Int32) {
+        self.step = step
+        self.errno = Errno(rawValue: code)
+    }
+
+    package var description: String { "\(step): \(errno)" }
 }
 
 /// How a process ended.

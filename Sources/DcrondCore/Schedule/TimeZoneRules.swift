@@ -1,3 +1,4 @@
+import SystemPackage
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -107,7 +108,7 @@ package struct TimeZoneRules: Sendable, Hashable {
         do {
             bytes = try FileSystem.readFile(path, limit: 1 << 20)
         } catch {
-            guard error.reason == "No such file or directory" else {
+            guard error.errno == .noSuchFileOrDirectory else {
                 throw TimeZoneError(identifier: identifier, reason: "cannot be read: \(error.reason)")
             }
             if let rules = posix(identifier) { return rules }

@@ -1,13 +1,32 @@
+import SystemPackage
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
 
-/// A file that could not be read, with the system's reason.
+/// A file that could not be read: the system's error, or what else was wrong with it.
 package struct FileReadError: Error, Sendable, Equatable, CustomStringConvertible {
     package let path: String
-    package let reason: String
+    /// The system call's error, nil when the file was read but refused (too large).
+    package let errno: Errno?
+    private let detail: String?
+
+    package init(path: String, errno: Errno) {
+        self.path = path
+        self.errno = errno
+        self.detail = nil
+    }
+
+    package init(path: String, reason: String) {
+        self.path = path
+        self.errno = nil
+        self.detail = reason
+    }
+
+    /// `No such file or directory`, `larger than 16777216 bytes`.
+    package var reason: String { errno?.description ?? detail ?? "unknown error" }
     package var description: String { "cannot read \(path): \(reason)" }
 }
 
@@ -16,7 +35,7 @@ package enum FileSystem {
     /// (a device, a huge log) fails clearly instead of filling memory.
     package static func readFile(_ path: String, limit: Int = 16 << 20) throws(FileReadError) -> [UInt8] {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw FileReadError(path: path, reason: errnoDescription()) }
+        guard fd >= 0 else { throw FileReadError(path: path, errno: Errno(rawValue: errno)) }
         defer { close(fd) }
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 65536)
@@ -24,7 +43,7 @@ package enum FileSystem {
             let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
             if count < 0 {
                 if errno == EINTR { continue }
-                throw FileReadError(path: path, reason: errnoDescription())
+                throw FileReadError(path: path, errno: Errno(rawValue: errno))
             }
             if count == 0 { return bytes }
             bytes.append(contentsOf: chunk[0..<count])
@@ -35,7 +54,7 @@ package enum FileSystem {
 
 /// `strerror(errno)`, read at once.
 package func errnoDescription(_ code: Int32 = errno) -> String {
-    String(cString: strerror(code))
+    Errno(rawValue: code).description
 }
 
 extension FileSystem {

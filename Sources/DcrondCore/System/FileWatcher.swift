@@ -1,3 +1,4 @@
+import SystemPackage
 import CDcrondSystem
 import Synchronization
 
@@ -155,6 +156,13 @@ package final class FileWatcher: Sendable {
 package struct FileWatchError: Error, Sendable, CustomStringConvertible {
     package let step: String
     package let path: String?
-    package let code: Int32
-    package var description: String { "\(step)\(path.map { " \($0)" } ?? ""): \(errnoDescription(code))" }
+    package let errno: Errno
+
+    package init(step: String, path: String?, code: Int32) {
+        self.step = step
+        self.path = path
+        self.errno = Errno(rawValue: code)
+    }
+
+    package var description: String { "\(step)\(path.map { " \($0)" } ?? ""): \(errno)" }
 }

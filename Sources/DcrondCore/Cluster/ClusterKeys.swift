@@ -32,30 +32,30 @@ package struct ClusterKeys: Sendable, Hashable {
 
     package init(cluster: String) { self.cluster = cluster }
 
-    package var prefix: String { "dcron:{\(cluster)}:" }
-    package var members: String { prefix + "members" }
-    package var states: String { prefix + "states" }
+    var prefix: String { "dcron:{\(cluster)}:" }
+    var members: String { prefix + "members" }
+    var states: String { prefix + "states" }
     package var epoch: String { prefix + "epoch" }
-    package var membershipChannel: String { prefix + "membership" }
+    var membershipChannel: String { prefix + "membership" }
     /// The prefix of every node's info key (the heartbeat script reads the members' weights there).
-    package var nodePrefix: String { prefix + "node:" }
+    var nodePrefix: String { prefix + "node:" }
     package func node(_ id: String) -> String { nodePrefix + id }
     package func drain(_ id: String) -> String { prefix + "drain:" + id }
     package var claims: String { prefix + "claims" }
     package var claimedBy: String { prefix + "claimedBy" }
-    package var claimGeneration: String { prefix + "claimGeneration" }
-    package var confirmed: String { prefix + "confirmed" }
-    package var awaiting: String { prefix + "awaiting" }
-    package func won(_ id: String) -> String { prefix + "won:" + id }
-    package var history: String { prefix + "history" }
+    var claimGeneration: String { prefix + "claimGeneration" }
+    var confirmed: String { prefix + "confirmed" }
+    var awaiting: String { prefix + "awaiting" }
+    func won(_ id: String) -> String { prefix + "won:" + id }
+    var history: String { prefix + "history" }
     package func runs(_ job: String) -> String { prefix + "runs:" + job }
     package var lastSuccess: String { prefix + "lastSuccess" }
-    package func lease(_ job: String) -> String { prefix + "lease:" + job }
-    package func stop(_ job: String) -> String { prefix + "stop:" + job }
+    func lease(_ job: String) -> String { prefix + "lease:" + job }
+    func stop(_ job: String) -> String { prefix + "stop:" + job }
     package var paused: String { prefix + "paused" }
-    package var missed: String { prefix + "missed" }
-    package var triggers: String { prefix + "triggers" }
+    var missed: String { prefix + "missed" }
+    var triggers: String { prefix + "triggers" }
     package func killAcknowledgements(_ request: String) -> String { prefix + "kill:" + request }
     package var lastManual: String { prefix + "lastManual" }
-    package var controlChannel: String { prefix + "control" }
+    var controlChannel: String { prefix + "control" }
 }

@@ -9,14 +9,14 @@
 ///
 /// When a node joins, it takes over only the arcs just before its points; when one leaves, its
 /// arcs go to the next points. No other job moves.
-package struct HashRing: Sendable, Equatable {
+struct HashRing: Sendable, Equatable {
     package let nodes: [String]
     package let virtualNodes: Int
     /// Sorted by point, then node index.
     private let points: [UInt64]
     private let owners: [Int32]
 
-    package init(nodes: [String], virtualNodes: Int) {
+    init(nodes: [String], virtualNodes: Int) {
         let sortedNodes = Array(Set(nodes)).sorted()
         self.nodes = sortedNodes
         self.virtualNodes = virtualNodes
@@ -33,12 +33,12 @@ package struct HashRing: Sendable, Equatable {
     }
 
     /// The ring position of a node's virtual node: `hash("<node>#<replica>")`.
-    package static func point(node: String, replica: Int) -> UInt64 {
+    static func point(node: String, replica: Int) -> UInt64 {
         StableHash.hash("\(node)#\(replica)")
     }
 
     /// The ring position of a job: `hash(<name>)`.
-    package static func position(ofJob name: String) -> UInt64 {
+    static func position(ofJob name: String) -> UInt64 {
         StableHash.hash(name)
     }
 

@@ -19,7 +19,7 @@ package struct PoolMember: Sendable, Hashable {
     /// ring, see ``Placement``).
     package let weight: Int?
 
-    package init(id: String, state: NodeState, weight: Int? = 1) {
+    init(id: String, state: NodeState, weight: Int? = 1) {
         self.id = id
         self.state = state
         self.weight = weight
@@ -27,7 +27,7 @@ package struct PoolMember: Sendable, Hashable {
 }
 
 /// A node id that another live process holds.
-package struct NodeIDInUse: Error, CustomStringConvertible {
+struct NodeIDInUse: Error, CustomStringConvertible {
     package let node: String
     package let pid: String
     package let host: String
@@ -43,19 +43,19 @@ package struct NodeIDInUse: Error, CustomStringConvertible {
 /// What a node's pool reports to the daemon besides membership, each called on the pool's executor.
 package struct PoolHooks: Sendable {
     /// The claim history Redis reported with a heartbeat (generation, sequence).
-    package var history: @Sendable (Int64, Int64) -> Void = { _, _ in }
+    var history: @Sendable (Int64, Int64) -> Void = { _, _ in }
     /// The node id is held by another live process: the pool has stopped; the daemon must exit.
-    package var idInUse: @Sendable (NodeIDInUse) -> Void = { _ in }
+    var idInUse: @Sendable (NodeIDInUse) -> Void = { _ in }
     /// Whether the daemon's scheduling loop is stuck: then the node heartbeats as `draining`, so the
     /// others take its jobs, until it runs again.
-    package var schedulerStuck: @Sendable () -> String? = { nil }
+    var schedulerStuck: @Sendable () -> String? = { nil }
     /// Runs this node could not start lately (``StartFailures/summary(now:)``), published with
     /// each heartbeat for `dcrond status`.
     package var startFailures: @Sendable () -> String? = { nil }
     /// A message on the cluster's `control` channel (operator requests).
-    package var control: (@Sendable (String) -> Void)?
+    var control: (@Sendable (String) -> Void)?
 
-    package init() {}
+    init() {}
 }
 
 /// The pool as a node last saw it.
@@ -63,11 +63,11 @@ package struct PoolView: Sendable, Equatable {
     /// Bumped in Redis by every membership change.
     package let epoch: Int64
     /// Every live node, active or draining, sorted by id.
-    package let members: [PoolMember]
+    let members: [PoolMember]
     /// Who owns what: the placement of the active nodes.
     package let placement: Placement
 
-    package static let empty = PoolView(epoch: 0, members: [], placement: Placement(nodes: []))
+    static let empty = PoolView(epoch: 0, members: [], placement: Placement(nodes: []))
 
     /// The placement of `members`' active nodes (the ring of `virtualNodes` while one of them is
     /// of a version before weights).
@@ -90,7 +90,7 @@ package struct PoolSettings: Sendable {
     /// This node's share of the jobs relative to the others' (``Placement``).
     package var weight: Int
     /// Warn when this node's clock and Redis's differ by more.
-    package var clockOffsetWarning: Duration
+    var clockOffsetWarning: Duration
 
     package init(
         cluster: String,
@@ -119,7 +119,7 @@ package struct NodeDescription: Sendable, Hashable {
     /// Unix milliseconds.
     package var startedAt = realtimeNanoseconds() / 1_000_000
     /// Tells this process apart from another one started with the same node id.
-    package var instance = String(UInt64.random(in: 0...UInt64.max), radix: 16)
+    var instance = String(UInt64.random(in: 0...UInt64.max), radix: 16)
     package var fingerprint: String
     package var timeZone: String
     package init(fingerprint: String, timeZone: String) {
@@ -139,7 +139,7 @@ package struct NodeDescription: Sendable, Hashable {
 ///   a node stops owning jobs before any other node can see it gone.
 /// - The ring holds the `active` members and is rebuilt only when membership changes.
 package actor NodePool {
-    package nonisolated let settings: PoolSettings
+    nonisolated let settings: PoolSettings
     private let redis: RedisClient
     private let keys: ClusterKeys
     private let logger: Logger
@@ -152,7 +152,7 @@ package actor NodePool {
     private var stuckLogged = false
 
     private var wantedState = NodeState.active
-    package private(set) var lastAcknowledgedSend: ContinuousClock.Instant?
+    private(set) var lastAcknowledgedSend: ContinuousClock.Instant?
     private var loop: Task<Void, Never>?
     /// Fulfilled once the first heartbeat was attempted, whatever its result.
     private let firstHeartbeat = OneShot<Void>()
@@ -162,11 +162,11 @@ package actor NodePool {
     private var ringLogged = false
 
     /// The pool as last seen (it may be stale: use ``ownership()`` for decisions).
-    package private(set) var view = PoolView.empty
+    private(set) var view = PoolView.empty
     /// Times this node came back into the pool after being fenced (its first join not counted).
-    package private(set) var rejoinsAfterFencing = 0
+    private(set) var rejoinsAfterFencing = 0
     /// Redis's clock minus this node's, measured at the last heartbeat.
-    package private(set) var clockOffset: Duration?
+    private(set) var clockOffset: Duration?
 
     /// `onChange` is called (on the pool's executor) each time the members or their states change
     /// (`rejoined` false), and when this node is back in the pool after being fenced (`rejoined`
@@ -191,9 +191,9 @@ package actor NodePool {
     /// Starts heartbeating every `heartbeat`, the first one at once.
     /// Returns once the first heartbeat after ``start()`` was attempted (joined, fenced or failed):
     /// what readiness waits for.
-    package func firstAttempt() async { await firstHeartbeat.value }
+    func firstAttempt() async { await firstHeartbeat.value }
 
-    package func start() {
+    func start() {
         guard loop == nil else { return }
         // Another node's join, leave or drain wakes this one at once (a heartbeat now).
         subscriber = MembershipSubscriber(
@@ -220,7 +220,7 @@ package actor NodePool {
     }
 
     /// Stops heartbeating without leaving: the node disappears when its key expires (as after a crash).
-    package func stop() {
+    func stop() {
         loop?.cancel()
         loop = nil
         subscriber?.stop()
@@ -233,37 +233,37 @@ package actor NodePool {
     }
 
     /// Whether this node is fenced right now (see the type's documentation).
-    package func isFenced(at now: ContinuousClock.Instant = .now) -> Bool {
+    func isFenced(at now: ContinuousClock.Instant = .now) -> Bool {
         guard let sent = lastAcknowledgedSend else { return true }
         return now - sent > settings.nodeTimeout
     }
 
     /// The ring to decide ownership with, or nil while this node is fenced or not active: then it
     /// owns nothing.
-    package func ownership() -> Placement? {
+    func ownership() -> Placement? {
         if case .owner(let placement) = standing() { return placement }
         return nil
     }
 
     /// Where this node stands: on the ring, fenced (it may be back soon), or off the ring while
     /// reachable (draining, or not yet seen active).
-    package enum Standing: Sendable {
+    enum Standing: Sendable {
         case owner(Placement)
         case fenced
         case inactive
     }
 
-    package func standing() -> Standing {
+    func standing() -> Standing {
         if isFenced() { return .fenced }
         guard wantedState == .active, view.placement.nodes.contains(settings.node) else { return .inactive }
         return .owner(view.placement)
     }
 
     /// This node is off the ring by an operator's drain (`dcrond drain`).
-    package var isDraining: Bool { wantedState == .draining }
+    var isDraining: Bool { wantedState == .draining }
 
     /// The pool as last seen, or nil while this node is fenced (its view may be stale).
-    package func currentView() -> PoolView? { isFenced() ? nil : view }
+    func currentView() -> PoolView? { isFenced() ? nil : view }
 
     /// The owner of `job` on the current ring, nil if this node is fenced.
     package func owner(of job: String) -> String? {
@@ -272,18 +272,18 @@ package actor NodePool {
     }
 
     /// Moves this node off the ring (`true`) or back on it, from the next heartbeat (sent at once).
-    package func setDraining(_ draining: Bool) async {
+    func setDraining(_ draining: Bool) async {
         wantedState = draining ? .draining : .active
         await heartbeat()
     }
 
-    package func updateFingerprint(_ fingerprint: String) {
+    func updateFingerprint(_ fingerprint: String) {
         description.fingerprint = fingerprint
     }
 
     /// Leaves the pool at once (graceful shutdown): stops heartbeating and removes the node, so
     /// the others rebuild their rings on their next heartbeat instead of after the timeout.
-    package func leave() async {
+    func leave() async {
         stop()
         lastAcknowledgedSend = nil
         do {

@@ -28,20 +28,20 @@ package struct Placement: Sendable, Equatable {
         }
     }
 
-    package enum Scheme: Sendable, Equatable {
+    enum Scheme: Sendable, Equatable {
         case rendezvous
         /// The ring of an older version, kept while such a node is active.
         case ring(virtualNodes: Int)
     }
 
     /// The allowed weights (`weight` in dcrond.json).
-    package static let weights = 1...1000
+    static let weights = 1...1000
 
     /// The active nodes, sorted by id.
     package let nodes: [String]
     /// Each node's weight, in the order of ``nodes`` (all 1 on the ring).
-    package let weights: [Int]
-    package let scheme: Scheme
+    let weights: [Int]
+    let scheme: Scheme
     private let identities: [UInt64]
     private let identityNode: [Int32]
     private let ring: HashRing?
@@ -85,22 +85,22 @@ package struct Placement: Sendable, Equatable {
     }
 
     /// Rendezvous placement of `nodes`, each of weight 1.
-    package init(nodes: [String]) {
+    init(nodes: [String]) {
         self.init(members: nodes.map { Member(id: $0) }, virtualNodes: 1)
     }
 
     /// The `index`th identity of a node: `hash("<node>#<index>")`.
-    package static func identity(node: String, index: Int) -> UInt64 {
+    static func identity(node: String, index: Int) -> UInt64 {
         StableHash.hash("\(node)#\(index)")
     }
 
     /// A job's hash: `hash(<name>)`.
-    package static func position(ofJob name: String) -> UInt64 {
+    static func position(ofJob name: String) -> UInt64 {
         StableHash.hash(name)
     }
 
     /// The score of a job (by its ``position(ofJob:)``) at one identity.
-    package static func score(position: UInt64, identity: UInt64) -> UInt64 {
+    static func score(position: UInt64, identity: UInt64) -> UInt64 {
         StableHash.mix64(position ^ identity)
     }
 

@@ -17,7 +17,7 @@ package struct DaemonConfiguration: Sendable, Hashable {
     /// nil: standalone mode, one node runs every job with local claims.
     package var redis: RedisEndpoint?
     /// The jobs file, resolved against the configuration file's folder.
-    package var jobsPath: String
+    var jobsPath: String
     /// Default zone of jobs that name none.
     package var timeZone: TimeZoneRules
     package var heartbeat: Duration
@@ -29,13 +29,13 @@ package struct DaemonConfiguration: Sendable, Hashable {
     /// weight 2 owns about twice as many jobs as one of weight 1.
     package var weight = 1
     /// Runs in flight at once on this node; more wait in order, up to their starting deadline.
-    package var maxConcurrentRuns: Int
+    var maxConcurrentRuns: Int
     /// On SIGTERM, how long running jobs may finish before they are terminated.
-    package var shutdownGrace: Duration
+    var shutdownGrace: Duration
     /// Replicas that must acknowledge a claim (`WAIT`) before its run starts; 0: none asked.
     package var claimReplicas = 0
     /// How long a claim waits for those acknowledgements before the attempt fails closed.
-    package var claimReplicaTimeout = DaemonConfiguration.defaultClaimReplicaTimeout
+    var claimReplicaTimeout = DaemonConfiguration.defaultClaimReplicaTimeout
 
     /// An instant that no node claimed or skipped within this long is reported missed (once, by
     /// one node): the missed-run alarm.
@@ -46,10 +46,10 @@ package struct DaemonConfiguration: Sendable, Hashable {
     /// whatever it is.
     package var logLevel: Logger.Level?
     /// Reload when either file changes (`reloadOnChange`), as after SIGHUP.
-    package var reloadOnChange = true
+    var reloadOnChange = true
 
-    package static let defaultClaimReplicaTimeout = Duration.milliseconds(500)
-    package static let defaultMissedRunGrace = Duration.seconds(30)
+    static let defaultClaimReplicaTimeout = Duration.milliseconds(500)
+    static let defaultMissedRunGrace = Duration.seconds(30)
 
     package static let defaultPath = "/etc/dcrond/dcrond.json"
 }
@@ -59,7 +59,7 @@ package struct LoadedConfiguration: Sendable {
     package let daemon: DaemonConfiguration
     package let table: JobTable
     /// The owners whose files were accepted: a reload checks the same.
-    package var trust = FileTrust()
+    var trust = FileTrust()
 }
 
 /// Reads and validates the daemon configuration and its jobs file. Every problem of both files is
@@ -99,7 +99,7 @@ package enum ConfigurationLoader {
     }
 
     /// Reads a jobs file on its own, with `defaultZone` for jobs that name none.
-    package static func loadJobs(path: String, defaultZone: TimeZoneRules) throws(ConfigurationErrors) -> JobTable {
+    static func loadJobs(path: String, defaultZone: TimeZoneRules) throws(ConfigurationErrors) -> JobTable {
         let problems = ProblemCollector(file: path)
         var lookups = LookupCache()
         let table = readJobs(path: path, defaultZone: defaultZone, problems: problems, lookups: &lookups)
@@ -554,9 +554,9 @@ package struct ListenAddress: Sendable, Hashable, CustomStringConvertible {
     package let host: String
     package let port: Int
 
-    package struct Invalid: Error, Sendable { package let message: String }
+    struct Invalid: Error, Sendable { package let message: String }
 
-    package init(parsing text: String) throws(Invalid) {
+    init(parsing text: String) throws(Invalid) {
         let host: Substring
         let port: Substring
         if text.hasPrefix("[") {

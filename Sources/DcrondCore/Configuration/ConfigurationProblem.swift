@@ -8,14 +8,14 @@ import Musl
 /// `jobs.json: job "backup": schedule: field 3 (day of month): "32" is out of range 1-31`.
 package struct ConfigurationProblem: Sendable, Equatable, CustomStringConvertible {
     /// The file, as the operator named it (the jobs file: resolved against the config's folder).
-    package let file: String
+    let file: String
     /// `job "backup"`, or `job #3` for a job without a usable name; nil for the daemon file.
     package let job: String?
     /// The key, as in the file; nil for problems of the file as a whole.
-    package let field: String?
-    package let message: String
+    let field: String?
+    let message: String
 
-    package init(file: String, job: String? = nil, field: String? = nil, message: String) {
+    init(file: String, job: String? = nil, field: String? = nil, message: String) {
         self.file = file
         self.job = job
         self.field = field
@@ -32,9 +32,9 @@ package struct ConfigurationErrors: Error, Sendable, Equatable, CustomStringConv
     /// The first problems of each file, at most ``ProblemCollector/limit`` per file.
     package let problems: [ConfigurationProblem]
     /// How many more were found and not kept.
-    package var omitted = 0
+    var omitted = 0
 
-    package init(problems: [ConfigurationProblem], omitted: Int = 0) {
+    init(problems: [ConfigurationProblem], omitted: Int = 0) {
         self.problems = problems
         self.omitted = omitted
     }
@@ -56,13 +56,13 @@ final class ProblemCollector {
     static let limit = 100
 
     let file: String
-    private(set) var problems: [ConfigurationProblem] = []
+    package private(set) var problems: [ConfigurationProblem] = []
     private(set) var omitted = 0
 
     init(file: String) { self.file = file }
 
     /// Every problem reported so far, kept or not.
-    var count: Int { problems.count + omitted }
+    package var count: Int { problems.count + omitted }
 
     func report(job: String? = nil, field: String? = nil, _ message: String) {
         guard problems.count < Self.limit else {
@@ -84,8 +84,8 @@ final class ProblemCollector {
 /// (with the nearest known key as a suggestion) to a ``ProblemCollector``.
 struct ObjectReader {
     let members: [JSONMember]
-    let problems: ProblemCollector
-    let job: String?
+    package let problems: ProblemCollector
+    package let job: String?
     private var known: [String] = []
 
     init(_ members: [JSONMember], problems: ProblemCollector, job: String?) {
@@ -97,13 +97,13 @@ struct ObjectReader {
     private func report(_ key: String, _ message: String) { problems.report(job: job, field: key, message) }
 
     /// The value of `key`, declaring the key as known.
-    mutating func value(_ key: String) -> JSONValue? {
+    package mutating func value(_ key: String) -> JSONValue? {
         known.append(key)
         return members.first { $0.key == key }?.value
     }
 
     /// A string without NUL bytes: the system would cut it at the first one.
-    mutating func string(_ key: String, example: String? = nil) -> String? {
+    package mutating func string(_ key: String, example: String? = nil) -> String? {
         guard let value = value(key) else { return nil }
         guard case .string(let text) = value else {
             report(key, "expected a string\(example.map { " such as \"\($0)\"" } ?? ""), got \(value.kindDescription)")
@@ -131,7 +131,7 @@ struct ObjectReader {
     }
 
     /// A file or folder path.
-    mutating func path(_ key: String, example: String? = nil) -> String? {
+    package mutating func path(_ key: String, example: String? = nil) -> String? {
         guard let text = plainString(key, example: example) else { return nil }
         if text.isEmpty {
             report(key, "is empty")
@@ -141,7 +141,7 @@ struct ObjectReader {
     }
 
     /// An account or group name.
-    mutating func name(_ key: String, example: String? = nil) -> String? { plainString(key, example: example) }
+    package mutating func name(_ key: String, example: String? = nil) -> String? { plainString(key, example: example) }
 
     /// A file-creation mask in octal, `"022"` or `"0027"`.
     mutating func umask(_ key: String) -> mode_t? {
@@ -155,7 +155,7 @@ struct ObjectReader {
         return mask
     }
 
-    mutating func bool(_ key: String) -> Bool? {
+    package mutating func bool(_ key: String) -> Bool? {
         guard let value = value(key) else { return nil }
         guard case .bool(let flag) = value else {
             report(key, "expected true or false, got \(value.kindDescription)")
@@ -164,7 +164,7 @@ struct ObjectReader {
         return flag
     }
 
-    mutating func integer(_ key: String, in range: ClosedRange<Int>) -> Int? {
+    package mutating func integer(_ key: String, in range: ClosedRange<Int>) -> Int? {
         guard let value = value(key) else { return nil }
         guard case .number(_, let text) = value, let integer = Int(text) else {
             let got = if case .number(_, let text) = value { text } else { value.kindDescription }

@@ -1,6 +1,6 @@
 /// A duration that cannot be read, with the reason.
 package struct DurationError: Error, Sendable, Equatable {
-    package let message: String
+    let message: String
 }
 
 /// Parses a duration: one or more parts, each a whole or decimal number and a unit, units from
@@ -75,7 +75,7 @@ package func parseDuration(_ text: String) throws(DurationError) -> Duration {
 
 /// `text` itself when short, else its start, an ellipsis and its length: values quoted in messages
 /// stay readable whatever was given.
-package func shortened(_ text: String, limit: Int = 80) -> String {
+func shortened(_ text: String, limit: Int = 80) -> String {
     guard text.utf8.count > limit else { return text }
     var prefix = ""
     var bytes = 0
@@ -103,7 +103,7 @@ package func formatDuration(_ duration: Duration) -> String {
 
 extension Duration {
     /// Whole milliseconds, rounded down: what Redis's `PX`/`PEXPIRE` and log fields take.
-    package var wholeMilliseconds: Int64 {
+    var wholeMilliseconds: Int64 {
         let (seconds, attoseconds) = components
         return seconds * 1000 + attoseconds / 1_000_000_000_000_000
     }

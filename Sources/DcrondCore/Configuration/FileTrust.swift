@@ -15,9 +15,9 @@ import Musl
 /// not root still runs its jobs as its own user.
 package struct FileTrust: Sendable, Hashable {
     /// Owners whose files are trusted: root and the daemon's effective user always.
-    package var trustedOwners: Set<uid_t>
+    var trustedOwners: Set<uid_t>
     /// False for commands that only read the configuration and never run a job (`status`, `next`).
-    package var enforced = true
+    var enforced = true
 
     package init(trustedOwners: Set<uid_t> = []) {
         self.trustedOwners = trustedOwners.union([0, geteuid()])
@@ -34,10 +34,10 @@ package struct FileTrust: Sendable, Hashable {
     package struct Facts: Sendable, Hashable {
         package var path: String
         package var owner: uid_t
-        package var mode: mode_t
-        package var isDirectory: Bool
+        var mode: mode_t
+        var isDirectory: Bool
 
-        package init(path: String, owner: uid_t, mode: mode_t, isDirectory: Bool) {
+        init(path: String, owner: uid_t, mode: mode_t, isDirectory: Bool) {
             self.path = path
             self.owner = owner
             self.mode = mode
@@ -54,7 +54,7 @@ package struct FileTrust: Sendable, Hashable {
     }
 
     /// The problem with `facts` (a file of `content`, or one of its folders), or nil when it passes.
-    package func problem(_ facts: Facts, content: Content, isTheFile: Bool) -> String? {
+    func problem(_ facts: Facts, content: Content, isTheFile: Bool) -> String? {
         let permissions = facts.mode & 0o7777
         let shown = "owned by \(Accounts.userName(facts.owner)) (uid \(facts.owner)) with mode \(octal(permissions))"
         let what = isTheFile ? "" : "its folder \(facts.path) is "

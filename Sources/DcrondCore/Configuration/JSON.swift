@@ -10,7 +10,7 @@ package enum JSONValue: Sendable, Equatable {
     case object([JSONMember])
 
     /// "a string", "a number", ... for error messages.
-    package var kindDescription: String {
+    var kindDescription: String {
         switch self {
         case .null: "null"
         case .bool: "a boolean"
@@ -26,14 +26,14 @@ package struct JSONMember: Sendable, Equatable {
     package let key: String
     package let value: JSONValue
     /// 1-based line of the key.
-    package let line: Int
+    let line: Int
 }
 
 /// A file that is not valid JSON, with where and why.
 package struct JSONSyntaxError: Error, Sendable, Equatable, CustomStringConvertible {
-    package let line: Int
-    package let column: Int
-    package let message: String
+    let line: Int
+    let column: Int
+    let message: String
     package var description: String { "line \(line), column \(column): \(message)" }
 }
 

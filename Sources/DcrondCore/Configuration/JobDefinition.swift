@@ -29,26 +29,26 @@ package struct JobDefinition: Sendable, Hashable {
     package var name: String
     package var schedule: Schedule
     /// Run by `/bin/sh -c`.
-    package var command: String
+    var command: String
     package var timeZone: TimeZoneRules
     /// Terminate the run after this long; nil: no limit.
-    package var timeout: Duration?
+    var timeout: Duration?
     /// Between SIGTERM and SIGKILL when a run is terminated.
     package var killGrace: Duration
-    package var environment: [String: String]
-    package var workingDirectory: String?
+    var environment: [String: String]
+    var workingDirectory: String?
     package var user: String?
-    package var group: String?
-    package var overlap: OverlapPolicy
-    package var catchUp: CatchUpPolicy
+    var group: String?
+    var overlap: OverlapPolicy
+    var catchUp: CatchUpPolicy
     /// A run that cannot start within this long after its instant is skipped (logged and counted).
-    package var startingDeadline: Duration
-    package var retries: Int
+    var startingDeadline: Duration
+    var retries: Int
     package var enabled: Bool
     package var description: String?
     package var dstPolicy: DSTPolicy
     /// The file-creation mask of its processes, as cron sets it (not the daemon's).
-    package var umask: mode_t
+    var umask: mode_t
 
     /// A job with every optional setting at its default (the DST policy: the schedule's).
     package init(
@@ -91,11 +91,11 @@ package struct JobDefinition: Sendable, Hashable {
         self.umask = umask
     }
 
-    package static let defaultKillGrace: Duration = .seconds(10)
-    package static let defaultStartingDeadline: Duration = .seconds(3600)
-    package static let defaultOverlap = OverlapPolicy.allow
-    package static let defaultCatchUp = CatchUpPolicy.all
-    package static let defaultUmask: mode_t = 0o022
+    static let defaultKillGrace: Duration = .seconds(10)
+    static let defaultStartingDeadline: Duration = .seconds(3600)
+    static let defaultOverlap = OverlapPolicy.allow
+    static let defaultCatchUp = CatchUpPolicy.all
+    static let defaultUmask: mode_t = 0o022
 
     /// Every effective setting in a fixed order and form, for the table's fingerprint. The zone is
     /// named with a digest of its rules, so nodes whose tz databases disagree are told apart.
@@ -133,7 +133,7 @@ package struct JobTable: Sendable, Hashable {
     package let fingerprint: String
     private let indexByName: [String: Int]
 
-    package init(path: String, jobs: [JobDefinition]) {
+    init(path: String, jobs: [JobDefinition]) {
         self.path = path
         self.jobs = jobs
         self.indexByName = Dictionary(jobs.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { first, _ in first })

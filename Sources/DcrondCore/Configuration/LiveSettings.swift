@@ -6,7 +6,7 @@ extension DaemonConfiguration {
     /// Live: `maxConcurrentRuns`, `logLevel`, `shutdownGrace`, `missedRunGrace`, `reloadOnChange`,
     /// `jobs` and `timezone` (both through the table). Everything that names the node, its pool or
     /// its connections takes a restart.
-    package func adopting(_ new: DaemonConfiguration) -> (settings: DaemonConfiguration, needsRestart: [String]) {
+    func adopting(_ new: DaemonConfiguration) -> (settings: DaemonConfiguration, needsRestart: [String]) {
         var settings = new
         var needsRestart: [String] = []
         func keep<Value: Equatable>(_ name: String, _ field: WritableKeyPath<DaemonConfiguration, Value>) {

@@ -5,7 +5,7 @@ package struct JobExplanation: Sendable {
     /// What is known about the job in the cluster, as read by the command.
     package struct Facts: Sendable {
         package var job: JobDefinition
-        package var now: Int64
+        var now: Int64
         /// The job's history, newest first.
         package var records: [RunRecord] = []
         /// The job's last claimed instant, and `claimedBy`: `<node> <instant> <token>`.
@@ -25,7 +25,7 @@ package struct JobExplanation: Sendable {
     }
 
     /// What happened to the instant, or what will.
-    package enum Verdict: Sendable, Equatable {
+    enum Verdict: Sendable, Equatable {
         /// It has a run record (succeeded or failed).
         case ran(RunRecord)
         /// Claimed, with no record yet: running now, or its node stopped before writing it.
@@ -40,15 +40,15 @@ package struct JobExplanation: Sendable {
         case upcoming(owner: String)
     }
 
-    package let instant: Int64
-    package let verdict: Verdict
+    let instant: Int64
+    let verdict: Verdict
     /// The DST adjustment of this instant, if any (from the job's `dstGap`/`dstOverlap`).
     package let dst: String?
     /// The owner among the active nodes now, and why.
     package let owner: String?
     package let ownerReason: String
 
-    package var rule: SkipRule? {
+    var rule: SkipRule? {
         switch verdict {
         case .stopped(let rule, _), .missed(let rule, _): rule
         default: nil

@@ -14,7 +14,7 @@
 ///   and acknowledges in `kill:<request>` (a list, expiring), even when it ran nothing.
 package enum OperatorRequests {
     /// How long a manual run may wait for its job's owner to take it.
-    package static let triggerPendingLimit = Duration.seconds(60)
+    static let triggerPendingLimit = Duration.seconds(60)
 
     /// A manual run's entry, as stored.
     package struct Trigger: Sendable, Hashable {
@@ -23,7 +23,7 @@ package enum OperatorRequests {
         }
 
         package var request: String
-        package var force: Bool
+        var force: Bool
         package var who: String
         package var state: State
         package var node: String?
@@ -171,7 +171,7 @@ package enum OperatorRequests {
 
     /// Moves a manual run's entry (``updateScript``); `done` deletes it.
     @discardableResult
-    package static func updateTrigger(
+    static func updateTrigger(
         _ redis: RedisClient,
         keys: ClusterKeys,
         job: String,
@@ -197,7 +197,7 @@ package enum OperatorRequests {
     }
 
     /// The manual runs waiting for their owner: (job, entry).
-    package static func pendingTriggers(
+    static func pendingTriggers(
         _ redis: RedisClient,
         keys: ClusterKeys
     ) async throws -> [(job: String, entry: Trigger)] {
@@ -251,9 +251,9 @@ package enum OperatorRequests {
             self.job = job
         }
 
-        package var message: String { "kill \(request) \(signal) \(runID ?? "*") \(job)" }
+        var message: String { "kill \(request) \(signal) \(runID ?? "*") \(job)" }
 
-        package init?(message: String) {
+        init?(message: String) {
             let parts = message.split(separator: " ", maxSplits: 4, omittingEmptySubsequences: false)
             guard parts.count == 5, parts[0] == "kill", let signal = Int32(parts[2]) else { return nil }
             self.init(
@@ -270,7 +270,7 @@ package enum OperatorRequests {
     }
 
     /// A node's answer to a kill: the runs it reached (none is an answer too).
-    package static func acknowledgeKill(
+    static func acknowledgeKill(
         _ redis: RedisClient,
         keys: ClusterKeys,
         request: String,

@@ -1,4 +1,5 @@
 import SystemPackage
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -21,7 +22,7 @@ package struct ReloadReport: Sendable, Equatable {
     /// Settings that changed but take a restart.
     package var needsRestart: [String] = []
 
-    package init(
+    init(
         pid: Int32,
         generation: Int,
         accepted: Bool,
@@ -47,7 +48,7 @@ package struct ReloadReport: Sendable, Equatable {
         }
     }
 
-    package var encoded: String {
+    var encoded: String {
         JSONValue.object([
             "pid": .integer(Int64(pid)), "generation": .integer(Int64(generation)), "accepted": .bool(accepted),
             "fingerprint": .string(fingerprint), "problems": .array(problems.map(JSONValue.string)),
@@ -55,7 +56,7 @@ package struct ReloadReport: Sendable, Equatable {
         ]).serialized
     }
 
-    package init?(decoding text: [UInt8]) {
+    init?(decoding text: [UInt8]) {
         guard let value = try? JSONParser.parse(text), let pid = value["pid"]?.int64Value,
             let generation = value["generation"]?.int64Value,
             case .bool(let accepted)? = value["accepted"], let fingerprint = value["fingerprint"]?.stringValue
@@ -71,7 +72,7 @@ package struct ReloadReport: Sendable, Equatable {
     }
 
     /// Replaces the file atomically (a reader sees the old report or the new one, never half).
-    package func write(in directory: String) throws(FileWriteError) {
+    func write(in directory: String) throws(FileWriteError) {
         let path = Self.path(in: directory)
         let temporary = path + ".tmp"
         let bytes = Array(encoded.utf8)
@@ -90,11 +91,11 @@ package struct ReloadReport: Sendable, Equatable {
     }
 }
 
-package struct FileWriteError: Error, Sendable, CustomStringConvertible {
+struct FileWriteError: Error, Sendable, CustomStringConvertible {
     package let path: String
-    package let errno: Errno
+    let errno: Errno
 
-    package init(path: String, code: Int32) {
+    init(path: String, code: Int32) {
         self.path = path
         self.errno = Errno(rawValue: code)
     }

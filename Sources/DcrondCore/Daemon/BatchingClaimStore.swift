@@ -11,24 +11,24 @@ import Synchronization
 /// each exactly as claiming them one by one in that order would. A failed batch fails each of its
 /// callers, which retry with the same tokens (a retry of a claim that was in fact written is
 /// answered as won).
-package final class BatchingClaimStore: ClaimStore {
+final class BatchingClaimStore: ClaimStore {
     private let store: any ClaimStore
     private let claims: GroupCommit<ClaimRequest, ClaimResult>
     private let records: GroupCommit<RunRecord, RedisServerError?>
 
     /// At most `limit` claims per script (Redis runs nothing else while a script runs), and as
     /// many run records per pipeline.
-    package init(_ store: any ClaimStore, limit: Int = 256) {
+    init(_ store: any ClaimStore, limit: Int = 256) {
         self.store = store
         claims = GroupCommit(limit: limit) { try await store.claim($0) }
         records = GroupCommit(limit: limit) { try await store.record($0) }
     }
 
     /// Batches sent, and claims in them (for tests and the benchmark's account).
-    package var claimBatches: (batches: Int, items: Int) { claims.sent }
-    package var recordBatches: (batches: Int, items: Int) { records.sent }
+    var claimBatches: (batches: Int, items: Int) { claims.sent }
+    var recordBatches: (batches: Int, items: Int) { records.sent }
 
-    package func claim(_ requests: [ClaimRequest]) async throws -> [ClaimResult] {
+    func claim(_ requests: [ClaimRequest]) async throws -> [ClaimResult] {
         try await claims.submit(requests)
     }
 
@@ -40,7 +40,7 @@ package final class BatchingClaimStore: ClaimStore {
         try await records.submit(runs)
     }
 
-    package func release(_ request: ClaimRequest, previous: Int64?) async throws {
+    func release(_ request: ClaimRequest, previous: Int64?) async throws {
         try await store.release(request, previous: previous)
     }
 
@@ -52,11 +52,11 @@ package final class BatchingClaimStore: ClaimStore {
         try await store.reportMissed(instants)
     }
 
-    package func checkHistory(generation: Int64, sequence: Int64) async {
+    func checkHistory(generation: Int64, sequence: Int64) async {
         await store.checkHistory(generation: generation, sequence: sequence)
     }
 
-    package func seenHistory() async -> ClaimHistory {
+    func seenHistory() async -> ClaimHistory {
         await store.seenHistory()
     }
 }

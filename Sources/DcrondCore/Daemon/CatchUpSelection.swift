@@ -1,24 +1,24 @@
 /// Which of a job's due instants run and which are skipped, by its `catchUp` policy and its
 /// `startingDeadline`. Pure: the daemon logs and counts every skip it returns.
-package struct CatchUpSelection: Sendable, Equatable {
+struct CatchUpSelection: Sendable, Equatable {
     /// To run, in order.
     package var run: [Int64] = []
     /// Older than the starting deadline.
-    package var pastDeadline: [Int64] = []
+    var pastDeadline: [Int64] = []
     /// Missed and skipped by the policy (`none`; `latest` for all but the newest; `all` past its bound).
-    package var byPolicy: [Int64] = []
+    var byPolicy: [Int64] = []
 
-    package init(run: [Int64] = [], pastDeadline: [Int64] = [], byPolicy: [Int64] = []) {
+    init(run: [Int64] = [], pastDeadline: [Int64] = [], byPolicy: [Int64] = []) {
         self.run = run
         self.pastDeadline = pastDeadline
         self.byPolicy = byPolicy
     }
 
-    package var skippedCount: Int { pastDeadline.count + byPolicy.count }
+    var skippedCount: Int { pastDeadline.count + byPolicy.count }
 
     /// `missed`: instants that passed without running, in order. `current`: the instant due now, if
     /// any; it is not missed and runs unless it is past its deadline. `limit` bounds `all`.
-    package static func select(
+    static func select(
         missed: [Int64],
         current: Int64? = nil,
         policy: CatchUpPolicy,

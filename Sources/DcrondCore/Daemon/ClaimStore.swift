@@ -4,9 +4,9 @@ import Logging
 package struct ClaimRequest: Sendable, Hashable {
     package let job: String
     /// Unix seconds.
-    package let instant: Int64
+    let instant: Int64
     /// `<node> <run ID>`: the same token sent again (after a reply was lost) is answered as won.
-    package let token: String
+    let token: String
 
     package init(job: String, instant: Int64, token: String) {
         self.job = job
@@ -47,8 +47,8 @@ package enum MissedCheck: Sendable, Hashable {
 /// lease) before its run starts. With N ≥ 1, a failover to any of those replicas keeps every claim
 /// that led to a start.
 package struct ReplicaAcknowledgement: Sendable, Hashable {
-    package var replicas: Int
-    package var timeout: Duration
+    var replicas: Int
+    var timeout: Duration
 
     package init(replicas: Int, timeout: Duration) {
         self.replicas = replicas
@@ -59,15 +59,15 @@ package struct ReplicaAcknowledgement: Sendable, Hashable {
 /// The job's claims as read for catch-up.
 package struct ClaimedInstants: Sendable, Hashable {
     /// The last claimed instant of each job asked for, nil if none is known.
-    package let last: [Int64?]
+    let last: [Int64?]
     /// Per job: its claim was written in the current history generation (claimed, or put back by a
     /// node that remembered it, since Redis last went back in time), so it can be trusted below the floor.
-    package let fresh: [Bool]
+    let fresh: [Bool]
     /// Unix seconds before which the history is unknown (Redis went back in time then); 0 if never.
-    package let floor: Int64
+    let floor: Int64
     /// Every live node has put its claims back since the floor (or the wait is over): instants
     /// before the floor may be caught up (for fresh jobs) only once this is true.
-    package var settled = true
+    var settled = true
 }
 
 /// Where a node claims an instant of a job right before starting it. The claim is the final
@@ -121,22 +121,22 @@ extension ClaimStore {
 package struct ClaimHistory: Sendable, Hashable {
     /// -1: nothing seen yet (a node that just started adopts what Redis has).
     package var generation: Int64 = -1
-    package var sequence: Int64 = 0
+    var sequence: Int64 = 0
 
-    package init(generation: Int64 = -1, sequence: Int64 = 0) {
+    init(generation: Int64 = -1, sequence: Int64 = 0) {
         self.generation = generation
         self.sequence = sequence
     }
 
     /// Whether Redis reporting `generation`/`sequence` has lost history this node saw, or was
     /// repaired after such a loss by another node: either way this node must put back what it knows.
-    package func isDiscontinuous(generation stored: Int64, sequence storedSequence: Int64) -> Bool {
+    func isDiscontinuous(generation stored: Int64, sequence storedSequence: Int64) -> Bool {
         guard generation >= 0 else { return false }
         return stored != generation || storedSequence < sequence
     }
 
     /// Takes a consistent newer report.
-    package mutating func observe(generation stored: Int64, sequence storedSequence: Int64) {
+    mutating func observe(generation stored: Int64, sequence storedSequence: Int64) {
         if generation < 0 || stored == generation {
             generation = stored
             sequence = max(sequence, storedSequence)
@@ -145,7 +145,7 @@ package struct ClaimHistory: Sendable, Hashable {
 
     /// The longest that claims and catch-up older than a repair wait for every live node to confirm
     /// it has put its claims back: a node that cannot confirm by then has dropped out of the pool.
-    package static func settleLimit(heartbeat: Duration, nodeTimeout: Duration) -> Duration {
+    static func settleLimit(heartbeat: Duration, nodeTimeout: Duration) -> Duration {
         nodeTimeout + heartbeat * 2 + .seconds(1)
     }
 }
@@ -162,9 +162,9 @@ package struct ClaimHistory: Sendable, Hashable {
 /// notices too and does the same), and sets the history's floor to now: catch-up never reaches
 /// back before the floor, since stale values would run instants twice.
 package actor RedisClaimStore: ClaimStore {
-    let redis: RedisClient
+    package let redis: RedisClient
     let keys: ClusterKeys
-    let node: String
+    package let node: String
     private let logger: Logger
     private var history = ClaimHistory()
     /// The last instant this node won of each job, whoever owns the job now, with the claim's
@@ -175,9 +175,9 @@ package actor RedisClaimStore: ClaimStore {
     private let settleLimit: Duration
     /// The nodes this node last saw in the pool (a repair waits for them: Redis may have lost them).
     private let knownMembers: @Sendable () -> [String]
-    package private(set) var repairs = 0
+    private(set) var repairs = 0
     /// Won claims that fewer replicas than asked acknowledged in time (each attempt counts).
-    package private(set) var unacknowledgedClaims = 0
+    private(set) var unacknowledgedClaims = 0
     private let acknowledgement: ReplicaAcknowledgement?
     package static let historyLength = 100
 
@@ -701,7 +701,7 @@ extension RedisClaimStore {
 package actor LocalClaimStore: ClaimStore {
     private var last: [String: (instant: Int64, token: String)] = [:]
 
-    package init() {}
+    init() {}
 
     package func claim(_ requests: [ClaimRequest]) async throws -> [ClaimResult] {
         requests.map { request in

@@ -82,16 +82,16 @@ package actor Daemon {
     private var ownershipDirty = true
     private var rejoinedSinceLastCheck = false
     private var reloading = false
-    package private(set) var skippedInstants = 0
-    package private(set) var failedClaims = 0
+    private(set) var skippedInstants = 0
+    private(set) var failedClaims = 0
     /// Overlap lease acquisitions that too few replicas acknowledged (`claimReplicas`); the claim
     /// attempts are counted by the claim store (`RedisClaimStore.unacknowledgedClaims`).
-    package private(set) var unacknowledgedLeases = 0
+    private(set) var unacknowledgedLeases = 0
     /// Why the daemon stopped on its own (another process holds the node id), if it did.
     package private(set) var failure: String?
     /// Instants this node reported missed (the alarm), and manual runs it started.
-    package private(set) var missedInstants = 0
-    package private(set) var manualRuns = 0
+    private(set) var missedInstants = 0
+    private(set) var manualRuns = 0
 
     /// Instants to check for the missed-run alarm at `deadline` (Unix seconds): those of the jobs
     /// whose checker this node was when they came due (``checker(of:in:)``).
@@ -104,7 +104,7 @@ package actor Daemon {
     private var triggerPollRunning = false
     private var lastTriggerPoll = ContinuousClock.now - .seconds(3600)
 
-    package static let catchUpLimit = 100
+    static let catchUpLimit = 100
 
     /// The instants of one job waiting to be claimed, in order.
     private struct Lane {
@@ -750,7 +750,7 @@ package actor Daemon {
     // MARK: - Overlap leases
 
     struct LeaseSkip: Error {
-        let reason: String
+        package let reason: String
         var rule = SkipRule.overlap
     }
 
@@ -1763,7 +1763,7 @@ private final class Retiring<Value: Sendable>: Sendable {
     init(_ value: Value) { state = Mutex(value) }
 
     /// The value; only before ``retire()``.
-    var value: Value { state.withLock { $0! } }
+    package var value: Value { state.withLock { $0! } }
 
     func retire() {
         startDetachedThread(name: "dcrond-release") { [self] in
@@ -1779,7 +1779,7 @@ final class DaemonEvents: Sendable {
     private struct State {
         var changed = false
         var rejoined = false
-        var failure: String?
+        package var failure: String?
         var lastTick = ContinuousClock.now
         var members: Set<String> = []
         /// Messages of the `control` channel not yet handled by the loop.

@@ -10,11 +10,11 @@
 ///   blip shorter than the node timeout never kills a run.
 /// - `dcron:{c}:stop:<job>` holds the run ID a `replace` wants terminated; the holder reads it at
 ///   each renewal and terminates its run.
-package struct RunLeases: Sendable {
-    let redis: RedisClient
+struct RunLeases: Sendable {
+    package let redis: RedisClient
     let keys: ClusterKeys
     /// How long a holder may go without renewing before it terminates its run: the node timeout.
-    package let renewalDeadline: Duration
+    let renewalDeadline: Duration
     /// Acquisitions wait for these replicas like claims do: a lease is taken after its run's
     /// claim, so the claim's acknowledgement does not cover it. Renewals need none (a lost one is
     /// redone by the next, long before the TTL runs out).
@@ -25,7 +25,7 @@ package struct RunLeases: Sendable {
     /// jobs a second with the replica gone kept a running lease from being renewed for seconds).
     let renewals: RedisClient
 
-    package init(
+    init(
         redis: RedisClient,
         renewals: RedisClient? = nil,
         cluster: String,
@@ -44,7 +44,7 @@ package struct RunLeases: Sendable {
 
     /// The lease's lifetime for a job with `killGrace`: long enough for a holder cut off from Redis
     /// to notice (the node timeout) and end its run (the kill grace), with a second to spare.
-    package func ttl(killGrace: Duration) -> Duration { renewalDeadline + killGrace + .seconds(1) }
+    func ttl(killGrace: Duration) -> Duration { renewalDeadline + killGrace + .seconds(1) }
 
     /// `SET NX PX`: returns {1}, or {0, holder's value}, or {0} while leases are quarantined:
     /// for one lease lifetime after Redis went back in time (the history's floor), since the data
@@ -98,7 +98,7 @@ package struct RunLeases: Sendable {
         """
     )
 
-    package enum Acquisition: Sendable, Equatable {
+    enum Acquisition: Sendable, Equatable {
         case acquired
         /// Another run holds it: `<node> <run ID>`.
         case held(String)

@@ -11,12 +11,12 @@ import Musl
 /// `MAX_ARG_STRLEN`), and all of them together, with their pointers, to ``totalLimit`` (a quarter of
 /// the stack limit, at least 128 KiB; `sysconf(_SC_ARG_MAX)`). A run's command is one argument of
 /// `/bin/sh -c`, and its environment is the job's variables plus the ones dcrond sets.
-package enum ArgumentLimits {
+enum ArgumentLimits {
     /// `MAX_ARG_STRLEN` including the terminating NUL.
-    package static let maximumStringLength = 32 * 4096
+    static let maximumStringLength = 32 * 4096
 
     /// What this process may pass to `execve`, as its children inherit it.
-    package static var totalLimit: Int {
+    static var totalLimit: Int {
         let value = sysconf(Int32(_SC_ARG_MAX))
         return value > 0 ? value : 128 * 1024
     }
@@ -26,7 +26,7 @@ package enum ArgumentLimits {
     static let runtimeAllowance = 4096
 
     /// The field and the reason if `command` with `environment` cannot be executed; nil otherwise.
-    package static func problem(
+    static func problem(
         command: String,
         environment: [String: String],
         totalLimit: Int = totalLimit

@@ -12,9 +12,9 @@
 ///
 /// Anything else, including a command that is not found, runs through `/bin/sh -c`, so the shell
 /// reports it exactly as it would have (`sh: 1: frobnicate: not found`, exit status 127).
-package enum CommandAnalysis {
+enum CommandAnalysis {
     /// The words of a command that needs no shell, or nil.
-    package static func directWords(_ command: String) -> [String]? {
+    static func directWords(_ command: String) -> [String]? {
         let allowedPunctuation: Set<UInt8> = Set("-_./=:,+@%^ ".utf8)
         for byte in command.utf8 {
             let isAlphanumeric = (48...57).contains(byte) || (65...90).contains(byte) || (97...122).contains(byte)
@@ -28,7 +28,7 @@ package enum CommandAnalysis {
 
     /// `program` resolved against `path` (colon-separated), as the shell would: a name with a
     /// slash is used as it is; an empty entry means the current directory.
-    package static func resolve(_ program: String, path: String, isExecutable: (String) -> Bool) -> String? {
+    static func resolve(_ program: String, path: String, isExecutable: (String) -> Bool) -> String? {
         if program.contains("/") { return program }
         for directory in path.split(separator: ":", omittingEmptySubsequences: false) {
             let candidate = directory.isEmpty ? program : "\(directory)/\(program)"

@@ -10,12 +10,12 @@ package struct RunnerSettings: Sendable {
     package var node: String
     package var cluster: String
     /// Runs in flight at once on this node; more wait in order, up to their starting deadline.
-    package var maxConcurrentRuns: Int
+    var maxConcurrentRuns: Int
     /// Between attempts of a job with `retries`.
-    package var retryBackoff: ExponentialBackoff
+    var retryBackoff: ExponentialBackoff
 
-    package static let defaultMaxConcurrentRuns = 64
-    package static let defaultRetryBackoff = ExponentialBackoff(initial: .seconds(1), maximum: .seconds(60))
+    static let defaultMaxConcurrentRuns = 64
+    static let defaultRetryBackoff = ExponentialBackoff(initial: .seconds(1), maximum: .seconds(60))
 
     package init(
         node: String,
@@ -32,17 +32,17 @@ package struct RunnerSettings: Sendable {
 
 /// One attempt of a run: a process, or the reason none started.
 package struct AttemptRecord: Sendable, Hashable {
-    package let attempt: Int
+    let attempt: Int
     package let pid: Int32?
     /// Unix milliseconds.
     package let startedAt: Int64
     package let endedAt: Int64
-    package let termination: ProcessTermination?
-    package let timedOut: Bool
+    let termination: ProcessTermination?
+    let timedOut: Bool
     /// Terminated on purpose (`overlap: replace`, shutdown), not by its timeout.
-    package let terminated: Bool
+    let terminated: Bool
     /// Why no process started (spawn failure).
-    package let error: String?
+    let error: String?
 
     package var succeeded: Bool { termination?.succeeded == true }
 }
@@ -53,19 +53,19 @@ package struct AttemptRecord: Sendable, Hashable {
 package struct RunAdmission: Sendable {
     /// Claims the instant: `.notClaimed` when it is not this node's to run (then nothing happens),
     /// `.skip` when the cluster says it must not run (a paused job).
-    package var claim: @Sendable () async -> Decision
+    var claim: @Sendable () async -> Decision
     /// After a won claim, for a run that will start: the cluster-wide half of the overlap policy,
     /// and the last word of a node that is stopping.
-    package var acquire: @Sendable () async -> Decision
+    var acquire: @Sendable () async -> Decision
 
-    package enum Decision: Sendable, Equatable {
+    enum Decision: Sendable, Equatable {
         case start
         case skip(String, SkipRule)
         /// The claim was given back (the node stops): nothing to record.
         case notClaimed
     }
 
-    package init(
+    init(
         claim: @escaping @Sendable () async -> Decision,
         acquire: @escaping @Sendable () async -> Decision = { .start }
     ) {
@@ -95,14 +95,14 @@ package actor JobRunner {
         package let job: String
         package let runID: String
         package let scheduledAt: Int64
-        package let attempt: Int
+        let attempt: Int
     }
 
     private final class ActiveRun: Sendable {
-        let runID: String
-        let killGrace: Duration
+        package let runID: String
+        package let killGrace: Duration
         let done = OneShot<Void>()
-        let state = Mutex<(process: RunningProcess?, stopped: Bool)>((nil, false))
+        package let state = Mutex<(process: RunningProcess?, stopped: Bool)>((nil, false))
         /// The end of the run's output, across attempts, for its record.
         let tail = Mutex(OutputTail())
         /// Set by ``JobRunner/kill(job:runID:signal:by:)``.
@@ -428,7 +428,7 @@ package actor JobRunner {
 
     /// A new concurrency cap (a reload): a raised one starts waiting runs at once, a lowered one
     /// lets running ones finish and starts no new one until fewer than `maximum` are in flight.
-    package func setMaxConcurrentRuns(_ maximum: Int) {
+    func setMaxConcurrentRuns(_ maximum: Int) {
         settings.maxConcurrentRuns = maximum
         while inFlight < maximum, !slotWaiters.isEmpty {
             inFlight += 1
@@ -437,7 +437,7 @@ package actor JobRunner {
     }
 
     /// Terminates one run (SIGTERM to its process group, SIGKILL after `grace`) and stops its retries.
-    package func terminate(runID: String, grace: Duration) {
+    func terminate(runID: String, grace: Duration) {
         for run in active.values.flatMap({ $0 }) where run.runID == runID {
             let process = run.state.withLock { state -> RunningProcess? in
                 state.stopped = true
@@ -450,7 +450,7 @@ package actor JobRunner {
     /// Ends the runs of `job` (all of them, or the one with `runID`) for an operator: `signal` to
     /// each process group, SIGKILL after the job's kill grace; no further attempt. Returns the IDs
     /// of the runs it reached.
-    package func kill(job: String, runID: String?, signal: Int32, by who: String) -> [String] {
+    func kill(job: String, runID: String?, signal: Int32, by who: String) -> [String] {
         var reached: [String] = []
         for run in active[job] ?? [] where runID == nil || run.runID == runID {
             run.killedBy.withLock { $0 = who }
@@ -465,19 +465,19 @@ package actor JobRunner {
     }
 
     /// The IDs of the runs of `job` that have not ended.
-    package func runningRuns(of job: String) -> [String] { (active[job] ?? []).map(\.runID) }
+    func runningRuns(of job: String) -> [String] { (active[job] ?? []).map(\.runID) }
 
     /// Runs in progress on this node, of every job.
-    package var runningCount: Int { active.values.reduce(0) { $0 + $1.count } }
+    var runningCount: Int { active.values.reduce(0) { $0 + $1.count } }
 
     /// From now on no run makes another attempt (retries); runs in progress go on.
-    package func beginShutdown() {
+    func beginShutdown() {
         shuttingDown = true
     }
 
     /// Terminates every run (SIGTERM to each process group, SIGKILL after its job's kill grace),
     /// stops retries, and waits until all have ended.
-    package func terminateAll() async {
+    func terminateAll() async {
         let runs = active.values.flatMap { $0 }
         for run in runs {
             let process = run.state.withLock { state -> RunningProcess? in
@@ -491,7 +491,7 @@ package actor JobRunner {
 
     // MARK: - Preparing a launch
 
-    package struct RefusedRun: Error, Sendable {
+    struct RefusedRun: Error, Sendable {
         package let reason: String
     }
 
@@ -499,7 +499,7 @@ package actor JobRunner {
 
     /// The launch request for an attempt: environment, identity, working directory and whether the
     /// command runs directly or through the shell.
-    package func prepare(
+    func prepare(
         _ job: JobDefinition,
         scheduledAt: Int64,
         runID: String,

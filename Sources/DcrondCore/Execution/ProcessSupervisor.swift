@@ -1,30 +1,30 @@
-import SystemPackage
 import CDcrondSystem
 import Synchronization
+import SystemPackage
 
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// What to start: a program, its whole environment and identity, and how long it may run.
-package struct LaunchRequest: Sendable {
+struct LaunchRequest: Sendable {
     /// Path of the program (absolute, or relative to `workingDirectory`).
-    package var executable: String
+    var executable: String
     /// argv, including argv[0].
-    package var arguments: [String]
+    var arguments: [String]
     /// `NAME=value` entries: the child's whole environment.
-    package var environment: [String]
-    package var workingDirectory: String?
+    var environment: [String]
+    var workingDirectory: String?
     /// Switch to this identity before exec (the daemon must be root); nil keeps the daemon's.
-    package var identity: ProcessIdentity?
+    var identity: ProcessIdentity?
     /// SIGTERM to the process group after this long; nil: no limit.
-    package var timeout: Duration?
+    var timeout: Duration?
     /// Between SIGTERM and SIGKILL.
     package var killGrace: Duration
     /// The child's file-creation mask.
-    package var umask: mode_t
+    var umask: mode_t
 
-    package init(
+    init(
         executable: String,
         arguments: [String],
         environment: [String],
@@ -45,12 +45,12 @@ package struct LaunchRequest: Sendable {
     }
 }
 
-package struct ProcessIdentity: Sendable, Hashable {
+struct ProcessIdentity: Sendable, Hashable {
     package var uid: uid_t
-    package var gid: gid_t
-    package var supplementaryGroups: [gid_t]
+    var gid: gid_t
+    var supplementaryGroups: [gid_t]
 
-    package init(uid: uid_t, gid: gid_t, supplementaryGroups: [gid_t]) {
+    init(uid: uid_t, gid: gid_t, supplementaryGroups: [gid_t]) {
         self.uid = uid
         self.gid = gid
         self.supplementaryGroups = supplementaryGroups
@@ -58,11 +58,11 @@ package struct ProcessIdentity: Sendable, Hashable {
 }
 
 /// A child that could not be started, with the step that failed: `chdir /srv/x: No such file or directory`.
-package struct SpawnError: Error, Sendable, Equatable, CustomStringConvertible {
-    package let step: String
-    package let errno: Errno
+struct SpawnError: Error, Sendable, Equatable, CustomStringConvertible {
+    let step: String
+    let errno: Errno
 
-    package init(step: String, code: Int32) {
+    init(step: String, code: Int32) {
         self.step = step
         self.errno = Errno(rawValue: code)
     }
@@ -71,7 +71,7 @@ package struct SpawnError: Error, Sendable, Equatable, CustomStringConvertible {
 }
 
 /// How a process ended.
-package enum ProcessTermination: Sendable, Hashable, CustomStringConvertible {
+enum ProcessTermination: Sendable, Hashable, CustomStringConvertible {
     case exited(Int32)
     case signaled(Int32)
 
@@ -85,14 +85,14 @@ package enum ProcessTermination: Sendable, Hashable, CustomStringConvertible {
     }
 }
 
-package struct ProcessExit: Sendable, Hashable {
-    package let termination: ProcessTermination
+struct ProcessExit: Sendable, Hashable {
+    let termination: ProcessTermination
     /// The timeout expired and the process group was terminated.
-    package let timedOut: Bool
+    let timedOut: Bool
     /// ``RunningProcess/terminate(grace:)`` was called before it ended.
-    package let terminated: Bool
+    let terminated: Bool
     /// From the spawn to the reaping of the process.
-    package let duration: Duration
+    let duration: Duration
 }
 
 /// One line a child wrote, without its newline.
@@ -101,15 +101,15 @@ package struct OutputLine: Sendable, Hashable {
     package let stream: Stream
     package let text: String
     /// The line was longer than the cap and was cut; the rest up to its newline was dropped.
-    package let truncated: Bool
+    let truncated: Bool
 }
 
 /// A started child. Its exit is reported once; output may go on after it (from background
 /// processes that kept the pipes) and is still delivered.
-package final class RunningProcess: Sendable {
+final class RunningProcess: Sendable {
     package let pid: Int32
     /// Wall-clock time of the spawn, in nanoseconds since the epoch.
-    package let startedAtNanoseconds: Int64
+    let startedAtNanoseconds: Int64
     private let id: UInt64
     private let completion: OneShot<ProcessExit>
     private let supervisor: ProcessSupervisor
@@ -129,11 +129,11 @@ package final class RunningProcess: Sendable {
     }
 
     /// Waits for the process to end.
-    package func exit() async -> ProcessExit { await completion.value }
+    func exit() async -> ProcessExit { await completion.value }
 
     /// `signal` (SIGTERM unless said) to the whole process group now, SIGKILL after `grace` to
     /// whatever of it is left.
-    package func terminate(grace: Duration, signal: Int32 = SIGTERM) {
+    func terminate(grace: Duration, signal: Int32 = SIGTERM) {
         supervisor.send(.terminate(id: id, grace: grace, signal: signal))
     }
 }
@@ -150,9 +150,9 @@ package final class RunningProcess: Sendable {
 /// - Spawning runs on two spawner threads, not on the caller's and not on the watcher's, so many
 ///   children due at once do not queue behind one another's exec more than the cores require.
 package final class ProcessSupervisor: Sendable {
-    package static let maximumLineLength = 16 * 1024
+    static let maximumLineLength = 16 * 1024
 
-    enum Command: Sendable {
+    package enum Command: Sendable {
         case register(ChildRegistration)
         case terminate(id: UInt64, grace: Duration, signal: Int32)
     }
@@ -191,7 +191,7 @@ package final class ProcessSupervisor: Sendable {
 
     /// Starts a child. Its stdout and stderr are delivered to `onOutput`, one line at a time, on
     /// the supervisor's thread (keep `onOutput` quick: a slow one slows the reading of every child).
-    package func launch(
+    func launch(
         _ request: LaunchRequest,
         onOutput: @escaping @Sendable (OutputLine) -> Void
     ) async throws(SpawnError) -> RunningProcess {
@@ -224,7 +224,7 @@ package final class ProcessSupervisor: Sendable {
         )
     }
 
-    func send(_ command: Command) {
+    package func send(_ command: Command) {
         commands.withLock { $0.append(command) }
         var one: UInt64 = 1
         _ = write(wakeDescriptor, &one, 8)
@@ -243,15 +243,15 @@ package final class ProcessSupervisor: Sendable {
     fileprivate var wake: Int32 { wakeDescriptor }
 }
 
-struct ChildRegistration: Sendable {
-    let id: UInt64
-    let pid: Int32
+package struct ChildRegistration: Sendable {
+    package let id: UInt64
+    package let pid: Int32
     let pidfd: Int32
     let stdout: Int32
-    let stderr: Int32
-    let startedAt: ContinuousClock.Instant
+    package let stderr: Int32
+    package let startedAt: ContinuousClock.Instant
     let timeout: Duration?
-    let killGrace: Duration
+    package let killGrace: Duration
     let onOutput: @Sendable (OutputLine) -> Void
     let completion: OneShot<ProcessExit>
 }
@@ -267,11 +267,11 @@ private actor Spawner {
     }
 
     struct Spawned: Sendable {
-        let pid: Int32
+        package let pid: Int32
         let pidfd: Int32
         let stdout: Int32
-        let stderr: Int32
-        let startedAt: ContinuousClock.Instant
+        package let stderr: Int32
+        package let startedAt: ContinuousClock.Instant
         let startedAtNanoseconds: Int64
     }
 
@@ -375,7 +375,7 @@ private final class Watcher: @unchecked Sendable {
         var timedOut = false
         var terminated = false
         var stdout = LineSplitter(stream: .stdout)
-        var stderr = LineSplitter(stream: .stderr)
+        package var stderr = LineSplitter(stream: .stderr)
 
         init(_ registration: ChildRegistration) {
             self.registration = registration
@@ -392,7 +392,7 @@ private final class Watcher: @unchecked Sendable {
 
     init(supervisor: ProcessSupervisor) { self.supervisor = supervisor }
 
-    func run() {
+    package func run() {
         // Allocated once: passing a Swift array as `&events` made it copy its buffer at every
         // wait, and heaptrack found each copy kept (800 bytes per wake, ~1.7 KB per run).
         let capacity = 64
@@ -572,7 +572,7 @@ private final class Watcher: @unchecked Sendable {
 
     /// Reads what is available (up to 1 MiB per call, to stay fair between children); closes the
     /// pipe at end of file.
-    func drain(_ fd: Int32, _ child: Child) {
+    package func drain(_ fd: Int32, _ child: Child) {
         let isStdout = fd == child.registration.stdout
         var budget = 1 << 20
         while budget > 0 {
@@ -628,7 +628,7 @@ private final class Watcher: @unchecked Sendable {
 
 /// Splits a byte stream into lines of at most ``ProcessSupervisor/maximumLineLength`` bytes.
 struct LineSplitter {
-    let stream: OutputLine.Stream
+    package let stream: OutputLine.Stream
     private var pending: [UInt8] = []
     /// Dropping the rest of a line that was too long.
     private var discarding = false
@@ -684,7 +684,7 @@ final class OneShot<Value: Sendable>: Sendable {
         for waiter in waiters { waiter.resume(returning: value) }
     }
 
-    var value: Value {
+    package var value: Value {
         get async {
             await withCheckedContinuation { continuation in
                 let ready = state.withLock { state -> Value? in

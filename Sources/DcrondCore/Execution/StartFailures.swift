@@ -6,15 +6,15 @@ import Synchronization
 package final class StartFailures: Sendable {
     private struct Failure: Sendable {
         let at: ContinuousClock.Instant
-        let job: String
+        package let job: String
         let message: String
     }
 
     private let failures = Mutex<[Failure]>([])
-    package static let window = Duration.seconds(60)
+    static let window = Duration.seconds(60)
     private static let kept = 100
 
-    package init() {}
+    init() {}
 
     package func record(job: String, message: String) {
         let now = ContinuousClock.now

@@ -81,7 +81,7 @@ package struct OutputTailLine: Sendable, Hashable {
     package let stream: OutputLine.Stream
     package let text: String
 
-    package init(stream: OutputLine.Stream, text: String) {
+    init(stream: OutputLine.Stream, text: String) {
         self.stream = stream
         self.text = text
     }
@@ -89,18 +89,18 @@ package struct OutputTailLine: Sendable, Hashable {
 
 /// The last lines of a run's output, bounded in lines and bytes, so that the output of a run on
 /// any node can be read from any node (`dcrond history`) without growing Redis with chatty jobs.
-package struct OutputTail: Sendable {
-    package static let maximumLines = 20
-    package static let maximumBytes = 4096
+struct OutputTail: Sendable {
+    static let maximumLines = 20
+    static let maximumBytes = 4096
 
     package private(set) var lines: [OutputTailLine] = []
     private var bytes = 0
     /// Lines dropped from the front to stay within the bounds.
-    package private(set) var dropped = 0
+    private(set) var dropped = 0
 
-    package init() {}
+    init() {}
 
-    package mutating func append(_ line: OutputLine) {
+    mutating func append(_ line: OutputLine) {
         // A single line longer than the whole budget keeps its end, which usually says most.
         var text = line.text
         if text.utf8.count > Self.maximumBytes {
@@ -131,17 +131,17 @@ package struct RunRecord: Sendable, Hashable {
     package var output: [OutputTailLine] = []
     package var outputDropped = 0
     /// Who ended the run before its end: `operator` (`dcrond kill`) or nil.
-    package var killedBy: String?
+    var killedBy: String?
     /// A record of several skipped or missed instants: the last of them (`scheduledAt` is the
     /// first) and how many.
     package var through: Int64?
     package var count = 1
     /// Of a skipped or missed record: the rule.
-    package var rule: SkipRule?
+    var rule: SkipRule?
     /// Unix milliseconds when the record was written.
-    package var recordedAt: Int64 = realtimeNanoseconds() / 1_000_000
+    var recordedAt: Int64 = realtimeNanoseconds() / 1_000_000
 
-    package init(
+    init(
         job: String,
         runID: String,
         scheduledAt: Int64,
@@ -239,7 +239,7 @@ extension RunRecord {
 
     /// Reads a stored record; nil for something that is not one (written by a newer or broken
     /// writer: history shows what it can read).
-    package init?(json value: JSONValue) {
+    init?(json value: JSONValue) {
         guard let job = value["job"]?.stringValue, let scheduledAt = value["scheduledAt"]?.int64Value,
             let node = value["node"]?.stringValue, let word = value["outcome"]?.stringValue
         else { return nil }
@@ -284,7 +284,7 @@ extension RunRecord {
 }
 
 extension AttemptRecord {
-    var json: JSONValue {
+    package var json: JSONValue {
         func optional(_ value: Int64?) -> JSONValue { value.map { .integer($0) } ?? .null }
         var exit: Int64?
         var signal: Int64?
@@ -328,7 +328,7 @@ extension AttemptRecord {
 
 extension JSONValue {
     /// The value of the last member named `key` of an object.
-    package subscript(key: String) -> JSONValue? {
+    subscript(key: String) -> JSONValue? {
         guard case .object(let members) = self else { return nil }
         return members.last { $0.key == key }?.value
     }
@@ -337,5 +337,5 @@ extension JSONValue {
 
     package var int64Value: Int64? { if case .number(_, let text) = self { Int64(text) } else { nil } }
 
-    package var arrayValue: [JSONValue]? { if case .array(let elements) = self { elements } else { nil } }
+    var arrayValue: [JSONValue]? { if case .array(let elements) = self { elements } else { nil } }
 }

@@ -6,7 +6,7 @@ import Logging
 /// `DCRON_EVENT` in the journal, and into `event=` elsewhere.
 ///
 /// The IDs never change once released: saved searches (`journalctl MESSAGE_ID=…`) depend on them.
-package enum LogEvent: String, Sendable, CaseIterable {
+enum LogEvent: String, Sendable, CaseIterable {
     case runStarted = "run-started"
     case runFinished = "run-finished"
     case runFailed = "run-failed"
@@ -22,7 +22,7 @@ package enum LogEvent: String, Sendable, CaseIterable {
     package static let key = "event"
 
     /// The journal's `MESSAGE_ID` of this kind: 128 bits, as 32 lowercase hexadecimal digits.
-    package var messageID: String {
+    var messageID: String {
         switch self {
         case .runStarted: "fd5a29297a8741239fdfafde349bfa45"
         case .runFinished: "e6d7a9721a3b475683d18fc872ee0b6f"
@@ -40,7 +40,7 @@ package enum LogEvent: String, Sendable, CaseIterable {
 
 extension Logger.Metadata {
     /// This metadata with the kind of record set.
-    package func event(_ kind: LogEvent) -> Logger.Metadata {
+    func event(_ kind: LogEvent) -> Logger.Metadata {
         var copy = self
         copy[LogEvent.key] = .string(kind.rawValue)
         return copy

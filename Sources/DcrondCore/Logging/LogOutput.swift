@@ -25,9 +25,9 @@ package enum LogFormat: String, Sendable, CaseIterable {
 /// The level is shared by every logger and can change while the daemon runs (a reload); job
 /// output is written whatever the level.
 package final class LogOutput: Sendable {
-    package enum Destination: Sendable { case journal, logfmt, json }
+    enum Destination: Sendable { case journal, logfmt, json }
 
-    package let destination: Destination
+    let destination: Destination
     private let nodeName = Mutex<String?>(nil)
     private let levelIndex: Atomic<Int>
     private let descriptor: Int32
@@ -60,7 +60,7 @@ package final class LogOutput: Sendable {
 
     /// Standard error is the journal's stream for this process: `$JOURNAL_STREAM` (`device:inode`,
     /// set by systemd) names the very file descriptor 2 is, not one a parent was given.
-    package static func standardErrorIsJournal() -> Bool {
+    static func standardErrorIsJournal() -> Bool {
         guard let value = getenv("JOURNAL_STREAM").map({ String(cString: $0) }) else { return false }
         let parts = value.split(separator: ":")
         guard parts.count == 2, let device = UInt64(parts[0]), let inode = UInt64(parts[1]) else { return false }
@@ -70,7 +70,7 @@ package final class LogOutput: Sendable {
     }
 
     /// A logger whose records go here.
-    package func logger(label: String = "dcrond") -> Logger {
+    func logger(label: String = "dcrond") -> Logger {
         Logger(label: label) { [self] label in LogOutputHandler(output: self, label: label) }
     }
 
@@ -98,7 +98,7 @@ package final class LogOutput: Sendable {
 
     /// Writes one line of a job's output: standard output at info, standard error at notice,
     /// tagged with its run.
-    package func jobOutput(_ context: JobRunner.RunContext, _ line: OutputLine) {
+    func jobOutput(_ context: JobRunner.RunContext, _ line: OutputLine) {
         let text = line.truncated ? line.text + " [line truncated]" : line.text
         var metadata: Logger.Metadata = [
             "job": .string(context.job), "run": .string(context.runID),
@@ -182,7 +182,7 @@ package final class LogOutput: Sendable {
     // MARK: - Formats (pure)
 
     /// syslog priorities, as journald and `journalctl -p` know them.
-    package static func priority(_ level: Logger.Level) -> Int {
+    static func priority(_ level: Logger.Level) -> Int {
         switch level {
         case .trace, .debug: 7
         case .info: 6
@@ -202,7 +202,7 @@ package final class LogOutput: Sendable {
 
     /// A metadata key as a journal field: `DCRON_` and the key in upper snake case
     /// (`durationMs` → `DCRON_DURATION_MS`), only letters, digits and `_`, at most 64 bytes.
-    package static func journalField(_ key: String) -> String {
+    static func journalField(_ key: String) -> String {
         if let named = namedFields[key] { return named }
         var name = "DCRON_"
         var previousWasLower = false
@@ -234,7 +234,7 @@ package final class LogOutput: Sendable {
     }
 
     /// `2026-12-01T02:30:00.004Z info run started job=backup run=… mode="cluster main"`.
-    package static func logfmtLine(
+    static func logfmtLine(
         time: Int64,
         level: Logger.Level,
         message: String,
@@ -250,7 +250,7 @@ package final class LogOutput: Sendable {
     }
 
     /// A value bare when it is one plain word, else quoted with `\"`, `\\`, `\n` escaped.
-    package static func logfmtValue(_ value: String) -> String {
+    static func logfmtValue(_ value: String) -> String {
         let plain =
             !value.isEmpty
             && value.unicodeScalars.allSatisfy {
@@ -286,8 +286,7 @@ package final class LogOutput: Sendable {
     }
 
     /// `{"time":"…","level":"info","message":"…","job":"backup",…}`.
-    package static func jsonLine(time: Int64, level: Logger.Level, message: String, metadata: Logger.Metadata) -> String
-    {
+    static func jsonLine(time: Int64, level: Logger.Level, message: String, metadata: Logger.Metadata) -> String {
         var members: [(String, JSONValue)] = [
             ("time", .string(timestamp(time))), ("level", .string(level.rawValue)), ("message", .string(message)),
         ]
@@ -300,7 +299,7 @@ package final class LogOutput: Sendable {
 
     /// Nanoseconds since the epoch as ISO 8601 UTC with milliseconds: from `clock_gettime`, never
     /// `time()`, which lags it by up to a tick.
-    package static func timestamp(_ nanoseconds: Int64) -> String {
+    static func timestamp(_ nanoseconds: Int64) -> String {
         var seconds = time_t(nanoseconds / 1_000_000_000)
         let milliseconds = Int((nanoseconds % 1_000_000_000) / 1_000_000)
         var parts = tm()
@@ -323,7 +322,7 @@ extension String {
 
 /// swift-log's side of ``LogOutput``: the level is the output's, shared by every logger.
 package struct LogOutputHandler: LogHandler {
-    let output: LogOutput
+    package let output: LogOutput
     let label: String
     package var metadata: Logger.Metadata = [:]
 

@@ -34,17 +34,17 @@ import Synchronization
 /// for over 30 s with 10,000 jobs, quadratic in the jobs). The node's own series, and anything a
 /// library reports through swift-metrics, go through the registry.
 package final class DaemonMetrics: Sendable {
-    package let registry: PrometheusCollectorRegistry
+    let registry: PrometheusCollectorRegistry
 
     /// Cumulative bucket counts, sum and count, in the text format's sense.
     private struct Histogram: Sendable {
         var buckets: [Int64]
         var sum: Double = 0
-        var count: Int64 = 0
+        package var count: Int64 = 0
 
         init(_ bounds: Int) { buckets = Array(repeating: 0, count: bounds) }
 
-        mutating func record(_ seconds: Double, bounds: [Double]) {
+        package mutating func record(_ seconds: Double, bounds: [Double]) {
             for (index, bound) in bounds.enumerated() where seconds <= bound { buckets[index] += 1 }
             sum += seconds
             count += 1
@@ -52,12 +52,12 @@ package final class DaemonMetrics: Sendable {
     }
 
     private struct JobSeries: Sendable {
-        var runs: [Int64] = Array(repeating: 0, count: DaemonMetrics.results.count)
+        package var runs: [Int64] = Array(repeating: 0, count: DaemonMetrics.results.count)
         var missed: Int64 = 0
         var skipped: [SkipRule: Int64] = [:]
         var lastStart: Double = 0
-        var lastSuccess: Double = 0
-        var next: Double = 0
+        package var lastSuccess: Double = 0
+        package var next: Double = 0
         /// Created with the first run.
         var duration: Histogram?
         var lateness: Histogram?
@@ -79,8 +79,8 @@ package final class DaemonMetrics: Sendable {
     private let startFailures: Prometheus.Counter
     private let runningJobs: Prometheus.Gauge
 
-    package static let results = ["succeeded", "failed", "timed_out", "killed"]
-    package static let nodeStates = ["active", "draining", "fenced", "standalone"]
+    static let results = ["succeeded", "failed", "timed_out", "killed"]
+    static let nodeStates = ["active", "draining", "fenced", "standalone"]
     /// Seconds.
     static let latenessBounds: [Double] = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 300]
     static let durationBounds: [Double] = [0.1, 1, 10, 60, 300, 1800, 3600, 10800]
@@ -89,7 +89,7 @@ package final class DaemonMetrics: Sendable {
         MetricNameDescriptor(namespace: "dcrond", metricName: base, unitName: unit, helpText: help)
     }
 
-    package init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
+    init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.registry = registry
         nodeState = Dictionary(
             uniqueKeysWithValues: Self.nodeStates.map { state in
@@ -138,7 +138,7 @@ package final class DaemonMetrics: Sendable {
 
     /// Creates the series of jobs new to the table (at 0) and drops those of removed jobs; the
     /// others keep their values.
-    package func track(jobs names: [String]) {
+    func track(jobs names: [String]) {
         jobs.withLock { jobs in
             var series: [String: JobSeries] = [:]
             series.reserveCapacity(names.count)
@@ -156,7 +156,7 @@ package final class DaemonMetrics: Sendable {
     }
 
     /// A run that ended: counted by result, its timestamps and histograms updated.
-    package func ended(_ record: RunRecord) {
+    func ended(_ record: RunRecord) {
         guard let last = record.attempts.last, let first = record.attempts.first else { return }
         let result = record.killedBy != nil ? 3 : last.timedOut ? 2 : record.outcome == .succeeded ? 0 : 1
         update(record.job) { series in
@@ -174,31 +174,31 @@ package final class DaemonMetrics: Sendable {
         }
     }
 
-    package func skipped(_ job: String, _ rule: SkipRule, count: Int = 1) {
+    func skipped(_ job: String, _ rule: SkipRule, count: Int = 1) {
         update(job) { $0.skipped[rule, default: 0] += Int64(count) }
     }
 
-    package func missed(_ job: String) { update(job) { $0.missed += 1 } }
+    func missed(_ job: String) { update(job) { $0.missed += 1 } }
 
-    package func claimFailed() { claimFailures.increment() }
+    func claimFailed() { claimFailures.increment() }
 
-    package func redisError() { redisErrors.increment() }
+    func redisError() { redisErrors.increment() }
 
-    package func startFailed() { startFailures.increment() }
+    func startFailed() { startFailures.increment() }
 
     /// What the scheduler knows right now, set at each scrape.
-    package struct Snapshot: Sendable {
+    struct Snapshot: Sendable {
         package var state: String
-        package var ownedJobs: Int
-        package var poolActive: Int
-        package var poolDraining: Int
-        package var heartbeatAge: Duration?
-        package var clockOffset: Duration?
-        package var running: Int
+        var ownedJobs: Int
+        var poolActive: Int
+        var poolDraining: Int
+        var heartbeatAge: Duration?
+        var clockOffset: Duration?
+        var running: Int
         package var next: [String: Int64]
     }
 
-    package func update(_ snapshot: Snapshot) {
+    func update(_ snapshot: Snapshot) {
         for (state, gauge) in nodeState { gauge.set(to: state == snapshot.state ? 1.0 : 0.0) }
         ownedJobs.set(Double(snapshot.ownedJobs))
         poolNodes["active"]?.set(Double(snapshot.poolActive))

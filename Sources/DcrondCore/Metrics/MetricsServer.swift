@@ -8,8 +8,8 @@ import NIOPosix
 package final class MetricsServer: Sendable {
     package struct Response: Sendable {
         package var status: HTTPResponseStatus
-        package var contentType: String
-        package var body: [UInt8]
+        var contentType: String
+        var body: [UInt8]
 
         package init(status: HTTPResponseStatus, contentType: String = "text/plain; charset=utf-8", body: [UInt8]) {
             self.status = status
@@ -26,7 +26,7 @@ package final class MetricsServer: Sendable {
     private let channel: any Channel
 
     /// The address actually bound (port 0 picks a free one).
-    package var boundAddress: String { channel.localAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?" }
+    var boundAddress: String { channel.localAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?" }
 
     /// Binds `host:port` and serves until ``shutdown()``; `respond` gets the path of each GET.
     package init(host: String, port: Int, respond: @escaping @Sendable (String) async -> Response) async throws {

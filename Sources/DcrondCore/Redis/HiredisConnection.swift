@@ -13,7 +13,7 @@ package struct RedisConnectionOptions: Sendable, Hashable {
     /// Bounds every read and write after the connect (`SO_RCVTIMEO`/`SO_SNDTIMEO`).
     package var ioTimeout: Duration = .seconds(2)
     /// `SO_KEEPALIVE` on TCP connections, so a silently dead peer is found.
-    package var keepAlive = true
+    var keepAlive = true
     /// Shown by `CLIENT LIST`; nil leaves the connection unnamed.
     package var clientName: String?
     /// Commands sent before replies are read, per chunk of a pipeline: bounds the memory a long

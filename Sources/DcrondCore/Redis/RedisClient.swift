@@ -20,8 +20,8 @@ import Logging
 ///   until a delay has passed, growing exponentially with jitter up to a cap; so a thousand callers
 ///   cannot hammer a server that is down. A successful connect resets the delay.
 package actor RedisClient {
-    package nonisolated let endpoint: RedisEndpoint
-    package nonisolated let options: RedisConnectionOptions
+    nonisolated let endpoint: RedisEndpoint
+    nonisolated let options: RedisConnectionOptions
     private let reconnectBackoff: ExponentialBackoff
     private let logger: Logger
     private let executor: DedicatedThreadExecutor
@@ -74,7 +74,7 @@ package actor RedisClient {
     /// Returns the command's reply and how many replicas acknowledged every write this connection
     /// made up to it (so the command's own, when it wrote). A new connection after a failure would
     /// count replicas that have seen none of the earlier connection's writes, so both go together.
-    package func sendAcknowledged(
+    func sendAcknowledged(
         _ command: RedisCommand,
         replicas: Int,
         timeout: Duration
@@ -136,7 +136,7 @@ package actor RedisClient {
     }
 
     /// Runs a Lua script with `EVALSHA`, falling back to `EVAL` on `NOSCRIPT`.
-    package func evaluate(
+    func evaluate(
         _ script: RedisScript,
         keys: [any RedisArgument] = [],
         arguments: [any RedisArgument] = []
@@ -159,7 +159,7 @@ package actor RedisClient {
     }
 
     /// Closes the connection now; the next call opens a new one.
-    package func disconnect() {
+    func disconnect() {
         connection = nil
     }
 
@@ -168,13 +168,13 @@ package actor RedisClient {
     package var connectedPeer: String? { connection?.peer }
 
     /// Whether a connection is open (it may still turn out to be dead on the next call).
-    package var isConnected: Bool { connection != nil }
+    var isConnected: Bool { connection != nil }
 
     /// The socket of the current connection, for tests and diagnostics.
     var fileDescriptor: Int32? { connection?.fileDescriptor }
 
     /// Whether the caller runs on the client's own thread (it always does inside the actor).
-    package func runsOnOwnThread() -> Bool { executor.isCurrentThread }
+    func runsOnOwnThread() -> Bool { executor.isCurrentThread }
 
     // MARK: - Connection management
 
@@ -283,7 +283,7 @@ extension RedisClient {
     /// One command, a server error reply thrown (``RedisServerError``) like a broken connection.
     /// (Typed throws are caught here: the Swift 6.3 optimizer crashes on them inside untyped
     /// async throwing functions, so callers of this one never see them.)
-    package nonisolated func checkedSend(_ command: RedisCommand) async throws -> RedisReply {
+    nonisolated func checkedSend(_ command: RedisCommand) async throws -> RedisReply {
         let reply: RedisReply
         do {
             reply = try await send(command)
@@ -295,7 +295,7 @@ extension RedisClient {
     }
 
     /// A pipeline whose first server error reply is thrown.
-    package nonisolated func checkedPipeline(_ commands: [RedisCommand]) async throws -> [RedisReply] {
+    nonisolated func checkedPipeline(_ commands: [RedisCommand]) async throws -> [RedisReply] {
         let replies: [RedisReply]
         do {
             replies = try await pipeline(commands)

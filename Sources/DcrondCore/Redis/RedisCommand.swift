@@ -7,7 +7,7 @@ package struct RedisCommand: Sendable, Hashable, CustomStringConvertible {
     private(set) var ends: [Int] = []
     /// For an `EVALSHA` built by ``evaluate(_:keys:arguments:)``: the script, so that the client can
     /// fall back to `EVAL` when the server answers `NOSCRIPT`.
-    package private(set) var script: RedisScript?
+    private(set) var script: RedisScript?
 
     package init(_ arguments: [any RedisArgument]) {
         ends.reserveCapacity(arguments.count)
@@ -15,15 +15,15 @@ package struct RedisCommand: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// Adds one argument at the end.
-    package mutating func append(_ argument: some RedisArgument) {
+    mutating func append(_ argument: some RedisArgument) {
         argument.appendRedisBytes(to: &storage)
         ends.append(storage.count)
     }
 
-    package var argumentCount: Int { ends.count }
+    var argumentCount: Int { ends.count }
 
     /// The arguments, each as its own array (for tests and logs; sending uses the flat storage).
-    package var arguments: [[UInt8]] {
+    var arguments: [[UInt8]] {
         var start = 0
         return ends.map { end in
             defer { start = end }
@@ -36,7 +36,7 @@ package struct RedisCommand: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// `EVALSHA sha numkeys keys... arguments...`, falling back to `EVAL` on `NOSCRIPT`.
-    package static func evaluate(
+    static func evaluate(
         _ script: RedisScript,
         keys: [any RedisArgument] = [],
         arguments: [any RedisArgument] = []

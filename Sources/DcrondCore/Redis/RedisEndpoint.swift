@@ -28,11 +28,11 @@ package struct RedisEndpoint: Sendable, Hashable, CustomStringConvertible {
     }
 
     package var address: Address
-    package var username: String?
-    package var password: String?
+    var username: String?
+    var password: String?
     /// A file whose first line is the password; overrides ``password``.
-    package var passwordFile: String?
-    package var database: Int
+    var passwordFile: String?
+    var database: Int
 
     package init(
         address: Address,
@@ -306,7 +306,7 @@ package struct SentinelGroup: Sendable, Hashable {
     package struct Address: Sendable, Hashable, CustomStringConvertible {
         package var host: String
         package var port: Int
-        package init(host: String, port: Int) {
+        init(host: String, port: Int) {
             self.host = host
             self.port = port
         }
@@ -314,15 +314,15 @@ package struct SentinelGroup: Sendable, Hashable {
     }
 
     /// Asked in order; the first that names a master answers.
-    package var sentinels: [Address]
+    var sentinels: [Address]
     /// The name the sentinels monitor the master under (`sentinel monitor NAME ...`).
-    package var master: String
-    package var username: String?
-    package var password: String?
+    var master: String
+    var username: String?
+    var password: String?
     /// A file whose first line is the sentinels' password; overrides ``password``; read at every lookup.
-    package var passwordFile: String?
+    var passwordFile: String?
 
-    package init(
+    init(
         sentinels: [Address],
         master: String,
         username: String? = nil,

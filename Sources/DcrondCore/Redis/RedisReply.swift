@@ -30,7 +30,7 @@ package enum RedisReply: Sendable, Hashable {
         }
     }
 
-    package var bytes: [UInt8]? {
+    var bytes: [UInt8]? {
         if case .bulk(let bytes) = self { return bytes }
         return nil
     }
@@ -40,24 +40,24 @@ package enum RedisReply: Sendable, Hashable {
         return nil
     }
 
-    package var isNull: Bool { self == .null }
+    var isNull: Bool { self == .null }
 }
 
 /// An error reply from the server, such as `WRONGTYPE Operation against a key holding the wrong kind of value`.
 package struct RedisServerError: Error, Sendable, Hashable, CustomStringConvertible {
-    package let message: String
+    let message: String
 
-    package init(message: String) { self.message = message }
+    init(message: String) { self.message = message }
 
     /// The first word of the message: `ERR`, `WRONGTYPE`, `NOSCRIPT`, `WRONGPASS`, ...
-    package var code: Substring { message.prefix { $0 != " " } }
+    var code: Substring { message.prefix { $0 != " " } }
 
     package var description: String { message }
 }
 
 /// The connection to the server failed or was never made; it will be rebuilt on the next call.
 package struct RedisConnectionError: Error, Sendable, CustomStringConvertible {
-    package enum Kind: Sendable, Hashable {
+    enum Kind: Sendable, Hashable {
         /// The server could not be reached or refused the connection.
         case connect
         /// The server did not answer within the I/O timeout (or connect timeout).
@@ -83,12 +83,12 @@ package struct RedisConnectionError: Error, Sendable, CustomStringConvertible {
         case sentinel
     }
 
-    package let kind: Kind
+    let kind: Kind
     /// The endpoint, password masked.
-    package let endpoint: String
-    package let message: String
+    let endpoint: String
+    let message: String
 
-    package init(kind: Kind, endpoint: String, message: String) {
+    init(kind: Kind, endpoint: String, message: String) {
         self.kind = kind
         self.endpoint = endpoint
         self.message = message

@@ -2,11 +2,11 @@
 /// `dcrond status` and `dcrond check --connect`).
 package struct RedisSafetyWarning: Sendable, Hashable, CustomStringConvertible {
     /// The setting as Redis names it, with its value: `maxmemory-policy allkeys-lru`.
-    package let setting: String
+    let setting: String
     /// What goes wrong, and which promise it breaks.
-    package let consequence: String
+    let consequence: String
     /// What to change.
-    package let remedy: String
+    let remedy: String
 
     package var description: String { "\(setting): \(consequence); \(remedy)" }
 }
@@ -14,17 +14,17 @@ package struct RedisSafetyWarning: Sendable, Hashable, CustomStringConvertible {
 /// What the start-up checks read from the server: `INFO` sections and `CONFIG GET` values. A field
 /// is nil when the server refused to tell (a managed Redis often renames `CONFIG`).
 package struct RedisSafetyFacts: Sendable, Hashable {
-    package var maxmemory: Int64?
-    package var maxmemoryPolicy: String?
-    package var appendOnly: Bool?
+    var maxmemory: Int64?
+    var maxmemoryPolicy: String?
+    var appendOnly: Bool?
     /// The `save` setting: "" when snapshots are off.
-    package var save: String?
+    var save: String?
     /// `master` or `slave`.
-    package var role: String?
-    package var connectedReplicas: Int?
-    package var clusterEnabled: Bool?
+    var role: String?
+    var connectedReplicas: Int?
+    var clusterEnabled: Bool?
 
-    package init() {}
+    init() {}
 
     /// Parses the `key:value` lines of an `INFO` reply.
     package mutating func read(info: String) {

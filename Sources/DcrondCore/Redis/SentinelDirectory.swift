@@ -13,8 +13,8 @@ import Glibc
 ///
 /// One directory per group and process (``shared(for:)``): the pool, claim and subscriber
 /// connections of a daemon follow one failover together.
-package final class SentinelDirectory: Sendable {
-    package let group: SentinelGroup
+final class SentinelDirectory: Sendable {
+    let group: SentinelGroup
     private let state: Mutex<(order: [SentinelGroup.Address], master: SentinelGroup.Address?, watching: Bool)>
     private let epochValue = Atomic<Int>(0)
 
@@ -26,7 +26,7 @@ package final class SentinelDirectory: Sendable {
     }
 
     /// The directory of `group` in this process.
-    package static func shared(for group: SentinelGroup) -> SentinelDirectory {
+    static func shared(for group: SentinelGroup) -> SentinelDirectory {
         registry.withLock { directories in
             if let existing = directories[group] { return existing }
             let directory = SentinelDirectory(group: group)
@@ -40,7 +40,7 @@ package final class SentinelDirectory: Sendable {
     package var epoch: Int { epochValue.load(ordering: .acquiring) }
 
     /// The master the sentinels named last, if any lookup succeeded.
-    package var lastKnownMaster: SentinelGroup.Address? { state.withLock { $0.master } }
+    var lastKnownMaster: SentinelGroup.Address? { state.withLock { $0.master } }
 
     /// Asks the sentinels, in order, for the group's master (`SENTINEL get-master-addr-by-name`);
     /// the first that names one answers and is asked first next time. Blocking: call it only on a
@@ -107,7 +107,7 @@ package final class SentinelDirectory: Sendable {
     /// so clients drop their connections to a replaced master at once instead of at their next
     /// error. Messages lost while the subscription is down are made up for by a lookup at each
     /// resubscription, and by every client's own lookup when its connection fails.
-    package func startWatching(logger: Logger) {
+    func startWatching(logger: Logger) {
         let start = state.withLock { state in
             defer { state.watching = true }
             return !state.watching

@@ -2,22 +2,22 @@
 ///
 /// "Local seconds" are seconds since 1970-01-01T00:00:00 of a wall clock: the civil date and time
 /// written as if it were UTC. Converting them to an instant needs a zone's offset.
-package struct CivilTime: Sendable, Hashable, Comparable, CustomStringConvertible {
-    package var year: Int
-    package var month: Int  // 1...12
-    package var day: Int  // 1...31
-    package var hour: Int  // 0...23
-    package var minute: Int  // 0...59
-    package var second: Int  // 0...59
+struct CivilTime: Sendable, Hashable, Comparable, CustomStringConvertible {
+    var year: Int
+    var month: Int  // 1...12
+    var day: Int  // 1...31
+    var hour: Int  // 0...23
+    var minute: Int  // 0...59
+    var second: Int  // 0...59
 
-    package init(year: Int, month: Int, day: Int, hour: Int = 0, minute: Int = 0, second: Int = 0) {
+    init(year: Int, month: Int, day: Int, hour: Int = 0, minute: Int = 0, second: Int = 0) {
         (self.year, self.month, self.day, self.hour, self.minute, self.second) = (
             year, month, day, hour, minute, second
         )
     }
 
     /// The civil time of `localSeconds`.
-    package init(localSeconds: Int64) {
+    init(localSeconds: Int64) {
         let days = floorDivide(localSeconds, 86_400)
         let secondOfDay = Int(localSeconds - days * 86_400)
         (year, month, day) = Calendar.civil(fromDays: days)
@@ -26,20 +26,20 @@ package struct CivilTime: Sendable, Hashable, Comparable, CustomStringConvertibl
         second = secondOfDay % 60
     }
 
-    package var localSeconds: Int64 {
+    var localSeconds: Int64 {
         Calendar.days(year: year, month: month, day: day) * 86_400 + Int64(hour * 3600 + minute * 60 + second)
     }
 
-    package static func < (lhs: CivilTime, rhs: CivilTime) -> Bool { lhs.localSeconds < rhs.localSeconds }
+    static func < (lhs: CivilTime, rhs: CivilTime) -> Bool { lhs.localSeconds < rhs.localSeconds }
 
     package var description: String {
         "\(pad(year, 4))-\(pad(month))-\(pad(day))T\(pad(hour)):\(pad(minute)):\(pad(second))"
     }
 }
 
-package enum Calendar {
+enum Calendar {
     /// Days since 1970-01-01 of a civil date (Howard Hinnant's `days_from_civil`).
-    package static func days(year: Int, month: Int, day: Int) -> Int64 {
+    static func days(year: Int, month: Int, day: Int) -> Int64 {
         let y = Int64(month <= 2 ? year - 1 : year)
         let era = (y >= 0 ? y : y - 399) / 400
         let yearOfEra = y - era * 400
@@ -50,7 +50,7 @@ package enum Calendar {
     }
 
     /// The civil date of a day count since 1970-01-01 (Hinnant's `civil_from_days`).
-    package static func civil(fromDays days: Int64) -> (year: Int, month: Int, day: Int) {
+    static func civil(fromDays days: Int64) -> (year: Int, month: Int, day: Int) {
         let z = days + 719_468
         let era = (z >= 0 ? z : z - 146_096) / 146_097
         let dayOfEra = z - era * 146_097
@@ -63,15 +63,15 @@ package enum Calendar {
     }
 
     /// 0 = Sunday ... 6 = Saturday.
-    package static func weekday(days: Int64) -> Int {
+    static func weekday(days: Int64) -> Int {
         Int(floorModulo(days + 4, 7))  // 1970-01-01 was a Thursday
     }
 
-    package static func isLeapYear(_ year: Int) -> Bool {
+    static func isLeapYear(_ year: Int) -> Bool {
         year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
     }
 
-    package static func daysInMonth(year: Int, month: Int) -> Int {
+    static func daysInMonth(year: Int, month: Int) -> Int {
         switch month {
         case 2: isLeapYear(year) ? 29 : 28
         case 4, 6, 9, 11: 30
@@ -80,12 +80,12 @@ package enum Calendar {
     }
 }
 
-package func floorDivide(_ a: Int64, _ b: Int64) -> Int64 {
+func floorDivide(_ a: Int64, _ b: Int64) -> Int64 {
     let q = a / b
     return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q
 }
 
-package func floorModulo(_ a: Int64, _ b: Int64) -> Int64 {
+func floorModulo(_ a: Int64, _ b: Int64) -> Int64 {
     a - floorDivide(a, b) * b
 }
 

@@ -1,5 +1,5 @@
 /// The six fields of a cron expression, in the order of a six-field expression (seconds first).
-package enum CronField: Int, Sendable, CaseIterable {
+enum CronField: Int, Sendable, CaseIterable {
     case second, minute, hour, dayOfMonth, month, dayOfWeek
 
     package var name: String {
@@ -47,8 +47,8 @@ package enum CronField: Int, Sendable, CaseIterable {
 
 /// A parsed cron expression: one bit set per field, plus the day-of-month and day-of-week
 /// specials (`L`, `W`, `#`) that depend on the month.
-package struct CronExpression: Sendable, Hashable {
-    var seconds: UInt64 = 0
+struct CronExpression: Sendable, Hashable {
+    package var seconds: UInt64 = 0
     var minutes: UInt64 = 0
     var hours: UInt32 = 0
     /// Bits 1...12.
@@ -74,7 +74,7 @@ package struct CronExpression: Sendable, Hashable {
     var dayOfWeekStar = false
     /// Neither the minute nor the hour field starts with `*`: the job runs at fixed wall-clock
     /// times, which decides its default DST behaviour.
-    package private(set) var isFixedTime = true
+    private(set) var isFixedTime = true
 
     /// Parses five fields (`minute hour day-of-month month day-of-week`) or six (seconds first).
     /// `jobName` is hashed for `H`; without it, `H` is an error. Every field's problems are collected.

@@ -3,13 +3,13 @@
 /// Every node computes exactly the same instants from the same text, job name and tz database:
 /// nothing here depends on the host, the process or the moment of parsing.
 package struct Schedule: Sendable, Hashable, CustomStringConvertible {
-    package enum Kind: Sendable, Hashable {
+    enum Kind: Sendable, Hashable {
         case cron(CronExpression)
         /// `@every 5m`: every multiple of the interval since the Unix epoch, in seconds.
         case every(seconds: Int64)
     }
 
-    package let kind: Kind
+    let kind: Kind
     /// The expression as written (trimmed).
     package let text: String
 
@@ -81,7 +81,7 @@ package struct Schedule: Sendable, Hashable, CustomStringConvertible {
 
     /// Fixed-time schedules run at set wall-clock times; the others (minute or hour field starting
     /// with `*`, `@hourly`, `@every`) follow the wall clock. This decides the default DST policy.
-    package var isFixedTime: Bool {
+    var isFixedTime: Bool {
         switch kind {
         case .cron(let expression): expression.isFixedTime
         case .every: false
@@ -161,11 +161,11 @@ package struct Schedule: Sendable, Hashable, CustomStringConvertible {
 /// What a schedule does with wall-clock times that a DST change skips or repeats.
 package struct DSTPolicy: Sendable, Hashable {
     package enum Gap: String, Sendable, Hashable { case run, skip }
-    package enum Overlap: String, Sendable, Hashable { case once, twice }
-    package var gap: Gap
-    package var overlap: Overlap
+    enum Overlap: String, Sendable, Hashable { case once, twice }
+    var gap: Gap
+    var overlap: Overlap
 
-    package init(gap: Gap, overlap: Overlap) {
+    init(gap: Gap, overlap: Overlap) {
         self.gap = gap
         self.overlap = overlap
     }

@@ -1,4 +1,5 @@
 import SystemPackage
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -21,7 +22,7 @@ package struct TimeZoneRules: Sendable, Hashable {
     private let offsets: [Int32]
 
     /// Footer rules are expanded up to this year.
-    package static let ruleHorizonYear = 2200
+    static let ruleHorizonYear = 2200
 
     package static let utc = TimeZoneRules(identifier: "UTC", transitions: [], offsets: [0])
 
@@ -37,18 +38,18 @@ package struct TimeZoneRules: Sendable, Hashable {
     }
 
     /// A span of time with one offset: `[start, end)` in Unix seconds (nil: unbounded).
-    package struct Segment: Sendable, Hashable {
-        package let start: Int64?
-        package let end: Int64?
+    struct Segment: Sendable, Hashable {
+        let start: Int64?
+        let end: Int64?
         package let offset: Int
         /// The offset before `start`, if there is a transition there.
-        package let previousOffset: Int?
+        let previousOffset: Int?
         /// The offset from `end` on, if there is a transition there.
-        package let nextOffset: Int?
+        let nextOffset: Int?
     }
 
     /// The segment containing `instant`.
-    package func segment(containing instant: Int64) -> Segment {
+    func segment(containing instant: Int64) -> Segment {
         // Number of transitions at or before the instant.
         var low = 0
         var high = transitions.count
@@ -72,12 +73,12 @@ package struct TimeZoneRules: Sendable, Hashable {
     /// A canonical description of the rules, for fingerprints: two zones with the same name on
     /// nodes whose tz databases differ produce different descriptions. Computed once per zone
     /// loaded, not per job that names it.
-    package let rulesDigest: String
+    let rulesDigest: String
 
     // MARK: - Loading
 
     /// Where zone files are looked up. `TZDIR` overrides it, as for the C library.
-    package static var databaseDirectory: String {
+    static var databaseDirectory: String {
         if let value = getenv("TZDIR"), value.pointee != 0 { return String(cString: value) }
         return "/usr/share/zoneinfo"
     }
@@ -246,7 +247,7 @@ package struct TimeZoneError: Error, Sendable, Equatable, CustomStringConvertibl
 }
 
 struct TZifFormatError: Error {
-    let reason: String
+    package let reason: String
 }
 
 /// Reads RFC 8536 TZif files (version 2 and later; version 1 data is skipped).
@@ -314,7 +315,7 @@ private struct TZifParser {
     }
 
     struct Header {
-        var version: Int
+        package var version: Int
         var isUTCount, isStdCount, leapCount, timeCount, typeCount, charCount: Int
     }
 
@@ -372,7 +373,7 @@ struct PosixTimeZoneRule {
     let daylight: Daylight?
 
     struct Daylight {
-        let offset: Int
+        package let offset: Int
         let start: DateRule
         let startTime: Int  // seconds after local midnight, in standard time
         let end: DateRule
@@ -480,7 +481,7 @@ struct PosixTimeZoneRule {
         }
 
         /// `[+-]hh[:mm[:ss]]` in seconds, sign as written.
-        mutating func offset() -> Int? {
+        package mutating func offset() -> Int? {
             var sign = 1
             if take("-") { sign = -1 } else { _ = take("+") }
             // RFC 8536 allows transition times of -167 to 167 hours.

@@ -8,9 +8,9 @@ import Musl
 package struct UserAccount: Sendable, Hashable {
     package let name: String
     package let uid: uid_t
-    package let gid: gid_t
-    package let home: String
-    package let shell: String
+    let gid: gid_t
+    let home: String
+    let shell: String
 }
 
 package enum Accounts {
@@ -35,7 +35,7 @@ package enum Accounts {
     }
 
     /// The gid of the group named `name` (or with that numeric gid), or nil if there is none.
-    package static func groupID(_ name: String) -> gid_t? {
+    static func groupID(_ name: String) -> gid_t? {
         var entry = group()
         var result: UnsafeMutablePointer<group>?
         var buffer = [CChar](repeating: 0, count: 16384)
@@ -48,7 +48,7 @@ package enum Accounts {
     }
 
     /// The supplementary groups of `user` (`getgrouplist`), including `primary`.
-    package static func groups(of user: String, primary: gid_t) -> [gid_t] {
+    static func groups(of user: String, primary: gid_t) -> [gid_t] {
         var count: Int32 = 64
         while true {
             var groups = [gid_t](repeating: 0, count: Int(count))
@@ -68,7 +68,7 @@ package enum Accounts {
 
 extension Accounts {
     /// The name of the account with `uid`, or the number when there is none.
-    package static func userName(_ uid: uid_t) -> String {
+    static func userName(_ uid: uid_t) -> String {
         var entry = passwd()
         var result: UnsafeMutablePointer<passwd>?
         var buffer = [CChar](repeating: 0, count: 16384)

@@ -14,7 +14,7 @@ import Musl
 /// Jobs run in the order they were enqueued. The thread exits once ``shutdown()`` has been called
 /// and its queue is empty; a job enqueued after that starts a new thread that runs it and exits,
 /// so shutting down never strands a task.
-package final class DedicatedThreadExecutor: SerialExecutor, @unchecked Sendable {
+final class DedicatedThreadExecutor: SerialExecutor, @unchecked Sendable {
     // @unchecked Sendable: `queue` and `stopping` are only touched with `mutex` held; the mutex and
     // condition live at stable heap addresses for the object's whole lifetime.
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
@@ -25,7 +25,7 @@ package final class DedicatedThreadExecutor: SerialExecutor, @unchecked Sendable
     package let name: String
 
     /// Starts the thread. `name` appears in `top -H` and debuggers (truncated to 15 bytes).
-    package init(name: String) {
+    init(name: String) {
         self.name = name
         mutex = .allocate(capacity: 1)
         mutex.initialize(to: pthread_mutex_t())
@@ -50,7 +50,7 @@ package final class DedicatedThreadExecutor: SerialExecutor, @unchecked Sendable
         mutex.deallocate()
     }
 
-    package func enqueue(_ job: consuming ExecutorJob) {
+    func enqueue(_ job: consuming ExecutorJob) {
         let unowned = UnownedJob(job)
         pthread_mutex_lock(mutex)
         queue.append(unowned)
@@ -60,7 +60,7 @@ package final class DedicatedThreadExecutor: SerialExecutor, @unchecked Sendable
         if wake { pthread_cond_signal(condition) }
     }
 
-    package func asUnownedSerialExecutor() -> UnownedSerialExecutor {
+    func asUnownedSerialExecutor() -> UnownedSerialExecutor {
         UnownedSerialExecutor(ordinary: self)
     }
 
@@ -73,7 +73,7 @@ package final class DedicatedThreadExecutor: SerialExecutor, @unchecked Sendable
     }
 
     /// Whether the caller runs on this executor's thread.
-    package var isCurrentThread: Bool {
+    var isCurrentThread: Bool {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
         guard let thread else { return false }

@@ -10,16 +10,16 @@ import Musl
 package struct FileReadError: Error, Sendable, Equatable, CustomStringConvertible {
     package let path: String
     /// The system call's error, nil when the file was read but refused (too large).
-    package let errno: Errno?
+    let errno: Errno?
     private let detail: String?
 
-    package init(path: String, errno: Errno) {
+    init(path: String, errno: Errno) {
         self.path = path
         self.errno = errno
         self.detail = nil
     }
 
-    package init(path: String, reason: String) {
+    init(path: String, reason: String) {
         self.path = path
         self.errno = nil
         self.detail = reason
@@ -62,7 +62,7 @@ extension FileSystem {
     package struct Entry: Sendable, Hashable {
         package let name: String
         /// As the file system reports it (`d_type`); false for an unknown type.
-        package let isDirectory: Bool
+        let isDirectory: Bool
     }
 
     /// The entries of the folder at `path` but `.` and `..`, in no order; nil if it cannot be opened.

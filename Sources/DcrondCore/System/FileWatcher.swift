@@ -1,6 +1,6 @@
-import SystemPackage
 import CDcrondSystem
 import Synchronization
+import SystemPackage
 
 #if canImport(Glibc)
 import Glibc
@@ -13,7 +13,7 @@ import Glibc
 /// into place, `cp`, `tee` and a package upgrade all show up as an event on the file's name in
 /// its folder; a watch on the file itself would stay on the replaced inode. The watcher runs on a
 /// thread of its own, blocked in `poll(2)`; ``stop()`` wakes it through an eventfd and joins it.
-package final class FileWatcher: Sendable {
+final class FileWatcher: Sendable {
     private let inotify: Int32
     private let wakeup: Int32
     private let quiet: Duration
@@ -23,7 +23,7 @@ package final class FileWatcher: Sendable {
     private let finished = OneShot<Void>()
 
     /// Starts watching `paths` (absolute or relative to the working folder).
-    package init(
+    init(
         paths: [String],
         quiet: Duration = .milliseconds(500),
         onChange: @escaping @Sendable () -> Void
@@ -54,14 +54,14 @@ package final class FileWatcher: Sendable {
     }
 
     /// Watches these files instead (a reload named another jobs file).
-    package func setPaths(_ paths: [String]) {
+    func setPaths(_ paths: [String]) {
         files.withLock { $0 = Set(paths) }
         var one: UInt64 = 1
         _ = write(wakeup, &one, 8)
     }
 
     /// Stops the thread and waits for it to end; then closes the descriptors.
-    package func stop() async {
+    func stop() async {
         guard
             stopped.withLock({ state in
                 defer { state = true }
@@ -153,12 +153,12 @@ package final class FileWatcher: Sendable {
     }
 }
 
-package struct FileWatchError: Error, Sendable, CustomStringConvertible {
-    package let step: String
+struct FileWatchError: Error, Sendable, CustomStringConvertible {
+    let step: String
     package let path: String?
-    package let errno: Errno
+    let errno: Errno
 
-    package init(step: String, path: String?, code: Int32) {
+    init(step: String, path: String?, code: Int32) {
         self.step = step
         self.path = path
         self.errno = Errno(rawValue: code)

@@ -16,7 +16,7 @@ import Musl
 package enum ProcessEnvironment {
     /// What the daemon reads after start-up: zone lookups at a reload, and the service manager's
     /// variables (journal, readiness, watchdog).
-    package static let kept = [
+    static let kept = [
         "TZ", "TZDIR", "PATH", "LANG", "LC_ALL", "LC_CTYPE", "NOTIFY_SOCKET", "JOURNAL_STREAM",
         "WATCHDOG_USEC", "WATCHDOG_PID", "INVOCATION_ID", "RUNTIME_DIRECTORY",
     ]

@@ -14,9 +14,9 @@ import Glibc
 package final class ServiceManager: Sendable {
     /// How often the manager wants `WATCHDOG=1`, if it wants it at all. Keep-alives are sent at
     /// half that interval, as `sd_watchdog_enabled(3)` advises.
-    package let watchdogInterval: Duration?
+    let watchdogInterval: Duration?
     /// A manager listens (`$NOTIFY_SOCKET` is set).
-    package let isSupervised: Bool
+    let isSupervised: Bool
     private let lastStatus = Mutex<String?>(nil)
 
     /// Reads the environment once: call before ``ProcessEnvironment/scrub(keeping:)``, which keeps
@@ -32,10 +32,10 @@ package final class ServiceManager: Sendable {
     }
 
     /// The table is loaded and the first pool attempt was made.
-    package func ready(status: String) { send(["READY=1", "STATUS=\(status)"], status: status) }
+    func ready(status: String) { send(["READY=1", "STATUS=\(status)"], status: status) }
 
     /// A reload began; ``ready(status:)`` ends it (a rejected one included: the old table runs).
-    package func reloading() {
+    func reloading() {
         var now = timespec()
         clock_gettime(CLOCK_MONOTONIC, &now)
         let microseconds = Int64(now.tv_sec) * 1_000_000 + Int64(now.tv_nsec) / 1000
@@ -48,7 +48,7 @@ package final class ServiceManager: Sendable {
     /// The stop began. `needs` is how long the daemon may still take (running jobs' grace and
     /// kill grace): the manager's stop timeout is extended to it, so that `TimeoutStopSec` and
     /// `shutdownGrace` cannot contradict each other.
-    package func stopping(status: String, needs: Duration?) {
+    func stopping(status: String, needs: Duration?) {
         var assignments = ["STOPPING=1", "STATUS=\(status)"]
         if let needs { assignments.append("EXTEND_TIMEOUT_USEC=\(max(1, needs.wholeMicroseconds))") }
         send(assignments, status: status)
@@ -66,7 +66,7 @@ package final class ServiceManager: Sendable {
     }
 
     /// The watchdog's keep-alive. Only the scheduling loop calls it.
-    package func keepAlive() {
+    func keepAlive() {
         guard watchdogInterval != nil else { return }
         send(["WATCHDOG=1"], status: nil)
     }
@@ -80,7 +80,7 @@ package final class ServiceManager: Sendable {
 }
 
 extension Duration {
-    package var wholeMicroseconds: Int64 {
+    var wholeMicroseconds: Int64 {
         let (seconds, attoseconds) = components
         return seconds * 1_000_000 + attoseconds / 1_000_000_000_000
     }

@@ -23,7 +23,7 @@ package enum StableHash {
     }
 
     /// `mix64(fnv1a64(utf8 of text))`.
-    package static func hash(_ text: String) -> UInt64 {
+    static func hash(_ text: String) -> UInt64 {
         mix64(fnv1a64(text.utf8))
     }
 }

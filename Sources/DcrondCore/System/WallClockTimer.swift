@@ -11,8 +11,8 @@ import Glibc
 /// once with ``Wake/clockChanged`` when the wall clock is stepped (NTP, an operator), so the
 /// scheduler can plan again instead of sleeping on a stale interval. Idle, it costs nothing: one
 /// thread blocked in `epoll_wait`.
-package actor WallClockTimer {
-    package enum Wake: Sendable, Equatable {
+actor WallClockTimer {
+    enum Wake: Sendable, Equatable {
         /// The instant came.
         case due
         /// The wall clock was set: re-plan.
@@ -27,9 +27,9 @@ package actor WallClockTimer {
     private let epoll: Int32
     private var slackSet = false
 
-    package nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
+    nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
 
-    package init() {
+    init() {
         timer = timerfd_create(CLOCK_REALTIME, Int32(TFD_CLOEXEC))
         wakeup = eventfd(0, Int32(EFD_CLOEXEC) | Int32(EFD_NONBLOCK))
         epoll = epoll_create1(Int32(EPOLL_CLOEXEC))
@@ -51,7 +51,7 @@ package actor WallClockTimer {
     }
 
     /// Blocks this actor's thread until `unixNanoseconds` (or a clock change, or an interrupt).
-    package func wait(until unixNanoseconds: Int64) -> Wake {
+    func wait(until unixNanoseconds: Int64) -> Wake {
         if !slackSet {
             dcrond_set_timer_slack(1000)
             slackSet = true
@@ -84,7 +84,7 @@ package actor WallClockTimer {
     }
 
     /// Ends the current (or the next) wait early, from any thread.
-    package nonisolated func interrupt() {
+    nonisolated func interrupt() {
         var one: UInt64 = 1
         _ = write(wakeup, &one, 8)
     }

@@ -1,5 +1,6 @@
-import DcrondCore
 import Testing
+
+@testable import DcrondCore
 
 @Suite("catch-up selection: policy and starting deadline")
 struct CatchUpSelectionTests {

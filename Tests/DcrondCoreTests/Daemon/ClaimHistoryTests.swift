@@ -1,5 +1,6 @@
-import DcrondCore
 import Testing
+
+@testable import DcrondCore
 
 @Suite("claim history: telling Redis going back in time from progress")
 struct ClaimHistoryTests {

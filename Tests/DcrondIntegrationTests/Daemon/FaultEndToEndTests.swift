@@ -1,6 +1,7 @@
-import DcrondCore
 import DcrondTestSupport
 import Testing
+
+@testable import DcrondCore
 
 #if canImport(Glibc)
 import Glibc

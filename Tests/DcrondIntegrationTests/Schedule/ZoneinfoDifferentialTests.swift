@@ -1,6 +1,7 @@
-import DcrondCore
 import DcrondTestSupport
 import Testing
+
+@testable import DcrondCore
 
 /// Compares the UTC offsets dcrond reads from the tz database with Python's zoneinfo, which reads
 /// the same files with independent code, at random instants from 1900 to 2200: past the files'

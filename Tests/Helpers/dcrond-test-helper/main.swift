@@ -1,3 +1,6 @@
+import Logging
+import Synchronization
+
 // Runs the real job runner in a process of its own and reports what only a whole process can
 // show: its descriptors, its zombie children and its peak memory. The integration tests start it;
 // inside the shared test process, other tests' sockets, pipes and allocations would blur these.
@@ -9,9 +12,7 @@
 //                                           their output pipes, and reports 2.5 s after the last ended
 //
 // Both print one line: `fds-before=N fds-after=N zombies=N peak-rss-kb-before=N peak-rss-kb-after=N runs-ok=N lines=N`.
-import DcrondCore
-import Logging
-import Synchronization
+@testable import DcrondCore
 
 #if canImport(Glibc)
 import Glibc

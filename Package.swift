@@ -54,7 +54,7 @@ let package = Package(
         // Starts private redis-servers and processes for integration tests and benchmarks.
         .target(
             name: "DcrondTestSupport",
-            dependencies: ["DcrondCore", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["DcrondCore", "CDcrondSystem", .product(name: "Logging", package: "swift-log")]
         ),
         // The `dcrond` command: argument parsing and wiring only.
         .executableTarget(
@@ -85,7 +85,7 @@ let package = Package(
         // Runs the job runner in a process of its own, for tests of descriptors, zombies and memory.
         .executableTarget(
             name: "dcrond-test-helper",
-            dependencies: ["DcrondCore", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["DcrondCore", "CDcrondSystem", .product(name: "Logging", package: "swift-log")],
             path: "Tests/Helpers/dcrond-test-helper"
         ),
         // libFuzzer targets for the parsers (`make fuzz`); built plainly, it replays a corpus.

@@ -24,7 +24,8 @@ package actor RedisClient {
     nonisolated let options: RedisConnectionOptions
     private let reconnectBackoff: ExponentialBackoff
     private let logger: Logger
-    private let executor: DedicatedThreadExecutor
+    /// The client's own thread (tests check that its calls run there).
+    let executor: DedicatedThreadExecutor
 
     private var connection: HiredisConnection?
     private var failedConnects = 0
@@ -142,20 +143,6 @@ package actor RedisClient {
         arguments: [any RedisArgument] = []
     ) throws(RedisConnectionError) -> RedisReply {
         try send(.evaluate(script, keys: keys, arguments: arguments))
-    }
-
-    /// Times `count` PINGs made on the client's own thread, without the hop from the caller's task:
-    /// `dcrond-bench redis` prints both, so the cost of the hop is visible on its own.
-    package func measurePingRoundTrips(count: Int) throws(RedisConnectionError) -> [Duration] {
-        let clock = ContinuousClock()
-        var durations: [Duration] = []
-        durations.reserveCapacity(count)
-        for _ in 0..<count {
-            let start = clock.now
-            _ = try send("PING")
-            durations.append(clock.now - start)
-        }
-        return durations
     }
 
     /// Closes the connection now; the next call opens a new one.

@@ -321,3 +321,8 @@ final class SilentListener: Sendable {
         for fd in descriptors { _ = Glibc.close(fd) }
     }
 }
+
+extension RedisClient {
+    /// Whether the caller runs on the client's own thread (it always should inside the actor).
+    func runsOnOwnThread() -> Bool { executor.isCurrentThread }
+}

@@ -26,6 +26,12 @@ struct ScaleBenchmark: AsyncParsableCommand {
     @Option(help: "Seconds of idle CPU measurement.")
     var seconds = 20
 
+    @Option(parsing: .upToNextOption, help: "Modes: standalone, redis.")
+    var modes: [String] = ["standalone", "redis"]
+
+    @Option(help: "The dcrond binary (default: the one built next to this benchmark).")
+    var dcrond: String?
+
     private struct Aim {
         let start: Double, reload: Double, rssMB: Int
     }
@@ -35,7 +41,7 @@ struct ScaleBenchmark: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let dcrond = buildProductsDirectory() + "/dcrond"
+        let dcrond = self.dcrond ?? buildProductsDirectory() + "/dcrond"
         guard access(dcrond, X_OK) == 0 else {
             throw ValidationError("build dcrond first (swift build -c release --product dcrond)")
         }
@@ -46,7 +52,7 @@ struct ScaleBenchmark: AsyncParsableCommand {
         )
         for count in jobs {
             for (mode, settings) in [("standalone", ""), ("with Redis", #", "redis": "unix://\#(server.socketPath)""#)]
-            {
+            where modes.contains(mode == "standalone" ? "standalone" : "redis") {
                 try await measure(count: count, mode: mode, settings: settings, dcrond: dcrond, server: server)
             }
         }

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -28,6 +29,8 @@ void dcrond_set_thread_name(const char *name) {
     // prctl is variadic, so Swift cannot call it directly.
     (void)prctl(PR_SET_NAME, name, 0, 0, 0);
 }
+
+int dcrond_malloc_trim(void) { return malloc_trim(0); }
 
 int dcrond_set_thread_nice(int nice) {
     return setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), nice) == 0 ? 0 : errno;

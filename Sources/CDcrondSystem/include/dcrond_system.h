@@ -14,6 +14,10 @@ void dcrond_set_thread_name(const char *name);
 /// Sets the calling thread's nice value (Linux schedules threads one by one); returns 0 or errno.
 int dcrond_set_thread_nice(int nice);
 
+/// glibc's malloc_trim(0): gives freed pages of every arena back to the system (not in Swift's
+/// Glibc module). Returns 1 if memory was released.
+int dcrond_malloc_trim(void);
+
 /// Sets the calling thread's timer slack (prctl PR_SET_TIMERSLACK): how late the kernel may wake
 /// a sleep to batch wake-ups; the default is 50 µs.
 void dcrond_set_timer_slack(unsigned long nanoseconds);

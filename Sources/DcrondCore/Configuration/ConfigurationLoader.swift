@@ -315,6 +315,7 @@ package enum ConfigurationLoader {
             return nil
         }
         var jobs: [JobDefinition] = []
+        jobs.reserveCapacity(elements.count)
         var firstIndex: [String: Int] = [:]
         for (index, element) in elements.enumerated() {
             let position = "job #\(index + 1)"

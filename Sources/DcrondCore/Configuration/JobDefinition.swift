@@ -137,8 +137,13 @@ package struct JobTable: Sendable, Hashable {
         self.path = path
         self.jobs = jobs
         self.indexByName = Dictionary(jobs.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { first, _ in first })
-        let canonical = jobs.sorted { $0.name < $1.name }.map(\.canonicalText).joined(separator: "\n")
-        fingerprint = String(SHA1.hexDigest(Array(canonical.utf8)).prefix(16))
+        // The jobs' canonical texts in name order, joined by newlines, hashed piece by piece.
+        var hasher = SHA1()
+        for (index, job) in jobs.sorted(by: { $0.name < $1.name }).enumerated() {
+            if index > 0 { hasher.update(CollectionOfOne(UInt8(ascii: "\n"))) }
+            hasher.update(job.canonicalText.utf8)
+        }
+        fingerprint = String(hasher.finalize().prefix(16))
     }
 
     package func job(named name: String) -> JobDefinition? {

@@ -261,6 +261,8 @@ package actor Daemon {
         await pool?.start()
         await pool?.firstAttempt()
         planAll(after: nowSeconds())
+        // What reading the table allocated and freed goes back to the system.
+        releaseFreedMemoryInBackground()
         await writeReport(ReloadReport(pid: getpid(), generation: 0, accepted: true, fingerprint: table.fingerprint))
         // Ownership first, so that the first status line says what this node owns.
         if events.takePoolChange(into: &rejoinedSinceLastCheck) || ownershipDirty {
@@ -1483,6 +1485,8 @@ package actor Daemon {
                         return (loaded, plan)
                     }
                 )
+                // The file's parse tree and the reading's temporaries are free now.
+                releaseFreedMemory()
             }
         }
         let loaded: LoadedConfiguration
@@ -1769,6 +1773,7 @@ private final class Retiring<Value: Sendable>: Sendable {
         startDetachedThread(name: "dcrond-release") { [self] in
             let value = state.withLock { $0.take() }
             withExtendedLifetime(value) {}
+            releaseFreedMemory()
         }
     }
 }

@@ -301,8 +301,13 @@ struct ConfigurationLoaderTests {
     func fingerprint() throws {
         let jobs =
             #"{"jobs": [{"name": "a", "schedule": "* * * * *", "command": "true"}, {"name": "b", "schedule": "@daily", "command": "x", "timezone": "Europe/Berlin"}]}"#
-        let first = try ConfigurationFolder(jobs: jobs).load().table.fingerprint
+        let table = try ConfigurationFolder(jobs: jobs).load().table
+        let first = table.fingerprint
         #expect(first.count == 16)
+        // What every version computes (nodes compare it): the jobs' canonical texts in name order,
+        // joined by newlines, hashed at once.
+        let whole = table.jobs.sorted { $0.name < $1.name }.map(\.canonicalText).joined(separator: "\n")
+        #expect(first == String(SHA1.hexDigest(Array(whole.utf8)).prefix(16)))
         // Same table, other order and spacing, defaults written out: same fingerprint.
         let reordered = try ConfigurationFolder(
             jobs: """

@@ -45,6 +45,19 @@ struct RedisCommandTests {
         #expect(SHA1.hexDigest(Array(input.utf8)) == digest)
     }
 
+    @Test("SHA-1 fed in pieces of any size gives the digest of the whole")
+    func sha1Streaming() {
+        let message = Array((0..<10_000).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) })
+        let whole = SHA1.hexDigest(message)
+        for piece in [1, 3, 55, 56, 63, 64, 65, 127, 4096] {
+            var hasher = SHA1()
+            for start in stride(from: 0, to: message.count, by: piece) {
+                hasher.update(message[start..<min(start + piece, message.count)])
+            }
+            #expect(hasher.finalize() == whole, "pieces of \(piece)")
+        }
+    }
+
     @Test("server errors keep their code")
     func serverErrorCode() throws {
         let error = RedisServerError(message: "NOSCRIPT No matching script. Please use EVAL.")

@@ -140,8 +140,8 @@ package struct JobTable: Sendable, Hashable {
         // The jobs' canonical texts in name order, joined by newlines, hashed piece by piece.
         var hasher = SHA1()
         for (index, job) in jobs.sorted(by: { $0.name < $1.name }).enumerated() {
-            if index > 0 { hasher.update(CollectionOfOne(UInt8(ascii: "\n"))) }
-            hasher.update(job.canonicalText.utf8)
+            var text = index > 0 ? "\n" + job.canonicalText : job.canonicalText
+            text.withUTF8 { hasher.update($0) }
         }
         fingerprint = String(hasher.finalize().prefix(16))
     }

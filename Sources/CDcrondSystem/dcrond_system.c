@@ -32,9 +32,6 @@ void dcrond_set_thread_name(const char *name) {
 
 int dcrond_malloc_trim(void) { return malloc_trim(0); }
 
-int dcrond_set_thread_nice(int nice) {
-    return setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), nice) == 0 ? 0 : errno;
-}
 
 void dcrond_set_timer_slack(unsigned long nanoseconds) {
     (void)prctl(PR_SET_TIMERSLACK, nanoseconds, 0, 0, 0);

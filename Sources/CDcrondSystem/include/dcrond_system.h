@@ -11,9 +11,6 @@
 /// Names the calling thread (shown by `top -H`, `ps -L`); truncated to 15 bytes.
 void dcrond_set_thread_name(const char *name);
 
-/// Sets the calling thread's nice value (Linux schedules threads one by one); returns 0 or errno.
-int dcrond_set_thread_nice(int nice);
-
 /// glibc's malloc_trim(0): gives freed pages of every arena back to the system (not in Swift's
 /// Glibc module). Returns 1 if memory was released.
 int dcrond_malloc_trim(void);

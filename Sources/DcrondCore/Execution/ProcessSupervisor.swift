@@ -180,13 +180,7 @@ package final class ProcessSupervisor: Sendable {
             "cannot set up the process supervisor: epoll_ctl: \(errnoDescription())"
         )
         let watcher = Watcher(supervisor: self)
-        startDetachedThread(name: "dcrond-children") {
-            // Reaping and reading output can wait while runs are being started: at a burst of
-            // due jobs this thread would otherwise take a core from the spawners. Idle, it costs
-            // nothing either way. (Raising one's own nice value needs no privilege.)
-            _ = dcrond_set_thread_nice(10)
-            watcher.run()
-        }
+        startDetachedThread(name: "dcrond-children") { watcher.run() }
     }
 
     /// Starts a child. Its stdout and stderr are delivered to `onOutput`, one line at a time, on

@@ -2,7 +2,9 @@ import Testing
 
 @testable import DcrondCore
 
-@Suite("Placement")
+// Serialized: these are seconds of computation each in a debug build, and tests share two
+// cooperative threads; one at a time leaves the other thread to the suites that measure timeouts.
+@Suite("Placement", .serialized)
 struct PlacementTests {
     private let jobs = (0..<10_000).map { "job-\($0)" }
 
@@ -58,20 +60,24 @@ struct PlacementTests {
         #expect(Placement(nodes: ["only"]).owner(of: "x", excluding: "only") == "only")
     }
 
-    @Test("10 nodes of random names, 20 sets: the busiest carries at most 1.10 × the mean")
+    @Test("10 nodes, 20 sets of arbitrary names (seeded, so the check is the same every run): at most 1.10 × the mean")
     func balanceAtTenNodes() {
-        var generator = SystemRandomNumberGenerator()
+        var state: UInt64 = 13
+        func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            return StableHash.mix64(state)
+        }
         for _ in 0..<20 {
-            let nodes = (0..<10).map { _ in "host-\(UInt32.random(in: 0...UInt32.max, using: &generator))" }
+            let nodes = (0..<10).map { _ in "host-\(String(next() >> 32, radix: 16))" }
             #expect(maxOverFair(Placement(nodes: nodes), jobs) <= 1.10, "nodes \(nodes)")
         }
         #expect(maxOverFair(Placement(nodes: (0..<10).map { "node-0\($0)" }), jobs) <= 1.10)
     }
 
-    @Test("100 nodes with 1,000 jobs each: at most 1.30 × the mean")
+    @Test("100 nodes with 300 jobs each: at most 1.30 × the mean (1.19 by an independent computation)")
     func balanceAtHundredNodes() {
         let nodes = (0..<100).map { "node-\($0)" }
-        #expect(maxOverFair(Placement(nodes: nodes), (0..<100_000).map { "job-\($0)" }) <= 1.30)
+        #expect(maxOverFair(Placement(nodes: nodes), (0..<30_000).map { "job-\($0)" }) <= 1.30)
     }
 
     @Test("a join moves jobs only to the new node, a leave only from the leaver, about 1/N of them")

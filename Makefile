@@ -63,8 +63,9 @@ TIMING_SUITES = NodePoolTests
 
 # The hostile-input suites load a 1,000,000-element file, a 10 MB key and spawn ~100 commands:
 # seconds of synchronous work on the two threads of the cooperative pool, which made the client's
-# 300 ms timeouts measure 2.7 s beside them. They go after the others.
-INPUT_SUITES = HostileInputTests|HostileInputCommandTests|MalformedCorpusTests
+# 300 ms timeouts measure 2.7 s beside them. They go after the others, and so do the placement
+# checks (millions of scores in a debug build: beside them the same timeouts measured 5 s).
+INPUT_SUITES = HostileInputTests|HostileInputCommandTests|MalformedCorpusTests|PlacementTests
 
 # The suites that measure the gaps between a daemon's watchdog keep-alives and wait for debounced
 # file events: after the others, so that their load does not stretch those gaps.

@@ -127,20 +127,22 @@ struct RedisClaimStoreTests {
         let server = try await RedisTestServer.start()
         defer { server.stop() }
         let redis = RedisClient(endpoint: server.unixEndpoint)
-        // Heartbeat 0.1 s, node timeout 0.3 s: the wait is bounded by 0.3 + 0.2 + 1 = 1.5 s.
+        // Heartbeat 0.25 s, node timeout 1 s: the wait is bounded by 1 + 0.5 + 1 = 2.5 s after the
+        // repair's floor, a whole second, so 1.5–2.5 s after the repair: room for a loaded machine
+        // between the repair and the first claim (with a 1.5 s bound it was as little as 0.5 s).
         let a = RedisClaimStore(
             redis: redis,
             cluster: "t",
             node: "a",
-            heartbeat: .milliseconds(100),
-            nodeTimeout: .milliseconds(300)
+            heartbeat: .milliseconds(250),
+            nodeTimeout: .seconds(1)
         )
         _ = try await a.claim(ClaimRequest(job: "j", instant: 100, token: "a r1"))
         _ = try await redis.send("FLUSHALL")
         let expiry = realtimeNanoseconds() / 1_000_000 + 60_000
         _ = try await redis.send("ZADD", "dcron:{t}:members", expiry, "a", expiry, "silent")
         #expect(try await a.claim(ClaimRequest(job: "j", instant: 101, token: "a r2")) == .wait)
-        try await Task.sleep(for: .milliseconds(1700))
+        try await Task.sleep(for: .milliseconds(2700))
         #expect(try await a.claim(ClaimRequest(job: "j", instant: 100, token: "a r3")) == .lost, "a put j@100 back")
         #expect(
             try await a.claim(ClaimRequest(job: "j", instant: 101, token: "a r2")) == .won(previous: 100),

@@ -185,8 +185,9 @@ package actor Daemon {
                 acknowledgement: acknowledgement,
                 logger: logger
             )
-            // Many runs due at once: their claims go to Redis in a few scripts, not one round trip each.
-            self.claims = BatchingClaimStore(claims)
+            // Not `BatchingClaimStore(claims)` yet: with it, a failover test's promoted lagging
+            // replica went unnoticed twice in CI (docs/benchmarks.md), and that is not understood.
+            self.claims = claims
             let renewalClient = reconnectingClient(options)
             self.leases = RunLeases(
                 redis: claimClient,

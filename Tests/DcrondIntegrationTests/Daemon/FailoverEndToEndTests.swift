@@ -161,11 +161,10 @@ struct FailoverEndToEndTests {
         let (cluster, from) = try await Self.startNodes(group)
         let port = group.master.port
         // Cut 0.3 s into a second, after that second's claims were written and acknowledged, so
-        // that the next second's are written on the master alone. Claims of one instant go to Redis
-        // together (one script and one WAIT), and every lane then retries its unacknowledged claim
-        // until the failover: cut at a random moment, the last claims before it may have reached
-        // the replica with only their acknowledgement lost, and then no claim is missing from the
-        // promoted replica at all, which is right but leaves nothing for this test to see.
+        // that the next second's are written on the master alone: cut at a random moment, the
+        // claims just before it may reach the replica with only their acknowledgement lost, and
+        // each lane then retries its own claim until the failover, leaving the promoted replica
+        // with nothing missing for this test to see.
         await sleepUntilRealtime((realtimeNanoseconds() / 1_000_000_000 + 1) * 1_000_000_000 + 300_000_000)
         let cut = shellOutputBlocking(
             """

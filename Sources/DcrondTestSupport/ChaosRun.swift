@@ -430,12 +430,16 @@ package final class ChaosRun: @unchecked Sendable {
             let victim = randomNode()
             let jobs = directory + "/jobs-\(victim).json"
             let saved = directory + "/saved.json"
-            _ = shellOutputBlocking("mv '\(jobs)' '\(saved)' && mkfifo '\(jobs)'")
+            let held = directory + "/held.fifo"
+            _ = shellOutputBlocking("mv '\(jobs)' '\(saved)' && mkfifo '\(jobs)' && ln '\(jobs)' '\(held)'")
             if let pid = processes[victim] { kill(pid, SIGHUP) }
             try await Task.sleep(for: .seconds(5))
-            // The reload gets the same table through the FIFO; then the file is back.
-            _ = try await runProcess(["/usr/bin/timeout", "5", "/bin/sh", "-c", "cat '\(saved)' > '\(jobs)'"])
-            _ = shellOutputBlocking("rm -f '\(jobs)' && mv '\(saved)' '\(jobs)'")
+            // The file is back first (renamed over the FIFO), so a reading that starts from now on
+            // opens the file; then the blocked one gets the same table through the FIFO's other name.
+            // (The other order let a reload that followed open the FIFO again, with no writer left.)
+            _ = shellOutputBlocking("cp '\(saved)' '\(jobs).new' && mv '\(jobs).new' '\(jobs)'")
+            _ = try await runProcess(["/usr/bin/timeout", "5", "/bin/sh", "-c", "cat '\(saved)' > '\(held)'"])
+            _ = shellOutputBlocking("rm -f '\(held)' '\(saved)'")
         case .stopDuringBacklog:
             for node in nodes { await stop(node, signal: SIGTERM) }
             try await Task.sleep(for: .seconds(6))

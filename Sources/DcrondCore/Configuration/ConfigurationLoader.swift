@@ -47,9 +47,13 @@ package struct DaemonConfiguration: Sendable, Hashable {
     package var logLevel: Logger.Level?
     /// Reload when either file changes (`reloadOnChange`), as after SIGHUP.
     var reloadOnChange = true
+    /// A reload whose reading of the files has not finished within this long (a hung mount, a FIFO
+    /// nobody writes) is given up: the running table stays and the next reload reads them afresh.
+    var reloadTimeout = DaemonConfiguration.defaultReloadTimeout
 
     static let defaultClaimReplicaTimeout = Duration.milliseconds(500)
     static let defaultMissedRunGrace = Duration.seconds(30)
+    static let defaultReloadTimeout = Duration.seconds(30)
 
     package static let defaultPath = "/etc/dcrond/dcrond.json"
 }
@@ -116,6 +120,7 @@ package enum ConfigurationLoader {
         "heartbeat", "nodeTimeout", "virtualNodes", "maxConcurrentRuns", "shutdownGrace",
         "sentinelUsername", "sentinelPassword", "sentinelPasswordFile", "claimReplicas",
         "claimReplicaTimeout", "missedRunGrace", "metrics", "logLevel", "reloadOnChange", "weight",
+        "reloadTimeout",
     ]
 
     /// What the daemon file gave: the configuration when it has no problem, and otherwise as much
@@ -257,6 +262,8 @@ package enum ConfigurationLoader {
             Logger.Level.init(rawValue:)
         )
         let reloadOnChange = reader.bool("reloadOnChange") ?? true
+        let reloadTimeout =
+            reader.duration("reloadTimeout", minimum: .seconds(1)) ?? DaemonConfiguration.defaultReloadTimeout
         for key in daemonKeys { _ = reader.value(key) }
         reader.finish()
 
@@ -280,7 +287,8 @@ package enum ConfigurationLoader {
             missedRunGrace: missedRunGrace,
             metrics: metrics,
             logLevel: logLevel,
-            reloadOnChange: reloadOnChange
+            reloadOnChange: reloadOnChange,
+            reloadTimeout: reloadTimeout
         )
         return read
     }

@@ -4,7 +4,7 @@ extension DaemonConfiguration {
     /// running values stay; the reload says so instead of ignoring them silently).
     ///
     /// Live: `maxConcurrentRuns`, `logLevel`, `shutdownGrace`, `missedRunGrace`, `reloadOnChange`,
-    /// `jobs` and `timezone` (both through the table). Everything that names the node, its pool or
+    /// `reloadTimeout` (from the next reload), `jobs` and `timezone` (both through the table). Everything that names the node, its pool or
     /// its connections takes a restart.
     func adopting(_ new: DaemonConfiguration) -> (settings: DaemonConfiguration, needsRestart: [String]) {
         var settings = new

@@ -82,6 +82,10 @@ package actor Daemon {
     private var ownershipDirty = true
     private var rejoinedSinceLastCheck = false
     private var reloading = false
+    /// Reload threads still reading, counting those given up after `reloadTimeout`.
+    private nonisolated let readersInFlight = Atomic<Int>(0)
+    /// Given-up readings still blocked, beyond which a reload does not start another thread.
+    static let stuckReadersLimit = 4
     private(set) var skippedInstants = 0
     private(set) var failedClaims = 0
     /// Overlap lease acquisitions that too few replicas acknowledged (`claimReplicas`); the claim
@@ -1471,49 +1475,63 @@ package actor Daemon {
         clockChangedDuringReload = false
         let metrics = self.metrics
         typealias Outcome = Result<(LoadedConfiguration, ReloadPlan), ConfigurationErrors>
-        let result = await withCheckedContinuation { (continuation: CheckedContinuation<Outcome, Never>) in
-            startDetachedThread(name: "dcrond-reload") {
-                continuation.resume(
-                    returning: Self.load(path, trust: trust).map { loaded in
-                        let old = snapshot.value
-                        let plan = ReloadPlan(
-                            old: old.table,
-                            new: loaded.table,
-                            kept: old.next,
-                            now: realtimeNanoseconds() / 1_000_000_000
-                        )
-                        metrics.track(jobs: loaded.table.jobs.map(\.name))
-                        return (loaded, plan)
-                    }
-                )
-                // The file's parse tree and the reading's temporaries are free now.
-                releaseFreedMemory()
-            }
+        let stuck = readersInFlight.load(ordering: .relaxed)
+        guard stuck < Self.stuckReadersLimit else {
+            await reject(
+                [
+                    "\(stuck) earlier readings of \(configPath) or \(daemon.jobsPath) have not returned (a hung mount?); no other starts until one does"
+                ],
+                counted: "no reading started"
+            )
+            return
         }
+        // The reading answers, or the timeout does for it: a read that never returns (a hung mount,
+        // a FIFO nobody writes) must not hold every later reload, and it cannot be interrupted.
+        let answer = OneShot<Outcome?>()
+        readersInFlight.add(1, ordering: .relaxed)
+        startDetachedThread(name: "dcrond-reload") {
+            let outcome = Self.load(path, trust: trust).map { loaded in
+                let old = snapshot.value
+                let plan = ReloadPlan(
+                    old: old.table,
+                    new: loaded.table,
+                    kept: old.next,
+                    now: realtimeNanoseconds() / 1_000_000_000
+                )
+                return (loaded, plan)
+            }
+            // Not for a reading given up: its table never runs. (Given up between the check and
+            // the answer, the series follow a table that does not run until the next reload.)
+            if case .success(let (loaded, _)) = outcome, !answer.isFulfilled {
+                metrics.track(jobs: loaded.table.jobs.map(\.name))
+            }
+            answer.fulfill(outcome)
+            self.readersInFlight.subtract(1, ordering: .relaxed)
+            // The file's parse tree and the reading's temporaries are free now.
+            releaseFreedMemory()
+        }
+        let limit = daemon.reloadTimeout
+        let timeout = Task {
+            guard (try? await Task.sleep(for: limit)) != nil else { return }
+            answer.fulfill(nil)
+        }
+        let outcome = await answer.value
+        timeout.cancel()
         let loaded: LoadedConfiguration
         var plan: ReloadPlan
-        switch result {
+        switch outcome {
         case .success(let value):
             (loaded, plan) = value
         case .failure(let error):
-            for line in error.lines {
-                logger.error("reload rejected: \(line)", metadata: Logger.Metadata().event(.reloadRejected))
-            }
-            logger.error(
-                "reload rejected: \(error.count) problem\(error.count == 1 ? "" : "s"); the current table (fingerprint \(table.fingerprint)) keeps running",
-                metadata: Logger.Metadata().event(.reloadRejected)
+            await reject(error.lines, counted: "\(error.count) problem\(error.count == 1 ? "" : "s")")
+            return
+        case nil:
+            await reject(
+                [
+                    "reading \(configPath) or \(daemon.jobsPath) has not finished after \(formatDuration(limit)) (reloadTimeout; a hung mount, or a FIFO nobody writes?); given up, the next reload reads them afresh"
+                ],
+                counted: "the reading timed out"
             )
-            reloadGeneration += 1
-            await writeReport(
-                ReloadReport(
-                    pid: getpid(),
-                    generation: reloadGeneration,
-                    accepted: false,
-                    fingerprint: table.fingerprint,
-                    problems: error.lines
-                )
-            )
-            serviceManager.ready(status: await statusText())
             return
         }
         let (settings, needsRestart) = daemon.adopting(loaded.daemon)
@@ -1568,6 +1586,29 @@ package actor Daemon {
         )
         serviceManager.ready(status: await statusText())
         if !fresh.isEmpty { await markStartingFromNow(fresh, at: plan.now) }
+    }
+
+    /// A reload that did not replace the table: every problem at error, the answer for `dcrond
+    /// reload`, and the service manager told the running table stays.
+    private func reject(_ problems: [String], counted summary: String) async {
+        for line in problems {
+            logger.error("reload rejected: \(line)", metadata: Logger.Metadata().event(.reloadRejected))
+        }
+        logger.error(
+            "reload rejected: \(summary); the current table (fingerprint \(table.fingerprint)) keeps running",
+            metadata: Logger.Metadata().event(.reloadRejected)
+        )
+        reloadGeneration += 1
+        await writeReport(
+            ReloadReport(
+                pid: getpid(),
+                generation: reloadGeneration,
+                accepted: false,
+                fingerprint: table.fingerprint,
+                problems: problems
+            )
+        )
+        serviceManager.ready(status: await statusText())
     }
 
     /// Ownership after a reload, in O(jobs added or removed): it depends on the name alone, so

@@ -669,14 +669,19 @@ struct LineSplitter {
 final class OneShot<Value: Sendable>: Sendable {
     private let state = Mutex<(value: Value?, waiters: [CheckedContinuation<Value, Never>])>((nil, []))
 
+    /// The first value given is the one every waiter gets; later ones are ignored (a race between
+    /// an answer and its timeout fulfils from both sides).
     func fulfill(_ value: Value) {
         let waiters = state.withLock { state -> [CheckedContinuation<Value, Never>] in
+            guard state.value == nil else { return [] }
             state.value = value
             defer { state.waiters = [] }
             return state.waiters
         }
         for waiter in waiters { waiter.resume(returning: value) }
     }
+
+    var isFulfilled: Bool { state.withLock { $0.value != nil } }
 
     package var value: Value {
         get async {

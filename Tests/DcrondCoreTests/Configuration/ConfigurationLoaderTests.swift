@@ -192,6 +192,10 @@ struct ConfigurationLoaderTests {
                 #"{"cluster": "c", "heartbeat": "10ms"}"#,
                 ["DIR/dcrond.json: heartbeat: \"10ms\" is shorter than the minimum 100ms"]
             ),
+            (
+                #"{"cluster": "c", "reloadTimeout": "500ms"}"#,
+                ["DIR/dcrond.json: reloadTimeout: \"500ms\" is shorter than the minimum 1s"]
+            ),
             (#"{"cluster": "c", "virtualNodes": 0}"#, ["DIR/dcrond.json: virtualNodes: 0 is out of range 1-10000"]),
             (#"{"cluster": "c", "weight": 0}"#, ["DIR/dcrond.json: weight: 0 is out of range 1-1000"]),
             (

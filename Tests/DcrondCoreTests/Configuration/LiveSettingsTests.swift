@@ -9,16 +9,19 @@ struct LiveSettingsTests {
         return try folder.load().daemon
     }
 
-    @Test("maxConcurrentRuns, logLevel, shutdownGrace, missedRunGrace and reloadOnChange apply; none needs a restart")
+    @Test(
+        "maxConcurrentRuns, logLevel, shutdownGrace, missedRunGrace, reloadOnChange and reloadTimeout apply; none needs a restart"
+    )
     func live() throws {
         let running = try load(#"{"cluster": "c", "node": "n1", "timezone": "UTC"}"#)
         let new = try load(
-            #"{"cluster": "c", "node": "n1", "timezone": "UTC", "maxConcurrentRuns": 3, "logLevel": "debug", "shutdownGrace": "5s", "missedRunGrace": "9s", "reloadOnChange": false}"#
+            #"{"cluster": "c", "node": "n1", "timezone": "UTC", "maxConcurrentRuns": 3, "logLevel": "debug", "shutdownGrace": "5s", "missedRunGrace": "9s", "reloadOnChange": false, "reloadTimeout": "7s"}"#
         )
         let (settings, needsRestart) = running.adopting(new)
         #expect(needsRestart.isEmpty)
         #expect(settings == new)
         #expect(settings.logLevel == .debug && settings.maxConcurrentRuns == 3 && settings.reloadOnChange == false)
+        #expect(settings.reloadTimeout == .seconds(7))
     }
 
     @Test("the node, its pool and its connections need a restart: named, and the running values stay")

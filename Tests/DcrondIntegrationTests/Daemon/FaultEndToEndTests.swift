@@ -215,6 +215,60 @@ struct FaultEndToEndTests {
         await cluster.cleanUp()
     }
 
+    @Test(
+        "a reload whose reading never returns is given up after reloadTimeout: the next reload applies, the late answer does not"
+    )
+    func stuckReloadGivenUp() async throws {
+        let server = try await RedisTestServer.start()
+        defer { server.stop() }
+        let cluster = try DcrondCluster(server: server, jobs: ["g1", "g2"])
+        let jobs = cluster.directory + "/jobs-a.json"
+        let held = cluster.directory + "/held.fifo"
+        _ = shellOutputBlocking("cp '\(cluster.directory)/jobs.json' '\(jobs)'")
+        try cluster.start(
+            "a",
+            standalone: true,
+            jobs: "jobs-a.json",
+            settings: #", "reloadOnChange": false, "reloadTimeout": "2s""#
+        )
+        try await Task.sleep(for: .seconds(3))
+        // A FIFO nobody writes: the reading blocks in open(2) for as long as no writer comes. The
+        // second name lets the test end the block later, whatever the jobs file is by then.
+        _ = shellOutputBlocking("rm '\(jobs)' && mkfifo '\(jobs)' && ln '\(jobs)' '\(held)'")
+        cluster.signal("a", SIGHUP)
+        try await Task.sleep(for: .seconds(3))
+        #expect(
+            cluster.log("a").contains("has not finished after 2s (reloadTimeout"),
+            "the reading is given up: \(cluster.log("a"))"
+        )
+        // g1 disabled in a real file: this reload must not wait behind the blocked one.
+        let command = #"echo \"$DCRON_JOB $DCRON_SCHEDULED_AT $DCRON_NODE $(date +%s%3N)\" >> \#(cluster.output)"#
+        try writeText(
+            jobs + ".new",
+            #"{"jobs": [{"name": "g1", "schedule": "* * * * * *", "enabled": false, "command": "\#(command)"}, {"name": "g2", "schedule": "* * * * * *", "command": "\#(command)"}]}"#
+        )
+        _ = shellOutputBlocking("mv '\(jobs).new' '\(jobs)'")
+        cluster.signal("a", SIGHUP)
+        try await Task.sleep(for: .seconds(1))
+        let disabled = wallSeconds()
+        try await Task.sleep(for: .seconds(3))
+        var late = cluster.runs().filter { $0.job == "g1" && $0.instant > disabled }.map(\.instant)
+        #expect(late.isEmpty, "g1 ran after the reload that disabled it: \(late)")
+        // The given-up reading gets the old table (g1 enabled) now: it must be dropped.
+        _ = try await runProcess(
+            ["/usr/bin/timeout", "5", "/bin/sh", "-c", "cat '\(cluster.directory)/jobs.json' > '\(held)'"]
+        )
+        try await Task.sleep(for: .seconds(3))
+        late = cluster.runs().filter { $0.job == "g1" && $0.instant > disabled }.map(\.instant)
+        #expect(late.isEmpty, "g1 ran after the given-up reading answered: \(late)")
+        #expect(
+            cluster.runs().contains { $0.job == "g2" && $0.instant > disabled },
+            "the table of the second reload runs"
+        )
+        #expect(!cluster.log("a").contains("another follows it"), "no reload waited behind the blocked one")
+        await cluster.cleanUp()
+    }
+
     @Test("a replica 5 s behind promoted to master: nothing runs twice, nothing is lost")
     func laggingReplicaPromoted() async throws {
         let master = try await RedisTestServer.start()

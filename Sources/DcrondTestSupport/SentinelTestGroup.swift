@@ -165,20 +165,34 @@ package final class SentinelTestGroup: @unchecked Sendable {
     /// Waits until the master on `port` has `replicas` online replicas and every sentinel knows
     /// them as healthy (`flags` exactly `slave`): a failover started earlier can find no good
     /// replica to promote, and then the sentinels wait out `failover-timeout` before trying again.
-    package func waitUntilSettled(masterPort port: Int, replicas: Int, seconds: Double = 30) async throws {
+    ///
+    /// Two cores running the daemons and a full resync of each replica can take a while: the wait
+    /// is long, and a group that does not settle says what each part saw.
+    package func waitUntilSettled(masterPort port: Int, replicas: Int, seconds: Double = 60) async throws {
         guard let master = server(port: port) else { throw HarnessError("no server on port \(port)") }
         let settled = try await waitFor(seconds: seconds) {
             guard master.onlineReplicas(password: self.password) >= replicas else { return false }
             return self.sentinelPorts.allSatisfy { sentinel in
-                let reply = shellOutputBlocking("\(self.sentinelCLI(sentinel)) SENTINEL replicas \(self.name)") ?? ""
-                return reply.split(whereSeparator: \.isNewline).filter { $0 == "slave" }.count >= replicas
+                self.replicaFlags(seenBy: sentinel).filter { $0 == "slave" }.count >= replicas
             }
         }
         guard settled else {
+            let login = password.map { " --no-auth-warning -a '\($0)'" } ?? ""
+            let info = shellOutputBlocking("redis-cli -s '\(master.socketPath)'\(login) INFO replication") ?? ""
+            let seen = sentinelPorts.map { "sentinel \($0): \(replicaFlags(seenBy: $0))" }
             throw HarnessError(
-                "the group around port \(port) did not settle with \(replicas) healthy replicas within \(seconds) s"
+                "the group around port \(port) did not settle with \(replicas) healthy replicas within \(seconds) s; "
+                    + "master: \(info.split(whereSeparator: \.isNewline).filter { $0.hasPrefix("slave") }); "
+                    + seen.joined(separator: "; ")
             )
         }
+    }
+
+    /// The `flags` of every replica that `sentinel` knows of the master.
+    private func replicaFlags(seenBy sentinel: Int) -> [String] {
+        let reply = shellOutputBlocking("\(sentinelCLI(sentinel)) SENTINEL replicas \(name)") ?? ""
+        let lines = reply.split(whereSeparator: \.isNewline).map(String.init)
+        return zip(lines, lines.dropFirst()).filter { $0.0 == "flags" }.map(\.1)
     }
 
     /// The server on `port` among the master and the replicas.

@@ -16,6 +16,9 @@ struct CatchUpSelection: Sendable, Equatable {
 
     var skippedCount: Int { pastDeadline.count + byPolicy.count }
 
+    /// Every instant selected from, run or skipped, in order.
+    var all: [Int64] { (run + pastDeadline + byPolicy).sorted() }
+
     /// `missed`: instants that passed without running, in order. `current`: the instant due now, if
     /// any; it is not missed and runs unless it is past its deadline. `limit` bounds `all`.
     static func select(

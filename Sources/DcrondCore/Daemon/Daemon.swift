@@ -360,47 +360,35 @@ package actor Daemon {
         let checkers = view.map { checkerPlacement(for: $0) }
         for name in next.takeDue(upTo: now) {
             if reloading { dispatchedDuringReload.insert(name) }
-            guard let job = table.job(named: name), job.enabled, var instant = next[name] else {
+            guard let job = table.job(named: name), job.enabled, let instant = next[name] else {
                 next[name] = nil  // removed or disabled since it was planned
                 continue
             }
-            var instants: [Int64] = []
             // Normally one instant; more if the loop was held up (suspend, overload).
-            while instant <= now, instants.count <= Self.catchUpLimit {
-                instants.append(instant)
-                guard let following = job.schedule.next(after: instant, in: job.timeZone, policy: job.dstPolicy) else {
-                    break
-                }
-                instant = following
-            }
-            next[job.name] =
-                instant > now ? instant : job.schedule.next(after: now, in: job.timeZone, policy: job.dstPolicy)
+            let plan = CatchUpPlan(
+                job: job,
+                after: instant - 1,
+                planned: instant,
+                now: now,
+                current: true,
+                limit: Self.catchUpLimit
+            )
+            next[job.name] = job.schedule.next(after: now, in: job.timeZone, policy: job.dstPolicy)
             if let view, let checkers,
                 checkers.owner(of: job.name, excluding: view.placement.owner(of: job.name)) == daemon.node
             {
                 let grace = Int64(daemon.missedRunGrace.components.seconds)
-                missedChecks += instants.map { (deadline: $0 + grace, job: job.name, instant: $0) }
+                missedChecks += plan.selection.all.map { (deadline: $0 + grace, job: job.name, instant: $0) }
             }
             if pool != nil {
                 guard let ring else {
-                    notHandled += instants.count
+                    notHandled += plan.selection.all.count
                     continue
                 }
                 guard ring.owner(of: job.name) == daemon.node else { continue }
             }
-            // The newest is due now unless the loop was held up for longer than a second or so.
-            let current = instants.last.flatMap { now - $0 < 2 ? $0 : nil }
-            let missed = current == nil ? instants : Array(instants.dropLast())
-            let selection = CatchUpSelection.select(
-                missed: missed,
-                current: current,
-                policy: job.catchUp,
-                startingDeadline: job.startingDeadline,
-                now: now,
-                limit: Self.catchUpLimit
-            )
-            logSkips(job, selection, reason: "the scheduler fell behind")
-            enqueue(job.name, selection.run)
+            logSkips(job, plan, reason: "the scheduler fell behind")
+            enqueue(job.name, plan.selection.run)
         }
         if notHandled > 0 {
             // Draining is the operator's choice and the others own the jobs: not worth a warning.
@@ -412,27 +400,62 @@ package actor Daemon {
         }
     }
 
-    private func logSkips(_ job: JobDefinition, _ selection: CatchUpSelection, reason: String) {
+    private func logSkips(_ job: JobDefinition, _ plan: CatchUpPlan, reason: String) {
         let metadata: Logger.Metadata = ["job": "\(job.name)", "catchUp": "\(job.catchUp.rawValue)"]
+        let selection = plan.selection
+        let deadlineRule = "older than the startingDeadline of \(formatDuration(job.startingDeadline))"
+        if let span = plan.pastDeadlineSpan {
+            skip(span, of: job, rule: deadlineRule, .startingDeadline, reason: reason, metadata: metadata)
+        }
         if !selection.pastDeadline.isEmpty {
             skip(
                 selection.pastDeadline,
                 of: job,
-                rule: "older than the startingDeadline of \(formatDuration(job.startingDeadline))",
+                rule: deadlineRule,
                 .startingDeadline,
                 reason: reason,
                 metadata: metadata
             )
         }
         if !selection.byPolicy.isEmpty {
-            let rule =
-                switch job.catchUp {
-                case .none: "catchUp is none"
-                case .latest: "catchUp is latest: only the newest runs"
-                case .all: "catchUp is all, bounded to the newest \(Self.catchUpLimit)"
-                }
-            skip(selection.byPolicy, of: job, rule: rule, .catchUp, reason: reason, metadata: metadata)
+            skip(selection.byPolicy, of: job, rule: policyRule(job), .catchUp, reason: reason, metadata: metadata)
         }
+        if let span = plan.byPolicySpan {
+            skip(span, of: job, rule: policyRule(job), .catchUp, reason: reason, metadata: metadata)
+        }
+    }
+
+    private func policyRule(_ job: JobDefinition) -> String {
+        switch job.catchUp {
+        case .none: "catchUp is none"
+        case .latest: "catchUp is latest: only the newest runs"
+        case .all: "catchUp is all, bounded to the newest \(Self.catchUpLimit)"
+        }
+    }
+
+    /// Instants of a long gap walked over without listing them: one record and one line for the
+    /// span, not counted one by one (the listed ones before it are).
+    private func skip(
+        _ span: CatchUpPlan.Span,
+        of job: JobDefinition,
+        rule: String,
+        _ code: SkipRule,
+        reason: String,
+        metadata: Logger.Metadata
+    ) {
+        logger.warning(
+            "skipped every missed instant from \(span.first) to before \(span.before), not listed one by one (\(rule); \(reason))",
+            metadata: metadata.merging(["first": "\(span.first)", "before": "\(span.before)"]) { $1 }.event(.runSkipped)
+        )
+        var record = RunRecord.instants(
+            [span.first],
+            of: job.name,
+            node: daemon.node,
+            outcome: .skipped("\(rule); \(reason); every instant to before \(span.before), not listed"),
+            rule: code
+        )
+        record.through = span.before - 1
+        keep(record)
     }
 
     private func skip(
@@ -1074,23 +1097,18 @@ package actor Daemon {
     private func applyCatchUp(_ job: JobDefinition, stored: Int64, floor: Int64, now: Int64, reason: String) {
         // Up to the next planned instant, leaving out the queued ones: a lane may hold an instant
         // handed over just before the node was fenced, followed by a gap of instants that were not.
-        let pending = Set(lanes[job.name]?.pending ?? [])
-        let upper = next[job.name] ?? .max
-        let start = max(stored, notBefore[job.name] ?? .min)
-        var unknown: [Int64] = []
-        var missed: [Int64] = []
-        var cursor = start
-        while let following = job.schedule.next(after: cursor, in: job.timeZone, policy: job.dstPolicy),
-            following < upper, following <= now
-        {
-            cursor = following
-            if pending.contains(following) { continue }
-            if following <= floor { unknown.append(following) } else { missed.append(following) }
-            if unknown.count + missed.count > 10 * Self.catchUpLimit { break }
-        }
-        if !unknown.isEmpty {
+        let plan = CatchUpPlan(
+            job: job,
+            after: max(stored, notBefore[job.name] ?? .min),
+            before: next[job.name] ?? .max,
+            now: now,
+            floor: floor,
+            pending: Set(lanes[job.name]?.pending ?? []),
+            limit: Self.catchUpLimit
+        )
+        if !plan.unknown.isEmpty {
             skip(
-                unknown,
+                plan.unknown,
                 of: job,
                 rule: "Redis went back in time then: whether they ran is unknown",
                 .unknownHistory,
@@ -1098,23 +1116,17 @@ package actor Daemon {
                 metadata: ["job": "\(job.name)", "floor": "\(floor)"]
             )
         }
-        guard !missed.isEmpty else { return }
+        let missed = plan.selection.all.count + (plan.pastDeadlineSpan == nil ? 0 : 1)
+        guard missed > 0 || plan.byPolicySpan != nil else { return }
         logger.info(
-            "catching up \(missed.count) missed instant\(missed.count == 1 ? "" : "s") (\(reason))",
+            "catching up \(plan.selection.all.count)\(plan.pastDeadlineSpan == nil && plan.byPolicySpan == nil ? "" : " listed") missed instant\(plan.selection.all.count == 1 ? "" : "s") (\(reason))",
             metadata: [
                 "job": "\(job.name)", "lastClaimed": "\(stored)", "catchUp": "\(job.catchUp.rawValue)",
             ]
         )
-        let selection = CatchUpSelection.select(
-            missed: missed,
-            policy: job.catchUp,
-            startingDeadline: job.startingDeadline,
-            now: now,
-            limit: Self.catchUpLimit
-        )
-        logSkips(job, selection, reason: reason)
+        logSkips(job, plan, reason: reason)
         var lane = lanes[job.name] ?? Lane()
-        lane.pending = (selection.run + lane.pending).sorted()
+        lane.pending = (plan.selection.run + lane.pending).sorted()
         lanes[job.name] = lane
     }
 

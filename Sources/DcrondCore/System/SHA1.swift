@@ -23,7 +23,7 @@ struct SHA1 {
     mutating func update(_ bytes: some Sequence<UInt8>) {
         let done: Void? = bytes.withContiguousStorageIfAvailable { buffer in update(contiguous: buffer) }
         if done != nil { return }
-        var copy = Array(bytes)
+        let copy = Array(bytes)
         copy.withUnsafeBufferPointer { update(contiguous: $0) }
     }
 

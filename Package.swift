@@ -19,6 +19,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-collections", exact: "1.6.0"),
         // `Errno`: errors keep the system's code, not its message (already a dependency of SwiftNIO).
         .package(url: "https://github.com/apple/swift-system", exact: "1.8.1"),
+        // The daemon's lifecycle: its parts as `Service`s in a `ServiceGroup`, graceful shutdown on
+        // SIGTERM and SIGINT, SIGHUP through `UnixSignalsSequence`.
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", exact: "2.13.0"),
     ],
     targets: [
         // hiredis 0.14 from Debian (`libhiredis-dev`); its headers are in /usr/include/hiredis.
@@ -49,6 +52,8 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "HeapModule", package: "swift-collections"),
                 .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
         ),
         // Starts private redis-servers and processes for integration tests and benchmarks.
@@ -63,6 +68,7 @@ let package = Package(
                 "DcrondCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         // Benchmarks that print figures (`make bench`); never timed tests.

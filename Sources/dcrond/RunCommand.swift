@@ -1,7 +1,7 @@
 import ArgumentParser
 import DcrondCore
-import Dispatch
 import Logging
+import ServiceLifecycle
 
 #if canImport(Glibc)
 import Glibc
@@ -86,31 +86,34 @@ struct RunCommand: AsyncParsableCommand {
                 throw CommandFailure(status: 1, messages: [])
             }
         }
-        // Signals arrive on Dispatch sources; children get their default dispositions back at spawn.
-        var sources: [any DispatchSourceSignal] = []
-        for (number, action) in [(SIGTERM, "stop"), (SIGINT, "stop"), (SIGHUP, "reload")] {
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler {
-                Task {
-                    if action == "reload" {
-                        logger.info("SIGHUP: reloading")
-                        await daemon.reload()
-                    } else {
-                        logger.info("signal \(number): shutting down")
-                        await daemon.shutdown()
-                    }
-                }
-            }
-            source.resume()
-            sources.append(source)
+        // Shut down in reverse order: the scheduler first (its runs finish within shutdownGrace),
+        // then the reloads, then the metrics listener, which answers until the end.
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        if let server { services.append(.init(service: MetricsService(server: server), serviceName: "metrics")) }
+        services.append(.init(service: ReloadOnHangup(daemon: daemon, logger: logger), serviceName: "reload"))
+        services.append(
+            .init(
+                service: DaemonService(daemon: daemon),
+                successTerminationBehavior: .gracefullyShutdownGroup,
+                failureTerminationBehavior: .gracefullyShutdownGroup,
+                serviceName: "scheduler"
+            )
+        )
+        // The group's signal sources take over these from here; ignored, a signal in between does
+        // not end the process. Children get the default dispositions back at spawn.
+        for number in [SIGTERM, SIGINT, SIGHUP] { signal(number, SIG_IGN) }
+        let group = ServiceGroup(
+            configuration: ServiceGroupConfiguration(
+                services: services,
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger
+            )
+        )
+        do {
+            try await group.run()
+        } catch let failure as DaemonFailure {
+            throw CommandFailure(status: 1, messages: [failure.message])
         }
-        await daemon.run()
-        // run() returns once shutdown has begun; wait for it to finish.
-        await daemon.shutdown()
-        await server?.shutdown()
-        withExtendedLifetime(sources) {}
-        if let failure = await daemon.failure { throw CommandFailure(status: 1, messages: [failure]) }
     }
 }
 

@@ -301,6 +301,10 @@ package actor Daemon {
                 await shutdown(grace: daemon.shutdownGrace)
                 break
             }
+            if events.stopRequested {
+                await shutdown(grace: daemon.shutdownGrace)
+                break
+            }
             if events.takePoolChange(into: &rejoinedSinceLastCheck) || ownershipDirty {
                 ownershipDirty = false
                 await ownershipChanged()
@@ -1773,6 +1777,13 @@ package actor Daemon {
 
     private var shutdownTask: Task<Void, Never>?
 
+    /// Asks for ``shutdown()`` from any context (the service group's graceful shutdown): the loop
+    /// begins it at once, woken if it sleeps, and ``run()`` returns.
+    package nonisolated func requestShutdown() {
+        events.requestStop()
+        timer.interrupt()
+    }
+
     /// ``shutdown(grace:)`` with the configured `shutdownGrace` (a reload may have changed it).
     package func shutdown() async { await shutdown(grace: daemon.shutdownGrace) }
 
@@ -1838,6 +1849,7 @@ final class DaemonEvents: Sendable {
     private struct State {
         var changed = false
         var rejoined = false
+        var stopRequested = false
         package var failure: String?
         var lastTick = ContinuousClock.now
         var members: Set<String> = []
@@ -1885,6 +1897,10 @@ final class DaemonEvents: Sendable {
         if taken.1 { rejoined = true }
         return taken.0
     }
+
+    func requestStop() { state.withLock { $0.stopRequested = true } }
+
+    var stopRequested: Bool { state.withLock { $0.stopRequested } }
 
     func fail(_ message: String) { state.withLock { $0.failure = $0.failure ?? message } }
 

@@ -1818,6 +1818,7 @@ package actor Daemon {
         }
         for task in runs.values { await task.value }
         await watcher?.stop()
+        await runner.shutdown()
         logger.info("stopped", metadata: ["skippedInstants": "\(skippedInstants)", "failedClaims": "\(failedClaims)"])
     }
 

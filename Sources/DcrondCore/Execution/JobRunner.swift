@@ -428,6 +428,10 @@ package actor JobRunner {
 
     /// A new concurrency cap (a reload): a raised one starts waiting runs at once, a lowered one
     /// lets running ones finish and starts no new one until fewer than `maximum` are in flight.
+    /// Ends the process supervisor (``ProcessSupervisor/shutdown()``): the last step of a stop,
+    /// once every run is recorded; no run starts after it.
+    func shutdown() async { await supervisor.shutdown() }
+
     func setMaxConcurrentRuns(_ maximum: Int) {
         settings.maxConcurrentRuns = maximum
         while inFlight < maximum, !slotWaiters.isEmpty {

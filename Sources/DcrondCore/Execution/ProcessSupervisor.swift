@@ -155,12 +155,18 @@ package final class ProcessSupervisor: Sendable {
     package enum Command: Sendable {
         case register(ChildRegistration)
         case terminate(id: UInt64, grace: Duration, signal: Int32)
+        /// The watcher's last command: see ``shutdown()``.
+        case shutdown
     }
 
     private let epollDescriptor: Int32
     private let wakeDescriptor: Int32
     private let devNull: Int32
-    private let commands = Mutex<[Command]>([])
+    /// The watcher's commands, and whether it still takes any (false once it took `shutdown`).
+    private let commands = Mutex<(queue: [Command], open: Bool)>(([], true))
+    private let shutDown = Atomic<Bool>(false)
+    /// Fulfilled by the watcher's thread as it ends: the join of ``shutdown()``.
+    private let watcherEnded = OneShot<Void>()
     private let nextID = Atomic<UInt64>(1)
     private let spawners: [Spawner]
     private let nextSpawner = Atomic<Int>(0)
@@ -180,7 +186,29 @@ package final class ProcessSupervisor: Sendable {
             "cannot set up the process supervisor: epoll_ctl: \(errnoDescription())"
         )
         let watcher = Watcher(supervisor: self)
-        startDetachedThread(name: "dcrond-children") { watcher.run() }
+        let ended = watcherEnded
+        startDetachedThread(name: "dcrond-children") {
+            watcher.run()
+            ended.fulfill(())
+        }
+    }
+
+    /// Ends the supervisor, like a monitor thread's shutdown and join: no launch succeeds after
+    /// it; every child still running is killed (SIGKILL to its process group) and reaped, its
+    /// output read to the end and delivered, its descriptors closed; the watcher's thread ends,
+    /// and it returns once that thread is past its last step (the join); the spawner threads end
+    /// once the spawns queued before it are done. The daemon calls it last, once
+    /// every run is recorded, so normally nothing is left to kill. Calling it again waits the same.
+    package func shutdown() async {
+        if !shutDown.exchange(true, ordering: .acquiringAndReleasing) {
+            for spawner in spawners { spawner.shutdown() }
+            send(.shutdown)
+            await watcherEnded.value
+            close(epollDescriptor)
+            close(wakeDescriptor)
+            close(devNull)
+        }
+        await watcherEnded.value
     }
 
     /// Starts a child. Its stdout and stderr are delivered to `onOutput`, one line at a time, on
@@ -189,11 +217,14 @@ package final class ProcessSupervisor: Sendable {
         _ request: LaunchRequest,
         onOutput: @escaping @Sendable (OutputLine) -> Void
     ) async throws(SpawnError) -> RunningProcess {
+        guard !shutDown.load(ordering: .acquiring) else {
+            throw SpawnError(step: "spawn: the process supervisor is shut down", code: ESHUTDOWN)
+        }
         let spawner = spawners[nextSpawner.add(1, ordering: .relaxed).newValue % spawners.count]
         let spawned = try await spawner.spawn(request, stdin: devNull)
         let id = nextID.add(1, ordering: .relaxed).oldValue
         let completion = OneShot<ProcessExit>()
-        send(
+        let taken = send(
             .register(
                 ChildRegistration(
                     id: id,
@@ -209,6 +240,18 @@ package final class ProcessSupervisor: Sendable {
                 )
             )
         )
+        guard taken else {
+            // Shut down while this one was being spawned: nobody would reap it.
+            _ = dcrond_kill_group(spawned.pid, SIGKILL)
+            var exited: Int32 = 0
+            var code: Int32 = 0
+            var signaled: Int32 = 0
+            var ready = pollfd(fd: spawned.pidfd, events: Int16(POLLIN), revents: 0)
+            _ = poll(&ready, 1, 5000)
+            _ = dcrond_pidfd_reap(spawned.pidfd, &exited, &code, &signaled)
+            for fd in [spawned.pidfd, spawned.stdout, spawned.stderr] { close(fd) }
+            throw SpawnError(step: "spawn: the process supervisor is shut down", code: ESHUTDOWN)
+        }
         return RunningProcess(
             pid: spawned.pid,
             startedAtNanoseconds: spawned.startedAtNanoseconds,
@@ -218,18 +261,31 @@ package final class ProcessSupervisor: Sendable {
         )
     }
 
-    package func send(_ command: Command) {
-        commands.withLock { $0.append(command) }
+    /// Queues a command for the watcher; false once it has shut down (nothing will handle it).
+    @discardableResult
+    package func send(_ command: Command) -> Bool {
+        let queued = commands.withLock { commands in
+            guard commands.open else { return false }
+            commands.queue.append(command)
+            return true
+        }
+        guard queued else { return false }
         var one: UInt64 = 1
         _ = write(wakeDescriptor, &one, 8)
+        return true
     }
 
+    /// The queued commands, up to and including a `shutdown`, after which no more are taken.
     fileprivate func takeCommands() -> [Command] {
         var drained: UInt64 = 0
         _ = read(wakeDescriptor, &drained, 8)
-        return commands.withLock { queue in
-            defer { queue.removeAll(keepingCapacity: true) }
-            return queue
+        return commands.withLock { commands in
+            defer { commands.queue.removeAll(keepingCapacity: true) }
+            if let last = commands.queue.firstIndex(where: { if case .shutdown = $0 { true } else { false } }) {
+                commands.open = false
+                return Array(commands.queue[...last])
+            }
+            return commands.queue
         }
     }
 
@@ -259,6 +315,9 @@ private actor Spawner {
     init(index: Int) {
         executor = DedicatedThreadExecutor(name: "dcrond-spawn-\(index)")
     }
+
+    /// Its thread ends once the spawns queued before this are done.
+    nonisolated func shutdown() { executor.shutdown() }
 
     struct Spawned: Sendable {
         package let pid: Int32
@@ -350,7 +409,7 @@ private func spawnStepDescription(_ step: Int32, _ request: LaunchRequest) -> St
 
 /// The watcher loop and its state: touched only on the supervisor's thread.
 private final class Watcher: @unchecked Sendable {
-    // @unchecked Sendable: created on one thread and then used only by `run()`, which never returns.
+    // @unchecked Sendable: created on one thread and then used only by `run()`, on the watcher's.
     let supervisor: ProcessSupervisor
 
     final class Child {
@@ -383,6 +442,8 @@ private final class Watcher: @unchecked Sendable {
     /// Descriptors epoll refused: looked at every ``pollInterval`` instead.
     var polled: Set<Int32> = []
     var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+    /// ``ProcessSupervisor/shutdown()`` was asked: the loop ends after this round of commands.
+    var stopping = false
 
     init(supervisor: ProcessSupervisor) { self.supervisor = supervisor }
 
@@ -414,6 +475,11 @@ private final class Watcher: @unchecked Sendable {
                 let fd = Int32(truncatingIfNeeded: event.data.u64)
                 if fd == supervisor.wake {
                     for command in supervisor.takeCommands() { handle(command) }
+                    if stopping {
+                        finish()
+                        events.deallocate()
+                        return
+                    }
                 } else {
                     handle(ready: fd)
                 }
@@ -461,6 +527,8 @@ private final class Watcher: @unchecked Sendable {
                     + "its end and output are polled every \(Self.pollInterval.wholeMilliseconds) ms]"
                 registration.onOutput(OutputLine(stream: .stderr, text: text, truncated: false))
             }
+        case .shutdown:
+            stopping = true
         case .terminate(let id, let grace, let signal):
             guard let child = children[id] else { return }
             if !child.exited { child.terminated = true }
@@ -611,6 +679,29 @@ private final class Watcher: @unchecked Sendable {
         // A polled descriptor was never added; closing removes the others from the set anyway.
         if polled.remove(fd) == nil { epoll_ctl(supervisor.epoll, EPOLL_CTL_DEL, fd, nil) }
         close(fd)
+    }
+
+    /// The end of ``ProcessSupervisor/shutdown()``: every child left is killed, reaped and read
+    /// to the end, and every descriptor of theirs closed.
+    func finish() {
+        for child in Array(children.values) {
+            if !child.exited {
+                child.terminated = true
+                signalGroup(child, SIGKILL)
+                // SIGKILL cannot be caught or ignored: the leader is gone within moments.
+                var ready = pollfd(fd: child.registration.pidfd, events: Int16(POLLIN), revents: 0)
+                _ = poll(&ready, 1, 5000)
+                reap(child)
+            }
+            let registration = child.registration
+            for fd in [registration.stdout, registration.stderr]
+            where fd == registration.stdout ? child.stdoutOpen : child.stderrOpen {
+                drain(fd, child)
+                if fd == registration.stdout ? child.stdoutOpen : child.stderrOpen { closeStream(fd, child) }
+            }
+            if !child.exited { release(registration.pidfd) }
+        }
+        children = [:]
     }
 
     func forgetIfDone(_ child: Child) {

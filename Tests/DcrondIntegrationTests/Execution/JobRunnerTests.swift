@@ -364,6 +364,28 @@ struct JobRunnerTests {
     }
 
     @Test(
+        "the supervisor's shutdown kills and reaps what is left, ends its threads, closes its descriptors, refuses launches"
+    )
+    func supervisorShutdown() async throws {
+        let helper = buildProductsDirectory() + "/dcrond-test-helper"
+        let result = try await runProcess([helper, "shutdown", "20"])
+        #expect(result.status == 0, "\(result.standardError)")
+        let report = Dictionary(
+            uniqueKeysWithValues: result.standardOutput.split(whereSeparator: { $0 == " " || $0 == "\n" })
+                .compactMap { pair in
+                    let parts = pair.split(separator: "=")
+                    return parts.count == 2 ? (String(parts[0]), Int(parts[1]) ?? -1) : nil
+                }
+        )
+        let before = try #require(report["threads-before"])
+        #expect(report["threads-running"] == before + 3, "a watcher and two spawners: \(report)")
+        #expect(report["threads-after"] == before, "the supervisor's threads ended: \(report)")
+        #expect(report["fds-after"] == report["fds-before"], "its descriptors and its children's closed: \(report)")
+        #expect(report["killed"] == 20 && report["alive"] == 0 && report["zombies"] == 0, "\(report)")
+        #expect(report["refused"] == 1, "a launch after the shutdown fails: \(report)")
+    }
+
+    @Test(
         "100 MB of output does not grow the daemon; 10,000 runs, and 1,000 at once, leave no zombie and no descriptor behind"
     )
     func resourceHygiene() async throws {

@@ -10,6 +10,9 @@ import Synchronization
 //   dcrond-test-helper output BYTES         runs one job that writes BYTES bytes in 1000-byte lines
 //   dcrond-test-helper orphans COUNT        runs COUNT jobs (killGrace 1s) that leave a process holding
 //                                           their output pipes, and reports 2.5 s after the last ended
+//   dcrond-test-helper shutdown COUNT       a second supervisor starts COUNT `sleep 30` and shuts down;
+//                                           reports its threads and descriptors before and after, how
+//                                           the children ended, and whether a launch after it failed
 //
 // Both print one line: `fds-before=N fds-after=N zombies=N peak-rss-kb-before=N peak-rss-kb-after=N runs-ok=N lines=N`.
 @testable import DcrondCore
@@ -52,6 +55,52 @@ func peakRSSKilobytes() -> Int {
     return -1
 }
 
+/// Threads of this process named for a supervisor: its watcher and its spawners.
+func supervisorThreads() -> Int {
+    guard let directory = opendir("/proc/self/task") else { return -1 }
+    defer { closedir(directory) }
+    var count = 0
+    while let entry = readdir(directory) {
+        let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        guard Int32(name) != nil, let bytes = try? FileSystem.readFile("/proc/self/task/\(name)/comm") else { continue }
+        let comm = String(decoding: bytes, as: UTF8.self)
+        if comm.hasPrefix("dcrond-children") || comm.hasPrefix("dcrond-spawn") { count += 1 }
+    }
+    return count
+}
+
+/// `shutdown COUNT`: see the usage above.
+func shutdownReport(count: Int) async throws -> String {
+    let threadsBefore = supervisorThreads()
+    let fdsBefore = descriptorCount()
+    let second = ProcessSupervisor()
+    var processes: [RunningProcess] = []
+    for _ in 0..<count {
+        let request = LaunchRequest(executable: "/bin/sleep", arguments: ["sleep", "30"], environment: [])
+        processes.append(try await second.launch(request) { _ in })
+    }
+    let threadsRunning = supervisorThreads()
+    await second.shutdown()
+    var killed = 0
+    for process in processes {
+        let exit = await process.exit()
+        if exit.termination == .signaled(SIGKILL) && exit.terminated { killed += 1 }
+    }
+    let alive = processes.filter { kill($0.pid, 0) == 0 }.count
+    // The threads are past their last instruction that matters, not yet gone from /proc.
+    for _ in 0..<200 where supervisorThreads() > threadsBefore { usleep(10_000) }
+    var refused = 0
+    do {
+        _ = try await second.launch(LaunchRequest(executable: "/bin/true", arguments: ["true"], environment: [])) { _ in
+        }
+    } catch {
+        if error.errno.rawValue == ESHUTDOWN { refused = 1 }
+    }
+    return "threads-before=\(threadsBefore) threads-running=\(threadsRunning) threads-after=\(supervisorThreads()) "
+        + "fds-before=\(fdsBefore) fds-after=\(descriptorCount()) killed=\(killed) alive=\(alive) "
+        + "zombies=\(zombieChildren()) refused=\(refused)"
+}
+
 func job(_ name: String, _ command: String) throws -> JobDefinition {
     JobDefinition(name: name, schedule: try Schedule(parsing: "* * * * *"), command: command, workingDirectory: "/")
 }
@@ -68,6 +117,10 @@ if arguments.count == 7, arguments[1] == "pool" {
         heartbeat: .milliseconds(Int(arguments[5])!),
         timeout: .milliseconds(Int(arguments[6])!)
     )
+}
+if arguments.count == 3, arguments[1] == "shutdown", let count = Int(arguments[2]) {
+    print(try await shutdownReport(count: count))
+    exit(0)
 }
 guard arguments.count == 3, let count = Int(arguments[2]) else {
     print("usage: dcrond-test-helper many-runs COUNT | burst COUNT | output BYTES")

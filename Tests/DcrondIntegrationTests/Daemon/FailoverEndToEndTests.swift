@@ -178,9 +178,11 @@ struct FailoverEndToEndTests {
         try await Task.sleep(for: .seconds(3))
         let killedMs = realtimeNanoseconds() / 1_000_000
         group.master.kill()
-        _ = shellOutputBlocking("nft delete table inet \(table)")
         let newPort = try await group.waitForFailover(from: port)
         #expect(newPort == group.replicas[0].port)
+        // Only now: the killed master's kernel keeps retransmitting what its socket held, and with
+        // the link back before the promotion the replica would still receive the claims it lacks.
+        _ = shellOutputBlocking("nft delete table inet \(table)")
         // With one replica promoted, claims need a replica again: the old master comes back (empty)
         // and the sentinels make it a replica of the new one.
         try await group.master.restart()

@@ -39,7 +39,7 @@ package actor Daemon {
     private let leases: RunLeases?
     private let pool: NodePool?
     private let runner: JobRunner
-    private let timer = WallClockTimer()
+    private let timer: WallClockTimer
     private let events: DaemonEvents
     /// For operator requests (manual runs, kills): a connection of its own, so that they never
     /// queue behind claims, and claims never behind them.
@@ -120,7 +120,8 @@ package actor Daemon {
     }
 
     /// `output` receives the jobs' output (else the logger does, at info) and takes a reloaded
-    /// `logLevel`; `serviceManager` hears readiness, status and the watchdog's keep-alive.
+    /// `logLevel`; `serviceManager` hears readiness, status and the watchdog's keep-alive. The
+    /// collaborators are the real ones for `loaded` (``DaemonParts/make(for:logger:output:)``).
     package init(
         configPath: String,
         loaded: LoadedConfiguration,
@@ -128,6 +129,28 @@ package actor Daemon {
         output: LogOutput? = nil,
         serviceManager: ServiceManager = ServiceManager(),
         reportDirectory: String? = ReloadReport.runtimeDirectory
+    ) {
+        self.init(
+            configPath: configPath,
+            loaded: loaded,
+            parts: DaemonParts.make(for: loaded, logger: logger, output: output),
+            logger: logger,
+            output: output,
+            serviceManager: serviceManager,
+            reportDirectory: reportDirectory
+        )
+    }
+
+    /// The loop with the collaborators given: tests pass fakes of the claim store (standalone, or
+    /// with a pool) and keep the real timer and runner.
+    init(
+        configPath: String,
+        loaded: LoadedConfiguration,
+        parts: DaemonParts,
+        logger: Logger,
+        output: LogOutput? = nil,
+        serviceManager: ServiceManager = ServiceManager(),
+        reportDirectory: String? = nil
     ) {
         self.configPath = configPath
         self.output = output
@@ -139,111 +162,14 @@ package actor Daemon {
         self.table = loaded.table
         metrics.track(jobs: loaded.table.jobs.map(\.name))
         stuckAfter = loaded.daemon.heartbeat * 2 + .seconds(1)
-        let supervisor = ProcessSupervisor()
-        let startFailures = StartFailures()
-        self.runner = JobRunner(
-            supervisor: supervisor,
-            settings: RunnerSettings(
-                node: loaded.daemon.node,
-                cluster: loaded.daemon.cluster,
-                maxConcurrentRuns: loaded.daemon.maxConcurrentRuns
-            ),
-            logger: logger,
-            startFailures: startFailures,
-            outputHandler: output.map { output in { @Sendable context, line in output.jobOutput(context, line) } }
-        )
-        // A repair waits for the nodes seen in the pool lately, not only in its latest view: right
-        // after Redis lost its data the view shrinks to the nodes that have heartbeated since.
-        let events = DaemonEvents(departedKept: loaded.daemon.nodeTimeout * 3 + .seconds(10))
-        self.events = events
+        self.timer = parts.timer
+        self.events = parts.events
+        self.runner = parts.runner
+        self.claims = parts.claims
+        self.leases = parts.leases
+        self.pool = parts.pool
+        self.control = parts.control
         self.keys = ClusterKeys(cluster: loaded.daemon.cluster)
-        if let endpoint = loaded.daemon.redis {
-            var options = RedisConnectionOptions()
-            options.clientName = "dcrond:\(loaded.daemon.node)"
-            // Claims, renewals and operator requests are retried while Redis is away: their
-            // clients reconnect within a second of its return.
-            func reconnectingClient(_ options: RedisConnectionOptions) -> RedisClient {
-                RedisClient(
-                    endpoint: endpoint,
-                    options: options,
-                    reconnectBackoff: ExponentialBackoff(initial: .milliseconds(100), maximum: .seconds(1)),
-                    logger: logger
-                )
-            }
-            let poolClient = RedisClient(endpoint: endpoint, options: options, logger: logger)
-            // A claim's WAIT holds the reply for up to the replica timeout: the read must outlast it.
-            var claimOptions = options
-            claimOptions.ioTimeout = max(options.ioTimeout, loaded.daemon.claimReplicaTimeout + .seconds(1))
-            let acknowledgement = ReplicaAcknowledgement(
-                replicas: loaded.daemon.claimReplicas,
-                timeout: loaded.daemon.claimReplicaTimeout
-            )
-            let claimClient = reconnectingClient(claimOptions)
-            let claims = RedisClaimStore(
-                redis: claimClient,
-                cluster: loaded.daemon.cluster,
-                node: loaded.daemon.node,
-                heartbeat: loaded.daemon.heartbeat,
-                nodeTimeout: loaded.daemon.nodeTimeout,
-                knownMembers: { events.recentMembers() },
-                acknowledgement: acknowledgement,
-                logger: logger
-            )
-            // Many runs due at once: their claims go to Redis in a few scripts, not one round trip each.
-            self.claims = BatchingClaimStore(claims)
-            let renewalClient = reconnectingClient(options)
-            self.leases = RunLeases(
-                redis: claimClient,
-                renewals: renewalClient,
-                cluster: loaded.daemon.cluster,
-                nodeTimeout: loaded.daemon.nodeTimeout,
-                acknowledgement: acknowledgement
-            )
-            let settings = PoolSettings(
-                cluster: loaded.daemon.cluster,
-                node: loaded.daemon.node,
-                heartbeat: loaded.daemon.heartbeat,
-                nodeTimeout: loaded.daemon.nodeTimeout,
-                virtualNodes: loaded.daemon.virtualNodes,
-                weight: loaded.daemon.weight
-            )
-            let timer = self.timer
-            var hooks = PoolHooks()
-            hooks.history = { generation, sequence in
-                Task { await claims.checkHistory(generation: generation, sequence: sequence) }
-            }
-            hooks.idInUse = { conflict in
-                events.fail(conflict.description)
-                timer.interrupt()
-            }
-            let stuckAfter = loaded.daemon.heartbeat * 2 + .seconds(1)
-            hooks.schedulerStuck = { events.stuckDescription(after: stuckAfter) }
-            hooks.startFailures = { startFailures.summary() }
-            hooks.control = { message in
-                events.pushControl(message)
-                timer.interrupt()
-            }
-            self.control = reconnectingClient(options)
-            self.pool = NodePool(
-                settings: settings,
-                redis: poolClient,
-                description: NodeDescription(
-                    fingerprint: loaded.table.fingerprint,
-                    timeZone: loaded.daemon.timeZone.identifier
-                ),
-                logger: logger,
-                hooks: hooks,
-                onChange: { view, rejoined in
-                    events.markPoolChanged(rejoined: rejoined, members: view.members.map(\.id))
-                    timer.interrupt()
-                }
-            )
-        } else {
-            self.claims = LocalClaimStore()
-            self.leases = nil
-            self.pool = nil
-            self.control = nil
-        }
     }
 
     /// Runs until ``shutdown()``, or until the node id turns out to be another process's (then
@@ -1822,6 +1748,132 @@ package actor Daemon {
     }
 
     private nonisolated func nowSeconds() -> Int64 { realtimeNanoseconds() / 1_000_000_000 }
+}
+
+/// What the scheduling loop works with: its clock, the runner, the claim store and, in a cluster,
+/// the pool, the leases and the operator connection. ``make(for:logger:output:)`` builds the real
+/// ones; tests give the loop fakes of the claim store.
+struct DaemonParts: Sendable {
+    var timer: WallClockTimer
+    /// What reaches the loop from other threads.
+    var events: DaemonEvents
+    var runner: JobRunner
+    var claims: any ClaimStore
+    var leases: RunLeases?
+    var pool: NodePool?
+    /// Operator requests (manual runs, kills) on a connection of their own.
+    var control: RedisClient?
+
+    static func make(for loaded: LoadedConfiguration, logger: Logger, output: LogOutput?) -> DaemonParts {
+        let timer = WallClockTimer()
+        let supervisor = ProcessSupervisor()
+        let startFailures = StartFailures()
+        let runner = JobRunner(
+            supervisor: supervisor,
+            settings: RunnerSettings(
+                node: loaded.daemon.node,
+                cluster: loaded.daemon.cluster,
+                maxConcurrentRuns: loaded.daemon.maxConcurrentRuns
+            ),
+            logger: logger,
+            startFailures: startFailures,
+            outputHandler: output.map { output in { @Sendable context, line in output.jobOutput(context, line) } }
+        )
+        // A repair waits for the nodes seen in the pool lately, not only in its latest view: right
+        // after Redis lost its data the view shrinks to the nodes that have heartbeated since.
+        let events = DaemonEvents(departedKept: loaded.daemon.nodeTimeout * 3 + .seconds(10))
+        if let endpoint = loaded.daemon.redis {
+            var options = RedisConnectionOptions()
+            options.clientName = "dcrond:\(loaded.daemon.node)"
+            // Claims, renewals and operator requests are retried while Redis is away: their
+            // clients reconnect within a second of its return.
+            func reconnectingClient(_ options: RedisConnectionOptions) -> RedisClient {
+                RedisClient(
+                    endpoint: endpoint,
+                    options: options,
+                    reconnectBackoff: ExponentialBackoff(initial: .milliseconds(100), maximum: .seconds(1)),
+                    logger: logger
+                )
+            }
+            let poolClient = RedisClient(endpoint: endpoint, options: options, logger: logger)
+            // A claim's WAIT holds the reply for up to the replica timeout: the read must outlast it.
+            var claimOptions = options
+            claimOptions.ioTimeout = max(options.ioTimeout, loaded.daemon.claimReplicaTimeout + .seconds(1))
+            let acknowledgement = ReplicaAcknowledgement(
+                replicas: loaded.daemon.claimReplicas,
+                timeout: loaded.daemon.claimReplicaTimeout
+            )
+            let claimClient = reconnectingClient(claimOptions)
+            let claims = RedisClaimStore(
+                redis: claimClient,
+                cluster: loaded.daemon.cluster,
+                node: loaded.daemon.node,
+                heartbeat: loaded.daemon.heartbeat,
+                nodeTimeout: loaded.daemon.nodeTimeout,
+                knownMembers: { events.recentMembers() },
+                acknowledgement: acknowledgement,
+                logger: logger
+            )
+            // Many runs due at once: their claims go to Redis in a few scripts, not one round trip each.
+            let store = BatchingClaimStore(claims)
+            let renewalClient = reconnectingClient(options)
+            let leases = RunLeases(
+                redis: claimClient,
+                renewals: renewalClient,
+                cluster: loaded.daemon.cluster,
+                nodeTimeout: loaded.daemon.nodeTimeout,
+                acknowledgement: acknowledgement
+            )
+            let settings = PoolSettings(
+                cluster: loaded.daemon.cluster,
+                node: loaded.daemon.node,
+                heartbeat: loaded.daemon.heartbeat,
+                nodeTimeout: loaded.daemon.nodeTimeout,
+                virtualNodes: loaded.daemon.virtualNodes,
+                weight: loaded.daemon.weight
+            )
+            var hooks = PoolHooks()
+            hooks.history = { generation, sequence in
+                Task { await claims.checkHistory(generation: generation, sequence: sequence) }
+            }
+            hooks.idInUse = { conflict in
+                events.fail(conflict.description)
+                timer.interrupt()
+            }
+            let stuckAfter = loaded.daemon.heartbeat * 2 + .seconds(1)
+            hooks.schedulerStuck = { events.stuckDescription(after: stuckAfter) }
+            hooks.startFailures = { startFailures.summary() }
+            hooks.control = { message in
+                events.pushControl(message)
+                timer.interrupt()
+            }
+            let control = reconnectingClient(options)
+            let pool = NodePool(
+                settings: settings,
+                redis: poolClient,
+                description: NodeDescription(
+                    fingerprint: loaded.table.fingerprint,
+                    timeZone: loaded.daemon.timeZone.identifier
+                ),
+                logger: logger,
+                hooks: hooks,
+                onChange: { view, rejoined in
+                    events.markPoolChanged(rejoined: rejoined, members: view.members.map(\.id))
+                    timer.interrupt()
+                }
+            )
+            return DaemonParts(
+                timer: timer,
+                events: events,
+                runner: runner,
+                claims: store,
+                leases: leases,
+                pool: pool,
+                control: control
+            )
+        }
+        return DaemonParts(timer: timer, events: events, runner: runner, claims: LocalClaimStore())
+    }
 }
 
 /// A value the loop hands to a thread of its own to be freed there (``retire()``): dropping the

@@ -71,6 +71,12 @@ func supervisorThreads() -> Int {
 
 /// `shutdown COUNT`: see the usage above.
 func shutdownReport(count: Int) async throws -> String {
+    // Warm up: the runtime opens a descriptor or two the first time a supervisor's work runs.
+    let first = ProcessSupervisor()
+    _ = await (try first.launch(LaunchRequest(executable: "/bin/true", arguments: ["true"], environment: [])) { _ in })
+        .exit()
+    await first.shutdown()
+    for _ in 0..<200 where supervisorThreads() > 0 { usleep(10_000) }
     let threadsBefore = supervisorThreads()
     let fdsBefore = descriptorCount()
     let second = ProcessSupervisor()

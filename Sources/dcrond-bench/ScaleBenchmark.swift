@@ -114,6 +114,10 @@ struct ScaleBenchmark: AsyncParsableCommand {
         while !beatsSocket.messages.contains(where: { $0.hasPrefix("READY=1") }) {
             try await Task.sleep(for: .milliseconds(20))
         }
+        // Instants that passed while this second daemon started are caught up late (with Redis,
+        // which remembers the first daemon's claims): start-up, not the reload. Only those due
+        // from now on count for the reload.
+        let watchedReadyWall = realtimeNanoseconds()
         try await Task.sleep(for: .seconds(2))
         // Reload: a table with one job more, by SIGHUP, to READY=1 after RELOADING=1.
         try writeText(directory + "/jobs.json", table(extra: true))
@@ -135,7 +139,9 @@ struct ScaleBenchmark: AsyncParsableCommand {
         let beats = beatsSocket.timedMessages.dropFirst(reloadFrom).filter { $0.text == "WATCHDOG=1" }.map(\.at)
         let longestGap = zip(beats.dropFirst(), beats).map { $0 - $1 }.max() ?? .zero
         let held = max(.zero, longestGap - .milliseconds(50))
-        let lateness = ticks(directory).filter { $0.instant * 1_000_000_000 >= watchedWall }.map {
+        let watchedTicks = ticks(directory).filter { $0.instant * 1_000_000_000 >= watchedWall }
+        let caughtUp = watchedTicks.filter { $0.instant * 1_000_000_000 < watchedReadyWall }.count
+        let lateness = watchedTicks.filter { $0.instant * 1_000_000_000 >= watchedReadyWall }.map {
             Double($0.started - $0.instant * 1_000_000_000) / 1e6
         }
 
@@ -168,7 +174,7 @@ struct ScaleBenchmark: AsyncParsableCommand {
         if !lateness.isEmpty {
             let sorted = lateness.sorted()
             print(
-                "    per-second job: \(sorted.count) runs, start after its instant p50 \(milliseconds(sorted[sorted.count / 2], decimals: 1)), max \(milliseconds(sorted.last!, decimals: 1)) (around the reload)"
+                "    per-second job: \(sorted.count) runs, start after its instant p50 \(milliseconds(sorted[sorted.count / 2], decimals: 1)), max \(milliseconds(sorted.last!, decimals: 1)) (due after READY=1, around the reload; \(caughtUp) more caught up at the start)"
             )
         }
     }

@@ -51,6 +51,10 @@ package struct DaemonConfiguration: Sendable, Hashable {
     /// nobody writes) is given up: the running table stays and the next reload reads them afresh.
     var reloadTimeout = DaemonConfiguration.defaultReloadTimeout
 
+    /// A scheduling loop that has not ticked for this long is stuck (`/healthz`, and the pool's
+    /// heartbeat, which then hands the node's jobs over): two heartbeats and a second.
+    var stuckLoopAfter: Duration { heartbeat * 2 + .seconds(1) }
+
     static let defaultClaimReplicaTimeout = Duration.milliseconds(500)
     static let defaultMissedRunGrace = Duration.seconds(30)
     static let defaultReloadTimeout = Duration.seconds(30)

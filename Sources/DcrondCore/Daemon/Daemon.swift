@@ -161,7 +161,7 @@ package actor Daemon {
         self.daemon = loaded.daemon
         self.table = loaded.table
         metrics.track(jobs: loaded.table.jobs.map(\.name))
-        stuckAfter = loaded.daemon.heartbeat * 2 + .seconds(1)
+        stuckAfter = loaded.daemon.stuckLoopAfter
         self.timer = parts.timer
         self.events = parts.events
         self.runner = parts.runner
@@ -1230,7 +1230,7 @@ package actor Daemon {
                 [
                     "\(stuck) earlier readings of \(configPath) or \(daemon.jobsPath) have not returned (a hung mount?); no other starts until one does"
                 ],
-                counted: "no reading started"
+                summary: "no reading started"
             )
             return
         }
@@ -1272,14 +1272,14 @@ package actor Daemon {
         case .success(let value):
             (loaded, plan) = value
         case .failure(let error):
-            await reject(error.lines, counted: "\(error.count) problem\(error.count == 1 ? "" : "s")")
+            await reject(error.lines, summary: "\(error.count) problem\(error.count == 1 ? "" : "s")")
             return
         case nil:
             await reject(
                 [
                     "reading \(configPath) or \(daemon.jobsPath) has not finished after \(formatDuration(limit)) (reloadTimeout; a hung mount, or a FIFO nobody writes?); given up, the next reload reads them afresh"
                 ],
-                counted: "the reading timed out"
+                summary: "the reading timed out"
             )
             return
         }
@@ -1339,7 +1339,7 @@ package actor Daemon {
 
     /// A reload that did not replace the table: every problem at error, the answer for `dcrond
     /// reload`, and the service manager told the running table stays.
-    private func reject(_ problems: [String], counted summary: String) async {
+    private func reject(_ problems: [String], summary: String) async {
         for line in problems {
             logger.error("reload rejected: \(line)", metadata: Logger.Metadata().event(.reloadRejected))
         }
@@ -1648,7 +1648,7 @@ struct DaemonParts: Sendable {
                 events.fail(conflict.description)
                 timer.interrupt()
             }
-            let stuckAfter = loaded.daemon.heartbeat * 2 + .seconds(1)
+            let stuckAfter = loaded.daemon.stuckLoopAfter
             hooks.schedulerStuck = { events.stuckDescription(after: stuckAfter) }
             hooks.startFailures = { startFailures.summary() }
             hooks.control = { message in

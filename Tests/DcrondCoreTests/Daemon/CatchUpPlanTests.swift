@@ -167,26 +167,21 @@ struct CatchUpPlanTests {
         // 2026-03-29: 02:00 CET becomes 03:00 CEST at 01:00Z. 2026-10-25: 03:00 CEST becomes 02:00 CET at 01:00Z.
         let springNight: Int64 = 1_774_742_400  // 2026-03-29T00:00:00Z
         let autumnNight: Int64 = 1_792_886_400  // 2026-10-25T00:00:00Z
-        let runGap = try job(
-            "0 30 2 * * *",
-            deadline: .seconds(86_400),
-            zone: berlin,
-            dst: DSTPolicy(gap: .run, overlap: .once)
-        )
-        let skipGap = try job(
-            "0 30 2 * * *",
-            deadline: .seconds(86_400),
-            zone: berlin,
-            dst: DSTPolicy(gap: .skip, overlap: .once)
-        )
-        #expect(
-            CatchUpPlan(job: runGap, after: springNight - 43_200, now: springNight + 43_200, limit: 100).selection.run
-                == [springNight + 3600]
-        )
-        #expect(
-            CatchUpPlan(job: skipGap, after: springNight - 43_200, now: springNight + 43_200, limit: 100).selection.all
-                .isEmpty
-        )
+        func halfPastTwo(_ gap: DSTPolicy.Gap, _ overlap: DSTPolicy.Overlap) throws -> JobDefinition {
+            try job(
+                "0 30 2 * * *",
+                deadline: .seconds(86_400),
+                zone: berlin,
+                dst: DSTPolicy(gap: gap, overlap: overlap)
+            )
+        }
+        /// Caught up from noon before the night to noon after it.
+        func caughtUp(_ job: JobDefinition, around night: Int64) -> CatchUpSelection {
+            CatchUpPlan(job: job, after: night - 43_200, now: night + 43_200, limit: 100).selection
+        }
+        let runGap = try halfPastTwo(.run, .once)
+        #expect(caughtUp(runGap, around: springNight).run == [springNight + 3600])
+        #expect(caughtUp(try halfPastTwo(.skip, .once), around: springNight).all.isEmpty)
         // The loop's dispatch of the planned transition instant itself: it runs, on time.
         let transition = springNight + 3600
         let dispatched = CatchUpPlan(
@@ -198,25 +193,11 @@ struct CatchUpPlanTests {
             limit: 100
         )
         #expect(dispatched.selection.run == [transition])
-        let once = try job(
-            "0 30 2 * * *",
-            deadline: .seconds(86_400),
-            zone: berlin,
-            dst: DSTPolicy(gap: .run, overlap: .once)
-        )
-        let twice = try job(
-            "0 30 2 * * *",
-            deadline: .seconds(86_400),
-            zone: berlin,
-            dst: DSTPolicy(gap: .run, overlap: .twice)
-        )
+        #expect(caughtUp(runGap, around: autumnNight).run == [autumnNight + 1800])
         #expect(
-            CatchUpPlan(job: once, after: autumnNight - 43_200, now: autumnNight + 43_200, limit: 100).selection.run
-                == [autumnNight + 1800]
-        )
-        #expect(
-            CatchUpPlan(job: twice, after: autumnNight - 43_200, now: autumnNight + 43_200, limit: 100).selection.run
-                == [autumnNight + 1800, autumnNight + 5400]
+            caughtUp(try halfPastTwo(.run, .twice), around: autumnNight).run == [
+                autumnNight + 1800, autumnNight + 5400,
+            ]
         )
     }
 }

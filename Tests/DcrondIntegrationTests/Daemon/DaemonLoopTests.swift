@@ -83,7 +83,13 @@ struct DaemonLoopTests {
         parts.claims = store
         let daemon = Daemon(configPath: directory + "/dcrond.json", loaded: loaded, parts: parts, logger: logger)
         let running = Task { await daemon.run() }
-        try await Task.sleep(for: .milliseconds(3500))
+        // Until two runs of flaky happened (beside the other suites, the start alone took seconds).
+        let ranTwice = try await waitFor(seconds: 20) {
+            let text = (try? FileSystem.readFile(output)).map { String(decoding: $0, as: UTF8.self) } ?? ""
+            return text.split(separator: "\n").filter { $0.hasPrefix("flaky ") }.count >= 2
+        }
+        #expect(ranTwice, "flaky ran twice within 20 s")
+        try await Task.sleep(for: .seconds(1))
         await daemon.shutdown(grace: .seconds(2))
         await running.value
 

@@ -29,6 +29,10 @@ struct CatchUpPlan: Sendable, Equatable {
     /// Within the deadline, jumped over in a gap denser than ``walkLimit``: left out by the policy
     /// (`latest` and `none` run none of them, `all` runs only the newest `limit`).
     var byPolicySpan: Span?
+    /// After `now`, up to `aheadThrough`: instants the loop dispatched ahead of time (``Daemon``'s
+    /// `startLead`) while this node did not own the job. They are not missed but due, and run
+    /// whatever the policy (their claims decide, as at any dispatch).
+    var ahead: [Int64] = []
 
     static let listLimit = 1000
     static let walkLimit = 10_000
@@ -39,6 +43,7 @@ struct CatchUpPlan: Sendable, Equatable {
     ///   - current: whether the newest instant, if under 2 s old, is the one due now (the loop's
     ///     dispatch) rather than a missed one (a catch-up).
     ///   - pending: instants already queued in the job's lane, left out.
+    ///   - aheadThrough: how far past `now` the loop has dispatched (see ``ahead``).
     ///   - limit: how many `all` runs.
     init(
         job: JobDefinition,
@@ -49,6 +54,7 @@ struct CatchUpPlan: Sendable, Equatable {
         floor: Int64 = 0,
         current allowsCurrent: Bool = false,
         pending: Set<Int64> = [],
+        aheadThrough: Int64 = .min,
         limit: Int
     ) {
         let deadline = Int64(job.startingDeadline.components.seconds)
@@ -99,6 +105,14 @@ struct CatchUpPlan: Sendable, Equatable {
             cursor = instant
             if pending.contains(instant) { continue }
             if instant <= floor { unknown.append(instant) } else { listed.append(instant) }
+        }
+        var aheadCursor = max(start, now)
+        while aheadThrough > now,
+            let instant = job.schedule.next(after: aheadCursor, in: job.timeZone, policy: job.dstPolicy),
+            instant <= aheadThrough, instant < upper
+        {
+            if !pending.contains(instant) { ahead.append(instant) }
+            aheadCursor = instant
         }
         var current: Int64?
         if allowsCurrent, let newest = listed.last, now - newest < 2 {

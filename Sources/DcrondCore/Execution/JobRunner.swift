@@ -152,14 +152,18 @@ package actor JobRunner {
     /// Runs `job` for its instant `scheduledAt` (Unix seconds) and returns when the run has ended
     /// or was skipped. `forceShell` runs even a plain command through `/bin/sh -c`. `admission`
     /// (claims and leases) is asked right before the start; a run it refuses returns
-    /// ``RunOutcome/notClaimed`` or a skip.
+    /// ``RunOutcome/notClaimed`` or a skip. `startAt` (Unix nanoseconds) is the wall-clock instant
+    /// of a run called ahead of it: everything is done before it, and the spawner thread starts the
+    /// child at it; a run whose start the shutdown cancelled meanwhile returns `notClaimed` (its
+    /// claim is the caller's to give back).
     package func run(
         _ job: JobDefinition,
         scheduledAt: Int64,
         runID: String = JobRunner.newRunID(),
         trigger: RunTrigger = .schedule,
         forceShell: Bool = false,
-        admission: RunAdmission? = nil
+        admission: RunAdmission? = nil,
+        startAt: Int64? = nil
     ) async -> RunRecord {
         var baseMetadata: Logger.Metadata = ["job": "\(job.name)", "run": "\(runID)", "scheduledAt": "\(scheduledAt)"]
         if trigger != .schedule { baseMetadata["trigger"] = "\(trigger.rawValue)" }
@@ -290,14 +294,17 @@ package actor JobRunner {
             request.environment = request.environment.map {
                 $0.hasPrefix("DCRON_ATTEMPT=") ? "DCRON_ATTEMPT=\(attempt)" : $0
             }
-            let record = await runAttempt(
-                request,
-                attempt: attempt,
-                job: job,
-                scheduledAt: scheduledAt,
-                run: run,
-                metadata: baseMetadata
-            )
+            if attempt == 1 { request.notBefore = startAt }
+            guard
+                let record = await runAttempt(
+                    request,
+                    attempt: attempt,
+                    job: job,
+                    scheduledAt: scheduledAt,
+                    run: run,
+                    metadata: baseMetadata
+                )
+            else { return notClaimed }
             attempts.append(record)
             if record.succeeded || attempt > job.retries || run.state.withLock({ $0.stopped }) || shuttingDown { break }
             let delay = settings.retryBackoff.delay(forRetry: attempt)
@@ -328,6 +335,8 @@ package actor JobRunner {
         return record
     }
 
+    /// One attempt, to its end; nil if it never started because the shutdown cancelled a start
+    /// waiting for its instant.
     private func runAttempt(
         _ request: LaunchRequest,
         attempt: Int,
@@ -335,7 +344,7 @@ package actor JobRunner {
         scheduledAt: Int64,
         run: ActiveRun,
         metadata: Logger.Metadata
-    ) async -> AttemptRecord {
+    ) async -> AttemptRecord? {
         var metadata = metadata
         metadata["attempt"] = "\(attempt)"
         let context = RunContext(job: job.name, runID: run.runID, scheduledAt: scheduledAt, attempt: attempt)
@@ -355,6 +364,10 @@ package actor JobRunner {
                 if now { handler(context, line) }
             }
         } catch {
+            if error.errno == .canceled, request.notBefore != nil {
+                logger.info("run not started: the node stops before its instant", metadata: metadata)
+                return nil
+            }
             logger.error("run failed to start: \(error)", metadata: metadata.event(.runNotStarted))
             startFailures.record(job: job.name, message: error.description)
             return AttemptRecord(
@@ -477,6 +490,7 @@ package actor JobRunner {
     /// From now on no run makes another attempt (retries); runs in progress go on.
     func beginShutdown() {
         shuttingDown = true
+        supervisor.cancelWaitingStarts()
     }
 
     /// Terminates every run (SIGTERM to each process group, SIGKILL after its job's kill grace),

@@ -23,6 +23,10 @@ struct LaunchRequest: Sendable {
     package var killGrace: Duration
     /// The child's file-creation mask.
     var umask: mode_t
+    /// Not before this wall-clock instant (Unix nanoseconds): the spawner thread waits for it
+    /// itself, so a start prepared ahead of its instant costs no thread hand-over at the instant.
+    /// nil: at once.
+    var notBefore: Int64?
 
     init(
         executable: String,
@@ -165,6 +169,7 @@ package final class ProcessSupervisor: Sendable {
     /// The watcher's commands, and whether it still takes any (false once it took `shutdown`).
     private let commands = Mutex<(queue: [Command], open: Bool)>(([], true))
     private let shutDown = Atomic<Bool>(false)
+    private let traffic = StartTraffic()
     /// Fulfilled by the watcher's thread as it ends: the join of ``shutdown()``.
     private let watcherEnded = OneShot<Void>()
     private let nextID = Atomic<UInt64>(1)
@@ -211,6 +216,13 @@ package final class ProcessSupervisor: Sendable {
         await watcherEnded.value
     }
 
+    /// Launches still waiting for their `notBefore` instant fail with `ECANCELED` instead of
+    /// starting (within 10 ms), and so does every later one with a `notBefore` in the future:
+    /// the daemon stops, and a run it has not started yet must not start.
+    package func cancelWaitingStarts() {
+        traffic.cancelled.store(true, ordering: .releasing)
+    }
+
     /// Starts a child. Its stdout and stderr are delivered to `onOutput`, one line at a time, on
     /// the supervisor's thread (keep `onOutput` quick: a slow one slows the reading of every child).
     func launch(
@@ -221,7 +233,8 @@ package final class ProcessSupervisor: Sendable {
             throw SpawnError(step: "spawn: the process supervisor is shut down", code: ESHUTDOWN)
         }
         let spawner = spawners[nextSpawner.add(1, ordering: .relaxed).newValue % spawners.count]
-        let spawned = try await spawner.spawn(request, stdin: devNull)
+        traffic.queued.add(1, ordering: .relaxed)
+        let spawned = try await spawner.spawn(request, stdin: devNull, traffic: traffic)
         let id = nextID.add(1, ordering: .relaxed).oldValue
         let completion = OneShot<ProcessExit>()
         let taken = send(
@@ -290,6 +303,7 @@ package final class ProcessSupervisor: Sendable {
     }
 
     fileprivate var epoll: Int32 { epollDescriptor }
+    fileprivate var startTraffic: StartTraffic { traffic }
     fileprivate var wake: Int32 { wakeDescriptor }
 }
 
@@ -328,7 +342,13 @@ private actor Spawner {
         let startedAtNanoseconds: Int64
     }
 
-    func spawn(_ request: LaunchRequest, stdin: Int32) throws(SpawnError) -> Spawned {
+    /// Spawns `request` once its `notBefore` has come, unless the starts are cancelled first.
+    fileprivate func spawn(
+        _ request: LaunchRequest,
+        stdin: Int32,
+        traffic: StartTraffic
+    ) throws(SpawnError) -> Spawned {
+        defer { traffic.ended() }
         var outPipe: [Int32] = [-1, -1]
         var errPipe: [Int32] = [-1, -1]
         let outStatus = dcrond_pipe_cloexec(&outPipe)
@@ -339,8 +359,9 @@ private actor Spawner {
             close(outPipe[1])
             throw SpawnError(step: "pipe", code: errStatus)
         }
-        let startedAt = ContinuousClock.now
-        let startedAtNanoseconds = realtimeNanoseconds()
+        var startedAt = ContinuousClock.now
+        var startedAtNanoseconds: Int64 = 0
+        var cancelled = false
         var pid: pid_t = 0
         var pidfd: Int32 = -1
         var step: Int32 = 0
@@ -367,6 +388,20 @@ private actor Spawner {
                                 descriptor_soft_limit: DescriptorLimit.forChildren.soft,
                                 descriptor_hard_limit: DescriptorLimit.forChildren.hard
                             )
+                            // Everything is ready: at the instant, only the spawn is left to do.
+                            if let notBefore = request.notBefore {
+                                guard
+                                    Self.wait(
+                                        until: notBefore,
+                                        unless: { traffic.cancelled.load(ordering: .acquiring) }
+                                    )
+                                else {
+                                    cancelled = true
+                                    return ECANCELED
+                                }
+                                startedAt = ContinuousClock.now
+                            }
+                            startedAtNanoseconds = realtimeNanoseconds()
                             return dcrond_spawn(&spawnRequest, &pid, &pidfd, &step)
                         }
                     }
@@ -378,6 +413,7 @@ private actor Spawner {
         guard status == 0 else {
             close(outPipe[0])
             close(errPipe[0])
+            if cancelled { throw SpawnError(step: "spawn: not started, the daemon stops", code: ECANCELED) }
             throw SpawnError(step: spawnStepDescription(step, request), code: status)
         }
         for fd in [outPipe[0], errPipe[0]] { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
@@ -389,6 +425,54 @@ private actor Spawner {
             startedAt: startedAt,
             startedAtNanoseconds: startedAtNanoseconds
         )
+    }
+}
+
+/// What the spawner threads tell the watcher: how many launches are queued, and when the last
+/// spawn ended. While spawns follow one another with more queued (many runs due at once), the
+/// watcher leaves exits and output for after them: with two cores and the children's execs to
+/// run, every reap, read and record done meanwhile delays the next start, and none of them is
+/// urgent for a few hundred milliseconds (a pipe holds 64 KiB; a writer blocks, it loses nothing).
+private final class StartTraffic: Sendable {
+    let queued = Atomic<Int>(0)
+    let lastEnded = Atomic<Int64>(0)
+    /// Set by ``ProcessSupervisor/cancelWaitingStarts()``.
+    let cancelled = Atomic<Bool>(false)
+
+    /// A gap longer than this between spawns ends a burst (one spawn takes 0.1–0.5 ms here).
+    static let burstGap: Int64 = 2_000_000
+
+    func ended() {
+        lastEnded.store(monotonicNanoseconds(), ordering: .relaxed)
+        queued.subtract(1, ordering: .relaxed)
+    }
+
+    /// Spawns are under way with more queued behind them.
+    func inBurst(at now: Int64) -> Bool {
+        queued.load(ordering: .relaxed) > 0 && now - lastEnded.load(ordering: .relaxed) < Self.burstGap
+    }
+}
+
+private func monotonicNanoseconds() -> Int64 {
+    var now = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &now)
+    return Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec)
+}
+
+extension Spawner {
+    /// Sleeps on this thread until the wall clock reads `unixNanoseconds` (an absolute sleep
+    /// follows a clock that is set), in slices of at most 10 ms so that `cancelled` is seen; false
+    /// if it was. The timer slack is 1 µs, as for the scheduler's own timer.
+    fileprivate static func wait(until unixNanoseconds: Int64, unless cancelled: () -> Bool) -> Bool {
+        dcrond_set_timer_slack(1000)
+        while true {
+            if cancelled() { return false }
+            let now = realtimeNanoseconds()
+            if now >= unixNanoseconds { return true }
+            let wake = min(unixNanoseconds, now + 10_000_000)
+            var at = timespec(tv_sec: Int(wake / 1_000_000_000), tv_nsec: Int(wake % 1_000_000_000))
+            _ = clock_nanosleep(CLOCK_REALTIME, TIMER_ABSTIME, &at, nil)  // EINTR: checked again above
+        }
     }
 }
 
@@ -453,15 +537,33 @@ private final class Watcher: @unchecked Sendable {
         let capacity = 64
         let events = UnsafeMutablePointer<epoll_event>.allocate(capacity: capacity)
         events.initialize(repeating: epoll_event(), count: capacity)
+        var heldSince: Int64?
         while true {
             let now = ContinuousClock.now
             handleDeadlines(now)
+            // A burst of starts: exits are reaped and output read as ever (every descriptor held
+            // costs each spawn: a child closes all the daemon's before its exec), but the runs
+            // are told of their ends only after it, for at most ``maximumHold`` at a time.
+            let monotonic = monotonicNanoseconds()
+            if supervisor.startTraffic.inBurst(at: monotonic),
+                monotonic - (heldSince ?? monotonic) < Self.maximumHold
+            {
+                if heldSince == nil { heldSince = monotonic }
+                holdingCompletions = true
+            } else {
+                heldSince = nil
+                holdingCompletions = false
+                for (completion, exit) in heldCompletions { completion.fulfill(exit) }
+                heldCompletions.removeAll(keepingCapacity: true)
+            }
             let timeout =
                 nextDeadline().map { deadline -> Int32 in
                     let wait = deadline - now
                     return wait <= .zero ? 0 : Int32(min(60_000, wait.seconds * 1000 + 1))
                 } ?? -1
-            let pollTimeout = polled.isEmpty ? timeout : Int32(Self.pollInterval.wholeMilliseconds)
+            var pollTimeout = polled.isEmpty ? timeout : Int32(Self.pollInterval.wholeMilliseconds)
+            // Looks again at the burst within 2 ms while completions are held.
+            if holdingCompletions { pollTimeout = pollTimeout < 0 ? 2 : min(pollTimeout, 2) }
             let count = epoll_wait(
                 supervisor.epoll,
                 events,
@@ -486,6 +588,11 @@ private final class Watcher: @unchecked Sendable {
             }
         }
     }
+
+    /// The longest a burst of starts holds back the runs' completions (then they are delivered).
+    static let maximumHold: Int64 = 500_000_000
+    var holdingCompletions = false
+    var heldCompletions: [(OneShot<ProcessExit>, ProcessExit)] = []
 
     /// How often a descriptor that epoll could not take is looked at.
     static let pollInterval = Duration.milliseconds(100)
@@ -621,14 +728,17 @@ private final class Watcher: @unchecked Sendable {
         if child.stdoutOpen || child.stderrOpen { child.outputDeadline = ContinuousClock.now + registration.killGrace }
         let termination: ProcessTermination =
             result < 0 ? .exited(-1) : (signaled != 0 ? .signaled(code) : .exited(code))
-        registration.completion.fulfill(
-            ProcessExit(
-                termination: termination,
-                timedOut: child.timedOut,
-                terminated: child.terminated,
-                duration: ContinuousClock.now - registration.startedAt
-            )
+        let exit = ProcessExit(
+            termination: termination,
+            timedOut: child.timedOut,
+            terminated: child.terminated,
+            duration: ContinuousClock.now - registration.startedAt
         )
+        if holdingCompletions {
+            heldCompletions.append((registration.completion, exit))
+        } else {
+            registration.completion.fulfill(exit)
+        }
         forgetIfDone(child)
     }
 
@@ -702,6 +812,8 @@ private final class Watcher: @unchecked Sendable {
             if !child.exited { release(registration.pidfd) }
         }
         children = [:]
+        for (completion, exit) in heldCompletions { completion.fulfill(exit) }
+        heldCompletions = []
     }
 
     func forgetIfDone(_ child: Child) {

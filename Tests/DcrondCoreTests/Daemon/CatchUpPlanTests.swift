@@ -98,6 +98,63 @@ struct CatchUpPlanTests {
         #expect(plan.selection.all == everyInstant(job, after: planned - 1, now: now), "every instant, once")
     }
 
+    @Test(
+        "an instant the loop dispatched ahead while another node owned the job is due, not missed, under every policy"
+    )
+    func dispatchedAhead() throws {
+        for policy in CatchUpPolicy.allCases {
+            let plan = CatchUpPlan(
+                job: try job("* * * * * *", catchUp: policy),
+                after: midnight + 2,
+                before: midnight + 6,
+                now: midnight + 4,
+                aheadThrough: midnight + 5,
+                limit: 100
+            )
+            #expect(plan.ahead == [midnight + 5], "\(policy)")
+            #expect(plan.selection.all == [midnight + 3, midnight + 4], "\(policy): the missed ones as ever")
+        }
+        // Claimed already, queued already, past the loop's plan, or nothing dispatched ahead: none.
+        let every = try job("* * * * * *")
+        #expect(
+            CatchUpPlan(job: every, after: midnight + 5, now: midnight + 4, aheadThrough: midnight + 5, limit: 9).ahead
+                == []
+        )
+        #expect(
+            CatchUpPlan(
+                job: every,
+                after: midnight,
+                now: midnight + 4,
+                pending: [midnight + 5],
+                aheadThrough: midnight + 5,
+                limit: 9
+            ).ahead == []
+        )
+        #expect(
+            CatchUpPlan(
+                job: every,
+                after: midnight,
+                before: midnight + 5,
+                now: midnight + 4,
+                aheadThrough: midnight + 5,
+                limit: 9
+            )
+            .ahead == []
+        )
+        #expect(CatchUpPlan(job: every, after: midnight, now: midnight + 4, limit: 9).ahead == [])
+        // A job with no instant in the window has none either.
+        #expect(
+            CatchUpPlan(
+                job: try job("0 * * * * *"),
+                after: midnight,
+                now: midnight + 4,
+                aheadThrough: midnight + 5,
+                limit: 9
+            )
+            .ahead == []
+        )
+    }
+
     @Test("a clock step backward: nothing is due")
     func clockStepBackward() throws {
         let plan = CatchUpPlan(

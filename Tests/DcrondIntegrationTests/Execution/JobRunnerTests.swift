@@ -282,6 +282,59 @@ struct JobRunnerTests {
         #expect(late.attempts.isEmpty)
     }
 
+    @Test("a run called ahead of its instant is admitted before it and starts at it, never before")
+    func startAhead() async throws {
+        let runner = makeRunner(OutputCollector())
+        let directory = try makeTemporaryDirectory()
+        defer { _ = shellOutputBlocking("rm -rf '\(directory)'") }
+        let startAt = realtimeNanoseconds() + 400_000_000
+        let admitted = Mutex<Int64>(0)
+        let admission = RunAdmission(
+            claim: {
+                admitted.withLock { $0 = realtimeNanoseconds() }
+                return .start
+            },
+            acquire: { .start }
+        )
+        let record = await runner.run(
+            try testJob("ahead", "date +%s%N > \(directory)/started"),
+            scheduledAt: startAt / 1_000_000_000,
+            admission: admission,
+            startAt: startAt
+        )
+        #expect(record.outcome == .succeeded)
+        #expect(admitted.withLock { $0 } < startAt, "claimed before the instant")
+        let stamp = String(decoding: try FileSystem.readFile(directory + "/started"), as: UTF8.self)
+        let childStarted = Int64(stamp.split(separator: "\n").first ?? "")
+        #expect(
+            (childStarted ?? 0) >= startAt,
+            "the child started at its instant, not before: \(childStarted ?? 0) < \(startAt)"
+        )
+        #expect((record.attempts.first?.startedAt ?? 0) >= startAt / 1_000_000, "the recorded start is the spawn's")
+    }
+
+    @Test("a start waiting for its instant when the shutdown begins never happens: the run is not claimed")
+    func startAheadCancelled() async throws {
+        let runner = makeRunner(OutputCollector())
+        let directory = try makeTemporaryDirectory()
+        defer { _ = shellOutputBlocking("rm -rf '\(directory)'") }
+        let startAt = realtimeNanoseconds() + 1_500_000_000
+        let job = try testJob("cancelled", "touch \(directory)/started")
+        let run = Task {
+            await runner.run(job, scheduledAt: startAt / 1_000_000_000, startAt: startAt)
+        }
+        try await Task.sleep(for: .milliseconds(300))
+        await runner.beginShutdown()
+        let record = await run.value
+        #expect(record.outcome == .notClaimed)
+        #expect(record.attempts.isEmpty)
+        await sleepUntilRealtime(startAt + 500_000_000)
+        #expect(access(directory + "/started", F_OK) != 0, "nothing started at the instant")
+        // A start due now is not a waiting one: the shutdown lets it through (a retry is what it stops).
+        let now = await runner.run(try testJob("now", "true"), scheduledAt: nowSeconds())
+        #expect(now.outcome == .succeeded)
+    }
+
     @Test("retries use a new DCRON_ATTEMPT each time and stop at the first success")
     func retries() async throws {
         let collector = OutputCollector()

@@ -268,7 +268,8 @@ package actor Daemon {
             case .clockChanged:
                 logger.warning("the wall clock was set; planning again and catching up what it jumped over")
                 // Instants the clock jumped over are found by catch-up (claims keep them at most once).
-                planAll(after: nowSeconds())
+                dispatchedThrough = nowSeconds()
+                planAll(after: dispatchedThrough)
                 if reloading { clockChangedDuringReload = true }
                 requestCatchUp(owned, reason: "the wall clock was set")
             case .due:
@@ -1343,15 +1344,18 @@ package actor Daemon {
         // The old table (up to 100,000 definitions) is freed on a thread of its own, not in the loop.
         snapshot.retire()
         // Jobs the loop dispatched while the plan was built: their planned instant in the snapshot
-        // is one they have run (or queued) since. Planned again from now, so none runs twice.
-        let now = nowSeconds()
+        // is one they have run (or queued) since. Planned again from what the loop has dispatched.
+        let now = max(nowSeconds(), dispatchedThrough)
         for name in dispatchedDuringReload {
             guard let job = table.job(named: name), job.enabled else { continue }
             plan.next[name] = job.schedule.next(after: now, in: job.timeZone, policy: job.dstPolicy)
         }
         dispatchedDuringReload = []
         next = plan.next
-        if clockChangedDuringReload { planAll(after: now) }
+        if clockChangedDuringReload {
+            dispatchedThrough = nowSeconds()
+            planAll(after: dispatchedThrough)
+        }
         let fresh = plan.fresh
         for name in fresh { notBefore[name] = plan.now }
         await updateOwnership(added: plan.added, removed: plan.removed)

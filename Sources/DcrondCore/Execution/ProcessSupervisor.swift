@@ -25,7 +25,8 @@ struct LaunchRequest: Sendable {
     var umask: mode_t
     /// Not before this wall-clock instant (Unix nanoseconds): the spawner thread waits for it
     /// itself, so a start prepared ahead of its instant costs no thread hand-over at the instant.
-    /// nil: at once.
+    /// nil: at once. One more than ``ProcessSupervisor/longestWait`` away is started at once: the
+    /// clock was set back after the start was prepared, and the thread must not wait for hours.
     var notBefore: Int64?
 
     init(
@@ -215,6 +216,9 @@ package final class ProcessSupervisor: Sendable {
         }
         await watcherEnded.value
     }
+
+    /// How far ahead a `notBefore` is waited for.
+    static let longestWait: Int64 = 1_000_000_000
 
     /// Launches still waiting for their `notBefore` instant fail with `ECANCELED` instead of
     /// starting (within 10 ms), and so does every later one with a `notBefore` in the future:
@@ -468,7 +472,7 @@ extension Spawner {
         while true {
             if cancelled() { return false }
             let now = realtimeNanoseconds()
-            if now >= unixNanoseconds { return true }
+            if now >= unixNanoseconds || unixNanoseconds - now > ProcessSupervisor.longestWait { return true }
             let wake = min(unixNanoseconds, now + 10_000_000)
             var at = timespec(tv_sec: Int(wake / 1_000_000_000), tv_nsec: Int(wake % 1_000_000_000))
             _ = clock_nanosleep(CLOCK_REALTIME, TIMER_ABSTIME, &at, nil)  // EINTR: checked again above

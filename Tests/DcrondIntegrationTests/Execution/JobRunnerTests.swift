@@ -311,6 +311,16 @@ struct JobRunnerTests {
             "the child started at its instant, not before: \(childStarted ?? 0) < \(startAt)"
         )
         #expect((record.attempts.first?.startedAt ?? 0) >= startAt / 1_000_000, "the recorded start is the spawn's")
+
+        // An instant further away than any dispatch is ahead: the clock was set back since; at once.
+        let farAway = realtimeNanoseconds() + 3_600_000_000_000
+        let stepped = await runner.run(
+            try testJob("stepped", "true"),
+            scheduledAt: farAway / 1_000_000_000,
+            startAt: farAway
+        )
+        #expect(stepped.outcome == .succeeded)
+        #expect((stepped.attempts.first?.startedAt ?? .max) < farAway / 1_000_000)
     }
 
     @Test("a start waiting for its instant when the shutdown begins never happens: the run is not claimed")
@@ -318,12 +328,12 @@ struct JobRunnerTests {
         let runner = makeRunner(OutputCollector())
         let directory = try makeTemporaryDirectory()
         defer { _ = shellOutputBlocking("rm -rf '\(directory)'") }
-        let startAt = realtimeNanoseconds() + 1_500_000_000
+        let startAt = realtimeNanoseconds() + 900_000_000
         let job = try testJob("cancelled", "touch \(directory)/started")
         let run = Task {
             await runner.run(job, scheduledAt: startAt / 1_000_000_000, startAt: startAt)
         }
-        try await Task.sleep(for: .milliseconds(300))
+        try await Task.sleep(for: .milliseconds(200))
         await runner.beginShutdown()
         let record = await run.value
         #expect(record.outcome == .notClaimed)

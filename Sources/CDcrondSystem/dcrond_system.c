@@ -44,6 +44,24 @@ typedef struct {
     volatile int step;
 } child_context;
 
+unsigned long long dcrond_signals_not_default(void) {
+    struct {
+        void *handler;
+        unsigned long flags;
+        void *restorer;
+        unsigned long mask;
+    } action;
+    unsigned long long signals = 0;
+    for (int signal = 1; signal <= 64; signal++) {
+        if (signal == SIGKILL || signal == SIGSTOP) continue;
+        // Raw: glibc's sigaction refuses its internal signals (32, 33), which have handlers.
+        if (syscall(SYS_rt_sigaction, signal, NULL, &action, sizeof(unsigned long)) != 0 || action.handler != NULL) {
+            signals |= 1ULL << (signal - 1);
+        }
+    }
+    return signals;
+}
+
 static int child_main(void *argument) {
     child_context *context = argument;
     const dcrond_spawn_request *request = context->request;
@@ -65,6 +83,7 @@ static int child_main(void *argument) {
     } default_action = {0};  // SIG_DFL
     for (int signal = 1; signal <= 64; signal++) {
         if (signal == SIGKILL || signal == SIGSTOP) continue;
+        if ((request->reset_signals & (1ULL << (signal - 1))) == 0) continue;  // SIG_DFL already
         (void)syscall(SYS_rt_sigaction, signal, &default_action, NULL, sizeof(unsigned long));
     }
     unsigned long empty_mask = 0;

@@ -47,7 +47,16 @@ typedef struct {
     /// expect descriptors below 1024.
     unsigned long long descriptor_soft_limit;
     unsigned long long descriptor_hard_limit;
+    /// Bit n-1 set: signal n has a disposition other than SIG_DFL in the daemon and is reset in the
+    /// child (see dcrond_signals_not_default). All bits set: every signal is reset.
+    unsigned long long reset_signals;
 } dcrond_spawn_request;
+
+/// The signals (bit n-1 for signal n) whose disposition in this process is not SIG_DFL: handled
+/// or ignored. Only those need a reset in a child, which then makes a dozen system calls instead
+/// of 62 between its clone and its exec. Computed by the parent before the spawn (for a start
+/// prepared ahead of its instant, before the wait).
+unsigned long long dcrond_signals_not_default(void);
 
 /// Which step of the child's set-up failed, for the error message.
 enum dcrond_spawn_step {

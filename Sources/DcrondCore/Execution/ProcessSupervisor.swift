@@ -363,6 +363,8 @@ private actor Spawner {
             close(outPipe[1])
             throw SpawnError(step: "pipe", code: errStatus)
         }
+        // Before the wait: the child's set-up is then a dozen system calls.
+        let resetSignals = dcrond_signals_not_default()
         var startedAt = ContinuousClock.now
         var startedAtNanoseconds: Int64 = 0
         var cancelled = false
@@ -390,7 +392,8 @@ private actor Spawner {
                                 group_count: groupBuffer.count,
                                 umask: request.umask,
                                 descriptor_soft_limit: DescriptorLimit.forChildren.soft,
-                                descriptor_hard_limit: DescriptorLimit.forChildren.hard
+                                descriptor_hard_limit: DescriptorLimit.forChildren.hard,
+                                reset_signals: resetSignals
                             )
                             // Everything is ready: at the instant, only the spawn is left to do.
                             if let notBefore = request.notBefore {

@@ -47,7 +47,7 @@ struct RunCommand: AsyncParsableCommand {
         ignoreSIGPIPE()
         let loaded: LoadedConfiguration
         do {
-            loaded = try ConfigurationLoader.load(configPath: config, trust: trustOptions.trust)
+            loaded = try ConfigurationLoader.load(configPath: config, trust: trustOptions.trust, parallel: true)
         } catch {
             for line in error.lines { logger.error("configuration rejected: \(line)") }
             logger.critical(

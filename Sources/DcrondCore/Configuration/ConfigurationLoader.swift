@@ -76,9 +76,11 @@ package struct LoadedConfiguration: Sendable {
 /// good table. Files that someone other than their trusted owners can change are refused
 /// (``FileTrust``).
 package enum ConfigurationLoader {
+    /// `parallel`: read the jobs on every core (at start-up, when nothing else runs yet).
     package static func load(
         configPath: String,
-        trust: FileTrust = FileTrust()
+        trust: FileTrust = FileTrust(),
+        parallel: Bool = false
     ) throws(ConfigurationErrors) -> LoadedConfiguration {
         let daemonProblems = ProblemCollector(file: configPath)
         let environmentProblems = ProblemCollector(file: "environment")
@@ -96,7 +98,13 @@ package enum ConfigurationLoader {
         if let jobsPath = read.jobsPath {
             let jobProblems = ProblemCollector(file: jobsPath)
             if let problem = trust.check(jobsPath, content: .configuration) { jobProblems.report(problem) }
-            table = readJobs(path: jobsPath, defaultZone: read.zone ?? .utc, problems: jobProblems, lookups: &lookups)
+            table = readJobs(
+                path: jobsPath,
+                defaultZone: read.zone ?? .utc,
+                problems: jobProblems,
+                lookups: &lookups,
+                parallel: parallel
+            )
             problems += jobProblems.problems
             omitted += jobProblems.omitted
         }
@@ -309,7 +317,8 @@ package enum ConfigurationLoader {
         path: String,
         defaultZone: TimeZoneRules,
         problems: ProblemCollector,
-        lookups: inout LookupCache
+        lookups: inout LookupCache,
+        parallel: Bool = false
     ) -> JobTable? {
         guard let members = readObject(path: path, problems: problems) else { return nil }
         var top = ObjectReader(members, problems: problems, job: nil)
@@ -326,38 +335,70 @@ package enum ConfigurationLoader {
             problems.report(field: "jobs", "expected an array of jobs, got \(list.kindDescription)")
             return nil
         }
-        var jobs: [JobDefinition] = []
-        jobs.reserveCapacity(elements.count)
+        // Names first, in file order: a job's problems are labelled with its name, and a duplicate
+        // is reported where it occurs.
+        var labels: [String] = []
+        var duplicateOf: [Int?] = []
+        labels.reserveCapacity(elements.count)
+        duplicateOf.reserveCapacity(elements.count)
         var firstIndex: [String: Int] = [:]
         for (index, element) in elements.enumerated() {
-            let position = "job #\(index + 1)"
-            guard case .object(let fields) = element else {
-                problems.report(job: position, "expected an object, got \(element.kindDescription)")
-                continue
-            }
-            // The job's name labels its problems, when it has a usable one.
-            var label = position
-            if let member = fields.first(where: { $0.key == "name" }), case .string(let name) = member.value,
-                isValidName(name)
+            var label = "job #\(index + 1)"
+            var earlier: Int?
+            if case .object(let fields) = element, let member = fields.first(where: { $0.key == "name" }),
+                case .string(let name) = member.value, isValidName(name)
             {
                 label = "job \"\(name)\""
-                if let earlier = firstIndex[name] {
-                    problems.report(
-                        job: label,
+                earlier = firstIndex[name]
+                if earlier == nil { firstIndex[name] = index }
+            }
+            labels.append(label)
+            duplicateOf.append(earlier)
+        }
+        // Then the jobs, in chunks on the cores when asked (start-up), each chunk with collectors
+        // of its own, merged in file order: the same problems, in the same order, as one by one.
+        let ranges = parallel ? ParallelChunks.ranges(of: elements.count) : [0..<elements.count]
+        let cache = lookups
+        let (names, duplicates) = (labels, duplicateOf)
+        let chunks = ParallelChunks.map(ranges) { range in
+            let chunkProblems = ProblemCollector(file: path)
+            var chunkLookups = cache
+            var jobs: [JobDefinition] = []
+            jobs.reserveCapacity(range.count)
+            for index in range {
+                let element = elements[index]
+                guard case .object(let fields) = element else {
+                    chunkProblems.report(job: names[index], "expected an object, got \(element.kindDescription)")
+                    continue
+                }
+                if let earlier = duplicates[index] {
+                    chunkProblems.report(
+                        job: names[index],
                         field: "name",
                         "duplicate: job #\(earlier + 1) has the same name (job #\(index + 1) repeats it)"
                     )
-                } else {
-                    firstIndex[name] = index
+                }
+                if let job = readJob(
+                    fields,
+                    label: names[index],
+                    defaultZone: defaultZone,
+                    problems: chunkProblems,
+                    lookups: &chunkLookups
+                ) {
+                    jobs.append(job)
                 }
             }
-            if let job = readJob(fields, label: label, defaultZone: defaultZone, problems: problems, lookups: &lookups)
-            {
-                jobs.append(job)
-            }
+            return (jobs: jobs, problems: chunkProblems.problems, omitted: chunkProblems.omitted, lookups: chunkLookups)
         }
+        var jobs: [JobDefinition] = []
+        jobs.reserveCapacity(elements.count)
+        for chunk in chunks {
+            jobs += chunk.jobs
+            problems.absorb(chunk.problems, omitted: chunk.omitted)
+        }
+        if let first = chunks.first { lookups = first.lookups }
         guard problems.count == 0 else { return nil }
-        return JobTable(path: path, jobs: jobs)
+        return JobTable(path: path, jobs: jobs, parallel: parallel)
     }
 
     private static func readJob(
@@ -521,7 +562,7 @@ package enum ConfigurationLoader {
 }
 
 /// Zones and accounts looked up once per configuration read: 100,000 jobs name a few of each.
-private struct LookupCache {
+private struct LookupCache: Sendable {
     // Failures too: a near-miss suggestion reads the whole zone database.
     private var zones: [String: Result<TimeZoneRules, TimeZoneError>] = [:]
     private var users: [String: Bool] = [:]

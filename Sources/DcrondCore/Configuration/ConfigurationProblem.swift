@@ -64,6 +64,14 @@ final class ProblemCollector {
     /// Every problem reported so far, kept or not.
     package var count: Int { problems.count + omitted }
 
+    /// Problems another collector of the same file gathered, after these (the chunks of a table
+    /// read in parallel, in their order): kept up to the limit, as if reported here one by one.
+    func absorb(_ others: [ConfigurationProblem], omitted othersOmitted: Int) {
+        let room = max(0, Self.limit - problems.count)
+        problems += others.prefix(room)
+        omitted += max(0, others.count - room) + othersOmitted
+    }
+
     func report(job: String? = nil, field: String? = nil, _ message: String) {
         guard problems.count < Self.limit else {
             omitted += 1

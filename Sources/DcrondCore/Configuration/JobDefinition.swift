@@ -100,20 +100,35 @@ package struct JobDefinition: Sendable, Hashable {
     /// Every effective setting in a fixed order and form, for the table's fingerprint. The zone is
     /// named with a digest of its rules, so nodes whose tz databases disagree are told apart.
     var canonicalText: String {
-        var fields: [(String, String)] = [
-            ("name", name), ("schedule", schedule.text), ("command", command),
-            ("timezone", "\(timeZone.identifier)@\(timeZone.rulesDigest)"),
-            ("timeout", timeout.map(formatDuration) ?? "none"), ("killGrace", formatDuration(killGrace)),
-            ("workingDirectory", workingDirectory ?? ""), ("user", user ?? ""), ("group", group ?? ""),
-            ("overlap", overlap.rawValue), ("catchUp", catchUp.rawValue),
-            ("startingDeadline", formatDuration(startingDeadline)), ("retries", String(retries)),
-            ("enabled", String(enabled)), ("dstGap", dstPolicy.gap.rawValue),
-            ("dstOverlap", dstPolicy.overlap.rawValue),
-        ]
+        // Appended in place: at 100,000 jobs an array of pairs joined per job was a sixth of the start.
+        var text = ""
+        text.reserveCapacity(200 + command.utf8.count)
+        func field(_ key: String, _ value: String) {
+            if !text.isEmpty { text.append("\u{1F}") }
+            text.append(key)
+            text.append("=")
+            text.append(escaped(value))
+        }
+        field("name", name)
+        field("schedule", schedule.text)
+        field("command", command)
+        field("timezone", timeZone.identifier + "@" + timeZone.rulesDigest)
+        field("timeout", timeout.map(formatDuration) ?? "none")
+        field("killGrace", formatDuration(killGrace))
+        field("workingDirectory", workingDirectory ?? "")
+        field("user", user ?? "")
+        field("group", group ?? "")
+        field("overlap", overlap.rawValue)
+        field("catchUp", catchUp.rawValue)
+        field("startingDeadline", formatDuration(startingDeadline))
+        field("retries", String(retries))
+        field("enabled", enabled ? "true" : "false")
+        field("dstGap", dstPolicy.gap.rawValue)
+        field("dstOverlap", dstPolicy.overlap.rawValue)
         // Only a mask other than the default enters the text: tables of earlier versions keep their fingerprint.
-        if umask != Self.defaultUmask { fields.append(("umask", String(umask, radix: 8))) }
-        for key in environment.keys.sorted() { fields.append(("environment." + key, environment[key]!)) }
-        return fields.map { "\($0.0)=\(escaped($0.1))" }.joined(separator: "\u{1F}")
+        if umask != Self.defaultUmask { field("umask", String(umask, radix: 8)) }
+        for key in environment.keys.sorted() { field("environment." + key, environment[key]!) }
+        return text
     }
 }
 
@@ -133,15 +148,32 @@ package struct JobTable: Sendable, Hashable {
     package let fingerprint: String
     private let indexByName: [String: Int]
 
-    init(path: String, jobs: [JobDefinition]) {
+    /// `parallel`: the canonical texts are made on every core (start-up).
+    init(path: String, jobs: [JobDefinition], parallel: Bool = false) {
         self.path = path
         self.jobs = jobs
         self.indexByName = Dictionary(jobs.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { first, _ in first })
-        // The jobs' canonical texts in name order, joined by newlines, hashed piece by piece.
+        // The jobs' canonical texts in name order, joined by newlines, hashed piece by piece: in
+        // blocks, whose texts may be made in parallel, so that at most one block's are held.
         var hasher = SHA1()
-        for (index, job) in jobs.sorted(by: { $0.name < $1.name }).enumerated() {
-            var text = index > 0 ? "\n" + job.canonicalText : job.canonicalText
-            text.withUTF8 { hasher.update($0) }
+        var first = true
+        // Indices sorted, not the definitions: copying 100,000 of them cost more than the sort.
+        let order = jobs.indices.sorted(by: { jobs[$0].name < jobs[$1].name })
+        let block = 8192
+        for blockStart in stride(from: 0, to: order.count, by: block) {
+            let positions = blockStart..<min(order.count, blockStart + block)
+            let chunks =
+                parallel ? ParallelChunks.ranges(of: positions.count, minimumPerChunk: 1024) : [0..<positions.count]
+            let texts = ParallelChunks.map(chunks) { chunk in
+                chunk.map { jobs[order[positions.lowerBound + $0]].canonicalText }
+            }
+            for chunk in texts {
+                for var text in chunk {
+                    if !first { hasher.update(CollectionOfOne(UInt8(ascii: "\n"))) }
+                    first = false
+                    text.withUTF8 { hasher.update($0) }
+                }
+            }
         }
         fingerprint = String(hasher.finalize().prefix(16))
     }

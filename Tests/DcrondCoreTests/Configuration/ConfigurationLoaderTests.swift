@@ -361,3 +361,65 @@ struct ListenAddressTests {
         }
     }
 }
+
+@Suite("Reading a large table on every core (start-up)")
+struct ParallelLoadTests {
+    /// `count` jobs; `broken` positions get a bad schedule, `repeated` ones the name of job 0.
+    func table(count: Int, broken: Set<Int> = [], repeated: Set<Int> = []) -> String {
+        let jobs = (0..<count).map { index in
+            let name = repeated.contains(index) ? "job-0" : "job-\(index)"
+            let schedule = broken.contains(index) ? "61 * * * *" : "H H * * *"
+            return #"{"name": "\#(name)", "schedule": "\#(schedule)", "command": "/bin/true \#(index)"}"#
+        }
+        return #"{"jobs": [\#(jobs.joined(separator: ",\n"))]}"#
+    }
+
+    func load(
+        _ folder: borrowing ConfigurationFolder,
+        parallel: Bool
+    ) -> Result<LoadedConfiguration, ConfigurationErrors> {
+        do {
+            return .success(try ConfigurationLoader.load(configPath: folder.configPath, parallel: parallel))
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    @Test("the same table, fingerprint and order as read one by one")
+    func sameTable() throws {
+        #expect(ParallelChunks.ranges(of: 10_000).count == min(4, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))))
+        let folder = try ConfigurationFolder(jobs: table(count: 10_000))
+        let serial = try load(folder, parallel: false).get()
+        let parallel = try load(folder, parallel: true).get()
+        #expect(parallel.table.jobs == serial.table.jobs)
+        #expect(parallel.table.fingerprint == serial.table.fingerprint)
+        #expect(parallel.table.job(named: "job-9999")?.command == "/bin/true 9999")
+    }
+
+    @Test("the same problems in the same order, across the chunks, and the same cut at the limit")
+    func sameProblems() throws {
+        let count = 10_000
+        // Problems in every chunk, a duplicate at the start of the second and near the end.
+        let broken: Set<Int> = [1, 2_500, 4_999, 5_000, 7_777, 9_998]
+        let repeated: Set<Int> = [5_001, 9_999]
+        let folder = try ConfigurationFolder(jobs: table(count: count, broken: broken, repeated: repeated))
+        guard case .failure(let serial) = load(folder, parallel: false),
+            case .failure(let parallel) = load(folder, parallel: true)
+        else {
+            Issue.record("the table must be rejected")
+            return
+        }
+        #expect(parallel.lines == serial.lines)
+        #expect(serial.problems.count == broken.count + repeated.count)
+        // Past the limit of kept problems: the same first ones kept, the same number omitted.
+        let many = try ConfigurationFolder(jobs: table(count: count, broken: Set(stride(from: 0, to: count, by: 50))))
+        guard case .failure(let serialMany) = load(many, parallel: false),
+            case .failure(let parallelMany) = load(many, parallel: true)
+        else {
+            Issue.record("the table must be rejected")
+            return
+        }
+        #expect(parallelMany.lines == serialMany.lines)
+        #expect(parallelMany.omitted == serialMany.omitted && serialMany.omitted > 0)
+    }
+}

@@ -56,6 +56,20 @@ struct PlannedInstants: Sendable {
         return due
     }
 
+    /// The earliest planned instant of a job `isIncluded` takes, found among the `probes` earliest
+    /// entries (a node owning a share of the jobs finds one of its own among the first few), then,
+    /// failing that, by a scan of every plan. Works on a copy: call it on a snapshot, off the loop.
+    func earliest(probes: Int = 64, where isIncluded: (String) -> Bool) -> (job: String, instant: Int64)? {
+        var copy = heap
+        for _ in 0..<probes {
+            guard let top = copy.popMin() else { return nil }
+            if byJob[top.job] == top.instant, isIncluded(top.job) { return (top.job, top.instant) }
+        }
+        var best: (job: String, instant: Int64)?
+        for (job, instant) in byJob where isIncluded(job) && instant < (best?.instant ?? .max) { best = (job, instant) }
+        return best
+    }
+
     private mutating func compact() {
         heap = Heap(byJob.map { Entry(instant: $0.value, job: $0.key) })
     }

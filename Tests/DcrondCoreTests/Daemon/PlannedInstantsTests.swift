@@ -32,4 +32,21 @@ struct PlannedInstantsTests {
         #expect(plans.takeDue(upTo: 49_049).count == 50)
         #expect(plans.earliest() == 49_050)
     }
+
+    @Test(
+        "the earliest plan of the jobs a predicate takes: among the first entries, else by a scan; stale entries never count"
+    )
+    func earliestWhere() {
+        var plan = PlannedInstants()
+        for index in 0..<1000 { plan["job-\(index)"] = 10_000 + Int64(index) }
+        plan["job-0"] = 50_000  // its old entry (10,000) is stale now
+        #expect(plan.earliest(where: { _ in true })! == ("job-1", 10_001))
+        #expect(plan.earliest(where: { $0 == "job-0" })! == ("job-0", 50_000), "the stale entry is not taken")
+        // Owned: only every 100th job. Found past the probes, by the scan.
+        #expect(plan.earliest(probes: 8, where: { $0.hasSuffix("00") && $0 != "job-0" })! == ("job-100", 10_100))
+        #expect(plan.earliest(where: { $0 == "none" }) == nil)
+        #expect(PlannedInstants().earliest(where: { _ in true }) == nil)
+        // The plan itself is unchanged by the look-up.
+        #expect(plan.takeDue(upTo: 10_002) == ["job-1", "job-2"])
+    }
 }

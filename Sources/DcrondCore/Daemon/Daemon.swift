@@ -533,6 +533,8 @@ package actor Daemon {
         // Dispatched ahead of its instant (``startLead``).
         let instantNanoseconds = instant * 1_000_000_000
         let ahead = trigger == .schedule && realtimeNanoseconds() < instantNanoseconds
+        let cancellation = StartCancellation()
+        if ahead { aheadRuns[token] = (instant, job.name, cancellation) }
         runs[token] = Task {
             if ahead, job.overlap != .allow { await Self.sleep(untilRealtime: instantNanoseconds) }
             let admission = RunAdmission(
@@ -561,10 +563,12 @@ package actor Daemon {
                 runID: runID,
                 trigger: trigger,
                 admission: admission,
-                startAt: ahead && job.overlap == .allow ? instantNanoseconds : nil
+                startAt: ahead && job.overlap == .allow ? instantNanoseconds : nil,
+                cancellation: cancellation
             )
             // Won, but the node began to stop while the start waited for its instant.
             if record.outcome == .notClaimed { await self.release(request) }
+            self.aheadRuns[token] = nil
             self.wonClaims[request] = nil
             decided.fulfill(())
             if let value = lease.end() { try? await leases?.release(job.name, value: value, runID: runID) }
@@ -585,6 +589,10 @@ package actor Daemon {
     }
 
     private var isStopping: Bool { stopping }
+
+    /// Runs dispatched ahead of their instant (``startLead``) that have not returned, by token:
+    /// the node leaves the pool only once those that will not start have given their claims back.
+    private var aheadRuns: [UInt64: (instant: Int64, job: String, cancellation: StartCancellation)] = [:]
 
     private static func sleep(untilRealtime unixNanoseconds: Int64) async {
         while case let left = unixNanoseconds - realtimeNanoseconds(), left > 0 {
@@ -1352,6 +1360,11 @@ package actor Daemon {
         }
         dispatchedDuringReload = []
         next = plan.next
+        // A run dispatched ahead of its instant for a job this table disables or removes does not
+        // start: its claim goes back, as if the reload had come before the dispatch.
+        for run in aheadRuns.values where table.job(named: run.job)?.enabled != true {
+            run.cancellation.cancel()
+        }
         if clockChangedDuringReload {
             dispatchedThrough = nowSeconds()
             planAll(after: dispatchedThrough)
@@ -1559,6 +1572,9 @@ package actor Daemon {
     /// Asks for ``shutdown()`` from any context (the service group's graceful shutdown): the loop
     /// begins it at once, woken if it sleeps, and ``run()`` returns.
     package nonisolated func requestShutdown() {
+        // First: a run waiting on a spawner thread for an instant within the lead must not start
+        // while the loop is still on its way to the shutdown.
+        runner.cancelWaitingStarts()
         events.requestStop()
         timer.interrupt()
     }
@@ -1584,6 +1600,15 @@ package actor Daemon {
                 "runningRuns": "\(runs.count)", "queuedInstants": "\(queued)", "grace": "\(formatDuration(grace))",
             ]
         )
+        // The starts waiting for their instant are cancelled: their claims go back before this
+        // node leaves, since a node that gains their jobs reads the claims once it sees it gone.
+        // One that started (a stop just after its instant) has, a second after it.
+        let settleBy = ContinuousClock.now + .seconds(2)
+        while ContinuousClock.now < settleBy,
+            aheadRuns.values.contains(where: { ($0.instant + 1) * 1_000_000_000 > realtimeNanoseconds() })
+        {
+            try? await Task.sleep(for: .milliseconds(5))
+        }
         await pool?.leave()
         let deadline = ContinuousClock.now + grace
         while !runs.isEmpty, ContinuousClock.now < deadline {

@@ -154,8 +154,8 @@ package actor JobRunner {
     /// (claims and leases) is asked right before the start; a run it refuses returns
     /// ``RunOutcome/notClaimed`` or a skip. `startAt` (Unix nanoseconds) is the wall-clock instant
     /// of a run called ahead of it: everything is done before it, and the spawner thread starts the
-    /// child at it; a run whose start the shutdown cancelled meanwhile returns `notClaimed` (its
-    /// claim is the caller's to give back).
+    /// child at it; a run whose start the shutdown or `cancellation` cancelled meanwhile returns
+    /// `notClaimed` (its claim is the caller's to give back).
     package func run(
         _ job: JobDefinition,
         scheduledAt: Int64,
@@ -163,7 +163,8 @@ package actor JobRunner {
         trigger: RunTrigger = .schedule,
         forceShell: Bool = false,
         admission: RunAdmission? = nil,
-        startAt: Int64? = nil
+        startAt: Int64? = nil,
+        cancellation: StartCancellation? = nil
     ) async -> RunRecord {
         var baseMetadata: Logger.Metadata = ["job": "\(job.name)", "run": "\(runID)", "scheduledAt": "\(scheduledAt)"]
         if trigger != .schedule { baseMetadata["trigger"] = "\(trigger.rawValue)" }
@@ -294,7 +295,10 @@ package actor JobRunner {
             request.environment = request.environment.map {
                 $0.hasPrefix("DCRON_ATTEMPT=") ? "DCRON_ATTEMPT=\(attempt)" : $0
             }
-            if attempt == 1 { request.notBefore = startAt }
+            if attempt == 1 {
+                request.notBefore = startAt
+                request.cancellation = cancellation
+            }
             guard
                 let record = await runAttempt(
                     request,
@@ -365,7 +369,7 @@ package actor JobRunner {
             }
         } catch {
             if error.errno == .canceled, request.notBefore != nil {
-                logger.info("run not started: the node stops before its instant", metadata: metadata)
+                logger.info("run not started: cancelled before its instant", metadata: metadata)
                 return nil
             }
             logger.error("run failed to start: \(error)", metadata: metadata.event(.runNotStarted))
@@ -490,6 +494,12 @@ package actor JobRunner {
     /// From now on no run makes another attempt (retries); runs in progress go on.
     func beginShutdown() {
         shuttingDown = true
+        supervisor.cancelWaitingStarts()
+    }
+
+    /// Starts waiting for their instant give up, from any thread at once (a SIGTERM does not wait
+    /// for the loop to begin the shutdown): see ``ProcessSupervisor/cancelWaitingStarts()``.
+    nonisolated func cancelWaitingStarts() {
         supervisor.cancelWaitingStarts()
     }
 

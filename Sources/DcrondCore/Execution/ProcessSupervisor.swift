@@ -28,6 +28,8 @@ struct LaunchRequest: Sendable {
     /// nil: at once. One more than ``ProcessSupervisor/longestWait`` away is started at once: the
     /// clock was set back after the start was prepared, and the thread must not wait for hours.
     var notBefore: Int64?
+    /// Gives up this start if it is still waiting for `notBefore` (a reload disabled the job).
+    var cancellation: StartCancellation?
 
     init(
         executable: String,
@@ -48,6 +50,16 @@ struct LaunchRequest: Sendable {
         self.killGrace = killGrace
         self.umask = umask
     }
+}
+
+/// Cancels one start that waits for its instant (``LaunchRequest/notBefore``): it then fails with
+/// `ECANCELED` within 10 ms, or at once if it has not begun to wait. No effect once it started.
+package final class StartCancellation: Sendable {
+    private let flag = Atomic<Bool>(false)
+
+    func cancel() { flag.store(true, ordering: .releasing) }
+
+    var isCancelled: Bool { flag.load(ordering: .acquiring) }
 }
 
 struct ProcessIdentity: Sendable, Hashable {
@@ -400,7 +412,10 @@ private actor Spawner {
                                 guard
                                     Self.wait(
                                         until: notBefore,
-                                        unless: { traffic.cancelled.load(ordering: .acquiring) }
+                                        unless: {
+                                            traffic.cancelled.load(ordering: .acquiring)
+                                                || request.cancellation?.isCancelled == true
+                                        }
                                     )
                                 else {
                                     cancelled = true

@@ -385,40 +385,42 @@ struct ParallelLoadTests {
         }
     }
 
+    /// The errors of a table read one by one and in parallel; it must be rejected both ways.
+    func rejected(
+        _ folder: borrowing ConfigurationFolder
+    ) throws -> (serial: ConfigurationErrors, parallel: ConfigurationErrors) {
+        guard case .failure(let serial) = load(folder, parallel: false),
+            case .failure(let parallel) = load(folder, parallel: true)
+        else { throw FileReadError(path: folder.configPath, reason: "the table must be rejected") }
+        return (serial, parallel)
+    }
+
     @Test("the same table, fingerprint and order as read one by one")
     func sameTable() throws {
         #expect(ParallelChunks.ranges(of: 10_000).count == min(4, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))))
-        let folder = try ConfigurationFolder(jobs: table(count: 10_000))
+        #expect(ParallelChunks.ranges(of: 4_400).count == min(2, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))))
+        #expect(ParallelChunks.ranges(of: 1_999).count == 1)
+        let folder = try ConfigurationFolder(jobs: table(count: 4_400))
         let serial = try load(folder, parallel: false).get()
         let parallel = try load(folder, parallel: true).get()
         #expect(parallel.table.jobs == serial.table.jobs)
         #expect(parallel.table.fingerprint == serial.table.fingerprint)
-        #expect(parallel.table.job(named: "job-9999")?.command == "/bin/true 9999")
+        #expect(parallel.table.job(named: "job-4399")?.command == "/bin/true 4399")
     }
 
     @Test("the same problems in the same order, across the chunks, and the same cut at the limit")
     func sameProblems() throws {
-        let count = 10_000
-        // Problems in every chunk, a duplicate at the start of the second and near the end.
-        let broken: Set<Int> = [1, 2_500, 4_999, 5_000, 7_777, 9_998]
-        let repeated: Set<Int> = [5_001, 9_999]
+        let count = 4_400
+        // Problems in both chunks (the second begins at 2,200), a duplicate at its start and end.
+        let broken: Set<Int> = [1, 1_500, 2_199, 2_200, 3_333, 4_398]
+        let repeated: Set<Int> = [2_201, 4_399]
         let folder = try ConfigurationFolder(jobs: table(count: count, broken: broken, repeated: repeated))
-        guard case .failure(let serial) = load(folder, parallel: false),
-            case .failure(let parallel) = load(folder, parallel: true)
-        else {
-            Issue.record("the table must be rejected")
-            return
-        }
+        let (serial, parallel) = try rejected(folder)
         #expect(parallel.lines == serial.lines)
         #expect(serial.problems.count == broken.count + repeated.count)
         // Past the limit of kept problems: the same first ones kept, the same number omitted.
-        let many = try ConfigurationFolder(jobs: table(count: count, broken: Set(stride(from: 0, to: count, by: 50))))
-        guard case .failure(let serialMany) = load(many, parallel: false),
-            case .failure(let parallelMany) = load(many, parallel: true)
-        else {
-            Issue.record("the table must be rejected")
-            return
-        }
+        let many = try ConfigurationFolder(jobs: table(count: count, broken: Set(stride(from: 0, to: count, by: 20))))
+        let (serialMany, parallelMany) = try rejected(many)
         #expect(parallelMany.lines == serialMany.lines)
         #expect(parallelMany.omitted == serialMany.omitted && serialMany.omitted > 0)
     }

@@ -170,6 +170,11 @@ struct FaultEndToEndTests {
         try await Task.sleep(for: .seconds(3))
         let replayed = cluster.runs().filter { $0.instant >= disabledFrom && $0.instant < disabledTo }
         #expect(replayed.isEmpty, "instants of the disabled gap ran: \(replayed.map(\.instant))")
+        if !replayed.isEmpty, getenv("E2E_DEBUG") != nil {
+            print("FROM", disabledFrom, "TO", disabledTo)
+            print("LOGA", cluster.log("a"))
+            print("LOGB", cluster.log("b"))
+        }
         #expect(cluster.runs().contains { $0.instant > disabledTo }, "the job runs again after it was re-enabled")
         await cluster.cleanUp()
     }

@@ -16,6 +16,7 @@
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef CLONE_PIDFD
@@ -44,6 +45,8 @@ typedef struct {
     volatile int step;
 } child_context;
 
+void dcrond_flag_set(int *flag) { __atomic_store_n(flag, 1, __ATOMIC_RELEASE); }
+
 unsigned long long dcrond_signals_not_default(void) {
     struct {
         void *handler;
@@ -60,6 +63,15 @@ unsigned long long dcrond_signals_not_default(void) {
         }
     }
     return signals;
+}
+
+/// The timer slack the process started with (systemd's TimerSlackNSec=, or the kernel's 50 µs),
+/// read before any thread changes its own: what a job gets.
+static unsigned long initial_timer_slack = 50000;
+
+__attribute__((constructor)) static void read_initial_timer_slack(void) {
+    int slack = prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0);
+    if (slack > 0) initial_timer_slack = (unsigned long)slack;
 }
 
 static int child_main(void *argument) {
@@ -120,6 +132,28 @@ static int child_main(void *argument) {
         long limit = sysconf(_SC_OPEN_MAX);
         for (long fd = 3; fd < limit; fd++) (void)close((int)fd);
     }
+
+    if (request->not_before != 0) {
+        // Everything but the exec is done: wait here for the instant, in slices, for the flag.
+        step = DCROND_SPAWN_STEP_WAIT;
+        for (;;) {
+            if ((request->cancelled != NULL && __atomic_load_n(request->cancelled, __ATOMIC_ACQUIRE) != 0) ||
+                (request->cancelled_too != NULL && __atomic_load_n(request->cancelled_too, __ATOMIC_ACQUIRE) != 0)) {
+                errno = ECANCELED;
+                goto fail;
+            }
+            struct timespec now;
+            clock_gettime(CLOCK_REALTIME, &now);
+            long long left = request->not_before - ((long long)now.tv_sec * 1000000000LL + now.tv_nsec);
+            if (left <= 0 || left > 1000000000LL) break;
+            long long wake = left > 10000000LL ? request->not_before - left + 10000000LL : request->not_before;
+            struct timespec at = {(time_t)(wake / 1000000000LL), (long)(wake % 1000000000LL)};
+            (void)clock_nanosleep(CLOCK_REALTIME, TIMER_ABSTIME, &at, NULL);
+        }
+    }
+
+    // The spawner thread sleeps with a timer slack of 1 µs; the job gets the daemon's own back.
+    (void)syscall(SYS_prctl, PR_SET_TIMERSLACK, initial_timer_slack, 0UL, 0UL, 0UL);
 
     step = DCROND_SPAWN_STEP_EXEC;
     execve(request->path, request->argv, request->envp);

@@ -50,7 +50,19 @@ typedef struct {
     /// Bit n-1 set: signal n has a disposition other than SIG_DFL in the daemon and is reset in the
     /// child (see dcrond_signals_not_default). All bits set: every signal is reset.
     unsigned long long reset_signals;
+    /// Non-zero: the child, set up, waits until the wall clock reads this (Unix nanoseconds) and
+    /// only then executes, so that at the instant only the exec is left; one more than 1 s away
+    /// (the clock was set back) is not waited for.
+    long long not_before;
+    /// Read by a waiting child: once non-zero, it gives up (step WAIT, ECANCELED) instead of
+    /// executing. Set with dcrond_flag_set.
+    const int *cancelled;
+    /// Another such flag, or NULL (one start's own, where `cancelled` is every start's).
+    const int *cancelled_too;
 } dcrond_spawn_request;
+
+/// Sets `*flag` to 1, atomically (release), for a child reading it (dcrond_spawn_request.cancelled).
+void dcrond_flag_set(int *flag);
 
 /// The signals (bit n-1 for signal n) whose disposition in this process is not SIG_DFL: handled
 /// or ignored. Only those need a reset in a child, which then makes a dozen system calls instead
@@ -71,11 +83,13 @@ enum dcrond_spawn_step {
     DCROND_SPAWN_STEP_CHDIR,
     DCROND_SPAWN_STEP_CLOSE,
     DCROND_SPAWN_STEP_EXEC,
+    DCROND_SPAWN_STEP_WAIT,
 };
 
 /// Starts a child in a new session (so its process group id is its pid), with every signal at
 /// its default disposition and an empty signal mask, stdio from the request, no other descriptor
-/// open, and the requested identity and working directory; then executes `path`.
+/// open, the default timer slack, and the requested identity and working directory; then, once
+/// `not_before` has come, executes `path`.
 ///
 /// Returns 0 with the child's pid and a pidfd for it (close-on-exec), or an errno value with the
 /// step that failed. A failure after the clone is reported only once the child has exited, and

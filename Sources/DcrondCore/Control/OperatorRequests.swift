@@ -115,12 +115,15 @@ package enum OperatorRequests {
         """
     )
 
-    /// KEYS: paused. ARGV: job, who. Returns 1 if newly paused.
+    /// KEYS: paused, control. ARGV: job, who. Returns 1 if newly paused. Published as `pause <job>`:
+    /// a node holding a run of the job claimed ahead of its instant cancels it.
     static let pauseScript = RedisScript(
         """
         local t = redis.call('TIME')
         local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-        return redis.call('HSETNX', KEYS[1], ARGV[1], now .. ' ' .. ARGV[2])
+        local new = redis.call('HSETNX', KEYS[1], ARGV[1], now .. ' ' .. ARGV[2])
+        redis.call('PUBLISH', KEYS[2], 'pause ' .. ARGV[1])
+        return new
         """
     )
 
@@ -211,7 +214,10 @@ package enum OperatorRequests {
     }
 
     package static func pause(_ redis: RedisClient, keys: ClusterKeys, job: String, who: String) async throws -> Bool {
-        try await send(redis, .evaluate(pauseScript, keys: [keys.paused], arguments: [job, who])).integer == 1
+        try await send(
+            redis,
+            .evaluate(pauseScript, keys: [keys.paused, keys.controlChannel], arguments: [job, who])
+        ).integer == 1
     }
 
     package static func unpause(_ redis: RedisClient, keys: ClusterKeys, job: String, who: String) async throws -> Bool

@@ -567,7 +567,11 @@ package actor Daemon {
                 cancellation: cancellation
             )
             // Won, but the node began to stop while the start waited for its instant.
-            if record.outcome == .notClaimed { await self.release(request) }
+            if record.outcome == .notClaimed {
+                let reason =
+                    await self.isStopping ? "the node stops" : "the job was paused or disabled before its instant"
+                await self.release(request, reason: reason)
+            }
             self.aheadRuns[token] = nil
             self.wonClaims[request] = nil
             decided.fulfill(())
@@ -745,9 +749,9 @@ package actor Daemon {
         }
     }
 
-    private func release(_ request: ClaimRequest) async {
+    private func release(_ request: ClaimRequest, reason: String = "the node stops") async {
         guard let previous = wonClaims.removeValue(forKey: request) else { return }
-        await giveBack(request, previous: previous, reason: "the node stops")
+        await giveBack(request, previous: previous, reason: reason)
     }
 
     // MARK: - Overlap leases
@@ -1044,6 +1048,17 @@ package actor Daemon {
                 lastTriggerPoll = .now - .seconds(3600)
             } else if let kill = OperatorRequests.Kill(message: message) {
                 Task { await self.handleKill(kill) }
+            } else if message.hasPrefix("pause ") {
+                // Claimed ahead of its instant before the pause: not started, and the claim goes
+                // back, so the instant is recorded as paused (by the missed-run check) as before.
+                let job = String(message.dropFirst("pause ".count))
+                for run in aheadRuns.values where run.job == job {
+                    run.cancellation.cancel()
+                    logger.info(
+                        "paused before its instant: not starting the run claimed ahead of it",
+                        metadata: ["job": "\(job)", "scheduledAt": "\(run.instant)"]
+                    )
+                }
             }
         }
     }

@@ -54,10 +54,23 @@ struct LaunchRequest: Sendable {
 
 /// Cancels one start that waits for its instant (``LaunchRequest/notBefore``): it then fails with
 /// `ECANCELED` within 10 ms, or at once if it has not begun to wait. No effect once it started.
-package final class StartCancellation: Sendable {
+package final class StartCancellation: @unchecked Sendable {
+    // @unchecked Sendable: `childFlag` is written once, by dcrond_flag_set (atomic), and read by a
+    // child with an atomic load; `flag` is an atomic.
     private let flag = Atomic<Bool>(false)
+    /// The same, for a child waiting for the instant itself (it shares the daemon's memory).
+    let childFlag: UnsafeMutablePointer<Int32> = {
+        let flag = UnsafeMutablePointer<Int32>.allocate(capacity: 1)
+        flag.initialize(to: 0)
+        return flag
+    }()
 
-    func cancel() { flag.store(true, ordering: .releasing) }
+    deinit { childFlag.deallocate() }
+
+    func cancel() {
+        flag.store(true, ordering: .releasing)
+        dcrond_flag_set(childFlag)
+    }
 
     var isCancelled: Bool { flag.load(ordering: .acquiring) }
 }
@@ -236,7 +249,7 @@ package final class ProcessSupervisor: Sendable {
     /// starting (within 10 ms), and so does every later one with a `notBefore` in the future:
     /// the daemon stops, and a run it has not started yet must not start.
     package func cancelWaitingStarts() {
-        traffic.cancelled.store(true, ordering: .releasing)
+        traffic.cancel()
     }
 
     /// Starts a child. Its stdout and stderr are delivered to `onOutput`, one line at a time, on
@@ -405,13 +418,18 @@ private actor Spawner {
                                 umask: request.umask,
                                 descriptor_soft_limit: DescriptorLimit.forChildren.soft,
                                 descriptor_hard_limit: DescriptorLimit.forChildren.hard,
-                                reset_signals: resetSignals
+                                reset_signals: resetSignals,
+                                not_before: request.notBefore ?? 0,
+                                cancelled: traffic.childFlag,
+                                cancelled_too: request.cancellation?.childFlag
                             )
-                            // Everything is ready: at the instant, only the spawn is left to do.
+                            // Everything is ready. The thread waits until just before the
+                            // instant; the child, cloned and set up, waits for the rest, so that
+                            // at the instant only its exec is left.
                             if let notBefore = request.notBefore {
                                 guard
                                     Self.wait(
-                                        until: notBefore,
+                                        until: notBefore - Self.childWaits,
                                         unless: {
                                             traffic.cancelled.load(ordering: .acquiring)
                                                 || request.cancellation?.isCancelled == true
@@ -421,10 +439,13 @@ private actor Spawner {
                                     cancelled = true
                                     return ECANCELED
                                 }
-                                startedAt = ContinuousClock.now
                             }
+                            let status = dcrond_spawn(&spawnRequest, &pid, &pidfd, &step)
+                            // The child executes (CLONE_VFORK): the run's start.
+                            startedAt = ContinuousClock.now
                             startedAtNanoseconds = realtimeNanoseconds()
-                            return dcrond_spawn(&spawnRequest, &pid, &pidfd, &step)
+                            if status == ECANCELED, step == Int32(DCROND_SPAWN_STEP_WAIT.rawValue) { cancelled = true }
+                            return status
                         }
                     }
                 }
@@ -455,11 +476,26 @@ private actor Spawner {
 /// watcher leaves exits and output for after them: with two cores and the children's execs to
 /// run, every reap, read and record done meanwhile delays the next start, and none of them is
 /// urgent for a few hundred milliseconds (a pipe holds 64 KiB; a writer blocks, it loses nothing).
-private final class StartTraffic: Sendable {
+private final class StartTraffic: @unchecked Sendable {
+    // @unchecked Sendable: `childFlag` is written once, by dcrond_flag_set (atomic), and read by
+    // children with an atomic load; the rest are atomics.
     let queued = Atomic<Int>(0)
     let lastEnded = Atomic<Int64>(0)
-    /// Set by ``ProcessSupervisor/cancelWaitingStarts()``.
+    /// Set by ``cancel()``: for the spawner threads' wait, and, in memory that a child set up
+    /// ahead of its instant reads while it waits (CLONE_VM), for the child's.
     let cancelled = Atomic<Bool>(false)
+    let childFlag: UnsafeMutablePointer<Int32> = {
+        let flag = UnsafeMutablePointer<Int32>.allocate(capacity: 1)
+        flag.initialize(to: 0)
+        return flag
+    }()
+
+    deinit { childFlag.deallocate() }
+
+    func cancel() {
+        cancelled.store(true, ordering: .releasing)
+        dcrond_flag_set(childFlag)
+    }
 
     /// A gap longer than this between spawns ends a burst (one spawn takes 0.1–0.5 ms here).
     static let burstGap: Int64 = 2_000_000
@@ -482,6 +518,10 @@ private func monotonicNanoseconds() -> Int64 {
 }
 
 extension Spawner {
+    /// The last part of a wait for `notBefore`, left to the child (nanoseconds): more than a clone
+    /// and a child's set-up take, little enough that a child exists only briefly before its exec.
+    static let childWaits: Int64 = 2_000_000
+
     /// Sleeps on this thread until the wall clock reads `unixNanoseconds` (an absolute sleep
     /// follows a clock that is set), in slices of at most 10 ms so that `cancelled` is seen; false
     /// if it was. The timer slack is 1 µs, as for the scheduler's own timer.
@@ -509,6 +549,7 @@ private func spawnStepDescription(_ step: Int32, _ request: LaunchRequest) -> St
     case DCROND_SPAWN_STEP_SETUID.rawValue: "setuid \(request.identity?.uid ?? 0)"
     case DCROND_SPAWN_STEP_CHDIR.rawValue: "chdir \(request.workingDirectory ?? "")"
     case DCROND_SPAWN_STEP_CLOSE.rawValue: "closing descriptors"
+    case DCROND_SPAWN_STEP_WAIT.rawValue: "waiting for the instant"
     default: "exec \(request.executable)"
     }
 }

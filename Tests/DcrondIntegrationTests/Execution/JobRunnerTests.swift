@@ -122,7 +122,8 @@ struct JobRunnerTests {
             let attempt = try #require(record.attempts.first)
             #expect(attempt.timedOut, "\(name)")
             #expect(attempt.termination == .signaled(name == "polite" ? SIGTERM : SIGKILL), "\(name)")
-            #expect(ContinuousClock.now - started < .seconds(5))
+            // A bound, not a benchmark: beside the other suites in CI a run's end took 5.5 s to reach it.
+            #expect(ContinuousClock.now - started < .seconds(10))
             let pgid = try #require(attempt.pid)
             // The group's other members die with the same signal; give the kernel a moment.
             var survivors = liveProcesses(inGroup: pgid)
@@ -297,7 +298,10 @@ struct JobRunnerTests {
             acquire: { .start }
         )
         let record = await runner.run(
-            try testJob("ahead", "date +%s%N > \(directory)/started"),
+            try testJob(
+                "ahead",
+                "date +%s%N > \(directory)/started; cat /proc/self/timerslack_ns > \(directory)/slack"
+            ),
             scheduledAt: startAt / 1_000_000_000,
             admission: admission,
             startAt: startAt
@@ -311,6 +315,9 @@ struct JobRunnerTests {
             "the child started at its instant, not before: \(childStarted ?? 0) < \(startAt)"
         )
         #expect((record.attempts.first?.startedAt ?? 0) >= startAt / 1_000_000, "the recorded start is the spawn's")
+        // The spawner thread waited with a timer slack of 1 µs: not the job, which has the default.
+        let slack = String(decoding: try FileSystem.readFile(directory + "/slack"), as: UTF8.self)
+        #expect(slack.split(separator: "\n").first == "50000")
 
         // An instant further away than any dispatch is ahead: the clock was set back since; at once.
         let farAway = realtimeNanoseconds() + 3_600_000_000_000

@@ -541,16 +541,21 @@ package final class ChaosRun: @unchecked Sendable {
         result.duplicateIDRan = starts.filter { duplicateProcesses.contains($0.pid) }.count
         result.slowStops = slowStops
 
-        // The documented window: an instant claimed by a node SIGKILLed before its exec.
+        // The documented window: an instant claimed by a node SIGKILLed before its exec, which
+        // includes the next one when the kill came within the lead of it (claimed ahead).
         var window: Set<String> = []
+        let lead = Int64(
+            Daemon.startLead.components.seconds * 1000 + Daemon.startLead.components.attoseconds / 1_000_000_000_000_000
+        )
         for kill in kills {
             let second = kill.atMs / 1000
+            let claimedAhead = (kill.atMs + lead) / 1000
             let victimJobs = Set(
                 allowJobs.filter { job in
                     starts.filter { $0.job == job && $0.ms < kill.atMs }.max { $0.ms < $1.ms }?.node == kill.node
                 }
             )
-            for job in victimJobs { for instant in (second - 1)...second { window.insert("\(job)@\(instant)") } }
+            for job in victimJobs { for instant in (second - 1)...claimedAhead { window.insert("\(job)@\(instant)") } }
         }
         for job in allowJobs {
             for instant in from...to {

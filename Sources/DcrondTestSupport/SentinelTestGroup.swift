@@ -168,24 +168,37 @@ package final class SentinelTestGroup: @unchecked Sendable {
     ///
     /// Two cores running the daemons and a full resync of each replica can take a while: the wait
     /// is long, and a group that does not settle says what each part saw.
-    package func waitUntilSettled(masterPort port: Int, replicas: Int, seconds: Double = 60) async throws {
-        guard let master = server(port: port) else { throw HarnessError("no server on port \(port)") }
+    @discardableResult
+    package func waitUntilSettled(masterPort port: Int, replicas: Int, seconds: Double = 60) async throws -> Int {
+        // The master the sentinels agree on: under load they may fail over once more on their own
+        // (the new master missed their pings), and then the old port is a replica.
+        var current = port
         let settled = try await waitFor(seconds: seconds) {
-            guard master.onlineReplicas(password: self.password) >= replicas else { return false }
+            let named = self.sentinelPorts.map { sentinel in
+                (shellOutputBlocking("\(self.sentinelCLI(sentinel)) SENTINEL get-master-addr-by-name \(self.name)")
+                    ?? "")
+                    .split(separator: "\n").last.flatMap { number(String($0)) }
+            }
+            guard let first = named.first ?? nil, named.allSatisfy({ $0 == first }) else { return false }
+            current = first
+            guard let master = self.server(port: first), master.onlineReplicas(password: self.password) >= replicas
+            else { return false }
             return self.sentinelPorts.allSatisfy { sentinel in
                 self.replicaFlags(seenBy: sentinel).filter { $0 == "slave" }.count >= replicas
             }
         }
         guard settled else {
             let login = password.map { " --no-auth-warning -a '\($0)'" } ?? ""
-            let info = shellOutputBlocking("redis-cli -s '\(master.socketPath)'\(login) INFO replication") ?? ""
+            let socket = server(port: current)?.socketPath ?? ""
+            let info = shellOutputBlocking("redis-cli -s '\(socket)'\(login) INFO replication") ?? ""
             let seen = sentinelPorts.map { "sentinel \($0): \(replicaFlags(seenBy: $0))" }
             throw HarnessError(
-                "the group around port \(port) did not settle with \(replicas) healthy replicas within \(seconds) s; "
-                    + "master: \(info.split(whereSeparator: \.isNewline).filter { $0.hasPrefix("slave") }); "
+                "the group around port \(current) (expected \(port)) did not settle with \(replicas) healthy replicas within \(seconds) s; "
+                    + "master: \(info.split(whereSeparator: \.isNewline).filter { $0.hasPrefix("slave") || $0.hasPrefix("role") }); "
                     + seen.joined(separator: "; ")
             )
         }
+        return current
     }
 
     /// The `flags` of every replica that `sentinel` knows of the master.

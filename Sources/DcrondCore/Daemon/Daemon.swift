@@ -120,7 +120,7 @@ package actor Daemon {
     /// milliseconds. `forbid` and `replace` jobs decide at the instant (their overlap is a matter
     /// of whether the previous run is still going then): they are dispatched ahead too, and wait
     /// in their lane until it comes.
-    package static let startLead: Duration = .milliseconds(200)
+    package static let startLead: Duration = .milliseconds(50)
     private static let startLeadNanoseconds = startLead.wholeMilliseconds * 1_000_000
 
     /// The instants of one job waiting to be claimed, in order.

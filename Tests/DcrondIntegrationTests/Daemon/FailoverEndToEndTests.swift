@@ -66,9 +66,9 @@ struct FailoverEndToEndTests {
         var port = group.master.port
         var failovers: [Int64] = []
         for _ in 0..<3 {
-            let victim = try #require(group.server(port: port))
             // Kill only a settled group: the sentinels must know a healthy replica to promote.
-            try await group.waitUntilSettled(masterPort: port, replicas: 2)
+            port = try await group.waitUntilSettled(masterPort: port, replicas: 2)
+            let victim = try #require(group.server(port: port))
             let killedMs = realtimeNanoseconds() / 1_000_000
             victim.kill()
             port = try await group.waitForFailover(from: port)

@@ -249,7 +249,7 @@ package final class ProcessSupervisor: Sendable {
     /// starting (within 10 ms), and so does every later one with a `notBefore` in the future:
     /// the daemon stops, and a run it has not started yet must not start.
     package func cancelWaitingStarts() {
-        traffic.cancel()
+        traffic.cancellation.cancel()
     }
 
     /// Starts a child. Its stdout and stderr are delivered to `onOutput`, one line at a time, on
@@ -420,7 +420,7 @@ private actor Spawner {
                                 descriptor_hard_limit: DescriptorLimit.forChildren.hard,
                                 reset_signals: resetSignals,
                                 not_before: request.notBefore ?? 0,
-                                cancelled: traffic.childFlag,
+                                cancelled: traffic.cancellation.childFlag,
                                 cancelled_too: request.cancellation?.childFlag
                             )
                             // Everything is ready. The thread waits until just before the
@@ -431,7 +431,7 @@ private actor Spawner {
                                     Self.wait(
                                         until: notBefore - Self.childWaits,
                                         unless: {
-                                            traffic.cancelled.load(ordering: .acquiring)
+                                            traffic.cancellation.isCancelled
                                                 || request.cancellation?.isCancelled == true
                                         }
                                     )
@@ -456,7 +456,7 @@ private actor Spawner {
         guard status == 0 else {
             close(outPipe[0])
             close(errPipe[0])
-            if cancelled { throw SpawnError(step: "spawn: not started, the daemon stops", code: ECANCELED) }
+            if cancelled { throw SpawnError(step: "spawn: cancelled before its instant", code: ECANCELED) }
             throw SpawnError(step: spawnStepDescription(step, request), code: status)
         }
         for fd in [outPipe[0], errPipe[0]] { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
@@ -476,26 +476,11 @@ private actor Spawner {
 /// watcher leaves exits and output for after them: with two cores and the children's execs to
 /// run, every reap, read and record done meanwhile delays the next start, and none of them is
 /// urgent for a few hundred milliseconds (a pipe holds 64 KiB; a writer blocks, it loses nothing).
-private final class StartTraffic: @unchecked Sendable {
-    // @unchecked Sendable: `childFlag` is written once, by dcrond_flag_set (atomic), and read by
-    // children with an atomic load; the rest are atomics.
+private final class StartTraffic: Sendable {
     let queued = Atomic<Int>(0)
     let lastEnded = Atomic<Int64>(0)
-    /// Set by ``cancel()``: for the spawner threads' wait, and, in memory that a child set up
-    /// ahead of its instant reads while it waits (CLONE_VM), for the child's.
-    let cancelled = Atomic<Bool>(false)
-    let childFlag: UnsafeMutablePointer<Int32> = {
-        let flag = UnsafeMutablePointer<Int32>.allocate(capacity: 1)
-        flag.initialize(to: 0)
-        return flag
-    }()
-
-    deinit { childFlag.deallocate() }
-
-    func cancel() {
-        cancelled.store(true, ordering: .releasing)
-        dcrond_flag_set(childFlag)
-    }
+    /// Every waiting start's: ``ProcessSupervisor/cancelWaitingStarts()``.
+    let cancellation = StartCancellation()
 
     /// A gap longer than this between spawns ends a burst (one spawn takes 0.1–0.5 ms here).
     static let burstGap: Int64 = 2_000_000

@@ -479,7 +479,8 @@ struct ExplainCommand: AsyncParsableCommand {
             For the instant (default: the latest due one): the node that owns the job and why, whether the instant \
             was claimed and by whom, whether it started, and if not, the rule that stopped it (disabled, paused, \
             overlap, catchUp, startingDeadline, dst, concurrency, claimFailed, unknownHistory, refused, stopping, \
-            noActiveNode, draining, fenced, ownerDidNotClaim). Then the next instants, with their DST adjustments.
+            noActiveNode, draining, fenced, ownerDidNotClaim, \
+            claimerStopped). Then the next instants, with their DST adjustments.
             """
     )
 

@@ -119,13 +119,15 @@ package struct NodeDescription: Sendable, Hashable {
     /// Unix milliseconds.
     package var startedAt = realtimeNanoseconds() / 1_000_000
     /// Tells this process apart from another one started with the same node id.
-    var instance = String(UInt64.random(in: 0...UInt64.max), radix: 16)
+    var instance = NodeDescription.newInstance()
     package var fingerprint: String
     package var timeZone: String
     package init(fingerprint: String, timeZone: String) {
         self.fingerprint = fingerprint
         self.timeZone = timeZone
     }
+
+    static func newInstance() -> String { String(UInt64.random(in: 0...UInt64.max), radix: 16) }
 }
 
 /// This node's membership in its cluster's pool in Redis.

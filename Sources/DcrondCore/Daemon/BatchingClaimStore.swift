@@ -40,6 +40,11 @@ final class BatchingClaimStore: ClaimStore {
         try await records.submit(runs)
     }
 
+    /// Batched already (``StartMarks``).
+    func markStarted(_ requests: [ClaimRequest]) async throws {
+        try await store.markStarted(requests)
+    }
+
     func release(_ request: ClaimRequest, previous: Int64?) async throws {
         try await store.release(request, previous: previous)
     }

@@ -41,6 +41,12 @@ package enum MissedCheck: Sendable, Hashable {
     case missed(lastClaimed: Int64?)
     /// Nobody claimed it while the job was paused: now recorded as skipped by this node.
     case paused(by: String)
+    /// Won by a process of node `claimer` that stopped (crashed, was killed) before starting its
+    /// run: now reported as missed by this node.
+    case notStarted(claimer: String)
+    /// Won by a process of node `claimer` that is alive and has not started the run yet (a burst,
+    /// a wait for replicas or for its overlap lease): to be checked again later.
+    case starting(claimer: String)
 }
 
 /// `claimReplicas` and `claimReplicaTimeout`: how many replicas must hold a claim (and an overlap
@@ -86,6 +92,10 @@ package protocol ClaimStore: Sendable {
     func release(_ request: ClaimRequest, previous: Int64?) async throws
     /// The last claimed instants of `jobs`, and the floor of the known history.
     func lastClaimed(_ jobs: [String]) async throws -> ClaimedInstants
+    /// Says that the runs of these won claims started (or failed to start, or were skipped, each
+    /// logged and recorded): their claims leave `starting`, where the missed-run check finds the
+    /// won claims of processes that stopped before starting them.
+    func markStarted(_ requests: [ClaimRequest]) async throws
     /// Keeps a finished (or skipped) run in the job's bounded history.
     func record(_ run: RunRecord) async throws
     /// The same for several runs, in one round trip where the store can: per run, nil when it
@@ -179,6 +189,9 @@ package actor RedisClaimStore: ClaimStore {
     /// Won claims that fewer replicas than asked acknowledged in time (each attempt counts).
     private(set) var unacknowledgedClaims = 0
     private let acknowledgement: ReplicaAcknowledgement?
+    /// Tells this process's claims apart from those of an earlier one with the same node id (the
+    /// node's `instance` in its info key).
+    let instance: String
     package static let historyLength = 100
 
     /// `heartbeat`, `nodeTimeout`: the pool's, which bound how long claims older than a repair wait
@@ -191,8 +204,10 @@ package actor RedisClaimStore: ClaimStore {
         nodeTimeout: Duration = .seconds(3),
         knownMembers: @escaping @Sendable () -> [String] = { [] },
         acknowledgement: ReplicaAcknowledgement? = nil,
+        instance: String = NodeDescription.newInstance(),
         logger: Logger = Logger(label: "dcrond.claims")
     ) {
+        self.instance = instance
         self.acknowledgement = acknowledgement.flatMap { $0.replicas > 0 ? $0 : nil }
         self.redis = redis
         self.keys = ClusterKeys(cluster: cluster)
@@ -222,8 +237,9 @@ package actor RedisClaimStore: ClaimStore {
         end
         """
 
-    /// KEYS: claims, claimedBy, won:<node>, history, claimGeneration, members, confirmed, awaiting, paused. ARGV: node,
-    /// generation seen, sequence seen, settle limit (ms), then job, instant, token per claim.
+    /// KEYS: claims, claimedBy, won:<node>, history, claimGeneration, members, confirmed, awaiting, paused,
+    /// starting. ARGV: node, generation seen, sequence seen, settle limit (ms), this process's instance,
+    /// then job, instant, token per claim. A won claim is also entered in `starting` until its run starts.
     /// Returns {1, generation, sequence, {result...}} with a result per claim (-2 lost; -3 won before,
     /// by this token; -5 wait; {who} the job is paused; -1 won with no previous instant; else won, the previous instant), or
     /// {-1, generation, sequence} when Redis is behind the caller. An instant at or before the
@@ -242,7 +258,7 @@ package actor RedisClaimStore: ClaimStore {
             end
             local results = {}
             local advanced = false
-            for i = 5, #ARGV, 3 do
+            for i = 6, #ARGV, 3 do
                 local job, instant, token = ARGV[i], ARGV[i + 1], ARGV[i + 2]
                 local stored = redis.call('HGET', KEYS[1], job)
                 local last = tonumber(stored or '-1')
@@ -262,6 +278,7 @@ package actor RedisClaimStore: ClaimStore {
                     redis.call('HSET', KEYS[2], job, ARGV[1] .. ' ' .. instant .. ' ' .. token)
                     redis.call('HSET', KEYS[3], job, instant .. ' ' .. token)
                     redis.call('HSET', KEYS[5], job, gen)
+                    redis.call('HSET', KEYS[10], job .. ' ' .. instant, ARGV[1] .. ' ' .. ARGV[5])
                     seq = seq + 1
                     advanced = true
                     results[#results + 1] = last
@@ -363,9 +380,10 @@ package actor RedisClaimStore: ClaimStore {
         """
     )
 
-    /// KEYS: claims, claimedBy. ARGV: job, instant, token, node, previous instant (or '').
+    /// KEYS: claims, claimedBy, starting. ARGV: job, instant, token, node, previous instant (or '').
     static let releaseScript = RedisScript(
         """
+        redis.call('HDEL', KEYS[3], ARGV[1] .. ' ' .. ARGV[2])
         if redis.call('HGET', KEYS[2], ARGV[1]) ~= ARGV[4] .. ' ' .. ARGV[2] .. ' ' .. ARGV[3] then return 0 end
         if ARGV[5] == '' then redis.call('HDEL', KEYS[1], ARGV[1]) else redis.call('HSET', KEYS[1], ARGV[1], ARGV[5]) end
         redis.call('HSET', KEYS[2], ARGV[1], ARGV[4] .. ' ' .. ARGV[2] .. ' released')
@@ -376,7 +394,9 @@ package actor RedisClaimStore: ClaimStore {
     package func claim(_ requests: [ClaimRequest]) async throws -> [ClaimResult] {
         guard !requests.isEmpty else { return [] }
         let (parts, acknowledged) = try await guardedByHistory(acknowledging: true) { seen in
-            var arguments: [any RedisArgument] = [node, seen.generation, seen.sequence, settleLimit.wholeMilliseconds]
+            var arguments: [any RedisArgument] = [
+                node, seen.generation, seen.sequence, settleLimit.wholeMilliseconds, instance,
+            ]
             for request in requests {
                 arguments.append(request.job)
                 arguments.append(request.instant)
@@ -386,7 +406,7 @@ package actor RedisClaimStore: ClaimStore {
                 Self.claimScript,
                 keys: [
                     keys.claims, keys.claimedBy, keys.won(node), keys.history, keys.claimGeneration,
-                    keys.members, keys.confirmed, keys.awaiting, keys.paused,
+                    keys.members, keys.confirmed, keys.awaiting, keys.paused, keys.starting,
                 ],
                 arguments: arguments
             )
@@ -416,7 +436,7 @@ package actor RedisClaimStore: ClaimStore {
         let reply = try await send(
             .evaluate(
                 Self.releaseScript,
-                keys: [keys.claims, keys.claimedBy],
+                keys: [keys.claims, keys.claimedBy, keys.starting],
                 arguments: [
                     request.job, request.instant, request.token, node, previous.map(String.init) ?? "",
                 ]
@@ -625,6 +645,15 @@ package actor RedisClaimStore: ClaimStore {
         try await redis.checkedSend(command)
     }
 
+    package func markStarted(_ requests: [ClaimRequest]) async throws {
+        guard !requests.isEmpty else { return }
+        var command = RedisCommand("HDEL", keys.starting)
+        for request in requests {
+            command.append(ClusterKeys.startingField(job: request.job, instant: request.instant))
+        }
+        _ = try await send(command)
+    }
+
     package func record(_ run: RunRecord) async throws {
         if let error = try await record([run])[0] { throw error }
     }
@@ -655,16 +684,30 @@ package actor RedisClaimStore: ClaimStore {
 }
 
 extension RedisClaimStore {
-    /// KEYS: claims, paused, missed. ARGV: job, instant pairs. Returns per pair: 0 accounted for,
-    /// {1, last claimed or -1} missed (now marked), {2, who paused} unclaimed while paused (marked).
+    /// KEYS: claims, paused, missed, starting. ARGV: the prefix of the nodes' info keys, then job,
+    /// instant pairs. Returns per pair: 0 accounted for; {1, last claimed or -1} missed (now marked);
+    /// {2, who paused} unclaimed while paused (marked); {3, node} won by a process of `node` that is
+    /// gone (its info key expired or holds another instance) and never started (now marked, and
+    /// out of `starting`); {4, node} won by a live process that has not started it yet.
     static let missedScript = RedisScript(
         """
         local results = {}
-        for i = 1, #ARGV, 2 do
+        for i = 2, #ARGV, 2 do
             local job, instant = ARGV[i], tonumber(ARGV[i + 1])
+            local field = job .. ' ' .. ARGV[i + 1]
             local last = tonumber(redis.call('HGET', KEYS[1], job) or '-1')
             local reported = tonumber(redis.call('HGET', KEYS[3], job) or '-1')
-            if last >= instant or reported >= instant then
+            local starting = redis.call('HGET', KEYS[4], field)
+            if starting then
+                local claimer, instance = string.match(starting, '^(.*) (%x+)$')
+                if claimer and redis.call('HGET', ARGV[1] .. claimer, 'instance') == instance then
+                    results[#results + 1] = {4, claimer}
+                else
+                    redis.call('HDEL', KEYS[4], field)
+                    if reported < instant then redis.call('HSET', KEYS[3], job, instant) end
+                    results[#results + 1] = {3, claimer or starting}
+                end
+            elseif last >= instant or reported >= instant then
                 results[#results + 1] = 0
             else
                 redis.call('HSET', KEYS[3], job, instant)
@@ -681,8 +724,8 @@ extension RedisClaimStore {
         let reply = try await send(
             .evaluate(
                 Self.missedScript,
-                keys: [keys.claims, keys.paused, keys.missed],
-                arguments: instants.flatMap { [$0.job as any RedisArgument, $0.instant] }
+                keys: [keys.claims, keys.paused, keys.missed, keys.starting],
+                arguments: [keys.nodePrefix] + instants.flatMap { [$0.job as any RedisArgument, $0.instant] }
             )
         )
         guard let results = reply.array, results.count == instants.count else {
@@ -690,9 +733,14 @@ extension RedisClaimStore {
         }
         return results.map { result in
             guard let parts = result.array, parts.count == 2 else { return .accounted }
-            if parts[0].integer == 2 { return .paused(by: parts[1].string ?? "?") }
-            let last = parts[1].integer ?? -1
-            return .missed(lastClaimed: last >= 0 ? last : nil)
+            switch parts[0].integer {
+            case 2: return .paused(by: parts[1].string ?? "?")
+            case 3: return .notStarted(claimer: parts[1].string ?? "?")
+            case 4: return .starting(claimer: parts[1].string ?? "?")
+            default:
+                let last = parts[1].integer ?? -1
+                return .missed(lastClaimed: last >= 0 ? last : nil)
+            }
         }
     }
 }
@@ -725,6 +773,9 @@ package actor LocalClaimStore: ClaimStore {
     package func lastClaimed(_ jobs: [String]) async throws -> ClaimedInstants {
         ClaimedInstants(last: jobs.map { last[$0]?.instant }, fresh: jobs.map { _ in true }, floor: 0, settled: true)
     }
+
+    /// One node: a claim it won and did not start died with it, and nobody is left to report it.
+    package func markStarted(_ requests: [ClaimRequest]) async throws {}
 
     /// Standalone keeps no history: nothing could read it (`history` and `explain` need Redis),
     /// and 100 records of each of 100,000 jobs would be gigabytes. The journal has every run.

@@ -36,6 +36,8 @@ package actor Daemon {
     private var daemon: DaemonConfiguration
     private var table: JobTable
     private let claims: any ClaimStore
+    /// Won claims leave Redis's `starting` once their runs started.
+    private let startMarks: StartMarks
     private let leases: RunLeases?
     private let pool: NodePool?
     private let runner: JobRunner
@@ -104,6 +106,10 @@ package actor Daemon {
     /// After a failed check, no new attempt before this (Unix seconds).
     private var missedCheckRetryAt: Int64 = 0
     private static let missedCheckLimit = 100_000
+    /// How long after its instant a claim whose live claimer has not started it is checked again
+    /// (a run may wait that long for its overlap lease or for replicas; longer waits are rare, and
+    /// their end is the claimer's to log).
+    private static let startingCheckedFor: Int64 = 3600
     private var checkerPlacement: (epoch: Int64, members: [PoolMember], placement: Placement)?
     private var triggerPollRunning = false
     private var lastTriggerPoll = ContinuousClock.now - .seconds(3600)
@@ -179,6 +185,7 @@ package actor Daemon {
         self.events = parts.events
         self.runner = parts.runner
         self.claims = parts.claims
+        self.startMarks = StartMarks(store: parts.claims, logger: logger)
         self.leases = parts.leases
         self.pool = parts.pool
         self.control = parts.control
@@ -527,6 +534,7 @@ package actor Daemon {
         let logger = self.logger
         let node = daemon.node
         let leaseGuard = job.overlap == .allow ? nil : self.leaseGuard
+        let startMarks = self.startMarks
         let runID = JobRunner.newRunID()
         let request = ClaimRequest(job: job.name, instant: instant, token: "\(node) \(runID)")
         let lease = LeaseHolder()
@@ -555,7 +563,8 @@ package actor Daemon {
                                 max(0, instant + Int64(job.startingDeadline.components.seconds) - self.nowSeconds())
                             ) : nil
                     return await leaseGuard.hold(job: job, runID: runID, waitUntil: waitUntil, in: lease)
-                }
+                },
+                started: { startMarks.mark(request) }
             )
             let record = await runner.run(
                 job,
@@ -574,6 +583,8 @@ package actor Daemon {
             }
             self.aheadRuns[token] = nil
             self.wonClaims[request] = nil
+            // Skipped after its claim (overlap, lease, refused): recorded, so accounted for.
+            if record.outcome == .notClaimed { startMarks.forget(request) } else { startMarks.mark(request) }
             decided.fulfill(())
             if let value = lease.end() { try? await leases?.release(job.name, value: value, runID: runID) }
             self.count(record)
@@ -681,6 +692,7 @@ package actor Daemon {
                 switch try await claims.claim(request) {
                 case .won(let previous):
                     wonClaims[request] = previous
+                    startMarks.won(request)
                     if failures > 0 {
                         logger.info(
                             "claimed after \(failures) failed attempt\(failures == 1 ? "" : "s")",
@@ -986,6 +998,34 @@ package actor Daemon {
                 switch verdict {
                 case .accounted:
                     continue
+                case .starting:
+                    // Its claimer is alive and will start it, skip it or say why not; asked again
+                    // in case it dies first, for as long as a run may wait for its start.
+                    if nowSeconds() - check.instant < Self.startingCheckedFor {
+                        let grace = Int64(daemon.missedRunGrace.components.seconds)
+                        missedChecks.append((deadline: nowSeconds() + grace, job: check.job, instant: check.instant))
+                    }
+                case .notStarted(let claimer):
+                    missedInstants += 1
+                    metrics.missed(check.job)
+                    let reason =
+                        "claimed by node \(claimer), whose process stopped (crashed or was killed) before starting it; no node runs it now, since its claim stands"
+                    logger.error(
+                        "missed: \(reason)",
+                        metadata: [
+                            "job": "\(check.job)", "scheduledAt": "\(check.instant)", "claimer": "\(claimer)",
+                            LogEvent.key: "\(LogEvent.runMissed.rawValue)",
+                        ]
+                    )
+                    keep(
+                        RunRecord.instants(
+                            [check.instant],
+                            of: check.job,
+                            node: daemon.node,
+                            outcome: .missed(reason),
+                            rule: .claimerStopped
+                        )
+                    )
                 case .paused(let by):
                     let who = by.split(separator: " ", maxSplits: 1).dropFirst().first.map(String.init) ?? "an operator"
                     countSkip(check.job, .paused)
@@ -1698,6 +1738,10 @@ struct DaemonParts: Sendable {
                 timeout: loaded.daemon.claimReplicaTimeout
             )
             let claimClient = reconnectingClient(claimOptions)
+            let description = NodeDescription(
+                fingerprint: loaded.table.fingerprint,
+                timeZone: loaded.daemon.timeZone.identifier
+            )
             let claims = RedisClaimStore(
                 redis: claimClient,
                 cluster: loaded.daemon.cluster,
@@ -1706,6 +1750,7 @@ struct DaemonParts: Sendable {
                 nodeTimeout: loaded.daemon.nodeTimeout,
                 knownMembers: { events.recentMembers() },
                 acknowledgement: acknowledgement,
+                instance: description.instance,
                 logger: logger
             )
             // Many runs due at once: their claims go to Redis in a few scripts, not one round trip each.
@@ -1745,10 +1790,7 @@ struct DaemonParts: Sendable {
             let pool = NodePool(
                 settings: settings,
                 redis: poolClient,
-                description: NodeDescription(
-                    fingerprint: loaded.table.fingerprint,
-                    timeZone: loaded.daemon.timeZone.identifier
-                ),
+                description: description,
                 logger: logger,
                 hooks: hooks,
                 onChange: { view, rejoined in

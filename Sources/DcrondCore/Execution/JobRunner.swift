@@ -57,6 +57,9 @@ package struct RunAdmission: Sendable {
     /// After a won claim, for a run that will start: the cluster-wide half of the overlap policy,
     /// and the last word of a node that is stopping.
     var acquire: @Sendable () async -> Decision
+    /// After the first attempt: its process started, or its start failed (logged at error and
+    /// counted). Not called for a run skipped or cancelled before it.
+    var started: @Sendable () -> Void
 
     enum Decision: Sendable, Equatable {
         case start
@@ -67,10 +70,12 @@ package struct RunAdmission: Sendable {
 
     init(
         claim: @escaping @Sendable () async -> Decision,
-        acquire: @escaping @Sendable () async -> Decision = { .start }
+        acquire: @escaping @Sendable () async -> Decision = { .start },
+        started: @escaping @Sendable () -> Void = {}
     ) {
         self.claim = claim
         self.acquire = acquire
+        self.started = started
     }
 }
 
@@ -306,7 +311,8 @@ package actor JobRunner {
                     job: job,
                     scheduledAt: scheduledAt,
                     run: run,
-                    metadata: baseMetadata
+                    metadata: baseMetadata,
+                    launched: attempt == 1 ? admission?.started : nil
                 )
             else { return notClaimed }
             attempts.append(record)
@@ -347,7 +353,8 @@ package actor JobRunner {
         job: JobDefinition,
         scheduledAt: Int64,
         run: ActiveRun,
-        metadata: Logger.Metadata
+        metadata: Logger.Metadata,
+        launched: (@Sendable () -> Void)? = nil
     ) async -> AttemptRecord? {
         var metadata = metadata
         metadata["attempt"] = "\(attempt)"
@@ -374,6 +381,7 @@ package actor JobRunner {
             }
             logger.error("run failed to start: \(error)", metadata: metadata.event(.runNotStarted))
             startFailures.record(job: job.name, message: error.description)
+            launched?()
             return AttemptRecord(
                 attempt: attempt,
                 pid: nil,
@@ -393,6 +401,7 @@ package actor JobRunner {
         if stopRequested { process.terminate(grace: job.killGrace) }
         metadata["pid"] = "\(process.pid)"
         logger.info("run started", metadata: metadata.event(.runStarted))
+        launched?()
         // The reader thread holds no lock while it hands lines over: flush in a loop until no new
         // early line arrived, then let it write directly.
         while true {

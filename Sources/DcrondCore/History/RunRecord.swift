@@ -74,6 +74,8 @@ package enum SkipRule: String, Sendable, Hashable, CaseIterable {
     case fenced
     /// Missed: the owner did not claim it (fenced, stuck or dead, and not yet replaced).
     case ownerDidNotClaim
+    /// Missed: claimed by a node whose process stopped (crashed, was killed) before starting it.
+    case claimerStopped
 }
 
 /// One line of a run's output as kept in its record.

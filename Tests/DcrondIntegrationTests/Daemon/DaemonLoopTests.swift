@@ -45,6 +45,10 @@ struct DaemonLoopTests {
 
         func release(_ request: ClaimRequest, previous: Int64?) async throws {}
 
+        private(set) var started: [ClaimRequest] = []
+
+        func markStarted(_ requests: [ClaimRequest]) async throws { started += requests }
+
         func lastClaimed(_ jobs: [String]) async throws -> ClaimedInstants {
             ClaimedInstants(last: jobs.map { last[$0]?.instant }, fresh: jobs.map { _ in true }, floor: 0)
         }

@@ -276,4 +276,45 @@ struct RedisClaimStoreTests {
         let after = try await b.lastClaimed(["j"])
         #expect(after.last == [100], "j@100 is remembered by a's new process; with b's j@90 alone it would run again")
     }
+    @Test(
+        "the missed-run check reports a won claim whose process is gone before its start, once; a live claimer's is asked again; a started one is accounted for"
+    )
+    func claimedAndNeverStarted() async throws {
+        let server = try await RedisTestServer.start()
+        defer { server.stop() }
+        let redis = RedisClient(endpoint: server.unixEndpoint)
+        let a = store(server, cluster: "t", node: "a")
+        let checker = store(server, cluster: "t", node: "b")
+        let keys = ClusterKeys(cluster: "t")
+        // a is alive: its info key holds this process's instance.
+        _ = try await redis.send("HSET", keys.node("a"), "instance", a.instance)
+        let first = ClaimRequest(job: "j", instant: 100, token: "a r1")
+        #expect(try await a.claim(first) == .won(previous: nil))
+        #expect(try await checker.reportMissed([("j", 100)]) == [.starting(claimer: "a")])
+        try await a.markStarted([first])
+        #expect(try await checker.reportMissed([("j", 100)]) == [.accounted], "started")
+
+        // Won, then the process died (its info key expired) before the start.
+        let second = ClaimRequest(job: "j", instant: 101, token: "a r2")
+        #expect(try await a.claim(second) == .won(previous: 100))
+        _ = try await redis.send("DEL", keys.node("a"))
+        #expect(try await checker.reportMissed([("j", 101)]) == [.notStarted(claimer: "a")])
+        #expect(try await checker.reportMissed([("j", 101)]) == [.accounted], "reported once")
+
+        // Won, then the node restarted under the same id: another instance holds its info key.
+        let third = ClaimRequest(job: "j", instant: 102, token: "a r3")
+        #expect(try await a.claim(third) == .won(previous: 101))
+        _ = try await redis.send("HSET", keys.node("a"), "instance", "0123abcd")
+        #expect(try await checker.reportMissed([("j", 102)]) == [.notStarted(claimer: "a")])
+
+        // Given back (a stop before the instant): out of `starting`, and reported as unclaimed.
+        let fourth = ClaimRequest(job: "j", instant: 103, token: "a r4")
+        #expect(try await a.claim(fourth) == .won(previous: 102))
+        try await a.release(fourth, previous: 102)
+        #expect(try await checker.reportMissed([("j", 103)]) == [.missed(lastClaimed: 102)])
+        #expect(try await redis.send("HLEN", keys.starting).integer == 0)
+        // A lost claim is not entered.
+        #expect(try await checker.claim(ClaimRequest(job: "j", instant: 102, token: "b r5")) == .lost)
+        #expect(try await redis.send("HLEN", keys.starting).integer == 0)
+    }
 }

@@ -82,4 +82,73 @@ struct StartLeadEndToEndTests {
         #expect(early.isEmpty, "started before their instant: \(early)")
         await cluster.cleanUp()
     }
+    @Test(
+        "a node killed between its claim and the instant: that instant is reported missed, once, naming the claimer, and never run"
+    )
+    func killBetweenClaimAndInstant() async throws {
+        let server = try await RedisTestServer.start()
+        defer { server.stop() }
+        // Jobs that "a" owns next to "b", so that "b" is their checker.
+        let placement = Placement(nodes: ["a", "b"])
+        let jobs = Array((0..<64).map { "k\($0)" }.filter { placement.owner(of: $0) == "a" }.prefix(3))
+        let cluster = try DcrondCluster(server: server, jobs: jobs)
+        for node in ["a", "b"] { try cluster.start(node, settings: #", "missedRunGrace": "2s""#) }
+        try await Task.sleep(for: .seconds(4))
+        // Killed at half the lead before an instant: its runs were claimed ahead, not started.
+        let instant = wallSeconds() + 2
+        await sleepUntilRealtime(instant * 1_000_000_000 - Daemon.startLead.wholeMilliseconds * 1_000_000 / 2)
+        cluster.signal("a", SIGKILL)
+        _ = try await cluster.wait("a")
+        // b checks 2 s after the instant, and again while a's info key lives (nodeTimeout 3 s).
+        func reports() -> [String: Int] {
+            var found: [String: Int] = [:]
+            for line in cluster.log("b").split(separator: "\n") where line.contains("missed: claimed by node a") {
+                let fields = line.split(separator: " ")
+                let job = fields.first { $0.hasPrefix("job=") }.map { String($0.dropFirst(4)) } ?? "?"
+                let at = fields.first { $0.hasPrefix("scheduledAt=") }.map { String($0.dropFirst(12)) } ?? "?"
+                found["\(job)@\(at)", default: 0] += 1
+            }
+            return found
+        }
+        // A loaded machine may deliver the kill after the instant: then those runs started on a.
+        func accounted() -> Bool {
+            let ran = Set(cluster.runs().filter { $0.instant == instant }.map(\.job))
+            let reported = reports()
+            return jobs.allSatisfy { ran.contains($0) || reported["\($0)@\(instant)"] != nil }
+        }
+        _ = try await waitFor(seconds: 20) { accounted() }
+        try await Task.sleep(for: .seconds(2))
+        await cluster.stopAll()
+        let reported = reports()
+        for job in jobs {
+            let runs = cluster.runs().filter { $0.job == job && $0.instant == instant }
+            #expect(runs.count <= 1, "\(job)@\(instant) ran \(runs.count) times")
+            #expect(runs.allSatisfy { $0.node == "a" }, "\(job)@\(instant): its claim stands, nobody else runs it")
+            let count = reported["\(job)@\(instant)"] ?? 0
+            #expect(
+                count == (runs.isEmpty ? 1 : 0),
+                "\(job)@\(instant): ran \(runs.count) times, reported missed \(count) times: \(cluster.log("b"))"
+            )
+        }
+        // The runs a started before are marked started: none of them is reported.
+        let earlier = reported.keys.filter { !$0.hasSuffix("@\(instant)") }
+        #expect(earlier.isEmpty, "reported missed, though they ran on a: \(earlier.sorted())")
+        print("instants claimed by the killed node and not started: \(reported.count) of \(jobs.count)")
+        // Recorded for `history` and `explain`, with its rule.
+        let keys = ClusterKeys(cluster: cluster.cluster)
+        let client = RedisClient(endpoint: server.unixEndpoint)
+        for key in reported.keys {
+            let job = String(key.split(separator: "@")[0])
+            let records = try await client.send("LRANGE", keys.runs(job), 0, -1).array?.compactMap(\.string) ?? []
+            #expect(
+                records.contains { $0.contains(#""rule":"claimerStopped""#) && $0.contains("\(instant)") },
+                "\(job): \(records)"
+            )
+        }
+        for job in jobs {
+            let field = ClusterKeys.startingField(job: job, instant: instant)
+            #expect(try await client.send("HGET", keys.starting, field).string == nil, "\(field) still starting")
+        }
+        await cluster.cleanUp()
+    }
 }

@@ -1006,25 +1006,12 @@ package actor Daemon {
                         missedChecks.append((deadline: nowSeconds() + grace, job: check.job, instant: check.instant))
                     }
                 case .notStarted(let claimer):
-                    missedInstants += 1
-                    metrics.missed(check.job)
-                    let reason =
-                        "claimed by node \(claimer), whose process stopped (crashed or was killed) before starting it; no node runs it now, since its claim stands"
-                    logger.error(
-                        "missed: \(reason)",
-                        metadata: [
-                            "job": "\(check.job)", "scheduledAt": "\(check.instant)", "claimer": "\(claimer)",
-                            LogEvent.key: "\(LogEvent.runMissed.rawValue)",
-                        ]
-                    )
-                    keep(
-                        RunRecord.instants(
-                            [check.instant],
-                            of: check.job,
-                            node: daemon.node,
-                            outcome: .missed(reason),
-                            rule: .claimerStopped
-                        )
+                    reportMissed(
+                        check.job,
+                        check.instant,
+                        "claimed by node \(claimer), whose process stopped (crashed or was killed) before starting it; no node runs it now, since its claim stands",
+                        .claimerStopped,
+                        ["claimer": "\(claimer)"]
                     )
                 case .paused(let by):
                     let who = by.split(separator: " ", maxSplits: 1).dropFirst().first.map(String.init) ?? "an operator"
@@ -1043,29 +1030,16 @@ package actor Daemon {
                         )
                     )
                 case .missed(let lastClaimed):
-                    missedInstants += 1
-                    metrics.missed(check.job)
                     let owner = view?.placement.owner(of: check.job)
                     let cause =
                         owner.map { "its owner, node \($0), did not claim it" }
                         ?? "no node is active (every node of the pool is draining, fenced or down)"
-                    let reason = "not claimed within \(formatDuration(daemon.missedRunGrace)) of its instant: \(cause)"
-                    logger.error(
-                        "missed: \(reason)",
-                        metadata: [
-                            "job": "\(check.job)", "scheduledAt": "\(check.instant)",
-                            "lastClaimed": "\(lastClaimed.map(String.init) ?? "none")",
-                            LogEvent.key: "\(LogEvent.runMissed.rawValue)",
-                        ]
-                    )
-                    keep(
-                        RunRecord.instants(
-                            [check.instant],
-                            of: check.job,
-                            node: daemon.node,
-                            outcome: .missed(reason),
-                            rule: owner == nil ? .noActiveNode : .ownerDidNotClaim
-                        )
+                    reportMissed(
+                        check.job,
+                        check.instant,
+                        "not claimed within \(formatDuration(daemon.missedRunGrace)) of its instant: \(cause)",
+                        owner == nil ? .noActiveNode : .ownerDidNotClaim,
+                        ["lastClaimed": "\(lastClaimed.map(String.init) ?? "none")"]
                     )
                 }
             }
@@ -1078,6 +1052,25 @@ package actor Daemon {
             )
             missedChecks.removeFirst(missedChecks.count - Self.missedCheckLimit)
         }
+    }
+
+    /// Reports one missed instant: at error, counted, and recorded in the job's history.
+    private func reportMissed(
+        _ job: String,
+        _ instant: Int64,
+        _ reason: String,
+        _ rule: SkipRule,
+        _ metadata: Logger.Metadata
+    ) {
+        missedInstants += 1
+        metrics.missed(job)
+        logger.error(
+            "missed: \(reason)",
+            metadata: metadata.merging(
+                ["job": "\(job)", "scheduledAt": "\(instant)", LogEvent.key: "\(LogEvent.runMissed.rawValue)"]
+            ) { $1 }
+        )
+        keep(RunRecord.instants([instant], of: job, node: daemon.node, outcome: .missed(reason), rule: rule))
     }
 
     // MARK: - Operator requests

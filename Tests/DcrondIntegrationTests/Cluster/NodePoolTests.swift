@@ -266,15 +266,17 @@ struct NodePoolTests {
                 String(decoding: $0, as: UTF8.self).split(separator: "\n").map(String.init)
             } ?? []
         }
-        try await within(.seconds(3)) { await members(watcher) == ["stopped:active", "watcher:active"] }
+        // Bounds for a loaded machine (CI failed at 3 s while other suites filled Redis): this test
+        // is about what happens, not how fast.
+        try await within(.seconds(10)) { await members(watcher) == ["stopped:active", "watcher:active"] }
 
         kill(pid, SIGSTOP)
-        try await within(.seconds(4)) { await members(watcher) == ["watcher:active"] }
+        try await within(.seconds(10)) { await members(watcher) == ["watcher:active"] }
         try await Task.sleep(for: .milliseconds(300))
         kill(pid, SIGCONT)
         // Its own clock tells it the last acknowledged heartbeat is too old: fenced, then back.
-        try await within(.seconds(3)) { lines().contains("rejoined after fencing 1") }
-        try await within(.seconds(2)) { await members(watcher) == ["stopped:active", "watcher:active"] }
+        try await within(.seconds(10)) { lines().contains("rejoined after fencing 1") }
+        try await within(.seconds(10)) { await members(watcher) == ["stopped:active", "watcher:active"] }
         await watcher.leave()
     }
 

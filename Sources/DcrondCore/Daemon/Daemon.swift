@@ -582,9 +582,10 @@ package actor Daemon {
                 await self.release(request, reason: reason)
             }
             self.aheadRuns[token] = nil
-            self.wonClaims[request] = nil
-            // Skipped after its claim (overlap, lease, refused): recorded, so accounted for.
-            if record.outcome == .notClaimed { startMarks.forget(request) } else { startMarks.mark(request) }
+            // Won (and not given back), then skipped before any attempt (overlap, lease, refused):
+            // recorded, so accounted for. A run with attempts was marked at its first.
+            let won = self.wonClaims.removeValue(forKey: request) != nil
+            if won, record.attempts.isEmpty, record.outcome != .notClaimed { startMarks.mark(request) }
             decided.fulfill(())
             if let value = lease.end() { try? await leases?.release(job.name, value: value, runID: runID) }
             self.count(record)
@@ -692,7 +693,6 @@ package actor Daemon {
                 switch try await claims.claim(request) {
                 case .won(let previous):
                     wonClaims[request] = previous
-                    startMarks.won(request)
                     if failures > 0 {
                         logger.info(
                             "claimed after \(failures) failed attempt\(failures == 1 ? "" : "s")",

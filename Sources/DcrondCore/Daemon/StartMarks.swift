@@ -13,8 +13,6 @@ import Synchronization
 /// whenever none is in flight, so a burst of 1,000 starts costs a handful of commands.
 final class StartMarks: Sendable {
     private struct State {
-        /// Won claims whose run has not started, nor been given up.
-        var awaiting: Set<ClaimRequest> = []
         var queued: [ClaimRequest] = []
         var flushing = false
         var failing = false
@@ -33,16 +31,10 @@ final class StartMarks: Sendable {
         self.queueLimit = queueLimit
     }
 
-    /// The claim was won: its run is expected to start.
-    func won(_ request: ClaimRequest) {
-        state.withLock { _ = $0.awaiting.insert(request) }
-    }
-
-    /// The run started, failed to start or was skipped after its claim (each of which is logged
-    /// and recorded): its claim leaves `starting`. Only the first call for a won claim counts.
+    /// The run of a won claim started, failed to start or was skipped after its claim (each of
+    /// which is logged and recorded): its claim leaves `starting`. Called once per won claim.
     func mark(_ request: ClaimRequest) {
         let leads = state.withLock { state -> Bool in
-            guard state.awaiting.remove(request) != nil else { return false }
             state.queued.append(request)
             if state.queued.count > queueLimit { state.queued.removeFirst(state.queued.count - queueLimit) }
             guard !state.flushing else { return false }
@@ -52,15 +44,6 @@ final class StartMarks: Sendable {
         // Not a stored task: it ends when nothing is queued.
         if leads { Task { await self.flush() } }
     }
-
-    /// The claim was given back (the release script takes it out of `starting`), or its run will
-    /// not start for a reason already logged: nothing to mark.
-    func forget(_ request: ClaimRequest) {
-        state.withLock { _ = $0.awaiting.remove(request) }
-    }
-
-    /// Claims won and not marked yet, and marks not sent yet (for tests).
-    var outstanding: (awaiting: Int, queued: Int) { state.withLock { ($0.awaiting.count, $0.queued.count) } }
 
     private func flush() async {
         while true {

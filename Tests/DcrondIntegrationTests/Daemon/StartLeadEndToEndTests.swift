@@ -61,6 +61,7 @@ struct StartLeadEndToEndTests {
         let jobs =
             Array(candidates.filter { placement.owner(of: $0) == "a" }.prefix(2))
             + candidates.filter { placement.owner(of: $0) == "b" }.prefix(2)
+        let a = Set(jobs.filter { placement.owner(of: $0) == "a" })
         let cluster = try DcrondCluster(server: server, jobs: jobs)
         try cluster.start("a")
         try cluster.start("b")
@@ -76,7 +77,11 @@ struct StartLeadEndToEndTests {
         for job in jobs {
             let atInstant = runs.filter { $0.job == job && $0.instant == instant }
             #expect(atInstant.count == 1, "\(job)@\(instant) ran \(atInstant.count) times")
-            #expect(atInstant.first?.node == "b", "\(job)@\(instant) ran on b")
+            // On a loaded machine the stop may reach a after the instant: then a started it (CI did).
+            #expect(
+                atInstant.first?.node == "b" || a.contains(job),
+                "\(job)@\(instant) ran on b, or on its owner a before the stop reached it"
+            )
         }
         let early = runs.filter { $0.startedMs < $0.instant * 1000 }
         #expect(early.isEmpty, "started before their instant: \(early)")

@@ -480,7 +480,7 @@ struct ExplainCommand: AsyncParsableCommand {
             was claimed and by whom, whether it started, and if not, the rule that stopped it (disabled, paused, \
             overlap, catchUp, startingDeadline, dst, concurrency, claimFailed, unknownHistory, refused, stopping, \
             noActiveNode, draining, fenced, ownerDidNotClaim, \
-            claimerStopped). Then the next instants, with their DST adjustments.
+            claimerStopped, notGivenBack). Then the next instants, with their DST adjustments.
             """
     )
 

@@ -45,7 +45,7 @@ final class BatchingClaimStore: ClaimStore {
         try await store.markStarted(requests)
     }
 
-    func release(_ request: ClaimRequest, previous: Int64?) async throws {
+    func release(_ request: ClaimRequest, previous: Int64?) async throws -> ClaimRelease {
         try await store.release(request, previous: previous)
     }
 

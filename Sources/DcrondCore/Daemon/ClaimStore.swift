@@ -33,6 +33,16 @@ package enum ClaimResult: Sendable, Hashable {
     case paused(by: String)
 }
 
+/// What became of a claim given back with ``ClaimStore/release(_:previous:)``.
+package enum ClaimRelease: Sendable, Hashable {
+    /// The job's last claimed instant went back to the one before: the next owner runs the instant.
+    case givenBack
+    /// The claim was no longer the job's last (a later instant was claimed since, or the claim was
+    /// put back by a repair under another token), so it could not go back: nobody runs the instant,
+    /// and it is the releasing node's to report. `last`: the job's last claimed instant now.
+    case superseded(last: Int64?)
+}
+
 /// The verdict of the missed-run check on one instant.
 package enum MissedCheck: Sendable, Hashable {
     /// Claimed (run or skipped by its owner), or already reported.
@@ -88,8 +98,9 @@ package protocol ClaimStore: Sendable {
     /// Claims every request in one round trip; returns the results in order.
     func claim(_ requests: [ClaimRequest]) async throws -> [ClaimResult]
     /// Gives back a won claim that will not start (shutdown): the job's last claimed instant goes
-    /// back to `previous` if the claim is still the last one, so the next owner can run it.
-    func release(_ request: ClaimRequest, previous: Int64?) async throws
+    /// back to `previous` if the claim is still the last one, so the next owner can run it. Either
+    /// way the claim leaves `starting`: a superseded claim is the caller's to report as missed.
+    func release(_ request: ClaimRequest, previous: Int64?) async throws -> ClaimRelease
     /// The last claimed instants of `jobs`, and the floor of the known history.
     func lastClaimed(_ jobs: [String]) async throws -> ClaimedInstants
     /// Says that the runs of these won claims started (or failed to start, or were skipped, each
@@ -381,10 +392,13 @@ package actor RedisClaimStore: ClaimStore {
     )
 
     /// KEYS: claims, claimedBy, starting. ARGV: job, instant, token, node, previous instant (or '').
+    /// Returns 1 when given back, else {0, the job's last claimed instant (or -1)}.
     static let releaseScript = RedisScript(
         """
         redis.call('HDEL', KEYS[3], ARGV[1] .. ' ' .. ARGV[2])
-        if redis.call('HGET', KEYS[2], ARGV[1]) ~= ARGV[4] .. ' ' .. ARGV[2] .. ' ' .. ARGV[3] then return 0 end
+        if redis.call('HGET', KEYS[2], ARGV[1]) ~= ARGV[4] .. ' ' .. ARGV[2] .. ' ' .. ARGV[3] then
+            return {0, tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '-1')}
+        end
         if ARGV[5] == '' then redis.call('HDEL', KEYS[1], ARGV[1]) else redis.call('HSET', KEYS[1], ARGV[1], ARGV[5]) end
         redis.call('HSET', KEYS[2], ARGV[1], ARGV[4] .. ' ' .. ARGV[2] .. ' released')
         return 1
@@ -432,7 +446,7 @@ package actor RedisClaimStore: ClaimStore {
         return outcomes
     }
 
-    package func release(_ request: ClaimRequest, previous: Int64?) async throws {
+    package func release(_ request: ClaimRequest, previous: Int64?) async throws -> ClaimRelease {
         let reply = try await send(
             .evaluate(
                 Self.releaseScript,
@@ -442,9 +456,14 @@ package actor RedisClaimStore: ClaimStore {
                 ]
             )
         )
-        if reply.integer == 1, won[request.job]?.instant == request.instant {
-            won[request.job] = previous.map { ($0, "") }
+        guard reply.integer == 1 else {
+            guard let parts = reply.array, parts.count == 2, let last = parts[1].integer else {
+                throw RedisServerError(message: "unexpected release reply: \(reply)")
+            }
+            return .superseded(last: last >= 0 ? last : nil)
         }
+        if won[request.job]?.instant == request.instant { won[request.job] = previous.map { ($0, "") } }
+        return .givenBack
     }
 
     package func lastClaimed(_ jobs: [String]) async throws -> ClaimedInstants {
@@ -763,11 +782,12 @@ package actor LocalClaimStore: ClaimStore {
         }
     }
 
-    package func release(_ request: ClaimRequest, previous: Int64?) async throws {
+    package func release(_ request: ClaimRequest, previous: Int64?) async throws -> ClaimRelease {
         guard let current = last[request.job], current.instant == request.instant, current.token == request.token else {
-            return
+            return .superseded(last: last[request.job]?.instant)
         }
         last[request.job] = previous.map { ($0, "released") }
+        return .givenBack
     }
 
     package func lastClaimed(_ jobs: [String]) async throws -> ClaimedInstants {

@@ -463,6 +463,7 @@ package actor Daemon {
     private func keep(_ record: RunRecord) {
         let claims = self.claims
         let logger = self.logger
+        keeping += 1
         Task {
             do { try await claims.record(record) } catch {
                 self.metrics.redisError()
@@ -471,8 +472,15 @@ package actor Daemon {
                     metadata: ["job": "\(record.job)", "outcome": "\(record.outcome.word)", "error": "\(error)"]
                 )
             }
+            await self.kept()
         }
     }
+
+    /// Records on their way to the history: the shutdown waits for them (a skip or a missed
+    /// instant at the stop is recorded, not only logged).
+    private var keeping = 0
+
+    private func kept() { keeping -= 1 }
 
     // MARK: - Lanes
 
@@ -677,7 +685,12 @@ package actor Daemon {
                     reason =
                         "past its startingDeadline of \(formatDuration(job.startingDeadline)) before enough replicas acknowledged its claim (claimReplicas \(daemon.claimReplicas))"
                     logger.error("skipped: \(reason)", metadata: metadata)
-                    await giveBack(request, previous: previous, reason: "too few replicas acknowledged it")
+                    await giveBack(
+                        request,
+                        previous: previous,
+                        reason: "too few replicas acknowledged it",
+                        skipReported: true
+                    )
                 } else {
                     reason =
                         "past its startingDeadline of \(formatDuration(job.startingDeadline)) before it could be claimed (\(failures) failed attempt\(failures == 1 ? "" : "s"))"
@@ -744,19 +757,50 @@ package actor Daemon {
 
     /// Gives back a claim whose run will not start (the node stops, or replicas never
     /// acknowledged it), so the job's next owner can run the instant.
-    private func giveBack(_ request: ClaimRequest, previous: Int64?, reason: String) async {
+    ///
+    /// A claim that cannot go back loses its instant (no node may run it, since the claim stands):
+    /// reported here as missed, since this node is the only one that knows, unless the caller
+    /// records the instant as skipped already (`skipReported`).
+    private func giveBack(
+        _ request: ClaimRequest,
+        previous: Int64?,
+        reason: String,
+        skipReported: Bool = false
+    ) async {
+        let metadata: Logger.Metadata = ["job": "\(request.job)", "scheduledAt": "\(request.instant)"]
         do {
-            try await claims.release(request, previous: previous)
-            logger.info(
-                "released the claim: \(reason) before the run started",
-                metadata: ["job": "\(request.job)", "scheduledAt": "\(request.instant)"]
-            )
+            switch try await claims.release(request, previous: previous) {
+            case .givenBack:
+                logger.info("released the claim: \(reason) before the run started", metadata: metadata)
+            case .superseded where skipReported:
+                logger.info("the claim could not be given back: a later instant was claimed since", metadata: metadata)
+            case .superseded(let last):
+                reportMissed(
+                    request.job,
+                    request.instant,
+                    "claimed by this node, not started (\(reason)), and the claim could not be given back: the job's last claimed instant is now \(last.map(String.init) ?? "none"), so no node runs it",
+                    .notGivenBack,
+                    ["lastClaimed": "\(last.map(String.init) ?? "none")"]
+                )
+            }
         } catch {
-            logger.error(
-                "could not release the claim of a run that will not start (\(reason)); the instant is lost",
-                metadata: [
-                    "job": "\(request.job)", "scheduledAt": "\(request.instant)", "error": "\(error)",
-                ]
+            metrics.redisError()
+            if skipReported {
+                logger.warning(
+                    "could not give the claim back",
+                    metadata: metadata.merging(["error": "\(error)"]) { $1 }
+                )
+                return
+            }
+            // The claim may stand: its `starting` entry leaves with a mark, or the checker would
+            // report the instant a second time once this process is gone.
+            startMarks.mark(request)
+            reportMissed(
+                request.job,
+                request.instant,
+                "claimed by this node, not started (\(reason)), and the claim could not be given back (Redis failed); unless the release reached Redis before the error, no node runs it",
+                .notGivenBack,
+                ["error": "\(error)"]
             )
         }
     }
@@ -1669,6 +1713,11 @@ package actor Daemon {
             await runner.terminateAll()
         }
         for task in runs.values { await task.value }
+        // Bounded: with Redis gone, a record or a mark would wait for ever.
+        let recordedBy = ContinuousClock.now + .seconds(5)
+        while keeping > 0 || !startMarks.isIdle, ContinuousClock.now < recordedBy {
+            try? await Task.sleep(for: .milliseconds(10))
+        }
         await watcher?.stop()
         await runner.shutdown()
         logger.info("stopped", metadata: ["skippedInstants": "\(skippedInstants)", "failedClaims": "\(failedClaims)"])

@@ -45,6 +45,9 @@ final class StartMarks: Sendable {
         if leads { Task { await self.flush() } }
     }
 
+    /// Nothing queued and nothing in flight.
+    var isIdle: Bool { state.withLock { $0.queued.isEmpty && !$0.flushing } }
+
     private func flush() async {
         while true {
             let batch = state.withLock { state -> [ClaimRequest] in

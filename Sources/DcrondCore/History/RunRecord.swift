@@ -76,6 +76,9 @@ package enum SkipRule: String, Sendable, Hashable, CaseIterable {
     case ownerDidNotClaim
     /// Missed: claimed by a node whose process stopped (crashed, was killed) before starting it.
     case claimerStopped
+    /// Missed: claimed by a node that then did not start it (it was stopping, or the job was paused)
+    /// and could not give the claim back (a later instant was claimed meanwhile, or Redis failed).
+    case notGivenBack
 }
 
 /// One line of a run's output as kept in its record.

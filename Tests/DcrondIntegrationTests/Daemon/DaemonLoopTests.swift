@@ -43,7 +43,7 @@ struct DaemonLoopTests {
             }
         }
 
-        func release(_ request: ClaimRequest, previous: Int64?) async throws {}
+        func release(_ request: ClaimRequest, previous: Int64?) async throws -> ClaimRelease { .givenBack }
 
         private(set) var started: [ClaimRequest] = []
 

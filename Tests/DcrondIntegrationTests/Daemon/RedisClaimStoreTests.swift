@@ -78,9 +78,37 @@ struct RedisClaimStoreTests {
         _ = try await a.claim(ClaimRequest(job: "j", instant: 100, token: "a r1"))
         let second = ClaimRequest(job: "j", instant: 101, token: "a r2")
         #expect(try await a.claim(second) == .won(previous: 100))
-        try await a.release(second, previous: 100)
+        #expect(try await a.release(second, previous: 100) == .givenBack)
         #expect(try await b.lastClaimed(["j"]).last == [100])
         #expect(try await b.claim(ClaimRequest(job: "j", instant: 101, token: "b r3")) == .won(previous: 100))
+    }
+
+    @Test(
+        "a claim that is no longer the job's last cannot go back: the release says so (its instant is the releaser's to report), leaves `starting`, and changes no claim"
+    )
+    func releaseSuperseded() async throws {
+        let server = try await RedisTestServer.start()
+        defer { server.stop() }
+        let redis = RedisClient(endpoint: server.unixEndpoint)
+        let keys = ClusterKeys(cluster: "t")
+        let a = store(server, cluster: "t", node: "a")
+        let b = store(server, cluster: "t", node: "b")
+        _ = try await redis.send("HSET", keys.node("a"), "instance", a.instance)
+        // a won 100 and waits (for its lease, its instant); meanwhile b, the new owner, claims 101.
+        let waiting = ClaimRequest(job: "j", instant: 100, token: "a r1")
+        #expect(try await a.claim(waiting) == .won(previous: nil))
+        #expect(try await b.claim(ClaimRequest(job: "j", instant: 101, token: "b r2")) == .won(previous: 100))
+        #expect(try await a.release(waiting, previous: nil) == .superseded(last: 101))
+        #expect(try await b.lastClaimed(["j"]).last == [101], "b's claim stands")
+        #expect(try await redis.send("HLEN", keys.starting).integer == 1, "only b's 101 is left in starting")
+        // Out of `starting`, so the checker does not report it a second time once a is gone.
+        _ = try await redis.send("DEL", keys.node("a"))
+        #expect(try await b.reportMissed([("j", 100)]) == [.accounted])
+        // And one never claimed under this token (a repair put it back as `restored`) is superseded too.
+        #expect(
+            try await a.release(ClaimRequest(job: "k", instant: 5, token: "a r3"), previous: nil)
+                == .superseded(last: nil)
+        )
     }
 
     @Test(
@@ -310,7 +338,7 @@ struct RedisClaimStoreTests {
         // Given back (a stop before the instant): out of `starting`, and reported as unclaimed.
         let fourth = ClaimRequest(job: "j", instant: 103, token: "a r4")
         #expect(try await a.claim(fourth) == .won(previous: 102))
-        try await a.release(fourth, previous: 102)
+        #expect(try await a.release(fourth, previous: 102) == .givenBack)
         #expect(try await checker.reportMissed([("j", 103)]) == [.missed(lastClaimed: 102)])
         #expect(try await redis.send("HLEN", keys.starting).integer == 0)
         // A lost claim is not entered.

@@ -155,4 +155,62 @@ struct StartLeadEndToEndTests {
         }
         await cluster.cleanUp()
     }
+
+    @Test(
+        "a node stopped within the lead whose claim a later claim superseded cannot give it back: it reports the instant missed itself, once, and nobody runs it"
+    )
+    func stopAfterSupersededClaim() async throws {
+        let server = try await RedisTestServer.start()
+        defer { server.stop() }
+        let jobs = ["g1", "g2", "g3"]
+        let cluster = try DcrondCluster(server: server, jobs: jobs)
+        try cluster.start("a")
+        try await Task.sleep(for: .seconds(3))
+        let keys = ClusterKeys(cluster: cluster.cluster)
+        let client = RedisClient(endpoint: server.unixEndpoint)
+        // Another node claims the next instant while a's claims of this one wait for it (what a new
+        // owner does after a partition heals, or a stalled node's catch-up): then a stops.
+        let other = RedisClaimStore(redis: client, cluster: cluster.cluster, node: "b", heartbeat: .seconds(1))
+        let instant = wallSeconds() + 2
+        await sleepUntilRealtime(instant * 1_000_000_000 - Daemon.startLead.wholeMilliseconds * 1_000_000)
+        // Until a's claims are in (each a round trip over the socket).
+        for _ in 0..<200 {
+            var claimed = 0
+            for job in jobs where try await client.send("HGET", keys.claims, job).string == "\(instant)" {
+                claimed += 1
+            }
+            if claimed == jobs.count { break }
+            try await Task.sleep(for: .milliseconds(1))
+        }
+        for job in jobs { _ = try await other.claim(ClaimRequest(job: job, instant: instant + 1, token: "b r")) }
+        cluster.signal("a", SIGTERM)
+        #expect(try await cluster.wait("a") == 0)
+        // A loaded machine may deliver the stop after the instant: then those runs started on a.
+        let ran = Set(cluster.runs().filter { $0.instant == instant }.map(\.job))
+        let log = cluster.log("a")
+        var reported = 0
+        for job in jobs {
+            let lines = log.split(separator: "\n").filter { line in
+                let fields = Set(line.split(separator: " ").map(String.init))
+                return line.contains("missed: claimed by this node") && fields.contains("job=\(job)")
+                    && fields.contains("scheduledAt=\(instant)")
+            }
+            #expect(
+                lines.count == (ran.contains(job) ? 0 : 1),
+                "\(job)@\(instant): ran on a: \(ran.contains(job)); \(log)"
+            )
+            reported += lines.count
+            guard !ran.contains(job) else { continue }
+            let records = try await client.send("LRANGE", keys.runs(job), 0, -1).array?.compactMap(\.string) ?? []
+            #expect(
+                records.contains { $0.contains(#""rule":"notGivenBack""#) && $0.contains("\(instant)") },
+                "\(job): recorded for history and explain: \(records)"
+            )
+            let field = ClusterKeys.startingField(job: job, instant: instant)
+            #expect(try await client.send("HGET", keys.starting, field).string == nil, "\(field) still starting")
+        }
+        #expect(cluster.runs().filter { $0.instant == instant }.count == ran.count, "nothing else ran it")
+        print("instants whose claim could not be given back, reported by their claimer: \(reported) of \(jobs.count)")
+        await cluster.cleanUp()
+    }
 }

@@ -775,12 +775,13 @@ package actor Daemon {
             case .superseded where skipReported:
                 logger.info("the claim could not be given back: a later instant was claimed since", metadata: metadata)
             case .superseded(let last):
+                let lastClaimed = last.map(String.init) ?? "none"
                 reportMissed(
                     request.job,
                     request.instant,
-                    "claimed by this node, not started (\(reason)), and the claim could not be given back: the job's last claimed instant is now \(last.map(String.init) ?? "none"), so no node runs it",
+                    "claimed by this node, not started (\(reason)), and the claim could not be given back: the job's last claimed instant is now \(lastClaimed), so no node runs it",
                     .notGivenBack,
-                    ["lastClaimed": "\(last.map(String.init) ?? "none")"]
+                    ["lastClaimed": "\(lastClaimed)"]
                 )
             }
         } catch {

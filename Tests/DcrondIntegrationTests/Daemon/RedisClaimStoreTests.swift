@@ -104,7 +104,7 @@ struct RedisClaimStoreTests {
         // Out of `starting`, so the checker does not report it a second time once a is gone.
         _ = try await redis.send("DEL", keys.node("a"))
         #expect(try await b.reportMissed([("j", 100)]) == [.accounted])
-        // And one never claimed under this token (a repair put it back as `restored`) is superseded too.
+        // A token that never won the job's last claim (as after a repair, which stores `restored`) cannot release it.
         #expect(
             try await a.release(ClaimRequest(job: "k", instant: 5, token: "a r3"), previous: nil)
                 == .superseded(last: nil)

@@ -15,7 +15,7 @@
 /// | `claimGeneration` | hash | job → history generation in which its claim was written (fresh since the last rollback, or stale) |
 /// | `confirmed` | hash | node id → history generation for which it put its claims back |
 /// | `awaiting` | set | node ids the repairing nodes knew: claims older than the repair wait for their confirmation |
-/// | `starting` | hash | `<job> <instant>` → `<node> <instance>` of a won claim whose run has not started yet (deleted at the start, or when the claim is given back): a claim left here by a process that is gone is a run that never started |
+/// | `starting` | hash | `<job> <instant>` → `<node> <instance>` of a won claim whose run has not started yet (deleted at the start, or when the claim is given back): a claim left here by a process that is gone is a run that never started (reported by its checker or a node's sweep, and deleted) |
 /// | `won:<id>` | hash | job → `<instant> <token>` of the node's last won claim: a retried claim is recognised |
 /// | `history` | hash | `generation`, `sequence` (advanced by every won claim), `floor` (Unix seconds: no catch-up before it) |
 /// | `runs:<job>` | list | run records (JSON), newest first, 100 kept |

@@ -57,6 +57,10 @@ final class BatchingClaimStore: ClaimStore {
         try await store.reportMissed(instants)
     }
 
+    func sweepNotStarted(through: Int64) async throws -> [NotStartedClaim] {
+        try await store.sweepNotStarted(through: through)
+    }
+
     func checkHistory(generation: Int64, sequence: Int64) async {
         await store.checkHistory(generation: generation, sequence: sequence)
     }

@@ -59,6 +59,14 @@ package enum MissedCheck: Sendable, Hashable {
     case starting(claimer: String)
 }
 
+/// A won claim whose claimer's process stopped before starting the run, found by a sweep of
+/// `starting` (``ClaimStore/sweepNotStarted(through:)``).
+package struct NotStartedClaim: Sendable, Hashable {
+    package let job: String
+    package let instant: Int64
+    package let claimer: String
+}
+
 /// `claimReplicas` and `claimReplicaTimeout`: how many replicas must hold a claim (and an overlap
 /// lease) before its run starts. With N ≥ 1, a failover to any of those replicas keeps every claim
 /// that led to a start.
@@ -116,6 +124,11 @@ package protocol ClaimStore: Sendable {
     /// those are marked reported in the same step, so that each is reported once by one node
     /// whatever the others do. Paused jobs' instants come back as ``MissedCheck/paused``.
     func reportMissed(_ instants: [(job: String, instant: Int64)]) async throws -> [MissedCheck]
+    /// For the missed-run alarm when the checker that would have asked ``reportMissed(_:)`` is gone
+    /// too: the won claims of instants up to `through` (Unix seconds) still in `starting` whose
+    /// claimer's process is gone. Each is taken out of `starting` and marked reported in the same
+    /// step, so that one node reports it, once, whichever asks first (a sweep or the checker).
+    func sweepNotStarted(through: Int64) async throws -> [NotStartedClaim]
     /// Compares the claim history Redis reported (at a heartbeat) with what this node has seen,
     /// and repairs it if Redis went back in time.
     func checkHistory(generation: Int64, sequence: Int64) async
@@ -764,6 +777,77 @@ extension RedisClaimStore {
     }
 }
 
+extension RedisClaimStore {
+    /// KEYS: starting, missed. ARGV: the prefix of the nodes' info keys, then fields of `starting`.
+    /// Each field still there whose claimer's process is gone (its info key expired or holds
+    /// another instance) leaves `starting`, its instant is marked reported (as ``missedScript``
+    /// does), and {job, instant, claimer} is returned. A field of a live claimer is left alone.
+    static let sweepScript = RedisScript(
+        """
+        local results = {}
+        for i = 2, #ARGV do
+            local field = ARGV[i]
+            local value = redis.call('HGET', KEYS[1], field)
+            if value then
+                local claimer, instance = string.match(value, '^(.*) (%x+)$')
+                if not (claimer and redis.call('HGET', ARGV[1] .. claimer, 'instance') == instance) then
+                    redis.call('HDEL', KEYS[1], field)
+                    local job, instant = string.match(field, '^(.*) (%-?%d+)$')
+                    if job then
+                        local reported = tonumber(redis.call('HGET', KEYS[2], job) or '-1')
+                        if reported < tonumber(instant) then redis.call('HSET', KEYS[2], job, instant) end
+                        results[#results + 1] = {job, instant, claimer or value}
+                    end
+                end
+            end
+        end
+        return results
+        """
+    )
+
+    /// `starting` is read with `HSCAN` (it holds only claims between their win and their start, a
+    /// few at a time, unless processes died holding them), at most this many fields per sweep.
+    static let sweepLimit = 10_000
+
+    package func sweepNotStarted(through: Int64) async throws -> [NotStartedClaim] {
+        var cursor = "0"
+        var fields: [String] = []
+        repeat {
+            let reply = try await send(RedisCommand("HSCAN", keys.starting, cursor, "COUNT", 1000))
+            guard let parts = reply.array, parts.count == 2, let next = parts[0].string, let pairs = parts[1].array
+            else { throw RedisServerError(message: "unexpected HSCAN reply: \(reply)") }
+            cursor = next
+            for index in stride(from: 0, to: pairs.count - 1, by: 2) {
+                guard let field = pairs[index].string,
+                    let instant = field.split(separator: " ").last.flatMap({ Int64($0) }), instant <= through
+                else { continue }
+                fields.append(field)
+            }
+        } while cursor != "0" && fields.count < Self.sweepLimit
+        var found: [NotStartedClaim] = []
+        var index = 0
+        while index < fields.count {
+            let batch = fields[index..<min(fields.count, index + 500)]
+            index += batch.count
+            let reply = try await send(
+                .evaluate(
+                    Self.sweepScript,
+                    keys: [keys.starting, keys.missed],
+                    arguments: [keys.nodePrefix] + batch.map { $0 as any RedisArgument }
+                )
+            )
+            guard let results = reply.array else { throw RedisServerError(message: "unexpected sweep reply: \(reply)") }
+            for result in results {
+                guard let parts = result.array, parts.count == 3, let job = parts[0].string,
+                    let instant = parts[1].string.flatMap({ Int64($0) }), let claimer = parts[2].string
+                else { continue }
+                found.append(NotStartedClaim(job: job, instant: instant, claimer: claimer))
+            }
+        }
+        return found
+    }
+}
+
 /// Standalone mode: one node, claims in memory.
 package actor LocalClaimStore: ClaimStore {
     private var last: [String: (instant: Int64, token: String)] = [:]
@@ -809,4 +893,7 @@ package actor LocalClaimStore: ClaimStore {
     package func reportMissed(_ instants: [(job: String, instant: Int64)]) async throws -> [MissedCheck] {
         instants.map { _ in .accounted }
     }
+
+    /// One process: no claimer can be gone while this one asks.
+    package func sweepNotStarted(through: Int64) async throws -> [NotStartedClaim] { [] }
 }

@@ -113,6 +113,8 @@ package actor Daemon {
     private var checkerPlacement: (epoch: Int64, members: [PoolMember], placement: Placement)?
     private var triggerPollRunning = false
     private var lastTriggerPoll = ContinuousClock.now - .seconds(3600)
+    private var lastStartingSweep = ContinuousClock.now
+    private var startingSweepRunning = false
 
     static let catchUpLimit = 100
     /// The instants up to this one (Unix seconds) have been dispatched: if this node gains a job
@@ -257,6 +259,9 @@ package actor Daemon {
             handleControlMessages()
             if ContinuousClock.now - lastTriggerPoll >= daemon.heartbeat { pollTriggers() }
             if let check = nextMissedCheck(), check <= nowSeconds() { runMissedChecks() }
+            if ContinuousClock.now - lastStartingSweep >= max(daemon.heartbeat, daemon.missedRunGrace) {
+                sweepNotStarted()
+            }
             let now = realtimeNanoseconds()
             let earliest = (next.earliest() ?? Int64.max / 1_000_000_000) * 1_000_000_000
             let checkAt = (nextMissedCheck() ?? Int64.max / 1_000_000_000) * 1_000_000_000
@@ -1100,6 +1105,41 @@ package actor Daemon {
     }
 
     /// Reports one missed instant: at error, counted, and recorded in the job's history.
+    /// The checker of a job keeps its checks in memory: if it stops too, the won claims of a
+    /// claimer that stopped before starting them would stay in `starting` unreported. So every
+    /// node sweeps `starting` once a grace (a heartbeat at least) for claims older than the grace
+    /// whose claimer is gone; the sweep and the checker take each out of `starting` as they report
+    /// it, so it is reported once, by whichever comes first.
+    private func sweepNotStarted() {
+        lastStartingSweep = .now
+        guard pool != nil, !startingSweepRunning, !stopping else { return }
+        startingSweepRunning = true
+        let through = nowSeconds() - Int64(daemon.missedRunGrace.components.seconds)
+        Task {
+            defer { self.startingSweepRunning = false }
+            let found: [NotStartedClaim]
+            do {
+                found = try await claims.sweepNotStarted(through: through)
+            } catch {
+                metrics.redisError()
+                logger.warning(
+                    "cannot sweep the claims left unstarted; trying again in a grace",
+                    metadata: ["error": "\(error)"]
+                )
+                return
+            }
+            for claim in found {
+                reportMissed(
+                    claim.job,
+                    claim.instant,
+                    "claimed by node \(claim.claimer), whose process stopped (crashed or was killed) before starting it; no node runs it now, since its claim stands (found by the sweep of unstarted claims: the node that would have checked it had stopped too)",
+                    .claimerStopped,
+                    ["claimer": "\(claim.claimer)"]
+                )
+            }
+        }
+    }
+
     private func reportMissed(
         _ job: String,
         _ instant: Int64,

@@ -496,12 +496,6 @@ private final class StartTraffic: Sendable {
     }
 }
 
-private func monotonicNanoseconds() -> Int64 {
-    var now = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &now)
-    return Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec)
-}
-
 extension Spawner {
     /// The last part of a wait for `notBefore`, left to the child (nanoseconds): more than a clone
     /// and a child's set-up take, little enough that a child exists only briefly before its exec.

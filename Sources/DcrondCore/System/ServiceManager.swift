@@ -36,9 +36,7 @@ package final class ServiceManager: Sendable {
 
     /// A reload began; ``ready(status:)`` ends it (a rejected one included: the old table runs).
     func reloading() {
-        var now = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &now)
-        let microseconds = Int64(now.tv_sec) * 1_000_000 + Int64(now.tv_nsec) / 1000
+        let microseconds = monotonicNanoseconds() / 1000
         send(
             ["RELOADING=1", "MONOTONIC_USEC=\(microseconds)", "STATUS=reloading the configuration"],
             status: "reloading the configuration"

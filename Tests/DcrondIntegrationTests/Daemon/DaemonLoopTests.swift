@@ -64,6 +64,8 @@ struct DaemonLoopTests {
             instants.map { _ in .accounted }
         }
 
+        func sweepNotStarted(through: Int64) async throws -> [NotStartedClaim] { [] }
+
         func checkHistory(generation: Int64, sequence: Int64) async {}
 
         func seenHistory() async -> ClaimHistory { ClaimHistory() }

@@ -112,6 +112,45 @@ struct RedisClaimStoreTests {
     }
 
     @Test(
+        "the sweep of starting reports, once, the claims of stopped claimers up to the instant asked; a live claimer's and later ones stay"
+    )
+    func sweepNotStarted() async throws {
+        let server = try await RedisTestServer.start()
+        defer { server.stop() }
+        let redis = RedisClient(endpoint: server.unixEndpoint)
+        let keys = ClusterKeys(cluster: "t")
+        let a = store(server, cluster: "t", node: "a")
+        let b = store(server, cluster: "t", node: "b")
+        let c = store(server, cluster: "t", node: "c")
+        _ = try await redis.send("HSET", keys.node("a"), "instance", a.instance)
+        _ = try await redis.send("HSET", keys.node("b"), "instance", b.instance)
+        // a is live and has not started 100 yet; b won 100 and 200 of its jobs, then stopped
+        // (its info key now holds a later process's instance); c's checker of b's jobs is gone too.
+        _ = try await a.claim(ClaimRequest(job: "ja", instant: 100, token: "a r1"))
+        _ = try await b.claim(ClaimRequest(job: "jb", instant: 100, token: "b r1"))
+        _ = try await b.claim(ClaimRequest(job: "kb", instant: 100, token: "b r2"))
+        _ = try await b.claim(ClaimRequest(job: "jb", instant: 200, token: "b r3"))
+        _ = try await redis.send("HSET", keys.node("b"), "instance", "0123abcd")
+        #expect(try await redis.send("HLEN", keys.starting).integer == 4)
+
+        let found = try await c.sweepNotStarted(through: 150)
+        #expect(
+            Set(found) == [
+                NotStartedClaim(job: "jb", instant: 100, claimer: "b"),
+                NotStartedClaim(job: "kb", instant: 100, claimer: "b"),
+            ]
+        )
+        #expect(try await a.sweepNotStarted(through: 150).isEmpty, "reported once, whoever sweeps next")
+        #expect(try await c.reportMissed([("jb", 100)]) == [.accounted], "nor by the checker, if it comes back")
+        #expect(try await c.sweepNotStarted(through: 300) == [NotStartedClaim(job: "jb", instant: 200, claimer: "b")])
+        #expect(try await redis.send("HLEN", keys.starting).integer == 1, "a's live claim stays")
+        // Once a's process is gone (its info key expired), its claim is reported as well.
+        _ = try await redis.send("DEL", keys.node("a"))
+        #expect(try await c.sweepNotStarted(through: 300) == [NotStartedClaim(job: "ja", instant: 100, claimer: "a")])
+        #expect(try await redis.send("HLEN", keys.starting).integer == 0)
+    }
+
+    @Test(
         "Redis emptied under the nodes: claims are refused until the history is repaired; older claims wait until every live node put its claims back"
     )
     func rollbackIsRepaired() async throws {

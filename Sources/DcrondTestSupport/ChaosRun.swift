@@ -103,6 +103,14 @@ package struct ChaosAudit: Sendable {
     package var lost: [String] = []
     /// Lost, but claimed by a node SIGKILLed before the run's exec: the documented window.
     package var lostInWindow: [String] = []
+    /// Lost, and reported by the node whose claim attempt went unanswered while Redis went back
+    /// in time (rule `unknownHistory`): the second documented way.
+    package var lostInDoubt: [String] = []
+    /// Lost (in the window or not) with no `missed:` line for it in any node's log: a silent loss.
+    package var unalarmed: [String] = []
+    /// Ran, and reported missed too: run late, after the (short) grace, by a catch-up; or killed
+    /// between its exec and its start mark. Allowed, shown.
+    package var falseAlarms: [String] = []
     package var late = 0
     package var maxLatenessMs: Int64 = 0
     package var p99LatenessMs: Int64 = 0
@@ -116,7 +124,8 @@ package struct ChaosAudit: Sendable {
     package var directory = ""
 
     package var passed: Bool {
-        duplicated.isEmpty && lost.isEmpty && forbidOverlaps.isEmpty && replayedWhileDisabled.isEmpty
+        duplicated.isEmpty && lost.isEmpty && unalarmed.isEmpty && forbidOverlaps.isEmpty
+            && replayedWhileDisabled.isEmpty
             && duplicateIDRefused && duplicateIDRan == 0 && slowStops.isEmpty
     }
 
@@ -135,6 +144,9 @@ package struct ChaosAudit: Sendable {
             "| duplicated (job, instant) — must be 0 | \(duplicated.count)\(sample(duplicated)) |",
             "| lost — must be 0 | \(lost.count)\(sample(lost)) |",
             "| lost in the documented window (claimed by a node SIGKILLed before its exec) | \(lostInWindow.count)\(sample(lostInWindow)) |",
+            "| lost in doubt (a claim attempt unanswered, then Redis back in time; reported by its node) | \(lostInDoubt.count)\(sample(lostInDoubt)) |",
+            "| lost and not alarmed (no `missed:` line in any node's log) — must be 0 | \(unalarmed.count)\(sample(unalarmed)) |",
+            "| reported missed, and ran (late, after the 3 s grace; or killed between its exec and its start mark) | \(falseAlarms.count)\(sample(falseAlarms)) |",
             "| late runs (> 1 s after the instant) | \(late), max \(maxLatenessMs) ms, p99 \(p99LatenessMs) ms |",
             "| overlapping forbid runs — must be 0 | \(forbidOverlaps.count)\(sample(forbidOverlaps)) |",
             "| instants of a disabled job replayed after re-enabling — must be 0 | \(replayedWhileDisabled.count)\(sample(replayedWhileDisabled)) |",
@@ -175,6 +187,8 @@ package final class ChaosRun: @unchecked Sendable {
     private var allowJobs: [String] { (1...settings.jobs).map { "c\($0 < 10 ? "0" : "")\($0)" } }
     private static let forbidJobs = ["forbid1", "forbid2"]
     private var audit: String { directory + "/audit.log" }
+    /// Short, so that the audit can require an alarm for every loss.
+    private static let missedRunGrace = "3s"
 
     package init(settings: ChaosSettings) throws {
         self.settings = settings
@@ -219,7 +233,10 @@ package final class ChaosRun: @unchecked Sendable {
             for fault in order { try await inject(fault) }
         }
         let auditTo = wallSeconds() - 1
-        try await Task.sleep(for: .seconds(6))  // catch-up of the last fault
+        // The catch-up of the last fault, and the alarms of its losses: a check 3 s (the grace)
+        // after the instant, again once the killed process's info key is gone (its restart, or
+        // the node timeout), or the sweep of `starting` a grace later if the checker died too.
+        try await Task.sleep(for: .seconds(12))
         for node in Array(processes.keys) { await stop(node, signal: SIGTERM, check: false) }
         var result = auditRuns(from: auditFrom, to: auditTo)
         result.injected = ChaosFault.allCases.compactMap { fault in injected[fault].map { (fault, $0) } }
@@ -286,7 +303,7 @@ package final class ChaosRun: @unchecked Sendable {
         }
         try writeText(
             config(node),
-            #"{"cluster": "\#(cluster)", "node": "\#(node)", "timezone": "UTC", "redis": "\#(address)", "jobs": "jobs-\#(node).json", "shutdownGrace": "2s"\#(extra)}"#
+            #"{"cluster": "\#(cluster)", "node": "\#(node)", "timezone": "UTC", "redis": "\#(address)", "jobs": "jobs-\#(node).json", "shutdownGrace": "2s", "missedRunGrace": "\#(Self.missedRunGrace)"\#(extra)}"#
         )
         let name = name ?? node
         starts[name, default: 0] += 1
@@ -530,6 +547,27 @@ package final class ChaosRun: @unchecked Sendable {
         }
     }
 
+    /// Every (job, instant) some node logged `missed:` for, from the logs of every process
+    /// started, and whether the report was of a claim in doubt (``ChaosAudit/lostInDoubt``).
+    private func alarms() -> [String: Bool] {
+        var found: [String: Bool] = [:]
+        for (name, count) in starts {
+            for index in 1...max(1, count) {
+                guard let bytes = try? FileSystem.readFile(directory + "/\(name).\(index).log") else { continue }
+                for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n")
+                where line.contains("missed: ") {
+                    let fields = line.split(separator: " ")
+                    guard let job = fields.first(where: { $0.hasPrefix("job=") })?.dropFirst(4),
+                        let instant = fields.first(where: { $0.hasPrefix("scheduledAt=") })?.dropFirst(12)
+                    else { continue }
+                    let inDoubt = line.contains("missed: possibly: an attempt of this node to claim it got no answer")
+                    found["\(job)@\(instant)", default: false] = found["\(job)@\(instant)", default: false] || inDoubt
+                }
+            }
+        }
+        return found
+    }
+
     private func auditRuns(from: Int64, to: Int64) -> ChaosAudit {
         var result = ChaosAudit()
         let all = lines()
@@ -557,6 +595,9 @@ package final class ChaosRun: @unchecked Sendable {
             )
             for job in victimJobs { for instant in (second - 1)...claimedAhead { window.insert("\(job)@\(instant)") } }
         }
+        let alarmed = alarms()
+        for key in count.keys where alarmed[key] != nil { result.falseAlarms.append(key) }
+        result.falseAlarms.sort()
         for job in allowJobs {
             for instant in from...to {
                 let key = "\(job)@\(instant)"
@@ -569,7 +610,14 @@ package final class ChaosRun: @unchecked Sendable {
                 }
                 result.expected += 1
                 if count[key] == nil {
-                    if window.contains(key) { result.lostInWindow.append(key) } else { result.lost.append(key) }
+                    if window.contains(key) {
+                        result.lostInWindow.append(key)
+                    } else if alarmed[key] == true {
+                        result.lostInDoubt.append(key)
+                    } else {
+                        result.lost.append(key)
+                    }
+                    if alarmed[key] == nil { result.unalarmed.append(key) }
                 }
             }
         }

@@ -676,6 +676,10 @@ package actor Daemon {
         var failures = 0
         // Won on the master but not acknowledged by enough replicas: the previous claimed instant.
         var unacknowledged: Int64??
+        // The claim history's generation when an attempt first got no answer. A retry is answered
+        // as won if that attempt won (`won:<node>` holds its token), unless Redis went back in time
+        // meanwhile and lost that record: then a `lost` answer cannot tell whether the attempt won.
+        var generationAtFailure: Int64?
         while true {
             if stopping {
                 if let previous = unacknowledged {
@@ -719,6 +723,17 @@ package actor Daemon {
                     }
                     return .start
                 case .lost:
+                    let generation = await claims.seenHistory().generation
+                    if let before = generationAtFailure, before >= 0, generation != before {
+                        reportMissed(
+                            job.name,
+                            request.instant,
+                            "possibly: an attempt of this node to claim it got no answer, and Redis went back in time before the claim was decided (claim history generation \(before), now \(generation)); the instant counts as claimed, so no node runs it now, and if that attempt was the one that won it, it never ran",
+                            .unknownHistory,
+                            ["attempts": "\(failures + 1)"]
+                        )
+                        return .notClaimed
+                    }
                     logger.debug("instant claimed elsewhere", metadata: metadata)
                     return .notClaimed
                 case .paused(let by):
@@ -742,6 +757,9 @@ package actor Daemon {
                 }
             } catch {
                 failures += 1
+                // Read after the failure: a loss of history shows only in a reply of Redis once it
+                // is back, which comes after this attempt failed (its connection is the store's).
+                if generationAtFailure == nil { generationAtFailure = await claims.seenHistory().generation }
                 metrics.redisError()
                 if failures == 1 {
                     failedClaims += 1

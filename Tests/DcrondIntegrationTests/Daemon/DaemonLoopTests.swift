@@ -13,23 +13,35 @@ import Glibc
 @Suite("the scheduling loop with a scripted claim store")
 struct DaemonLoopTests {
     /// Answers claims as a store would, except for the scripted jobs: `failing` claims throw
-    /// (a Redis error) that many times first, `taken` are always lost to another node.
+    /// (a Redis error) that many times first, `taken` are always lost to another node. With
+    /// `rollsBack`, the claim history's generation moves on after each scripted failure (Redis went
+    /// back in time while the attempt went unanswered).
     actor ScriptedClaimStore: ClaimStore {
         private(set) var requests: [ClaimRequest] = []
         private(set) var records: [RunRecord] = []
         private var failuresLeft: [String: Int]
         private let taken: Set<String>
+        private let rollsBack: Bool
+        private var generation: Int64 = 1
+        private var rollBackPending: String?
         private var last: [String: (instant: Int64, token: String)] = [:]
 
-        init(failing: [String: Int] = [:], taken: Set<String> = []) {
+        init(failing: [String: Int] = [:], taken: Set<String> = [], rollsBack: Bool = false) {
             failuresLeft = failing
             self.taken = taken
+            self.rollsBack = rollsBack
         }
 
         func claim(_ requests: [ClaimRequest]) async throws -> [ClaimResult] {
             self.requests += requests
+            // The loss shows in a reply of Redis once back (its repair), here the retry's.
+            if let pending = rollBackPending, requests.contains(where: { $0.job == pending }) {
+                rollBackPending = nil
+                generation += 1
+            }
             for request in requests where (failuresLeft[request.job] ?? 0) > 0 {
                 failuresLeft[request.job]! -= 1
+                if rollsBack { rollBackPending = request.job }
                 throw RedisServerError(message: "scripted failure")
             }
             return requests.map { request in
@@ -68,7 +80,7 @@ struct DaemonLoopTests {
 
         func checkHistory(generation: Int64, sequence: Int64) async {}
 
-        func seenHistory() async -> ClaimHistory { ClaimHistory() }
+        func seenHistory() async -> ClaimHistory { ClaimHistory(generation: generation) }
     }
 
     @Test("a claim that fails is retried with the same token until decided, then runs; a claim lost never runs")
@@ -113,5 +125,47 @@ struct DaemonLoopTests {
         #expect(requests.contains { $0.job == "taken" }, "taken was claimed, and lost")
         let records = await store.records.filter { $0.job == "flaky" && $0.outcome == .succeeded }
         #expect(records.contains { $0.scheduledAt == first.instant }, "the retried run was recorded")
+    }
+
+    @Test(
+        "a claim lost after an unanswered attempt: reported missed (unknownHistory) when Redis went back in time meanwhile, since that attempt may have won it; not otherwise"
+    )
+    func lostAfterUnansweredAttempt() async throws {
+        for rollsBack in [true, false] {
+            let directory = try makeTemporaryDirectory()
+            defer { _ = shellOutputBlocking("rm -rf '\(directory)'") }
+            try writeText(directory + "/dcrond.json", #"{"cluster": "loop", "node": "n1", "timezone": "UTC"}"#)
+            try writeText(
+                directory + "/jobs.json",
+                #"{"jobs": [{"name": "doubt", "schedule": "* * * * * *", "command": "true"}, {"name": "taken", "schedule": "* * * * * *", "command": "true"}]}"#
+            )
+            let loaded = try ConfigurationLoader.load(configPath: directory + "/dcrond.json")
+            let logger = Logger(label: "loop") { _ in SwiftLogNoOpLogHandler() }
+            // "doubt": its first attempt goes unanswered, then another node holds the instant.
+            let store = ScriptedClaimStore(failing: ["doubt": 1], taken: ["doubt", "taken"], rollsBack: rollsBack)
+            var parts = DaemonParts.make(for: loaded, logger: logger, output: nil)
+            parts.claims = store
+            let daemon = Daemon(configPath: directory + "/dcrond.json", loaded: loaded, parts: parts, logger: logger)
+            let running = Task { await daemon.run() }
+            // Until a later instant was claimed too (the start alone may take seconds beside other suites).
+            for _ in 0..<200 where await store.requests.filter({ $0.job == "doubt" }).count < 3 {
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            await daemon.shutdown(grace: .seconds(2))
+            await running.value
+
+            let doubt = await store.requests.filter { $0.job == "doubt" }
+            let first = try #require(doubt.first)
+            #expect(doubt.filter { $0.instant == first.instant }.count == 2, "the unanswered attempt, then its retry")
+            let records = await store.records
+            let missed = records.filter { $0.outcome.word == "missed" }
+            if rollsBack {
+                #expect(missed.map(\.job) == ["doubt"], "\(records)")
+                #expect(missed.first?.scheduledAt == first.instant)
+                #expect(missed.first?.rule == .unknownHistory)
+            } else {
+                #expect(missed.isEmpty, "lost with no loss of history in between: another node won it: \(records)")
+            }
+        }
     }
 }

@@ -214,7 +214,9 @@ struct StartLeadEndToEndTests {
         #expect(reported.keys.filter { $0.hasPrefix("b ") }.isEmpty, "b was killed before its check")
         let sweepLines = cluster.log("c").split(separator: "\n").filter { $0.contains("found by the sweep") }
         #expect(sweepLines.count == reported.count)
-        print("instants claimed by the killed node, its checker killed too, reported by a later node: \(reported.count) of \(jobs.count)")
+        print(
+            "instants claimed by the killed node, its checker killed too, reported by a later node: \(reported.count) of \(jobs.count)"
+        )
         await cluster.cleanUp()
     }
 

@@ -221,6 +221,65 @@ struct StartLeadEndToEndTests {
     }
 
     @Test(
+        "a job paused between its claim ahead of the instant and the instant: that run does not start, its claim goes back, and the instant is recorded as paused"
+    )
+    func pauseWithinTheLead() async throws {
+        let server = try await RedisTestServer.start()
+        defer { server.stop() }
+        let jobs = ["p1", "p2", "p3"]
+        let cluster = try DcrondCluster(server: server, jobs: jobs)
+        try cluster.start("a", settings: #", "missedRunGrace": "2s""#)
+        try await Task.sleep(for: .seconds(3))
+        let keys = ClusterKeys(cluster: cluster.cluster)
+        let client = RedisClient(endpoint: server.unixEndpoint)
+        // Until a's claims of one instant are all in before it: then p1 is paused.
+        var instant: Int64 = 0
+        var allClaimed = false
+        for _ in 0..<5 where !allClaimed {
+            instant = wallSeconds() + 2
+            await sleepUntilRealtime(instant * 1_000_000_000 - Daemon.startLead.wholeMilliseconds * 1_000_000)
+            while !allClaimed && realtimeNanoseconds() < instant * 1_000_000_000 - 5_000_000 {
+                var claimed = 0
+                for job in jobs where try await client.send("HGET", keys.claims, job).string == "\(instant)" {
+                    claimed += 1
+                }
+                allClaimed = claimed == jobs.count
+            }
+        }
+        try #require(allClaimed, "a claimed every job of an instant ahead of it, in one of 5 rounds")
+        #expect(try await OperatorRequests.pause(client, keys: keys, job: "p1", who: "test"))
+        // The missed-run check records the paused instant 2 s after it.
+        try await Task.sleep(for: .seconds(4))
+        await cluster.stopAll()
+        let runs = cluster.runs()
+        for job in ["p2", "p3"] {
+            #expect(runs.filter { $0.job == job && $0.instant == instant }.count == 1, "\(job)@\(instant) ran once")
+        }
+        // A loaded machine may deliver the pause after the instant: then p1's run started.
+        let ran = runs.contains { $0.job == "p1" && $0.instant == instant }
+        #expect(!runs.contains { $0.job == "p1" && $0.instant > instant }, "nothing of p1 after the pause")
+        let log = cluster.log("a")
+        let cancelled = log.split(separator: "\n").contains { line in
+            let fields = Set(line.split(separator: " ").map(String.init))
+            return line.contains("paused before its instant") && fields.contains("job=p1")
+                && fields.contains("scheduledAt=\(instant)")
+        }
+        #expect(cancelled == !ran, "p1@\(instant): ran \(ran), cancelled \(cancelled): \(log)")
+        if !ran {
+            let records = try await client.send("LRANGE", keys.runs("p1"), 0, -1).array?.compactMap(\.string) ?? []
+            #expect(
+                records.contains { $0.contains(#""rule":"paused""#) && $0.contains("\(instant)") },
+                "p1@\(instant) recorded as paused: \(records)"
+            )
+            #expect(!log.contains("missed:"), "given back, then recorded as paused, not missed: \(log)")
+        }
+        print(
+            "p1@\(instant) paused within the lead: \(ran ? "ran (the pause came late)" : "not started, recorded as paused")"
+        )
+        await cluster.cleanUp()
+    }
+
+    @Test(
         "a node stopped within the lead whose claim a later claim superseded cannot give it back: it reports the instant missed itself, once, and nobody runs it"
     )
     func stopAfterSupersededClaim() async throws {

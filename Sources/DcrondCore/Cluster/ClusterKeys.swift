@@ -36,11 +36,11 @@ package struct ClusterKeys: Sendable, Hashable {
     var prefix: String { "dcron:{\(cluster)}:" }
     var members: String { prefix + "members" }
     var states: String { prefix + "states" }
-    package var epoch: String { prefix + "epoch" }
+    var epoch: String { prefix + "epoch" }
     var membershipChannel: String { prefix + "membership" }
     /// The prefix of every node's info key (the heartbeat script reads the members' weights there).
     var nodePrefix: String { prefix + "node:" }
-    package func node(_ id: String) -> String { nodePrefix + id }
+    func node(_ id: String) -> String { nodePrefix + id }
     package func drain(_ id: String) -> String { prefix + "drain:" + id }
     package var claims: String { prefix + "claims" }
     package var claimedBy: String { prefix + "claimedBy" }
@@ -53,13 +53,13 @@ package struct ClusterKeys: Sendable, Hashable {
     func won(_ id: String) -> String { prefix + "won:" + id }
     var history: String { prefix + "history" }
     package func runs(_ job: String) -> String { prefix + "runs:" + job }
-    package var lastSuccess: String { prefix + "lastSuccess" }
+    var lastSuccess: String { prefix + "lastSuccess" }
     func lease(_ job: String) -> String { prefix + "lease:" + job }
     func stop(_ job: String) -> String { prefix + "stop:" + job }
-    package var paused: String { prefix + "paused" }
+    var paused: String { prefix + "paused" }
     var missed: String { prefix + "missed" }
     var triggers: String { prefix + "triggers" }
-    package func killAcknowledgements(_ request: String) -> String { prefix + "kill:" + request }
+    func killAcknowledgements(_ request: String) -> String { prefix + "kill:" + request }
     package var lastManual: String { prefix + "lastManual" }
     var controlChannel: String { prefix + "control" }
 }

@@ -10,13 +10,13 @@ package struct ClusterStatus: Sendable {
         package let version: String?
         package let fingerprint: String?
         package let host: String?
-        package let pid: Int64?
-        package let startedAt: Int64?
-        package let timeZone: String?
+        let pid: Int64?
+        let startedAt: Int64?
+        let timeZone: String?
         /// Runs it could not start in the last minute, in words, if any.
         package var startFailures: String?
         /// Its placement weight; nil when it publishes none (a version before weights).
-        package var weight: Int? = 1
+        var weight: Int? = 1
     }
 
     /// Who owns what among `nodes`: the same placement as the daemons compute.

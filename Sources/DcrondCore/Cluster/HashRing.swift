@@ -10,8 +10,8 @@
 /// When a node joins, it takes over only the arcs just before its points; when one leaves, its
 /// arcs go to the next points. No other job moves.
 struct HashRing: Sendable, Equatable {
-    package let nodes: [String]
-    package let virtualNodes: Int
+    let nodes: [String]
+    let virtualNodes: Int
     /// Sorted by point, then node index.
     private let points: [UInt64]
     private let owners: [Int32]
@@ -43,7 +43,7 @@ struct HashRing: Sendable, Equatable {
     }
 
     /// The node that owns `job`, or nil for an empty ring.
-    package func owner(of job: String) -> String? {
+    func owner(of job: String) -> String? {
         guard !points.isEmpty else { return nil }
         return nodes[Int(owners[firstPoint(ofJob: job)])]
     }
@@ -62,7 +62,7 @@ struct HashRing: Sendable, Equatable {
 
     /// The node of the first point at or after `job`'s position that is not `excluded` (the
     /// successor of the owner, when `excluded` is the owner); the owner when no other node exists.
-    package func owner(of job: String, excluding excluded: String?) -> String? {
+    func owner(of job: String, excluding excluded: String?) -> String? {
         guard !points.isEmpty else { return nil }
         let first = firstPoint(ofJob: job)
         for step in 0..<points.count {

@@ -14,7 +14,7 @@ enum MembershipScripts {
     /// generation and sequence from the claim history; each member's `weight` from its info hash,
     /// `""` when its info has none (a version before weights: the pool keeps the ring), nil when its
     /// info hash is gone (expiring).
-    package static let heartbeat = RedisScript(
+    static let heartbeat = RedisScript(
         """
         local holder = redis.call('HGET', KEYS[4], 'instance')
         if holder and holder ~= ARGV[5] then

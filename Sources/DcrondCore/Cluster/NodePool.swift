@@ -12,12 +12,12 @@ package enum NodeState: String, Sendable, Hashable {
     case draining
 }
 
-package struct PoolMember: Sendable, Hashable {
-    package let id: String
-    package let state: NodeState
+struct PoolMember: Sendable, Hashable {
+    let id: String
+    let state: NodeState
     /// Its placement weight; nil for a node of a version before weights (the pool then keeps the
     /// ring, see ``Placement``).
-    package let weight: Int?
+    let weight: Int?
 
     init(id: String, state: NodeState, weight: Int? = 1) {
         self.id = id
@@ -28,13 +28,13 @@ package struct PoolMember: Sendable, Hashable {
 
 /// A node id that another live process holds.
 struct NodeIDInUse: Error, CustomStringConvertible {
-    package let node: String
-    package let pid: String
-    package let host: String
+    let node: String
+    let pid: String
+    let host: String
     /// Unix milliseconds.
-    package let startedAt: Int64
+    let startedAt: Int64
 
-    package var description: String {
+    var description: String {
         "node id \"\(node)\" is already in use by pid \(pid) on host \(host) (started \(formatInstant(startedAt / 1000, offset: 0))): "
             + "give each process its own \"node\" in dcrond.json, or stop the other one"
     }
@@ -51,7 +51,7 @@ package struct PoolHooks: Sendable {
     var schedulerStuck: @Sendable () -> String? = { nil }
     /// Runs this node could not start lately (``StartFailures/summary(now:)``), published with
     /// each heartbeat for `dcrond status`.
-    package var startFailures: @Sendable () -> String? = { nil }
+    var startFailures: @Sendable () -> String? = { nil }
     /// A message on the cluster's `control` channel (operator requests).
     var control: (@Sendable (String) -> Void)?
 
@@ -61,17 +61,17 @@ package struct PoolHooks: Sendable {
 /// The pool as a node last saw it.
 package struct PoolView: Sendable, Equatable {
     /// Bumped in Redis by every membership change.
-    package let epoch: Int64
+    let epoch: Int64
     /// Every live node, active or draining, sorted by id.
     let members: [PoolMember]
     /// Who owns what: the placement of the active nodes.
-    package let placement: Placement
+    let placement: Placement
 
     static let empty = PoolView(epoch: 0, members: [], placement: Placement(nodes: []))
 
     /// The placement of `members`' active nodes (the ring of `virtualNodes` while one of them is
     /// of a version before weights).
-    package static func placement(of members: [PoolMember], virtualNodes: Int) -> Placement {
+    static func placement(of members: [PoolMember], virtualNodes: Int) -> Placement {
         Placement(
             members: members.filter { $0.state == .active }.map { Placement.Member(id: $0.id, weight: $0.weight) },
             virtualNodes: virtualNodes
@@ -81,14 +81,14 @@ package struct PoolView: Sendable, Equatable {
 
 /// Settings of the pool, from the daemon configuration.
 package struct PoolSettings: Sendable {
-    package var cluster: String
-    package var node: String
-    package var heartbeat: Duration
-    package var nodeTimeout: Duration
+    var cluster: String
+    var node: String
+    var heartbeat: Duration
+    var nodeTimeout: Duration
     /// Used only while a node of a version before weights is active (``Placement``).
-    package var virtualNodes: Int
+    var virtualNodes: Int
     /// This node's share of the jobs relative to the others' (``Placement``).
-    package var weight: Int
+    var weight: Int
     /// Warn when this node's clock and Redis's differ by more.
     var clockOffsetWarning: Duration
 
@@ -113,15 +113,15 @@ package struct PoolSettings: Sendable {
 
 /// What a node publishes about itself with every heartbeat (`dcrond status` shows it).
 package struct NodeDescription: Sendable, Hashable {
-    package var version = DcrondVersion.current
-    package var pid = Int(getpid())
-    package var host = Accounts.hostName()
+    var version = DcrondVersion.current
+    var pid = Int(getpid())
+    var host = Accounts.hostName()
     /// Unix milliseconds.
-    package var startedAt = realtimeNanoseconds() / 1_000_000
+    var startedAt = realtimeNanoseconds() / 1_000_000
     /// Tells this process apart from another one started with the same node id.
     var instance = NodeDescription.newInstance()
-    package var fingerprint: String
-    package var timeZone: String
+    var fingerprint: String
+    var timeZone: String
     package init(fingerprint: String, timeZone: String) {
         self.fingerprint = fingerprint
         self.timeZone = timeZone
@@ -268,7 +268,7 @@ package actor NodePool {
     func currentView() -> PoolView? { isFenced() ? nil : view }
 
     /// The owner of `job` on the current ring, nil if this node is fenced.
-    package func owner(of job: String) -> String? {
+    func owner(of job: String) -> String? {
         guard !isFenced() else { return nil }
         return view.placement.owner(of: job)
     }

@@ -38,7 +38,7 @@ package struct Placement: Sendable, Equatable {
     static let weights = 1...1000
 
     /// The active nodes, sorted by id.
-    package let nodes: [String]
+    let nodes: [String]
     /// Each node's weight, in the order of ``nodes`` (all 1 on the ring).
     let weights: [Int]
     let scheme: Scheme
@@ -112,7 +112,7 @@ package struct Placement: Sendable, Equatable {
     /// The node with the highest score for `job` other than `excluded` (the owner's successor, the
     /// node that would take the job over, when `excluded` is the owner); the owner when no other
     /// node exists.
-    package func owner(of job: String, excluding excluded: String?) -> String? {
+    func owner(of job: String, excluding excluded: String?) -> String? {
         if let ring { return ring.owner(of: job, excluding: excluded) }
         guard !nodes.isEmpty else { return nil }
         let position = Self.position(ofJob: job)
@@ -130,7 +130,7 @@ package struct Placement: Sendable, Equatable {
     }
 
     /// Why `job` belongs where it does, in a sentence for `dcrond explain`.
-    package func reason(forJob job: String) -> String? {
+    func reason(forJob job: String) -> String? {
         guard let owner = owner(of: job) else { return nil }
         let count = "\(nodes.count) active node\(nodes.count == 1 ? "" : "s") (\(nodes.joined(separator: ", ")))"
         switch scheme {

@@ -9,7 +9,7 @@ import Musl
 /// The daemon's own settings (`dcrond.json`), with every default applied.
 package struct DaemonConfiguration: Sendable, Hashable {
     /// The configuration file, as given.
-    package var path: String
+    var path: String
     /// Nodes with the same cluster name and Redis form one pool; keys live under `dcron:{cluster}:`.
     package var cluster: String
     /// This node's stable identity; defaults to the host name.
@@ -19,15 +19,15 @@ package struct DaemonConfiguration: Sendable, Hashable {
     /// The jobs file, resolved against the configuration file's folder.
     var jobsPath: String
     /// Default zone of jobs that name none.
-    package var timeZone: TimeZoneRules
-    package var heartbeat: Duration
+    var timeZone: TimeZoneRules
+    var heartbeat: Duration
     package var nodeTimeout: Duration
     /// Virtual nodes per node of the ring, used only while a node of a version before weights is
     /// in the pool (``Placement``).
     package var virtualNodes: Int
     /// This node's share of the jobs against the others' weights (`weight`, 1...1000): a node of
     /// weight 2 owns about twice as many jobs as one of weight 1.
-    package var weight = 1
+    var weight = 1
     /// Runs in flight at once on this node; more wait in order, up to their starting deadline.
     var maxConcurrentRuns: Int
     /// On SIGTERM, how long running jobs may finish before they are terminated.
@@ -608,7 +608,7 @@ package struct ListenAddress: Sendable, Hashable, CustomStringConvertible {
     package let host: String
     package let port: Int
 
-    struct Invalid: Error, Sendable { package let message: String }
+    struct Invalid: Error, Sendable { let message: String }
 
     init(parsing text: String) throws(Invalid) {
         let host: Substring

@@ -10,7 +10,7 @@ package struct ConfigurationProblem: Sendable, Equatable, CustomStringConvertibl
     /// The file, as the operator named it (the jobs file: resolved against the config's folder).
     let file: String
     /// `job "backup"`, or `job #3` for a job without a usable name; nil for the daemon file.
-    package let job: String?
+    let job: String?
     /// The key, as in the file; nil for problems of the file as a whole.
     let field: String?
     let message: String
@@ -62,7 +62,7 @@ final class ProblemCollector {
     init(file: String) { self.file = file }
 
     /// Every problem reported so far, kept or not.
-    package var count: Int { problems.count + omitted }
+    var count: Int { problems.count + omitted }
 
     /// Problems another collector of the same file gathered, after these (the chunks of a table
     /// read in parallel, in their order): kept up to the limit, as if reported here one by one.
@@ -92,8 +92,8 @@ final class ProblemCollector {
 /// (with the nearest known key as a suggestion) to a ``ProblemCollector``.
 struct ObjectReader {
     let members: [JSONMember]
-    package let problems: ProblemCollector
-    package let job: String?
+    let problems: ProblemCollector
+    let job: String?
     private var known: [String] = []
 
     init(_ members: [JSONMember], problems: ProblemCollector, job: String?) {
@@ -105,13 +105,13 @@ struct ObjectReader {
     private func report(_ key: String, _ message: String) { problems.report(job: job, field: key, message) }
 
     /// The value of `key`, declaring the key as known.
-    package mutating func value(_ key: String) -> JSONValue? {
+    mutating func value(_ key: String) -> JSONValue? {
         known.append(key)
         return members.first { $0.key == key }?.value
     }
 
     /// A string without NUL bytes: the system would cut it at the first one.
-    package mutating func string(_ key: String, example: String? = nil) -> String? {
+    mutating func string(_ key: String, example: String? = nil) -> String? {
         guard let value = value(key) else { return nil }
         guard case .string(let text) = value else {
             report(key, "expected a string\(example.map { " such as \"\($0)\"" } ?? ""), got \(value.kindDescription)")
@@ -139,7 +139,7 @@ struct ObjectReader {
     }
 
     /// A file or folder path.
-    package mutating func path(_ key: String, example: String? = nil) -> String? {
+    mutating func path(_ key: String, example: String? = nil) -> String? {
         guard let text = plainString(key, example: example) else { return nil }
         if text.isEmpty {
             report(key, "is empty")
@@ -149,7 +149,7 @@ struct ObjectReader {
     }
 
     /// An account or group name.
-    package mutating func name(_ key: String, example: String? = nil) -> String? { plainString(key, example: example) }
+    mutating func name(_ key: String, example: String? = nil) -> String? { plainString(key, example: example) }
 
     /// A file-creation mask in octal, `"022"` or `"0027"`.
     mutating func umask(_ key: String) -> mode_t? {
@@ -163,7 +163,7 @@ struct ObjectReader {
         return mask
     }
 
-    package mutating func bool(_ key: String) -> Bool? {
+    mutating func bool(_ key: String) -> Bool? {
         guard let value = value(key) else { return nil }
         guard case .bool(let flag) = value else {
             report(key, "expected true or false, got \(value.kindDescription)")
@@ -172,7 +172,7 @@ struct ObjectReader {
         return flag
     }
 
-    package mutating func integer(_ key: String, in range: ClosedRange<Int>) -> Int? {
+    mutating func integer(_ key: String, in range: ClosedRange<Int>) -> Int? {
         guard let value = value(key) else { return nil }
         guard case .number(_, let text) = value, let integer = Int(text) else {
             let got = if case .number(_, let text) = value { text } else { value.kindDescription }

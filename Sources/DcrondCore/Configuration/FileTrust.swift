@@ -31,9 +31,9 @@ package struct FileTrust: Sendable, Hashable {
     }
 
     /// What a check needs to know about one file or folder (`lstat`).
-    package struct Facts: Sendable, Hashable {
-        package var path: String
-        package var owner: uid_t
+    struct Facts: Sendable, Hashable {
+        var path: String
+        var owner: uid_t
         var mode: mode_t
         var isDirectory: Bool
 
@@ -46,7 +46,7 @@ package struct FileTrust: Sendable, Hashable {
     }
 
     /// What a file holds, which decides what others may do with it.
-    package enum Content: Sendable {
+    enum Content: Sendable {
         /// The configuration or the jobs file: others must not write it.
         case configuration
         /// A password: others must not read it either.
@@ -78,7 +78,7 @@ package struct FileTrust: Sendable, Hashable {
     /// Checks `path` and every folder above it (those of the path as given, and of the file it
     /// resolves to through symbolic links). Nil when all pass or the file does not exist (its
     /// reader reports that).
-    package func check(_ path: String, content: Content) -> String? {
+    func check(_ path: String, content: Content) -> String? {
         guard enforced, let file = Self.facts(path) else { return nil }
         var chain: [Facts] = []
         var resolved = path

@@ -26,7 +26,7 @@ package enum CatchUpPolicy: String, Sendable, Hashable, CaseIterable {
 
 /// One job of the table, with every default applied.
 package struct JobDefinition: Sendable, Hashable {
-    package var name: String
+    var name: String
     package var schedule: Schedule
     /// Run by `/bin/sh -c`.
     var command: String
@@ -37,15 +37,15 @@ package struct JobDefinition: Sendable, Hashable {
     package var killGrace: Duration
     var environment: [String: String]
     var workingDirectory: String?
-    package var user: String?
+    var user: String?
     var group: String?
     var overlap: OverlapPolicy
     var catchUp: CatchUpPolicy
     /// A run that cannot start within this long after its instant is skipped (logged and counted).
     var startingDeadline: Duration
     var retries: Int
-    package var enabled: Bool
-    package var description: String?
+    var enabled: Bool
+    var description: String?
     package var dstPolicy: DSTPolicy
     /// The file-creation mask of its processes, as cron sets it (not the daemon's).
     var umask: mode_t

@@ -4,7 +4,7 @@
 package struct JobExplanation: Sendable {
     /// What is known about the job in the cluster, as read by the command.
     package struct Facts: Sendable {
-        package var job: JobDefinition
+        var job: JobDefinition
         var now: Int64
         /// The job's history, newest first.
         package var records: [RunRecord] = []

@@ -247,8 +247,8 @@ package enum OperatorRequests {
     package struct Kill: Sendable, Hashable {
         package let request: String
         package let signal: Int32
-        package let runID: String?
-        package let job: String
+        let runID: String?
+        let job: String
 
         package init(request: String, signal: Int32, runID: String?, job: String) {
             self.request = request

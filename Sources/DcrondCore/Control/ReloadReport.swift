@@ -92,7 +92,7 @@ package struct ReloadReport: Sendable, Equatable {
 }
 
 struct FileWriteError: Error, Sendable, CustomStringConvertible {
-    package let path: String
+    let path: String
     let errno: Errno
 
     init(path: String, code: Int32) {
@@ -100,5 +100,5 @@ struct FileWriteError: Error, Sendable, CustomStringConvertible {
         self.errno = Errno(rawValue: code)
     }
 
-    package var description: String { "cannot write \(path): \(errno)" }
+    var description: String { "cannot write \(path): \(errno)" }
 }

@@ -32,11 +32,11 @@ final class BatchingClaimStore: ClaimStore {
         try await claims.submit(requests)
     }
 
-    package func record(_ run: RunRecord) async throws {
+    func record(_ run: RunRecord) async throws {
         if let error = try await records.submit([run])[0] { throw error }
     }
 
-    package func record(_ runs: [RunRecord]) async throws -> [RedisServerError?] {
+    func record(_ runs: [RunRecord]) async throws -> [RedisServerError?] {
         try await records.submit(runs)
     }
 
@@ -49,11 +49,11 @@ final class BatchingClaimStore: ClaimStore {
         try await store.release(request, previous: previous)
     }
 
-    package func lastClaimed(_ jobs: [String]) async throws -> ClaimedInstants {
+    func lastClaimed(_ jobs: [String]) async throws -> ClaimedInstants {
         try await store.lastClaimed(jobs)
     }
 
-    package func reportMissed(_ instants: [(job: String, instant: Int64)]) async throws -> [MissedCheck] {
+    func reportMissed(_ instants: [(job: String, instant: Int64)]) async throws -> [MissedCheck] {
         try await store.reportMissed(instants)
     }
 

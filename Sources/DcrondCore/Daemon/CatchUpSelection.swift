@@ -2,7 +2,7 @@
 /// `startingDeadline`. Pure: the daemon logs and counts every skip it returns.
 struct CatchUpSelection: Sendable, Equatable {
     /// To run, in order.
-    package var run: [Int64] = []
+    var run: [Int64] = []
     /// Older than the starting deadline.
     var pastDeadline: [Int64] = []
     /// Missed and skipped by the policy (`none`; `latest` for all but the newest; `all` past its bound).

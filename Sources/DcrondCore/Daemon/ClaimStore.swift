@@ -2,7 +2,7 @@ import Logging
 
 /// One claim: "node N starts instant T of job J", named by a token unique to the attempt to run it.
 package struct ClaimRequest: Sendable, Hashable {
-    package let job: String
+    let job: String
     /// Unix seconds.
     let instant: Int64
     /// `<node> <run ID>`: the same token sent again (after a reply was lost) is answered as won.
@@ -62,9 +62,9 @@ package enum MissedCheck: Sendable, Hashable {
 /// A won claim whose claimer's process stopped before starting the run, found by a sweep of
 /// `starting` (``ClaimStore/sweepNotStarted(through:)``).
 package struct NotStartedClaim: Sendable, Hashable {
-    package let job: String
-    package let instant: Int64
-    package let claimer: String
+    let job: String
+    let instant: Int64
+    let claimer: String
 }
 
 /// `claimReplicas` and `claimReplicaTimeout`: how many replicas must hold a claim (and an overlap
@@ -142,7 +142,7 @@ extension ClaimStore {
         try await claim([request])[0]
     }
 
-    package func record(_ runs: [RunRecord]) async throws -> [RedisServerError?] {
+    func record(_ runs: [RunRecord]) async throws -> [RedisServerError?] {
         for run in runs { try await record(run) }
         return runs.map { _ in nil }
     }
@@ -154,7 +154,7 @@ extension ClaimStore {
 /// one (a restart from a snapshot, a lagging replica promoted, a restart with no data) is noticed.
 package struct ClaimHistory: Sendable, Hashable {
     /// -1: nothing seen yet (a node that just started adopts what Redis has).
-    package var generation: Int64 = -1
+    var generation: Int64 = -1
     var sequence: Int64 = 0
 
     init(generation: Int64 = -1, sequence: Int64 = 0) {
@@ -196,9 +196,9 @@ package struct ClaimHistory: Sendable, Hashable {
 /// notices too and does the same), and sets the history's floor to now: catch-up never reaches
 /// back before the floor, since stale values would run instants twice.
 package actor RedisClaimStore: ClaimStore {
-    package let redis: RedisClient
+    let redis: RedisClient
     let keys: ClusterKeys
-    package let node: String
+    let node: String
     private let logger: Logger
     private var history = ClaimHistory()
     /// The last instant this node won of each job, whoever owns the job now, with the claim's
@@ -849,12 +849,12 @@ extension RedisClaimStore {
 }
 
 /// Standalone mode: one node, claims in memory.
-package actor LocalClaimStore: ClaimStore {
+actor LocalClaimStore: ClaimStore {
     private var last: [String: (instant: Int64, token: String)] = [:]
 
     init() {}
 
-    package func claim(_ requests: [ClaimRequest]) async throws -> [ClaimResult] {
+    func claim(_ requests: [ClaimRequest]) async throws -> [ClaimResult] {
         requests.map { request in
             let previous = last[request.job]
             if let previous, previous.instant >= request.instant {
@@ -866,7 +866,7 @@ package actor LocalClaimStore: ClaimStore {
         }
     }
 
-    package func release(_ request: ClaimRequest, previous: Int64?) async throws -> ClaimRelease {
+    func release(_ request: ClaimRequest, previous: Int64?) async throws -> ClaimRelease {
         guard let current = last[request.job], current.instant == request.instant, current.token == request.token else {
             return .superseded(last: last[request.job]?.instant)
         }
@@ -874,26 +874,26 @@ package actor LocalClaimStore: ClaimStore {
         return .givenBack
     }
 
-    package func lastClaimed(_ jobs: [String]) async throws -> ClaimedInstants {
+    func lastClaimed(_ jobs: [String]) async throws -> ClaimedInstants {
         ClaimedInstants(last: jobs.map { last[$0]?.instant }, fresh: jobs.map { _ in true }, floor: 0, settled: true)
     }
 
     /// One node: a claim it won and did not start died with it, and nobody is left to report it.
-    package func markStarted(_ requests: [ClaimRequest]) async throws {}
+    func markStarted(_ requests: [ClaimRequest]) async throws {}
 
     /// Standalone keeps no history: nothing could read it (`history` and `explain` need Redis),
     /// and 100 records of each of 100,000 jobs would be gigabytes. The journal has every run.
-    package func record(_ run: RunRecord) async throws {}
+    func record(_ run: RunRecord) async throws {}
 
-    package func checkHistory(generation: Int64, sequence: Int64) async {}
+    func checkHistory(generation: Int64, sequence: Int64) async {}
 
-    package func seenHistory() -> ClaimHistory { ClaimHistory() }
+    func seenHistory() -> ClaimHistory { ClaimHistory() }
 
     /// One node: when it is down nobody is left to report, and when it is up it handles every instant.
-    package func reportMissed(_ instants: [(job: String, instant: Int64)]) async throws -> [MissedCheck] {
+    func reportMissed(_ instants: [(job: String, instant: Int64)]) async throws -> [MissedCheck] {
         instants.map { _ in .accounted }
     }
 
     /// One process: no claimer can be gone while this one asks.
-    package func sweepNotStarted(through: Int64) async throws -> [NotStartedClaim] { [] }
+    func sweepNotStarted(through: Int64) async throws -> [NotStartedClaim] { [] }
 }

@@ -196,7 +196,7 @@ package actor Daemon {
 
     /// Runs until ``shutdown()``, or until the node id turns out to be another process's (then
     /// ``failure`` says so).
-    package func run() async {
+    func run() async {
         let mode = pool == nil ? "standalone (no redis: this node runs every job)" : "cluster \(daemon.cluster)"
         logger.info(
             "dcrond \(DcrondVersion.current) starting",
@@ -1403,7 +1403,7 @@ package actor Daemon {
     /// never the scheduler). A valid table replaces the running one atomically; jobs whose definition
     /// did not change keep their plan; jobs added, re-enabled or rescheduled start from now, with no
     /// replay of the time before. An invalid one is rejected, every problem logged.
-    package func reload() async {
+    func reload() async {
         guard !reloading else {
             // The files may have changed after the running reload read them: read them once more.
             logger.info("reload requested while one is reading \(configPath) or its jobs file: another follows it")
@@ -1706,7 +1706,7 @@ package actor Daemon {
     /// the pool at once, lets running jobs finish within `grace`, terminates what is left (SIGTERM
     /// to each process group, SIGKILL after its job's kill grace), and waits until every run is
     /// recorded. A claim won but not started is released for the next owner.
-    package func shutdown(grace: Duration) async {
+    func shutdown(grace: Duration) async {
         // A second caller (the run loop returning after a signal started the shutdown) waits for
         // the first to finish instead of letting the process exit before it has left the pool.
         if let shutdownTask {
@@ -1722,7 +1722,7 @@ package actor Daemon {
 
     /// Asks for ``shutdown()`` from any context (the service group's graceful shutdown): the loop
     /// begins it at once, woken if it sleeps, and ``run()`` returns.
-    package nonisolated func requestShutdown() {
+    nonisolated func requestShutdown() {
         // First: a run waiting on a spawner thread for an instant within the lead must not start
         // while the loop is still on its way to the shutdown.
         runner.cancelWaitingStarts()
@@ -1731,7 +1731,7 @@ package actor Daemon {
     }
 
     /// ``shutdown(grace:)`` with the configured `shutdownGrace` (a reload may have changed it).
-    package func shutdown() async { await shutdown(grace: daemon.shutdownGrace) }
+    func shutdown() async { await shutdown(grace: daemon.shutdownGrace) }
 
     private func performShutdown(grace: Duration) async {
         stopping = true
@@ -1921,7 +1921,7 @@ private final class Retiring<Value: Sendable>: Sendable {
     init(_ value: Value) { state = Mutex(value) }
 
     /// The value; only before ``retire()``.
-    package var value: Value { state.withLock { $0! } }
+    var value: Value { state.withLock { $0! } }
 
     func retire() {
         startDetachedThread(name: "dcrond-release") { [self] in
@@ -1939,7 +1939,7 @@ final class DaemonEvents: Sendable {
         var changed = false
         var rejoined = false
         var stopRequested = false
-        package var failure: String?
+        var failure: String?
         var lastTick = ContinuousClock.now
         var members: Set<String> = []
         /// Messages of the `control` channel not yet handled by the loop.

@@ -8,7 +8,7 @@ import HeapModule
 struct PlannedInstants: Sendable {
     private struct Entry: Comparable, Sendable {
         let instant: Int64
-        package let job: String
+        let job: String
 
         static func < (lhs: Entry, rhs: Entry) -> Bool { (lhs.instant, lhs.job) < (rhs.instant, rhs.job) }
     }

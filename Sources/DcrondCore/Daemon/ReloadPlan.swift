@@ -8,7 +8,7 @@
 /// - ``added`` and ``removed`` are the jobs enabled in one table and not in the other: ownership
 ///   changes only for them (it depends on the name alone), so the loop updates it in O(changed).
 struct ReloadPlan: Sendable {
-    package var next: PlannedInstants
+    var next: PlannedInstants
     var fresh: [String] = []
     var added: [String] = []
     var removed: [String] = []

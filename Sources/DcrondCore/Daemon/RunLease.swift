@@ -11,7 +11,7 @@
 /// - `dcron:{c}:stop:<job>` holds the run ID a `replace` wants terminated; the holder reads it at
 ///   each renewal and terminates its run.
 struct RunLeases: Sendable {
-    package let redis: RedisClient
+    let redis: RedisClient
     let keys: ClusterKeys
     /// How long a holder may go without renewing before it terminates its run: the node timeout.
     let renewalDeadline: Duration

@@ -7,8 +7,8 @@ import Glibc
 
 /// The runner's settings that come from the daemon configuration.
 package struct RunnerSettings: Sendable {
-    package var node: String
-    package var cluster: String
+    var node: String
+    var cluster: String
     /// Runs in flight at once on this node; more wait in order, up to their starting deadline.
     var maxConcurrentRuns: Int
     /// Between attempts of a job with `retries`.
@@ -33,7 +33,7 @@ package struct RunnerSettings: Sendable {
 /// One attempt of a run: a process, or the reason none started.
 package struct AttemptRecord: Sendable, Hashable {
     let attempt: Int
-    package let pid: Int32?
+    let pid: Int32?
     /// Unix milliseconds.
     package let startedAt: Int64
     package let endedAt: Int64
@@ -44,7 +44,7 @@ package struct AttemptRecord: Sendable, Hashable {
     /// Why no process started (spawn failure).
     let error: String?
 
-    package var succeeded: Bool { termination?.succeeded == true }
+    var succeeded: Bool { termination?.succeeded == true }
 }
 
 /// The cluster's say in a run, asked by ``JobRunner/run(_:scheduledAt:runID:forceShell:admission:)``
@@ -97,17 +97,17 @@ package actor JobRunner {
 
     /// Which run an output line belongs to.
     package struct RunContext: Sendable, Hashable {
-        package let job: String
-        package let runID: String
-        package let scheduledAt: Int64
+        let job: String
+        let runID: String
+        let scheduledAt: Int64
         let attempt: Int
     }
 
     private final class ActiveRun: Sendable {
-        package let runID: String
-        package let killGrace: Duration
+        let runID: String
+        let killGrace: Duration
         let done = OneShot<Void>()
-        package let state = Mutex<(process: RunningProcess?, stopped: Bool)>((nil, false))
+        let state = Mutex<(process: RunningProcess?, stopped: Bool)>((nil, false))
         /// The end of the run's output, across attempts, for its record.
         let tail = Mutex(OutputTail())
         /// Set by ``JobRunner/kill(job:runID:signal:by:)``.
@@ -119,7 +119,7 @@ package actor JobRunner {
     }
 
     /// Spawn failures of the last minute, for the node's status.
-    package nonisolated let startFailures: StartFailures
+    nonisolated let startFailures: StartFailures
 
     /// `outputHandler` receives every line of every run, each after its attempt's "run started"
     /// record (default: the logger, at info level, tagged with job, run, attempt and stream; the
@@ -529,10 +529,10 @@ package actor JobRunner {
     // MARK: - Preparing a launch
 
     struct RefusedRun: Error, Sendable {
-        package let reason: String
+        let reason: String
     }
 
-    package static let defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+    static let defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
     /// The launch request for an attempt: environment, identity, working directory and whether the
     /// command runs directly or through the shell.

@@ -20,7 +20,7 @@ struct LaunchRequest: Sendable {
     /// SIGTERM to the process group after this long; nil: no limit.
     var timeout: Duration?
     /// Between SIGTERM and SIGKILL.
-    package var killGrace: Duration
+    var killGrace: Duration
     /// The child's file-creation mask.
     var umask: mode_t
     /// Not before this wall-clock instant (Unix nanoseconds): the spawner thread waits for it
@@ -76,7 +76,7 @@ package final class StartCancellation: @unchecked Sendable {
 }
 
 struct ProcessIdentity: Sendable, Hashable {
-    package var uid: uid_t
+    var uid: uid_t
     var gid: gid_t
     var supplementaryGroups: [gid_t]
 
@@ -97,7 +97,7 @@ struct SpawnError: Error, Sendable, Equatable, CustomStringConvertible {
         self.errno = Errno(rawValue: code)
     }
 
-    package var description: String { "\(step): \(errno)" }
+    var description: String { "\(step): \(errno)" }
 }
 
 /// How a process ended.
@@ -105,9 +105,9 @@ enum ProcessTermination: Sendable, Hashable, CustomStringConvertible {
     case exited(Int32)
     case signaled(Int32)
 
-    package var succeeded: Bool { self == .exited(0) }
+    var succeeded: Bool { self == .exited(0) }
 
-    package var description: String {
+    var description: String {
         switch self {
         case .exited(let status): "exit status \(status)"
         case .signaled(let signal): "killed by signal \(signal) (\(signalName(signal)))"
@@ -128,8 +128,8 @@ struct ProcessExit: Sendable, Hashable {
 /// One line a child wrote, without its newline.
 package struct OutputLine: Sendable, Hashable {
     package enum Stream: String, Sendable, Hashable { case stdout, stderr }
-    package let stream: Stream
-    package let text: String
+    let stream: Stream
+    let text: String
     /// The line was longer than the cap and was cut; the rest up to its newline was dropped.
     let truncated: Bool
 }
@@ -137,7 +137,7 @@ package struct OutputLine: Sendable, Hashable {
 /// A started child. Its exit is reported once; output may go on after it (from background
 /// processes that kept the pipes) and is still delivered.
 final class RunningProcess: Sendable {
-    package let pid: Int32
+    let pid: Int32
     /// Wall-clock time of the spawn, in nanoseconds since the epoch.
     let startedAtNanoseconds: Int64
     private let id: UInt64
@@ -182,7 +182,7 @@ final class RunningProcess: Sendable {
 package final class ProcessSupervisor: Sendable {
     static let maximumLineLength = 16 * 1024
 
-    package enum Command: Sendable {
+    enum Command: Sendable {
         case register(ChildRegistration)
         case terminate(id: UInt64, grace: Duration, signal: Int32)
         /// The watcher's last command: see ``shutdown()``.
@@ -230,7 +230,7 @@ package final class ProcessSupervisor: Sendable {
     /// and it returns once that thread is past its last step (the join); the spawner threads end
     /// once the spawns queued before it are done. The daemon calls it last, once
     /// every run is recorded, so normally nothing is left to kill. Calling it again waits the same.
-    package func shutdown() async {
+    func shutdown() async {
         if !shutDown.exchange(true, ordering: .acquiringAndReleasing) {
             for spawner in spawners { spawner.shutdown() }
             send(.shutdown)
@@ -248,7 +248,7 @@ package final class ProcessSupervisor: Sendable {
     /// Launches still waiting for their `notBefore` instant fail with `ECANCELED` instead of
     /// starting (within 10 ms), and so does every later one with a `notBefore` in the future:
     /// the daemon stops, and a run it has not started yet must not start.
-    package func cancelWaitingStarts() {
+    func cancelWaitingStarts() {
         traffic.cancellation.cancel()
     }
 
@@ -305,7 +305,7 @@ package final class ProcessSupervisor: Sendable {
 
     /// Queues a command for the watcher; false once it has shut down (nothing will handle it).
     @discardableResult
-    package func send(_ command: Command) -> Bool {
+    func send(_ command: Command) -> Bool {
         let queued = commands.withLock { commands in
             guard commands.open else { return false }
             commands.queue.append(command)
@@ -336,15 +336,15 @@ package final class ProcessSupervisor: Sendable {
     fileprivate var wake: Int32 { wakeDescriptor }
 }
 
-package struct ChildRegistration: Sendable {
-    package let id: UInt64
-    package let pid: Int32
+struct ChildRegistration: Sendable {
+    let id: UInt64
+    let pid: Int32
     let pidfd: Int32
     let stdout: Int32
-    package let stderr: Int32
-    package let startedAt: ContinuousClock.Instant
+    let stderr: Int32
+    let startedAt: ContinuousClock.Instant
     let timeout: Duration?
-    package let killGrace: Duration
+    let killGrace: Duration
     let onOutput: @Sendable (OutputLine) -> Void
     let completion: OneShot<ProcessExit>
 }
@@ -363,11 +363,11 @@ private actor Spawner {
     nonisolated func shutdown() { executor.shutdown() }
 
     struct Spawned: Sendable {
-        package let pid: Int32
+        let pid: Int32
         let pidfd: Int32
         let stdout: Int32
-        package let stderr: Int32
-        package let startedAt: ContinuousClock.Instant
+        let stderr: Int32
+        let startedAt: ContinuousClock.Instant
         let startedAtNanoseconds: Int64
     }
 
@@ -554,7 +554,7 @@ private final class Watcher: @unchecked Sendable {
         var timedOut = false
         var terminated = false
         var stdout = LineSplitter(stream: .stdout)
-        package var stderr = LineSplitter(stream: .stderr)
+        var stderr = LineSplitter(stream: .stderr)
 
         init(_ registration: ChildRegistration) {
             self.registration = registration
@@ -573,7 +573,7 @@ private final class Watcher: @unchecked Sendable {
 
     init(supervisor: ProcessSupervisor) { self.supervisor = supervisor }
 
-    package func run() {
+    func run() {
         // Allocated once: passing a Swift array as `&events` made it copy its buffer at every
         // wait, and heaptrack found each copy kept (800 bytes per wake, ~1.7 KB per run).
         let capacity = 64
@@ -786,7 +786,7 @@ private final class Watcher: @unchecked Sendable {
 
     /// Reads what is available (up to 1 MiB per call, to stay fair between children); closes the
     /// pipe at end of file.
-    package func drain(_ fd: Int32, _ child: Child) {
+    func drain(_ fd: Int32, _ child: Child) {
         let isStdout = fd == child.registration.stdout
         var budget = 1 << 20
         while budget > 0 {
@@ -867,7 +867,7 @@ private final class Watcher: @unchecked Sendable {
 
 /// Splits a byte stream into lines of at most ``ProcessSupervisor/maximumLineLength`` bytes.
 struct LineSplitter {
-    package let stream: OutputLine.Stream
+    let stream: OutputLine.Stream
     private var pending: [UInt8] = []
     /// Dropping the rest of a line that was too long.
     private var discarding = false
@@ -928,7 +928,7 @@ final class OneShot<Value: Sendable>: Sendable {
 
     var isFulfilled: Bool { state.withLock { $0.value != nil } }
 
-    package var value: Value {
+    var value: Value {
         get async {
             await withCheckedContinuation { continuation in
                 let ready = state.withLock { state -> Value? in

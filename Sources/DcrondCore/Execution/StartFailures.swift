@@ -6,7 +6,7 @@ import Synchronization
 package final class StartFailures: Sendable {
     private struct Failure: Sendable {
         let at: ContinuousClock.Instant
-        package let job: String
+        let job: String
         let message: String
     }
 
@@ -16,7 +16,7 @@ package final class StartFailures: Sendable {
 
     init() {}
 
-    package func record(job: String, message: String) {
+    func record(job: String, message: String) {
         let now = ContinuousClock.now
         failures.withLock { failures in
             failures.removeAll { now - $0.at > Self.window }
@@ -26,7 +26,7 @@ package final class StartFailures: Sendable {
     }
 
     /// `3 in the last minute; last: job backup: pipe: Too many open files (EMFILE)`, or nil.
-    package func summary(now: ContinuousClock.Instant = .now) -> String? {
+    func summary(now: ContinuousClock.Instant = .now) -> String? {
         failures.withLock { failures in
             let recent = failures.filter { now - $0.at <= Self.window }
             guard let last = recent.last else { return nil }

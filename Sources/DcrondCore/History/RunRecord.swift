@@ -43,7 +43,7 @@ package enum RunOutcome: Sendable, Hashable {
 
 /// The rule that kept an instant from running: what `dcrond explain` names, and what the
 /// `dcrond_skipped_total` metric counts by (`reason` label).
-package enum SkipRule: String, Sendable, Hashable, CaseIterable {
+enum SkipRule: String, Sendable, Hashable, CaseIterable {
     /// `enabled: false` in the jobs file: no instant is planned.
     case disabled
     /// `dcrond pause`.
@@ -124,7 +124,7 @@ struct OutputTail: Sendable {
 /// a run on some node, or an instant that was skipped or missed, with why. One format, encoded
 /// and decoded here only.
 package struct RunRecord: Sendable, Hashable {
-    package let job: String
+    let job: String
     package let runID: String
     /// Unix seconds of the nominal instant (for a manual run: when it was asked for).
     package let scheduledAt: Int64
@@ -165,7 +165,7 @@ package struct RunRecord: Sendable, Hashable {
     }
 
     /// A record of skipped (or missed) instants, first to last, that no run covers.
-    package static func instants(
+    static func instants(
         _ instants: [Int64],
         of job: String,
         node: String,
@@ -289,7 +289,7 @@ extension RunRecord {
 }
 
 extension AttemptRecord {
-    package var json: JSONValue {
+    var json: JSONValue {
         func optional(_ value: Int64?) -> JSONValue { value.map { .integer($0) } ?? .null }
         var exit: Int64?
         var signal: Int64?
@@ -340,7 +340,7 @@ extension JSONValue {
 
     package var stringValue: String? { if case .string(let text) = self { text } else { nil } }
 
-    package var int64Value: Int64? { if case .number(_, let text) = self { Int64(text) } else { nil } }
+    var int64Value: Int64? { if case .number(_, let text) = self { Int64(text) } else { nil } }
 
     var arrayValue: [JSONValue]? { if case .array(let elements) = self { elements } else { nil } }
 }

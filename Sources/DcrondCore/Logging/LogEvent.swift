@@ -19,7 +19,7 @@ enum LogEvent: String, Sendable, CaseIterable {
     case reloadRejected = "reload-rejected"
 
     /// The metadata key that carries the kind.
-    package static let key = "event"
+    static let key = "event"
 
     /// The journal's `MESSAGE_ID` of this kind: 128 bits, as 32 lowercase hexadecimal digits.
     var messageID: String {

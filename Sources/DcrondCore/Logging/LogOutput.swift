@@ -77,7 +77,7 @@ package final class LogOutput: Sendable {
     // MARK: - Records
 
     /// Writes one record of the daemon.
-    package func record(
+    func record(
         level: Logger.Level,
         message: String,
         metadata: Logger.Metadata,
@@ -322,7 +322,7 @@ extension String {
 
 /// swift-log's side of ``LogOutput``: the level is the output's, shared by every logger.
 package struct LogOutputHandler: LogHandler {
-    package let output: LogOutput
+    let output: LogOutput
     let label: String
     package var metadata: Logger.Metadata = [:]
 

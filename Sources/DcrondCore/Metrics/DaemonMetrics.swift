@@ -40,11 +40,11 @@ package final class DaemonMetrics: Sendable {
     private struct Histogram: Sendable {
         var buckets: [Int64]
         var sum: Double = 0
-        package var count: Int64 = 0
+        var count: Int64 = 0
 
         init(_ bounds: Int) { buckets = Array(repeating: 0, count: bounds) }
 
-        package mutating func record(_ seconds: Double, bounds: [Double]) {
+        mutating func record(_ seconds: Double, bounds: [Double]) {
             for (index, bound) in bounds.enumerated() where seconds <= bound { buckets[index] += 1 }
             sum += seconds
             count += 1
@@ -52,12 +52,12 @@ package final class DaemonMetrics: Sendable {
     }
 
     private struct JobSeries: Sendable {
-        package var runs: [Int64] = Array(repeating: 0, count: DaemonMetrics.results.count)
+        var runs: [Int64] = Array(repeating: 0, count: DaemonMetrics.results.count)
         var missed: Int64 = 0
         var skipped: [SkipRule: Int64] = [:]
         var lastStart: Double = 0
-        package var lastSuccess: Double = 0
-        package var next: Double = 0
+        var lastSuccess: Double = 0
+        var next: Double = 0
         /// Created with the first run.
         var duration: Histogram?
         var lateness: Histogram?
@@ -188,14 +188,14 @@ package final class DaemonMetrics: Sendable {
 
     /// What the scheduler knows right now, set at each scrape.
     struct Snapshot: Sendable {
-        package var state: String
+        var state: String
         var ownedJobs: Int
         var poolActive: Int
         var poolDraining: Int
         var heartbeatAge: Duration?
         var clockOffset: Duration?
         var running: Int
-        package var next: [String: Int64]
+        var next: [String: Int64]
     }
 
     func update(_ snapshot: Snapshot) {

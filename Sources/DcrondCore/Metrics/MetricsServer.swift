@@ -7,7 +7,7 @@ import NIOPosix
 /// active in the pool, or standalone). One event-loop thread; each answer comes from `respond`.
 package final class MetricsServer: Sendable {
     package struct Response: Sendable {
-        package var status: HTTPResponseStatus
+        var status: HTTPResponseStatus
         var contentType: String
         var body: [UInt8]
 
@@ -47,7 +47,7 @@ package final class MetricsServer: Sendable {
         }
     }
 
-    package func shutdown() async {
+    func shutdown() async {
         try? await channel.close()
         try? await group.shutdownGracefully()
     }

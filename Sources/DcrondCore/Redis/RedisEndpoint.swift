@@ -260,8 +260,8 @@ private func hexValue(_ byte: UInt8) -> UInt8? {
 
 /// A Redis address that cannot be used, with the reason.
 package struct RedisEndpointError: Error, Sendable, Equatable, CustomStringConvertible {
-    package let address: String
-    package let reason: String
+    let address: String
+    let reason: String
     package var description: String { "invalid Redis address \"\(Self.masked(address))\": \(reason)" }
 
     /// Hides the credentials of anything written like an address with them, whatever its scheme or
@@ -303,14 +303,14 @@ package struct RedisEndpointError: Error, Sendable, Equatable, CustomStringConve
 /// The Redis Sentinels that watch one master, and how to log in to them (sentinels may have a
 /// password of their own, `requirepass` in sentinel.conf, distinct from the data nodes').
 package struct SentinelGroup: Sendable, Hashable {
-    package struct Address: Sendable, Hashable, CustomStringConvertible {
-        package var host: String
-        package var port: Int
+    struct Address: Sendable, Hashable, CustomStringConvertible {
+        var host: String
+        var port: Int
         init(host: String, port: Int) {
             self.host = host
             self.port = port
         }
-        package var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+        var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
     }
 
     /// Asked in order; the first that names a master answers.

@@ -13,7 +13,7 @@ package struct RedisSafetyWarning: Sendable, Hashable, CustomStringConvertible {
 
 /// What the start-up checks read from the server: `INFO` sections and `CONFIG GET` values. A field
 /// is nil when the server refused to tell (a managed Redis often renames `CONFIG`).
-package struct RedisSafetyFacts: Sendable, Hashable {
+struct RedisSafetyFacts: Sendable, Hashable {
     var maxmemory: Int64?
     var maxmemoryPolicy: String?
     var appendOnly: Bool?
@@ -27,7 +27,7 @@ package struct RedisSafetyFacts: Sendable, Hashable {
     init() {}
 
     /// Parses the `key:value` lines of an `INFO` reply.
-    package mutating func read(info: String) {
+    mutating func read(info: String) {
         for line in info.split(whereSeparator: \.isNewline) {
             guard let colon = line.firstIndex(of: ":") else { continue }
             let key = line[..<colon]
@@ -48,7 +48,7 @@ package struct RedisSafetyFacts: Sendable, Hashable {
 /// The settings under which the promises in the docs do not hold. Pure: ``warnings(_:viaSentinel:claimReplicas:)``
 /// decides from facts; ``check(_:claimReplicas:)`` reads them from a server.
 package enum RedisSafetyCheck {
-    package static func warnings(
+    static func warnings(
         _ facts: RedisSafetyFacts,
         viaSentinel: Bool,
         claimReplicas: Int

@@ -37,7 +37,7 @@ final class SentinelDirectory: Sendable {
 
     /// Changes whenever the master changed (a `+switch-master` message, or a lookup that named
     /// another master than the last one).
-    package var epoch: Int { epochValue.load(ordering: .acquiring) }
+    var epoch: Int { epochValue.load(ordering: .acquiring) }
 
     /// The master the sentinels named last, if any lookup succeeded.
     var lastKnownMaster: SentinelGroup.Address? { state.withLock { $0.master } }

@@ -32,7 +32,7 @@ struct CivilTime: Sendable, Hashable, Comparable, CustomStringConvertible {
 
     static func < (lhs: CivilTime, rhs: CivilTime) -> Bool { lhs.localSeconds < rhs.localSeconds }
 
-    package var description: String {
+    var description: String {
         "\(pad(year, 4))-\(pad(month))-\(pad(day))T\(pad(hour)):\(pad(minute)):\(pad(second))"
     }
 }

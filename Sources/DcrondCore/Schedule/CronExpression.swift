@@ -2,7 +2,7 @@
 enum CronField: Int, Sendable, CaseIterable {
     case second, minute, hour, dayOfMonth, month, dayOfWeek
 
-    package var name: String {
+    var name: String {
         switch self {
         case .second: "second"
         case .minute: "minute"
@@ -48,7 +48,7 @@ enum CronField: Int, Sendable, CaseIterable {
 /// A parsed cron expression: one bit set per field, plus the day-of-month and day-of-week
 /// specials (`L`, `W`, `#`) that depend on the month.
 struct CronExpression: Sendable, Hashable {
-    package var seconds: UInt64 = 0
+    var seconds: UInt64 = 0
     var minutes: UInt64 = 0
     var hours: UInt32 = 0
     /// Bits 1...12.

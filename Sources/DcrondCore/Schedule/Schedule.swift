@@ -160,7 +160,7 @@ package struct Schedule: Sendable, Hashable, CustomStringConvertible {
 
 /// What a schedule does with wall-clock times that a DST change skips or repeats.
 package struct DSTPolicy: Sendable, Hashable {
-    package enum Gap: String, Sendable, Hashable { case run, skip }
+    enum Gap: String, Sendable, Hashable { case run, skip }
     enum Overlap: String, Sendable, Hashable { case once, twice }
     var gap: Gap
     var overlap: Overlap

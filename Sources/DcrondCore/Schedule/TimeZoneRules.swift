@@ -41,7 +41,7 @@ package struct TimeZoneRules: Sendable, Hashable {
     struct Segment: Sendable, Hashable {
         let start: Int64?
         let end: Int64?
-        package let offset: Int
+        let offset: Int
         /// The offset before `start`, if there is a transition there.
         let previousOffset: Int?
         /// The offset from `end` on, if there is a transition there.
@@ -241,13 +241,13 @@ package struct TimeZoneRules: Sendable, Hashable {
 
 /// A time zone that cannot be used.
 package struct TimeZoneError: Error, Sendable, Equatable, CustomStringConvertible {
-    package let identifier: String
-    package let reason: String
+    let identifier: String
+    let reason: String
     package var description: String { "\"\(identifier)\" \(reason)" }
 }
 
 struct TZifFormatError: Error {
-    package let reason: String
+    let reason: String
 }
 
 /// Reads RFC 8536 TZif files (version 2 and later; version 1 data is skipped).
@@ -315,7 +315,7 @@ private struct TZifParser {
     }
 
     struct Header {
-        package var version: Int
+        var version: Int
         var isUTCount, isStdCount, leapCount, timeCount, typeCount, charCount: Int
     }
 
@@ -373,7 +373,7 @@ struct PosixTimeZoneRule {
     let daylight: Daylight?
 
     struct Daylight {
-        package let offset: Int
+        let offset: Int
         let start: DateRule
         let startTime: Int  // seconds after local midnight, in standard time
         let end: DateRule
@@ -481,7 +481,7 @@ struct PosixTimeZoneRule {
         }
 
         /// `[+-]hh[:mm[:ss]]` in seconds, sign as written.
-        package mutating func offset() -> Int? {
+        mutating func offset() -> Int? {
             var sign = 1
             if take("-") { sign = -1 } else { _ = take("+") }
             // RFC 8536 allows transition times of -167 to 167 hours.

@@ -22,7 +22,7 @@ final class DedicatedThreadExecutor: SerialExecutor, @unchecked Sendable {
     private var queue: [UnownedJob] = []
     private var stopping = false
     private var thread: pthread_t?
-    package let name: String
+    let name: String
 
     /// Starts the thread. `name` appears in `top -H` and debuggers (truncated to 15 bytes).
     init(name: String) {
@@ -65,7 +65,7 @@ final class DedicatedThreadExecutor: SerialExecutor, @unchecked Sendable {
     }
 
     /// Lets the thread exit once its queue is empty.
-    package func shutdown() {
+    func shutdown() {
         pthread_mutex_lock(mutex)
         stopping = true
         pthread_mutex_unlock(mutex)

@@ -8,7 +8,7 @@ import Musl
 
 /// A file that could not be read: the system's error, or what else was wrong with it.
 package struct FileReadError: Error, Sendable, Equatable, CustomStringConvertible {
-    package let path: String
+    let path: String
     /// The system call's error, nil when the file was read but refused (too large).
     let errno: Errno?
     private let detail: String?
@@ -26,7 +26,7 @@ package struct FileReadError: Error, Sendable, Equatable, CustomStringConvertibl
     }
 
     /// `No such file or directory`, `larger than 16777216 bytes`.
-    package var reason: String { errno?.description ?? detail ?? "unknown error" }
+    var reason: String { errno?.description ?? detail ?? "unknown error" }
     package var description: String { "cannot read \(path): \(reason)" }
 }
 

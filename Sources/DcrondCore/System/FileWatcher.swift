@@ -155,7 +155,7 @@ final class FileWatcher: Sendable {
 
 struct FileWatchError: Error, Sendable, CustomStringConvertible {
     let step: String
-    package let path: String?
+    let path: String?
     let errno: Errno
 
     init(step: String, path: String?, code: Int32) {
@@ -164,5 +164,5 @@ struct FileWatchError: Error, Sendable, CustomStringConvertible {
         self.errno = Errno(rawValue: code)
     }
 
-    package var description: String { "\(step)\(path.map { " \($0)" } ?? ""): \(errno)" }
+    var description: String { "\(step)\(path.map { " \($0)" } ?? ""): \(errno)" }
 }

@@ -53,7 +53,7 @@ package final class ServiceManager: Sendable {
     }
 
     /// A new status line; nothing is sent if it did not change.
-    package func status(_ text: String) {
+    func status(_ text: String) {
         guard isSupervised,
             lastStatus.withLock({ previous in
                 defer { previous = text }

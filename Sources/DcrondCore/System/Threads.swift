@@ -10,7 +10,7 @@ import Glibc
 @discardableResult
 package func startDetachedThread(name: String, _ body: @escaping @Sendable () -> Void) -> pthread_t {
     final class Box: Sendable {
-        package let name: String
+        let name: String
         let body: @Sendable () -> Void
         init(name: String, body: @escaping @Sendable () -> Void) {
             self.name = name

@@ -59,6 +59,20 @@ package enum MissedCheck: Sendable, Hashable {
     case starting(claimer: String)
 }
 
+/// A claim attempt that Redis did not decide (no reply, a connection lost, a server error), with
+/// the claim history's generation the store had seen when it sent it. Shown as its cause.
+package struct ClaimAttemptError: Error, CustomStringConvertible {
+    package let cause: any Error
+    package let generationSeen: Int64
+
+    package init(cause: any Error, generationSeen: Int64) {
+        self.cause = cause
+        self.generationSeen = generationSeen
+    }
+
+    package var description: String { "\(cause)" }
+}
+
 /// A won claim whose claimer's process stopped before starting the run, found by a sweep of
 /// `starting` (``ClaimStore/sweepNotStarted(through:)``).
 package struct NotStartedClaim: Sendable, Hashable {
@@ -418,7 +432,18 @@ package actor RedisClaimStore: ClaimStore {
         """
     )
 
+    /// Throws ``ClaimAttemptError``: the claim history seen when the claims were sent goes with
+    /// the error, so a retry answered `lost` can tell whether Redis went back in time since.
     package func claim(_ requests: [ClaimRequest]) async throws -> [ClaimResult] {
+        let generation = history.generation
+        do {
+            return try await sendClaims(requests)
+        } catch {
+            throw ClaimAttemptError(cause: error, generationSeen: generation)
+        }
+    }
+
+    private func sendClaims(_ requests: [ClaimRequest]) async throws -> [ClaimResult] {
         guard !requests.isEmpty else { return [] }
         let (parts, acknowledged) = try await guardedByHistory(acknowledging: true) { seen in
             var arguments: [any RedisArgument] = [

@@ -723,8 +723,9 @@ package actor Daemon {
                     }
                     return .start
                 case .lost:
-                    let generation = await claims.seenHistory().generation
-                    if let before = generationAtFailure, before >= 0, generation != before {
+                    if let before = generationAtFailure, before >= 0,
+                        case let generation = await claims.seenHistory().generation, generation != before
+                    {
                         reportMissed(
                             job.name,
                             request.instant,
@@ -757,9 +758,15 @@ package actor Daemon {
                 }
             } catch {
                 failures += 1
-                // Read after the failure: a loss of history shows only in a reply of Redis once it
-                // is back, which comes after this attempt failed (its connection is the store's).
-                if generationAtFailure == nil { generationAtFailure = await claims.seenHistory().generation }
+                // The generation when the attempt was sent (a heartbeat on another connection may
+                // have seen a loss of history since); read now from a store that does not say.
+                if generationAtFailure == nil {
+                    if let attempt = error as? ClaimAttemptError {
+                        generationAtFailure = attempt.generationSeen
+                    } else {
+                        generationAtFailure = await claims.seenHistory().generation
+                    }
+                }
                 metrics.redisError()
                 if failures == 1 {
                     failedClaims += 1

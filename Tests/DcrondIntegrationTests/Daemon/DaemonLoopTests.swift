@@ -23,7 +23,6 @@ struct DaemonLoopTests {
         private let taken: Set<String>
         private let rollsBack: Bool
         private var generation: Int64 = 1
-        private var rollBackPending: String?
         private var last: [String: (instant: Int64, token: String)] = [:]
 
         init(failing: [String: Int] = [:], taken: Set<String> = [], rollsBack: Bool = false) {
@@ -34,15 +33,14 @@ struct DaemonLoopTests {
 
         func claim(_ requests: [ClaimRequest]) async throws -> [ClaimResult] {
             self.requests += requests
-            // The loss shows in a reply of Redis once back (its repair), here the retry's.
-            if let pending = rollBackPending, requests.contains(where: { $0.job == pending }) {
-                rollBackPending = nil
-                generation += 1
-            }
             for request in requests where (failuresLeft[request.job] ?? 0) > 0 {
                 failuresLeft[request.job]! -= 1
-                if rollsBack { rollBackPending = request.job }
-                throw RedisServerError(message: "scripted failure")
+                // As the real store: the error carries the generation seen at the send. The loss is
+                // seen at once here, before the caller handles the error (as a heartbeat on another
+                // connection may see it while the attempt waits for its timeout).
+                let seen = generation
+                if rollsBack { generation += 1 }
+                throw ClaimAttemptError(cause: RedisServerError(message: "scripted failure"), generationSeen: seen)
             }
             return requests.map { request in
                 if taken.contains(request.job) { return .lost }

@@ -13,6 +13,36 @@ import Glibc
 /// instant starts nothing and gives the claim back, so that the instant is not lost.
 @Suite("runs dispatched ahead of their instant", .enabled(if: RedisTestServer.enabled))
 struct StartLeadEndToEndTests {
+    /// The `missed:` lines of a log that contain `text`, counted by "job@instant".
+    static func missedReports(in log: String, containing text: String) -> [String: Int] {
+        var found: [String: Int] = [:]
+        for line in log.split(separator: "\n") where line.contains(text) {
+            let fields = line.split(separator: " ")
+            let job = fields.first { $0.hasPrefix("job=") }.map { String($0.dropFirst(4)) } ?? "?"
+            let at = fields.first { $0.hasPrefix("scheduledAt=") }.map { String($0.dropFirst(12)) } ?? "?"
+            found["\(job)@\(at)", default: 0] += 1
+        }
+        return found
+    }
+
+    /// An instant whose claims of every job in `jobs` were all in Redis before it (claimed ahead,
+    /// each read a round trip over the socket), in one of 5 tries; the test fails without one.
+    static func instantClaimedAhead(_ jobs: [String], client: RedisClient, keys: ClusterKeys) async throws -> Int64 {
+        var found: Int64?
+        for _ in 0..<5 where found == nil {
+            let instant = wallSeconds() + 2
+            await sleepUntilRealtime(instant * 1_000_000_000 - Daemon.startLead.wholeMilliseconds * 1_000_000)
+            while found == nil && realtimeNanoseconds() < instant * 1_000_000_000 - 5_000_000 {
+                var claimed = 0
+                for job in jobs where try await client.send("HGET", keys.claims, job).string == "\(instant)" {
+                    claimed += 1
+                }
+                if claimed == jobs.count { found = instant }
+            }
+        }
+        return try #require(found, "a claimed every job of an instant ahead of it, in one of 5 tries")
+    }
+
     @Test("a run starts at its instant, never before; a stop after its claim starts nothing and gives the claim back")
     func stopBetweenClaimAndInstant() async throws {
         let server = try await RedisTestServer.start()
@@ -106,14 +136,7 @@ struct StartLeadEndToEndTests {
         _ = try await cluster.wait("a")
         // b checks 2 s after the instant, and again while a's info key lives (nodeTimeout 3 s).
         func reports() -> [String: Int] {
-            var found: [String: Int] = [:]
-            for line in cluster.log("b").split(separator: "\n") where line.contains("missed: claimed by node a") {
-                let fields = line.split(separator: " ")
-                let job = fields.first { $0.hasPrefix("job=") }.map { String($0.dropFirst(4)) } ?? "?"
-                let at = fields.first { $0.hasPrefix("scheduledAt=") }.map { String($0.dropFirst(12)) } ?? "?"
-                found["\(job)@\(at)", default: 0] += 1
-            }
-            return found
+            Self.missedReports(in: cluster.log("b"), containing: "missed: claimed by node a")
         }
         // A loaded machine may deliver the kill after the instant: then those runs started on a.
         func accounted() -> Bool {
@@ -182,11 +205,8 @@ struct StartLeadEndToEndTests {
         func reports() -> [String: Int] {
             var found: [String: Int] = [:]
             for node in ["b", "c"] {
-                for line in cluster.log(node).split(separator: "\n") where line.contains("missed: claimed by node a") {
-                    let fields = line.split(separator: " ")
-                    let job = fields.first { $0.hasPrefix("job=") }.map { String($0.dropFirst(4)) } ?? "?"
-                    let at = fields.first { $0.hasPrefix("scheduledAt=") }.map { String($0.dropFirst(12)) } ?? "?"
-                    found["\(node) \(job)@\(at)", default: 0] += 1
+                for (key, count) in Self.missedReports(in: cluster.log(node), containing: "missed: claimed by node a") {
+                    found["\(node) \(key)"] = count
                 }
             }
             return found
@@ -233,20 +253,7 @@ struct StartLeadEndToEndTests {
         let keys = ClusterKeys(cluster: cluster.cluster)
         let client = RedisClient(endpoint: server.unixEndpoint)
         // Until a's claims of one instant are all in before it: then p1 is paused.
-        var instant: Int64 = 0
-        var allClaimed = false
-        for _ in 0..<5 where !allClaimed {
-            instant = wallSeconds() + 2
-            await sleepUntilRealtime(instant * 1_000_000_000 - Daemon.startLead.wholeMilliseconds * 1_000_000)
-            while !allClaimed && realtimeNanoseconds() < instant * 1_000_000_000 - 5_000_000 {
-                var claimed = 0
-                for job in jobs where try await client.send("HGET", keys.claims, job).string == "\(instant)" {
-                    claimed += 1
-                }
-                allClaimed = claimed == jobs.count
-            }
-        }
-        try #require(allClaimed, "a claimed every job of an instant ahead of it, in one of 5 rounds")
+        let instant = try await Self.instantClaimedAhead(jobs, client: client, keys: keys)
         #expect(try await OperatorRequests.pause(client, keys: keys, job: "p1", who: "test"))
         // The missed-run check records the paused instant 2 s after it.
         try await Task.sleep(for: .seconds(4))
@@ -280,6 +287,44 @@ struct StartLeadEndToEndTests {
     }
 
     @Test(
+        "a forbid run won, then skipped before any attempt (its lease held by another run): its claim leaves starting, so no alarm comes later, even once its node is gone"
+    )
+    func skippedAfterClaimIsMarked() async throws {
+        let server = try await RedisTestServer.start()
+        defer { server.stop() }
+        let cluster = try DcrondCluster(server: server, jobs: [])
+        try cluster.writeJobs(raw: [
+            #"{"name": "f1", "schedule": "* * * * * *", "overlap": "forbid", "command": "true"}"#
+        ])
+        let keys = ClusterKeys(cluster: cluster.cluster)
+        let client = RedisClient(endpoint: server.unixEndpoint)
+        // A run of another node holds the job's overlap lease for the whole test.
+        _ = try await client.send("SET", keys.lease("f1"), "ghost 0123456789abcdef", "EX", 120)
+        let settings = #", "missedRunGrace": "2s""#
+        try cluster.start("a", settings: settings)
+        try await Task.sleep(for: .seconds(4))
+        let records = try await client.send("LRANGE", keys.runs("f1"), 0, -1).array?.compactMap(\.string) ?? []
+        #expect(records.contains { $0.contains(#""rule":"overlap""#) }, "skipped for the overlap: \(records)")
+        #expect(cluster.runs().isEmpty, "never ran")
+        // Marked once skipped: nothing of f1 older than a second is left in `starting`.
+        let now = wallSeconds()
+        let left = (try await client.send("HKEYS", keys.starting).array ?? []).compactMap(\.string).filter { field in
+            field.hasPrefix("f1 ") && (Int64(field.dropFirst(3)) ?? now) < now - 1
+        }
+        #expect(left.isEmpty, "won, skipped, still starting: \(left)")
+        // Killed between two instants; b takes over, checks and sweeps: no alarm for a's skips.
+        await sleepUntilRealtime((wallSeconds() + 1) * 1_000_000_000 + 500_000_000)
+        cluster.signal("a", SIGKILL)
+        _ = try await cluster.wait("a")
+        try cluster.start("b", settings: settings)
+        try await Task.sleep(for: .seconds(8))
+        await cluster.stopAll()
+        let alarms = Self.missedReports(in: cluster.log("b"), containing: "missed: claimed by node a")
+        #expect(alarms.isEmpty, "skipped runs reported as never started: \(alarms)")
+        await cluster.cleanUp()
+    }
+
+    @Test(
         "a node stopped within the lead whose claim a later claim superseded cannot give it back: it reports the instant missed itself, once, and nobody runs it"
     )
     func stopAfterSupersededClaim() async throws {
@@ -296,20 +341,7 @@ struct StartLeadEndToEndTests {
         let other = RedisClaimStore(redis: client, cluster: cluster.cluster, node: "b", heartbeat: .seconds(1))
         // Until a's claims of one instant are all in before it (each a round trip over the socket):
         // claiming the next one before a claimed this one would skip it, not supersede a's claim.
-        var instant: Int64 = 0
-        var allClaimed = false
-        for _ in 0..<5 where !allClaimed {
-            instant = wallSeconds() + 2
-            await sleepUntilRealtime(instant * 1_000_000_000 - Daemon.startLead.wholeMilliseconds * 1_000_000)
-            while !allClaimed && realtimeNanoseconds() < instant * 1_000_000_000 - 5_000_000 {
-                var claimed = 0
-                for job in jobs where try await client.send("HGET", keys.claims, job).string == "\(instant)" {
-                    claimed += 1
-                }
-                allClaimed = claimed == jobs.count
-            }
-        }
-        try #require(allClaimed, "a claimed every job of an instant ahead of it, in one of 5 rounds")
+        let instant = try await Self.instantClaimedAhead(jobs, client: client, keys: keys)
         for job in jobs { _ = try await other.claim(ClaimRequest(job: job, instant: instant + 1, token: "b r")) }
         cluster.signal("a", SIGTERM)
         #expect(try await cluster.wait("a") == 0)

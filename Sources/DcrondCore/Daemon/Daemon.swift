@@ -110,6 +110,16 @@ package actor Daemon {
     /// (a run may wait that long for its overlap lease or for replicas; longer waits are rare, and
     /// their end is the claimer's to log).
     private static let startingCheckedFor: Int64 = 3600
+
+    /// The report of a claim left in `starting` by a process that is gone. Its start is marked
+    /// after the exec (``StartMarks``), so a process killed in the milliseconds between the two
+    /// leaves a run that did start looking unstarted: the message says so rather than claim the
+    /// run never began, since only the claimer's journal can tell.
+    static func claimerStoppedReason(_ claimer: String) -> String {
+        "claimed by node \(claimer), whose process stopped (crashed or was killed) before recording its start: "
+            + "not started, unless the stop came in the milliseconds between a start and its record "
+            + "(node \(claimer)'s journal tells); no node runs it now, since its claim stands"
+    }
     private var checkerPlacement: (epoch: Int64, members: [PoolMember], placement: Placement)?
     private var triggerPollRunning = false
     private var lastTriggerPoll = ContinuousClock.now - .seconds(3600)
@@ -1084,7 +1094,7 @@ package actor Daemon {
                     reportMissed(
                         check.job,
                         check.instant,
-                        "claimed by node \(claimer), whose process stopped (crashed or was killed) before starting it; no node runs it now, since its claim stands",
+                        Self.claimerStoppedReason(claimer),
                         .claimerStopped,
                         ["claimer": "\(claimer)"]
                     )
@@ -1157,7 +1167,8 @@ package actor Daemon {
                 reportMissed(
                     claim.job,
                     claim.instant,
-                    "claimed by node \(claim.claimer), whose process stopped (crashed or was killed) before starting it; no node runs it now, since its claim stands (found by the sweep of unstarted claims: the node that would have checked it had stopped too)",
+                    Self.claimerStoppedReason(claim.claimer)
+                        + " (found by the sweep of unstarted claims: the node that would have checked it had stopped too)",
                     .claimerStopped,
                     ["claimer": "\(claim.claimer)"]
                 )

@@ -74,7 +74,8 @@ enum SkipRule: String, Sendable, Hashable, CaseIterable {
     case fenced
     /// Missed: the owner did not claim it (fenced, stuck or dead, and not yet replaced).
     case ownerDidNotClaim
-    /// Missed: claimed by a node whose process stopped (crashed, was killed) before starting it.
+    /// Missed: claimed by a node whose process stopped (crashed, was killed) before recording the
+    /// start: not started, unless the stop came between the exec and its record.
     case claimerStopped
     /// Missed: claimed by a node that then did not start it (it was stopping, or the job was paused)
     /// and could not give the claim back (a later instant was claimed meanwhile, or Redis failed).

@@ -152,15 +152,21 @@ struct StartLeadEndToEndTests {
             let runs = cluster.runs().filter { $0.job == job && $0.instant == instant }
             #expect(runs.count <= 1, "\(job)@\(instant) ran \(runs.count) times")
             let count = reported["\(job)@\(instant)"] ?? 0
+            // A run started in the moment between the exec and its mark is reported too (CI saw it):
+            // a false alarm, never a silent loss.
             #expect(
-                count == (runs.isEmpty ? 1 : 0),
+                runs.isEmpty ? count == 1 : count <= 1,
                 "\(job)@\(instant): ran \(runs.count) times, reported missed \(count) times: \(cluster.log("b"))"
             )
         }
         // The runs a started before are marked started: none of them is reported.
         let earlier = reported.keys.filter { !$0.hasSuffix("@\(instant)") }
         #expect(earlier.isEmpty, "reported missed, though they ran on a: \(earlier.sorted())")
-        print("instants claimed by the killed node and not started: \(reported.count) of \(jobs.count)")
+        let ranOnA = Set(cluster.runs().filter { $0.instant == instant }.map { "\($0.job)@\(instant)" })
+        print(
+            "instants claimed by the killed node and reported missed: \(reported.count) of \(jobs.count)"
+                + " (started between the exec and its mark: \(ranOnA.intersection(reported.keys).count))"
+        )
         // Recorded for `history` and `explain`, with its rule.
         let keys = ClusterKeys(cluster: cluster.cluster)
         let client = RedisClient(endpoint: server.unixEndpoint)
@@ -226,8 +232,9 @@ struct StartLeadEndToEndTests {
             let runs = cluster.runs().filter { $0.job == job && $0.instant == instant }
             #expect(runs.count <= 1, "\(job)@\(instant) ran \(runs.count) times")
             let count = reported["c \(job)@\(instant)"] ?? 0
+            // As above, a run started between its exec and its mark may be reported too.
             #expect(
-                count == (runs.isEmpty ? 1 : 0),
+                runs.isEmpty ? count == 1 : count <= 1,
                 "\(job)@\(instant): ran \(runs.count) times, reported missed by c \(count) times: \(cluster.log("c"))"
             )
         }

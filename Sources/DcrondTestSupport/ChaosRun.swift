@@ -547,6 +547,9 @@ package final class ChaosRun: @unchecked Sendable {
         }
     }
 
+    /// How the node whose claim attempt is in doubt words its report (`Daemon.claimForStart`).
+    private static let inDoubtReport = "missed: possibly: an attempt of this node to claim it got no answer"
+
     /// Every (job, instant) some node logged `missed:` for, from the logs of every process
     /// started, and whether the report was of a claim in doubt (``ChaosAudit/lostInDoubt``).
     private func alarms() -> [String: Bool] {
@@ -554,14 +557,10 @@ package final class ChaosRun: @unchecked Sendable {
         for (name, count) in starts {
             for index in 1...max(1, count) {
                 guard let bytes = try? FileSystem.readFile(directory + "/\(name).\(index).log") else { continue }
-                for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n")
-                where line.contains("missed: ") {
-                    let fields = line.split(separator: " ")
-                    guard let job = fields.first(where: { $0.hasPrefix("job=") })?.dropFirst(4),
-                        let instant = fields.first(where: { $0.hasPrefix("scheduledAt=") })?.dropFirst(12)
-                    else { continue }
-                    let inDoubt = line.contains("missed: possibly: an attempt of this node to claim it got no answer")
-                    found["\(job)@\(instant)", default: false] = found["\(job)@\(instant)", default: false] || inDoubt
+                let log = String(decoding: bytes, as: UTF8.self)
+                let inDoubt = instantsReported(in: log, containing: Self.inDoubtReport)
+                for key in instantsReported(in: log, containing: "missed: ").keys {
+                    found[key] = found[key, default: false] || inDoubt[key] != nil
                 }
             }
         }

@@ -264,17 +264,16 @@ struct OperatorCommandTests {
         let to = wallSeconds() - 3  // reported 2 s after its instant
         var reports: [String: Int] = [:]
         for node in ["a", "b", "c"] {
-            for line in cluster.log(node).split(separator: "\n") where line.contains("missed: not claimed") {
-                let job = line.split(separator: " ").first { $0.hasPrefix("job=") }.map(String.init) ?? "?"
-                let instant = line.split(separator: " ").first { $0.hasPrefix("scheduledAt=") }.map(String.init) ?? "?"
-                reports["\(job) \(instant)", default: 0] += 1
-            }
+            reports.merge(
+                instantsReported(in: cluster.log(node), containing: "missed: not claimed"),
+                uniquingKeysWith: +
+            )
         }
         #expect(reports.values.allSatisfy { $0 == 1 }, "reported more than once: \(reports.filter { $0.value > 1 })")
         for job in ["m1", "m2", "m3"] {
             for instant in stride(from: (from + 1) / 2 * 2, through: to, by: 2) {
                 #expect(
-                    reports["job=\(job) scheduledAt=\(instant)"] == 1,
+                    reports["\(job)@\(instant)"] == 1,
                     "\(job)@\(instant) not reported: \(reports.keys.sorted())"
                 )
             }

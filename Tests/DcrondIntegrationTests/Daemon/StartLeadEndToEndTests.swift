@@ -13,18 +13,6 @@ import Glibc
 /// instant starts nothing and gives the claim back, so that the instant is not lost.
 @Suite("runs dispatched ahead of their instant", .enabled(if: RedisTestServer.enabled))
 struct StartLeadEndToEndTests {
-    /// The `missed:` lines of a log that contain `text`, counted by "job@instant".
-    static func missedReports(in log: String, containing text: String) -> [String: Int] {
-        var found: [String: Int] = [:]
-        for line in log.split(separator: "\n") where line.contains(text) {
-            let fields = line.split(separator: " ")
-            let job = fields.first { $0.hasPrefix("job=") }.map { String($0.dropFirst(4)) } ?? "?"
-            let at = fields.first { $0.hasPrefix("scheduledAt=") }.map { String($0.dropFirst(12)) } ?? "?"
-            found["\(job)@\(at)", default: 0] += 1
-        }
-        return found
-    }
-
     /// An instant whose claims of every job in `jobs` were all in Redis before it (claimed ahead,
     /// each read a round trip over the socket), in one of 5 tries; the test fails without one.
     static func instantClaimedAhead(_ jobs: [String], client: RedisClient, keys: ClusterKeys) async throws -> Int64 {
@@ -136,7 +124,7 @@ struct StartLeadEndToEndTests {
         _ = try await cluster.wait("a")
         // b checks 2 s after the instant, and again while a's info key lives (nodeTimeout 3 s).
         func reports() -> [String: Int] {
-            Self.missedReports(in: cluster.log("b"), containing: "missed: claimed by node a")
+            instantsReported(in: cluster.log("b"), containing: "missed: claimed by node a")
         }
         // A loaded machine may deliver the kill after the instant: then those runs started on a.
         func accounted() -> Bool {
@@ -211,7 +199,7 @@ struct StartLeadEndToEndTests {
         func reports() -> [String: Int] {
             var found: [String: Int] = [:]
             for node in ["b", "c"] {
-                for (key, count) in Self.missedReports(in: cluster.log(node), containing: "missed: claimed by node a") {
+                for (key, count) in instantsReported(in: cluster.log(node), containing: "missed: claimed by node a") {
                     found["\(node) \(key)"] = count
                 }
             }
@@ -326,7 +314,7 @@ struct StartLeadEndToEndTests {
         try cluster.start("b", settings: settings)
         try await Task.sleep(for: .seconds(8))
         await cluster.stopAll()
-        let alarms = Self.missedReports(in: cluster.log("b"), containing: "missed: claimed by node a")
+        let alarms = instantsReported(in: cluster.log("b"), containing: "missed: claimed by node a")
         #expect(alarms.isEmpty, "skipped runs reported as never started: \(alarms)")
         await cluster.cleanUp()
     }

@@ -44,9 +44,9 @@ struct ClaimBenchmark: AsyncParsableCommand {
             var unacknowledged = 0
             for index in 0..<count {
                 let start = ContinuousClock.now
-                let result = try await store.claim(
+                let result = try await store.claim([
                     ClaimRequest(job: "job-\(index % 100)", instant: Int64(1_000 + index), token: "a r\(index)")
-                )
+                ])[0]
                 durations.append(ContinuousClock.now - start)
                 if case .unacknowledged = result { unacknowledged += 1 }
             }

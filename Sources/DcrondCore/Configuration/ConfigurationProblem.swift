@@ -56,7 +56,7 @@ final class ProblemCollector {
     static let limit = 100
 
     let file: String
-    package private(set) var problems: [ConfigurationProblem] = []
+    private(set) var problems: [ConfigurationProblem] = []
     private(set) var omitted = 0
 
     init(file: String) { self.file = file }

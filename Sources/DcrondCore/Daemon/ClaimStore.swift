@@ -34,7 +34,7 @@ package enum ClaimResult: Sendable, Hashable {
 }
 
 /// What became of a claim given back with ``ClaimStore/release(_:previous:)``.
-package enum ClaimRelease: Sendable, Hashable {
+enum ClaimRelease: Sendable, Hashable {
     /// The job's last claimed instant went back to the one before: the next owner runs the instant.
     case givenBack
     /// The claim was no longer the job's last (a later instant was claimed since, or the claim was
@@ -61,21 +61,21 @@ package enum MissedCheck: Sendable, Hashable {
 
 /// A claim attempt that Redis did not decide (no reply, a connection lost, a server error), with
 /// the claim history's generation the store had seen when it sent it. Shown as its cause.
-package struct ClaimAttemptError: Error, CustomStringConvertible {
-    package let cause: any Error
-    package let generationSeen: Int64
+struct ClaimAttemptError: Error, CustomStringConvertible {
+    let cause: any Error
+    let generationSeen: Int64
 
-    package init(cause: any Error, generationSeen: Int64) {
+    init(cause: any Error, generationSeen: Int64) {
         self.cause = cause
         self.generationSeen = generationSeen
     }
 
-    package var description: String { "\(cause)" }
+    var description: String { "\(cause)" }
 }
 
 /// A won claim whose claimer's process stopped before starting the run, found by a sweep of
 /// `starting` (``ClaimStore/sweepNotStarted(through:)``).
-package struct NotStartedClaim: Sendable, Hashable {
+struct NotStartedClaim: Sendable, Hashable {
     let job: String
     let instant: Int64
     let claimer: String
@@ -116,7 +116,7 @@ package struct ClaimedInstants: Sendable, Hashable {
 /// once, whatever the clocks, the order of the nodes or the retries; a node claims the instants of
 /// one job in order. The same claim sent again with the same token (its reply was lost) is
 /// answered `won` if it was this node's.
-package protocol ClaimStore: Sendable {
+protocol ClaimStore: Sendable {
     /// Claims every request in one round trip; returns the results in order.
     func claim(_ requests: [ClaimRequest]) async throws -> [ClaimResult]
     /// Gives back a won claim that will not start (shutdown): the job's last claimed instant goes
@@ -152,7 +152,7 @@ package protocol ClaimStore: Sendable {
 }
 
 extension ClaimStore {
-    package func claim(_ request: ClaimRequest) async throws -> ClaimResult {
+    func claim(_ request: ClaimRequest) async throws -> ClaimResult {
         try await claim([request])[0]
     }
 
@@ -166,7 +166,7 @@ extension ClaimStore {
 /// `dcron:{c}:history`; every won claim advances the sequence, every repair after Redis went back
 /// in time bumps the generation. Nodes remember the newest pair they saw, so Redis holding an older
 /// one (a restart from a snapshot, a lagging replica promoted, a restart with no data) is noticed.
-package struct ClaimHistory: Sendable, Hashable {
+struct ClaimHistory: Sendable, Hashable {
     /// -1: nothing seen yet (a node that just started adopts what Redis has).
     var generation: Int64 = -1
     var sequence: Int64 = 0
@@ -255,7 +255,7 @@ package actor RedisClaimStore: ClaimStore {
         self.logger = logger
     }
 
-    package func seenHistory() -> ClaimHistory { history }
+    func seenHistory() -> ClaimHistory { history }
 
     /// Lua: whether every live member (`members` scored by expiry) and every node the repairing
     /// nodes knew (`awaiting`: the members may have been lost with the data) has confirmed
@@ -484,7 +484,7 @@ package actor RedisClaimStore: ClaimStore {
         return outcomes
     }
 
-    package func release(_ request: ClaimRequest, previous: Int64?) async throws -> ClaimRelease {
+    func release(_ request: ClaimRequest, previous: Int64?) async throws -> ClaimRelease {
         let reply = try await send(
             .evaluate(
                 Self.releaseScript,
@@ -532,7 +532,7 @@ package actor RedisClaimStore: ClaimStore {
     /// seen over this one (its claims are newer than the heartbeat): it is only a hint. A report
     /// that looks discontinuous is checked again with a probe on this connection, in order with the
     /// node's claims, and only that answer repairs.
-    package func checkHistory(generation: Int64, sequence: Int64) async {
+    func checkHistory(generation: Int64, sequence: Int64) async {
         let seen = history
         if seen.isDiscontinuous(generation: generation, sequence: sequence) {
             do {
@@ -702,7 +702,7 @@ package actor RedisClaimStore: ClaimStore {
         try await redis.checkedSend(command)
     }
 
-    package func markStarted(_ requests: [ClaimRequest]) async throws {
+    func markStarted(_ requests: [ClaimRequest]) async throws {
         guard !requests.isEmpty else { return }
         var command = RedisCommand("HDEL", keys.starting)
         for request in requests {
@@ -711,12 +711,12 @@ package actor RedisClaimStore: ClaimStore {
         _ = try await send(command)
     }
 
-    package func record(_ run: RunRecord) async throws {
+    func record(_ run: RunRecord) async throws {
         if let error = try await record([run])[0] { throw error }
     }
 
     /// Every run's commands in one pipeline.
-    package func record(_ runs: [RunRecord]) async throws -> [RedisServerError?] {
+    func record(_ runs: [RunRecord]) async throws -> [RedisServerError?] {
         var commands: [RedisCommand] = []
         var ranges: [Range<Int>] = []
         for run in runs {
@@ -834,7 +834,7 @@ extension RedisClaimStore {
     /// few at a time, unless processes died holding them), at most this many fields per sweep.
     static let sweepLimit = 10_000
 
-    package func sweepNotStarted(through: Int64) async throws -> [NotStartedClaim] {
+    func sweepNotStarted(through: Int64) async throws -> [NotStartedClaim] {
         var cursor = "0"
         var fields: [String] = []
         repeat {

@@ -94,7 +94,7 @@ package actor Daemon {
     /// attempts are counted by the claim store (`RedisClaimStore.unacknowledgedClaims`).
     private(set) var unacknowledgedLeases = 0
     /// Why the daemon stopped on its own (another process holds the node id), if it did.
-    package private(set) var failure: String?
+    private(set) var failure: String?
     /// Instants this node reported missed (the alarm), and manual runs it started.
     private(set) var missedInstants = 0
     private(set) var manualRuns = 0

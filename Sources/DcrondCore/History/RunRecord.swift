@@ -99,7 +99,7 @@ struct OutputTail: Sendable {
     static let maximumLines = 20
     static let maximumBytes = 4096
 
-    package private(set) var lines: [OutputTailLine] = []
+    private(set) var lines: [OutputTailLine] = []
     private var bytes = 0
     /// Lines dropped from the front to stay within the bounds.
     private(set) var dropped = 0
@@ -339,7 +339,7 @@ extension JSONValue {
         return members.last { $0.key == key }?.value
     }
 
-    package var stringValue: String? { if case .string(let text) = self { text } else { nil } }
+    var stringValue: String? { if case .string(let text) = self { text } else { nil } }
 
     var int64Value: Int64? { if case .number(_, let text) = self { Int64(text) } else { nil } }
 

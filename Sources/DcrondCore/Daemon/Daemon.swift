@@ -1874,7 +1874,7 @@ struct DaemonParts: Sendable {
             )
             // Many runs due at once: their claims go to Redis in a few scripts, not one round trip each.
             let store = BatchingClaimStore(claims)
-            let renewalClient = reconnectingClient(options)
+            let renewalClient = RunLeases.renewalClient(endpoint: endpoint, options: options, logger: logger)
             let leases = RunLeases(
                 redis: claimClient,
                 renewals: renewalClient,

@@ -171,10 +171,13 @@ struct LeaseGuard: Sendable {
             let ttl = leases.ttl(killGrace: job.killGrace)
             var lastRenewed = ContinuousClock.now
             let metadata: Logger.Metadata = ["job": "\(job.name)", "run": "\(runID)"]
+            var pause = heartbeat
+            var failing = false
             while !Task.isCancelled {
-                try? await Task.sleep(for: heartbeat)
+                try? await Task.sleep(for: pause)
                 if Task.isCancelled { break }
                 let sentAt = ContinuousClock.now
+                pause = min(heartbeat, RunLeases.retryDelay)
                 do {
                     let state = try await leases.renew(job.name, value: value, runID: runID, ttl: ttl)
                     if !state.held {
@@ -186,6 +189,8 @@ struct LeaseGuard: Sendable {
                         break
                     }
                     lastRenewed = sentAt
+                    pause = heartbeat
+                    failing = false
                     if state.stopRequested {
                         logger.info("terminating: a newer run replaces this one", metadata: metadata)
                         await runner.terminate(runID: runID, grace: job.killGrace)
@@ -200,10 +205,14 @@ struct LeaseGuard: Sendable {
                         await runner.terminate(runID: runID, grace: job.killGrace)
                         break
                     }
-                    logger.warning(
-                        "cannot renew the overlap lease; the run goes on",
-                        metadata: metadata.merging(["error": "\(error)"]) { $1 }
-                    )
+                    // Once per outage: the retries come every `retryDelay`.
+                    if !failing {
+                        logger.warning(
+                            "cannot renew the overlap lease; the run goes on",
+                            metadata: metadata.merging(["error": "\(error)"]) { $1 }
+                        )
+                    }
+                    failing = true
                 }
             }
         }

@@ -1,3 +1,5 @@
+import Logging
+
 /// The cluster-wide half of `overlap: forbid` and `overlap: replace`: a run of such a job holds a
 /// lease in Redis for as long as it runs, wherever it runs.
 ///
@@ -7,7 +9,7 @@
 ///   lease expires after that TTL.
 /// - A holder that cannot renew for a node timeout terminates its run (SIGTERM, SIGKILL after the
 ///   kill grace), so the run is gone before its lease can expire and a run starts elsewhere; a Redis
-///   blip shorter than the node timeout never kills a run.
+///   blip shorter than the node timeout less a heartbeat and one retry never kills a run.
 /// - `dcron:{c}:stop:<job>` holds the run ID a `replace` wants terminated; the holder reads it at
 ///   each renewal and terminates its run.
 struct RunLeases: Sendable {
@@ -43,8 +45,40 @@ struct RunLeases: Sendable {
     func stop(_ job: String) -> String { keys.stop(job) }
 
     /// The lease's lifetime for a job with `killGrace`: long enough for a holder cut off from Redis
-    /// to notice (the node timeout) and end its run (the kill grace), with a second to spare.
-    func ttl(killGrace: Duration) -> Duration { renewalDeadline + killGrace + .seconds(1) }
+    /// to notice (the node timeout) and end its run (the kill grace), with ``margin`` to spare.
+    func ttl(killGrace: Duration) -> Duration { renewalDeadline + killGrace + Self.margin }
+
+    /// What the TTL leaves beyond the deadline and the kill grace: the holder learns that the
+    /// deadline passed only when a renewal fails, so one attempt must end well within it.
+    static let margin: Duration = .seconds(1)
+
+    /// Bounds each step of a renewal (the connect, each read and write) on the renewal connection.
+    /// With the client's 2 s, an attempt sent just before the deadline could fail 2 s later, after
+    /// the lease had expired and another node had started the job; and one attempt begun in a
+    /// blip used the whole node timeout, so a 1.5 s cut killed a run. At 250 ms, a dropped attempt
+    /// is retried (``retryDelay``) several times before the deadline.
+    static let attemptTimeout: Duration = .milliseconds(250)
+
+    /// The wait after a failed renewal before the next (after a success: a heartbeat).
+    static let retryDelay: Duration = .milliseconds(100)
+
+    /// The renewal connection: `options` with each step bounded by ``attemptTimeout``, and
+    /// reconnects that back off to at most one attempt's length, so that a blip is ridden out.
+    static func renewalClient(
+        endpoint: RedisEndpoint,
+        options: RedisConnectionOptions,
+        logger: Logger
+    ) -> RedisClient {
+        var renewal = options
+        renewal.connectTimeout = min(options.connectTimeout, attemptTimeout)
+        renewal.ioTimeout = min(options.ioTimeout, attemptTimeout)
+        return RedisClient(
+            endpoint: endpoint,
+            options: renewal,
+            reconnectBackoff: ExponentialBackoff(initial: .milliseconds(50), maximum: attemptTimeout),
+            logger: logger
+        )
+    }
 
     /// `SET NX PX`: returns {1}, or {0, holder's value}, or {0} while leases are quarantined:
     /// for one lease lifetime after Redis went back in time (the history's floor), since the data

@@ -1,4 +1,5 @@
 import DcrondTestSupport
+import Logging
 import Testing
 
 @testable import DcrondCore
@@ -20,6 +21,36 @@ struct RunLeasesTests {
         #expect(try await redis.send("GET", "dcron:{t}:lease:j").string == "a r1")
         _ = try await redis.send("SET", "dcron:{t}:lease:j", "b r2")
         #expect(try await !leases.renew("j", value: "a r1", runID: "r1", ttl: ttl).held)
+    }
+
+    @Test("a renewal that Redis does not answer fails well within the lease's margin, and the next one succeeds")
+    func renewalFailsFast() async throws {
+        let server = try await RedisTestServer.start()
+        defer { server.stop() }
+        let redis = RedisClient(endpoint: server.unixEndpoint)
+        let renewals = RunLeases.renewalClient(
+            endpoint: server.unixEndpoint,
+            options: RedisConnectionOptions(),
+            logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+        )
+        let leases = RunLeases(redis: redis, renewals: renewals, cluster: "t", nodeTimeout: .seconds(3))
+        let ttl = leases.ttl(killGrace: .seconds(1))
+        #expect(try await leases.tryAcquire("j", value: "a r1", ttl: ttl, seen: ClaimHistory()) == .acquired)
+        #expect(try await leases.renew("j", value: "a r1", runID: "r1", ttl: ttl).held)
+        // An attempt sent just before the deadline must end before the TTL's margin is used up
+        // (the holder learns of the deadline only from a failure): with the client's default 2 s
+        // it ended 2 s later, after the lease could have expired and another node started the job.
+        server.freeze(true)
+        let start = ContinuousClock.now
+        await #expect(throws: (any Error).self) {
+            try await leases.renew("j", value: "a r1", runID: "r1", ttl: ttl)
+        }
+        let failedAfter = ContinuousClock.now - start
+        server.freeze(false)
+        #expect(failedAfter < RunLeases.margin / 2, "a renewal failed after \(failedAfter)")
+        // Retried after the blip: the reconnect waits at most one attempt's length.
+        try await Task.sleep(for: RunLeases.attemptTimeout + RunLeases.retryDelay)
+        #expect(try await leases.renew("j", value: "a r1", runID: "r1", ttl: ttl).held)
     }
 
     @Test("for one lease lifetime after Redis went back in time no new lease is taken")

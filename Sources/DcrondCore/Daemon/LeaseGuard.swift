@@ -188,6 +188,14 @@ struct LeaseGuard: Sendable {
                         await runner.terminate(runID: runID, grace: job.killGrace)
                         break
                     }
+                    if failing {
+                        logger.info(
+                            "renewed the overlap lease again; the run went on",
+                            metadata: metadata.merging(["unrenewedFor": "\(formatDuration(sentAt - lastRenewed))"]) {
+                                $1
+                            }
+                        )
+                    }
                     lastRenewed = sentAt
                     pause = heartbeat
                     failing = false

@@ -177,7 +177,6 @@ struct LeaseGuard: Sendable {
                 try? await Task.sleep(for: pause)
                 if Task.isCancelled { break }
                 let sentAt = ContinuousClock.now
-                pause = min(heartbeat, RunLeases.retryDelay)
                 do {
                     let state = try await leases.renew(job.name, value: value, runID: runID, ttl: ttl)
                     if !state.held {
@@ -213,7 +212,8 @@ struct LeaseGuard: Sendable {
                         await runner.terminate(runID: runID, grace: job.killGrace)
                         break
                     }
-                    // Once per outage: the retries come every `retryDelay`.
+                    // Retried soon, so a blip is ridden out; warned once per outage.
+                    pause = min(heartbeat, RunLeases.retryDelay)
                     if !failing {
                         logger.warning(
                             "cannot renew the overlap lease; the run goes on",

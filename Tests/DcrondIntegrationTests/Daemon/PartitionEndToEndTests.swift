@@ -87,7 +87,7 @@ struct PartitionEndToEndTests {
         await cluster.cleanUp()
     }
 
-    @Test("a Redis blip shorter than the node timeout never kills a forbid run")
+    @Test("a Redis blip well within the node timeout (1.5 s of 3 s) never kills a forbid run")
     func blipKeepsTheRun() async throws {
         let namespace = try NetworkNamespace(index: 73)
         defer { namespace.remove() }

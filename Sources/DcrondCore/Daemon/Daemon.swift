@@ -600,8 +600,14 @@ package actor Daemon {
             )
             // Won, but the node began to stop while the start waited for its instant.
             if record.outcome == .notClaimed {
-                let reason =
-                    await self.isStopping ? "the node stops" : "the job was paused or disabled before its instant"
+                let stopping = await self.isStopping
+                if !stopping, cancellation.isCancelled, self.table.job(named: job.name)?.enabled == true {
+                    self.logger.info(
+                        "paused before its instant: not starting the run claimed ahead of it",
+                        metadata: ["job": "\(job.name)", "scheduledAt": "\(instant)"]
+                    )
+                }
+                let reason = stopping ? "the node stops" : "the job was paused or disabled before its instant"
                 await self.release(request, reason: reason)
             }
             self.aheadRuns[token] = nil
@@ -1206,13 +1212,8 @@ package actor Daemon {
                 // Claimed ahead of its instant before the pause: not started, and the claim goes
                 // back, so the instant is recorded as paused (by the missed-run check) as before.
                 let job = String(message.dropFirst("pause ".count))
-                for run in aheadRuns.values where run.job == job {
-                    run.cancellation.cancel()
-                    logger.info(
-                        "paused before its instant: not starting the run claimed ahead of it",
-                        metadata: ["job": "\(job)", "scheduledAt": "\(run.instant)"]
-                    )
-                }
+                // Said where the run ends: the message can come after the start, too late to cancel.
+                for run in aheadRuns.values where run.job == job { run.cancellation.cancel() }
             }
         }
     }

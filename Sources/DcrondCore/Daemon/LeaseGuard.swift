@@ -167,63 +167,17 @@ struct LeaseGuard: Sendable {
     /// asks, and terminate it when the lease could not be renewed for a node timeout (or was lost),
     /// so that it has ended before the lease can expire and another node start the job.
     private func renew(value: String, job: JobDefinition, runID: String) -> Task<Void, Never> {
-        Task { [leases, runner, logger, heartbeat] in
-            let ttl = leases.ttl(killGrace: job.killGrace)
-            var lastRenewed = ContinuousClock.now
-            let metadata: Logger.Metadata = ["job": "\(job.name)", "run": "\(runID)"]
-            var pause = heartbeat
-            var failing = false
-            while !Task.isCancelled {
-                try? await Task.sleep(for: pause)
-                if Task.isCancelled { break }
-                let sentAt = ContinuousClock.now
-                do {
-                    let state = try await leases.renew(job.name, value: value, runID: runID, ttl: ttl)
-                    if !state.held {
-                        logger.error(
-                            "the overlap lease was lost while the run went on: terminating it, so no second copy overlaps",
-                            metadata: metadata
-                        )
-                        await runner.terminate(runID: runID, grace: job.killGrace)
-                        break
-                    }
-                    if failing {
-                        logger.info(
-                            "renewed the overlap lease again; the run went on",
-                            metadata: metadata.merging(["unrenewedFor": "\(formatDuration(sentAt - lastRenewed))"]) {
-                                $1
-                            }
-                        )
-                    }
-                    lastRenewed = sentAt
-                    pause = heartbeat
-                    failing = false
-                    if state.stopRequested {
-                        logger.info("terminating: a newer run replaces this one", metadata: metadata)
-                        await runner.terminate(runID: runID, grace: job.killGrace)
-                    }
-                } catch {
-                    let since = ContinuousClock.now - lastRenewed
-                    if since > leases.renewalDeadline {
-                        logger.error(
-                            "cannot renew the overlap lease for \(formatDuration(since)): terminating the run before the lease can expire elsewhere",
-                            metadata: metadata.merging(["error": "\(error)"]) { $1 }
-                        )
-                        await runner.terminate(runID: runID, grace: job.killGrace)
-                        break
-                    }
-                    // Retried soon, so a blip is ridden out; warned once per outage.
-                    pause = min(heartbeat, RunLeases.retryDelay)
-                    if !failing {
-                        logger.warning(
-                            "cannot renew the overlap lease; the run goes on",
-                            metadata: metadata.merging(["error": "\(error)"]) { $1 }
-                        )
-                    }
-                    failing = true
-                }
-            }
-        }
+        let ttl = leases.ttl(killGrace: job.killGrace)
+        let renewal = LeaseRenewal(
+            renew: { [leases] in try await leases.renew(job.name, value: value, runID: runID, ttl: ttl) },
+            terminate: { [runner] in await runner.terminate(runID: runID, grace: job.killGrace) },
+            heartbeat: heartbeat,
+            deadline: leases.renewalDeadline,
+            retryDelay: RunLeases.retryDelay,
+            logger: logger,
+            metadata: ["job": "\(job.name)", "run": "\(runID)"]
+        )
+        return Task { await renewal.run() }
     }
 }
 

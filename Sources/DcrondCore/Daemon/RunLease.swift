@@ -9,7 +9,8 @@ import Logging
 ///   lease expires after that TTL.
 /// - A holder that cannot renew for a node timeout terminates its run (SIGTERM, SIGKILL after the
 ///   kill grace), so the run is gone before its lease can expire and a run starts elsewhere; a Redis
-///   blip shorter than the node timeout less a heartbeat and one retry never kills a run.
+///   blip shorter than the node timeout less a heartbeat and one retry does not end a run
+///   (``LeaseRenewal``).
 /// - `dcron:{c}:stop:<job>` holds the run ID a `replace` wants terminated; the holder reads it at
 ///   each renewal and terminates its run.
 struct RunLeases: Sendable {
@@ -48,15 +49,16 @@ struct RunLeases: Sendable {
     /// to notice (the node timeout) and end its run (the kill grace), with ``margin`` to spare.
     func ttl(killGrace: Duration) -> Duration { renewalDeadline + killGrace + Self.margin }
 
-    /// What the TTL leaves beyond the deadline and the kill grace: the holder learns that the
-    /// deadline passed only when a renewal fails, so one attempt must end well within it.
+    /// What the TTL leaves beyond the deadline and the kill grace: for the termination itself (the
+    /// holder's timer firing late on a loaded machine, the signal, the reaping) and for Redis's
+    /// clock running ahead of the holder's. The deadline is kept by a timer, not by a failed
+    /// attempt (``LeaseRenewal``), so the attempt in flight does not use it up.
     static let margin: Duration = .seconds(1)
 
-    /// Bounds each step of a renewal (the connect, each read and write) on the renewal connection.
-    /// With the client's 2 s, an attempt sent just before the deadline could fail 2 s later, after
-    /// the lease had expired and another node had started the job; and one attempt begun in a
-    /// blip used the whole node timeout, so a 1.5 s cut killed a run. At 250 ms, a dropped attempt
-    /// is retried (``retryDelay``) several times before the deadline.
+    /// Bounds each step of a renewal (the connect, each read and write) on the renewal connection,
+    /// so that a blip is ridden out: with the client's 2 s, one attempt begun in a blip used most
+    /// of the node timeout, and a 1.5 s cut killed a run. At 250 ms, a dropped attempt is retried
+    /// (``retryDelay``) several times before the deadline.
     static let attemptTimeout: Duration = .milliseconds(250)
 
     /// The wait after a failed renewal before the next (after a success: a heartbeat).

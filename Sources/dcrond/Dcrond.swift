@@ -33,7 +33,7 @@ struct Dcrond: AsyncParsableCommand {
                 try command.run()
             }
         } catch let failure as CommandFailure {
-            for message in failure.messages { printError("dcrond: error: \(message)") }
+            failure.report()
             Glibc.exit(failure.status)
         } catch {
             exit(withError: error)

@@ -28,10 +28,10 @@
 /// | `kill:<request>` | list, TTL | the answers of the nodes to one kill request: `<node> <run ID>…` |
 /// | `lastManual` | hash | job → the record of its last manual run (how `trigger --wait` finds its end) |
 /// | `control` | pub/sub channel | operator requests to the nodes: `trigger <job>`, `kill <request> <signal> <run ID or *> <job>` |
-package struct ClusterKeys: Sendable, Hashable {
-    package let cluster: String
+struct ClusterKeys: Sendable, Hashable {
+    let cluster: String
 
-    package init(cluster: String) { self.cluster = cluster }
+    init(cluster: String) { self.cluster = cluster }
 
     var prefix: String { "dcron:{\(cluster)}:" }
     var members: String { prefix + "members" }
@@ -41,9 +41,9 @@ package struct ClusterKeys: Sendable, Hashable {
     /// The prefix of every node's info key (the heartbeat script reads the members' weights there).
     var nodePrefix: String { prefix + "node:" }
     func node(_ id: String) -> String { nodePrefix + id }
-    package func drain(_ id: String) -> String { prefix + "drain:" + id }
-    package var claims: String { prefix + "claims" }
-    package var claimedBy: String { prefix + "claimedBy" }
+    func drain(_ id: String) -> String { prefix + "drain:" + id }
+    var claims: String { prefix + "claims" }
+    var claimedBy: String { prefix + "claimedBy" }
     var claimGeneration: String { prefix + "claimGeneration" }
     var confirmed: String { prefix + "confirmed" }
     var awaiting: String { prefix + "awaiting" }
@@ -52,7 +52,7 @@ package struct ClusterKeys: Sendable, Hashable {
     static func startingField(job: String, instant: Int64) -> String { "\(job) \(instant)" }
     func won(_ id: String) -> String { prefix + "won:" + id }
     var history: String { prefix + "history" }
-    package func runs(_ job: String) -> String { prefix + "runs:" + job }
+    func runs(_ job: String) -> String { prefix + "runs:" + job }
     var lastSuccess: String { prefix + "lastSuccess" }
     func lease(_ job: String) -> String { prefix + "lease:" + job }
     func stop(_ job: String) -> String { prefix + "stop:" + job }
@@ -60,6 +60,6 @@ package struct ClusterKeys: Sendable, Hashable {
     var missed: String { prefix + "missed" }
     var triggers: String { prefix + "triggers" }
     func killAcknowledgements(_ request: String) -> String { prefix + "kill:" + request }
-    package var lastManual: String { prefix + "lastManual" }
+    var lastManual: String { prefix + "lastManual" }
     var controlChannel: String { prefix + "control" }
 }

@@ -1,62 +1,62 @@
 /// What `dcrond status` shows: the nodes of the pool as Redis has them, and the owner of every
 /// job of the local table among the active nodes.
-package struct ClusterStatus: Sendable {
-    package struct Node: Sendable, Hashable {
-        package let id: String
-        package let state: NodeState
+struct ClusterStatus: Sendable {
+    struct Node: Sendable, Hashable {
+        let id: String
+        let state: NodeState
         /// Since its last heartbeat, by Redis's clock.
-        package let heartbeatAgeMilliseconds: Int64?
-        package let clockOffsetMilliseconds: Int64?
-        package let version: String?
-        package let fingerprint: String?
-        package let host: String?
+        let heartbeatAgeMilliseconds: Int64?
+        let clockOffsetMilliseconds: Int64?
+        let version: String?
+        let fingerprint: String?
+        let host: String?
         let pid: Int64?
         let startedAt: Int64?
         let timeZone: String?
         /// Runs it could not start in the last minute, in words, if any.
-        package var startFailures: String?
+        var startFailures: String?
         /// Its placement weight; nil when it publishes none (a version before weights).
         var weight: Int? = 1
     }
 
     /// Who owns what among `nodes`: the same placement as the daemons compute.
-    package static func placement(of nodes: [Node], virtualNodes: Int) -> Placement {
+    static func placement(of nodes: [Node], virtualNodes: Int) -> Placement {
         PoolView.placement(
             of: nodes.map { PoolMember(id: $0.id, state: $0.state, weight: $0.weight) },
             virtualNodes: virtualNodes
         )
     }
 
-    package struct Job: Sendable, Equatable {
-        package let name: String
-        package let owner: String?
-        package let enabled: Bool
+    struct Job: Sendable, Equatable {
+        let name: String
+        let owner: String?
+        let enabled: Bool
         /// Unix seconds.
-        package let next: Int64?
+        let next: Int64?
         /// The newest run record and the newest successful one, as stored (JSON objects).
-        package var lastRun: JSONValue?
-        package var lastSuccess: JSONValue?
+        var lastRun: JSONValue?
+        var lastSuccess: JSONValue?
         /// Who paused it (`dcrond pause`), if it is paused.
-        package var pausedBy: String?
+        var pausedBy: String?
     }
 
-    package let cluster: String
-    package let epoch: Int64
-    package let nodes: [Node]
-    package let jobs: [Job]
+    let cluster: String
+    let epoch: Int64
+    let nodes: [Node]
+    let jobs: [Job]
     /// This node's table fingerprint, for comparison with the nodes'.
-    package let localFingerprint: String
+    let localFingerprint: String
     /// Redis settings under which a promise does not hold (``RedisSafetyCheck``).
-    package var redisWarnings: [RedisSafetyWarning] = []
+    var redisWarnings: [RedisSafetyWarning] = []
     /// The server the status was read from (for a sentinel address, the master they named).
-    package var redisServer: String?
+    var redisServer: String?
 
     /// Nodes whose published fingerprint differs from the local table's.
-    package var mismatchedNodes: [Node] { nodes.filter { $0.fingerprint != nil && $0.fingerprint != localFingerprint } }
+    var mismatchedNodes: [Node] { nodes.filter { $0.fingerprint != nil && $0.fingerprint != localFingerprint } }
 
     /// The pool's epoch and nodes as Redis has them, in two round trips.
     /// A server error (`NOAUTH`, `WRONGTYPE`, ...) is thrown, not read as an empty pool.
-    package static func readNodes(redis: RedisClient, cluster: String) async throws -> (epoch: Int64, nodes: [Node]) {
+    static func readNodes(redis: RedisClient, cluster: String) async throws -> (epoch: Int64, nodes: [Node]) {
         let keys = ClusterKeys(cluster: cluster)
         let first = try await checked(
             redis,
@@ -106,7 +106,7 @@ package struct ClusterStatus: Sendable {
     }
 
     /// Reads the pool from Redis in two round trips (no `SCAN`).
-    package static func read(
+    static func read(
         redis: RedisClient,
         cluster: String,
         table: JobTable,
@@ -148,7 +148,7 @@ package struct ClusterStatus: Sendable {
     }
 
     /// Standalone mode: one node owns everything.
-    package static func standalone(node: String, table: JobTable, now: Int64) -> ClusterStatus {
+    static func standalone(node: String, table: JobTable, now: Int64) -> ClusterStatus {
         ClusterStatus(
             cluster: "(standalone)",
             epoch: 0,
@@ -184,7 +184,7 @@ package struct ClusterStatus: Sendable {
         }
     }
 
-    package var json: JSONValue {
+    var json: JSONValue {
         func optional(_ value: Int64?) -> JSONValue { value.map { .integer($0) } ?? .null }
         func optional(_ value: String?) -> JSONValue { value.map { .string($0) } ?? .null }
         return .object([

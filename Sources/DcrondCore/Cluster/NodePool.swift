@@ -5,7 +5,7 @@ import Glibc
 #endif
 
 /// A node's state in the pool.
-package enum NodeState: String, Sendable, Hashable {
+enum NodeState: String, Sendable, Hashable {
     /// On the ring: owns jobs.
     case active
     /// Alive but off the ring (upgrade, maintenance, shutdown): owns nothing, keeps running what it started.

@@ -54,7 +54,7 @@ package enum Commands {
 /// Prints its messages to stderr as `dcrond: error: ...` lines and exits with `status`.
 package struct CommandFailure: Error, CustomStringConvertible {
     package let status: Int32
-    package let messages: [String]
+    let messages: [String]
     package var description: String { messages.joined(separator: "\n") }
 
     package init(status: Int32, messages: [String]) {

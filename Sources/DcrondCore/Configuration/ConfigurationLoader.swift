@@ -7,24 +7,24 @@ import Musl
 #endif
 
 /// The daemon's own settings (`dcrond.json`), with every default applied.
-package struct DaemonConfiguration: Sendable, Hashable {
+struct DaemonConfiguration: Sendable, Hashable {
     /// The configuration file, as given.
     var path: String
     /// Nodes with the same cluster name and Redis form one pool; keys live under `dcron:{cluster}:`.
-    package var cluster: String
+    var cluster: String
     /// This node's stable identity; defaults to the host name.
-    package var node: String
+    var node: String
     /// nil: standalone mode, one node runs every job with local claims.
-    package var redis: RedisEndpoint?
+    var redis: RedisEndpoint?
     /// The jobs file, resolved against the configuration file's folder.
     var jobsPath: String
     /// Default zone of jobs that name none.
     var timeZone: TimeZoneRules
     var heartbeat: Duration
-    package var nodeTimeout: Duration
+    var nodeTimeout: Duration
     /// Virtual nodes per node of the ring, used only while a node of a version before weights is
     /// in the pool (``Placement``).
-    package var virtualNodes: Int
+    var virtualNodes: Int
     /// This node's share of the jobs against the others' weights (`weight`, 1...1000): a node of
     /// weight 2 owns about twice as many jobs as one of weight 1.
     var weight = 1
@@ -33,18 +33,18 @@ package struct DaemonConfiguration: Sendable, Hashable {
     /// On SIGTERM, how long running jobs may finish before they are terminated.
     var shutdownGrace: Duration
     /// Replicas that must acknowledge a claim (`WAIT`) before its run starts; 0: none asked.
-    package var claimReplicas = 0
+    var claimReplicas = 0
     /// How long a claim waits for those acknowledgements before the attempt fails closed.
     var claimReplicaTimeout = DaemonConfiguration.defaultClaimReplicaTimeout
 
     /// An instant that no node claimed or skipped within this long is reported missed (once, by
     /// one node): the missed-run alarm.
-    package var missedRunGrace = DaemonConfiguration.defaultMissedRunGrace
+    var missedRunGrace = DaemonConfiguration.defaultMissedRunGrace
     /// Where `/metrics`, `/healthz` and `/readyz` are served (`metrics`: "127.0.0.1:9464"); nil: nowhere.
-    package var metrics: ListenAddress?
+    var metrics: ListenAddress?
     /// The daemon's log level (`logLevel`); nil: `--log-level`, or info. Job output is written
     /// whatever it is.
-    package var logLevel: Logger.Level?
+    var logLevel: Logger.Level?
     /// Reload when either file changes (`reloadOnChange`), as after SIGHUP.
     var reloadOnChange = true
     /// A reload whose reading of the files has not finished within this long (a hung mount, a FIFO
@@ -59,13 +59,13 @@ package struct DaemonConfiguration: Sendable, Hashable {
     static let defaultMissedRunGrace = Duration.seconds(30)
     static let defaultReloadTimeout = Duration.seconds(30)
 
-    package static let defaultPath = "/etc/dcrond/dcrond.json"
+    static let defaultPath = "/etc/dcrond/dcrond.json"
 }
 
 /// Both files, read and validated together.
 package struct LoadedConfiguration: Sendable {
-    package let daemon: DaemonConfiguration
-    package let table: JobTable
+    let daemon: DaemonConfiguration
+    let table: JobTable
     /// The owners whose files were accepted: a reload checks the same.
     var trust = FileTrust()
 }
@@ -604,9 +604,9 @@ private struct LookupCache: Sendable {
 }
 
 /// `host:port` to listen on; `[v6]:port` for an IPv6 address.
-package struct ListenAddress: Sendable, Hashable, CustomStringConvertible {
-    package let host: String
-    package let port: Int
+struct ListenAddress: Sendable, Hashable, CustomStringConvertible {
+    let host: String
+    let port: Int
 
     struct Invalid: Error, Sendable { let message: String }
 
@@ -641,5 +641,5 @@ package struct ListenAddress: Sendable, Hashable, CustomStringConvertible {
         self.port = number
     }
 
-    package var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+    var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
 }

@@ -40,7 +40,7 @@ package struct ConfigurationErrors: Error, Sendable, Equatable, CustomStringConv
     }
 
     /// One line per problem, then `… and K more problems` if some were left out.
-    package var lines: [String] {
+    var lines: [String] {
         problems.map(\.description) + (omitted > 0 ? ["… and \(omitted) more problem\(omitted == 1 ? "" : "s")"] : [])
     }
 

@@ -19,7 +19,7 @@ package struct FileTrust: Sendable, Hashable {
     /// False for commands that only read the configuration and never run a job (`status`, `next`).
     var enforced = true
 
-    package init(trustedOwners: Set<uid_t> = []) {
+    init(trustedOwners: Set<uid_t> = []) {
         self.trustedOwners = trustedOwners.union([0, geteuid()])
     }
 

@@ -8,8 +8,8 @@ import Musl
 /// switch users. A jobs file is shared by hosts that may differ, so these are warnings, not problems
 /// of the file: `dcrond check` prints them, `check --connect` fails on them, the daemon logs them at
 /// start.
-package enum HostCheck {
-    package static func warnings(_ loaded: LoadedConfiguration) -> [String] {
+enum HostCheck {
+    static func warnings(_ loaded: LoadedConfiguration) -> [String] {
         var warnings: [String] = []
         let daemon = loaded.daemon
         let config = daemon.path

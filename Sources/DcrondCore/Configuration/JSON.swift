@@ -301,7 +301,7 @@ package struct JSONParser {
 
 extension JSONValue {
     /// Compact JSON text; objects keep their member order.
-    package var serialized: String {
+    var serialized: String {
         var output = ""
         write(to: &output)
         return output
@@ -351,7 +351,7 @@ extension JSONValue {
     }
 
     /// An object from key-value pairs, in order.
-    package static func object(_ pairs: KeyValuePairs<String, JSONValue>) -> JSONValue {
+    static func object(_ pairs: KeyValuePairs<String, JSONValue>) -> JSONValue {
         .object(pairs.map { JSONMember(key: $0.key, value: $0.value, line: 0) })
     }
 

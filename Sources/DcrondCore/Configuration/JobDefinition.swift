@@ -27,14 +27,14 @@ package enum CatchUpPolicy: String, Sendable, Hashable, CaseIterable {
 /// One job of the table, with every default applied.
 package struct JobDefinition: Sendable, Hashable {
     var name: String
-    package var schedule: Schedule
+    var schedule: Schedule
     /// Run by `/bin/sh -c`.
     var command: String
-    package var timeZone: TimeZoneRules
+    var timeZone: TimeZoneRules
     /// Terminate the run after this long; nil: no limit.
     var timeout: Duration?
     /// Between SIGTERM and SIGKILL when a run is terminated.
-    package var killGrace: Duration
+    var killGrace: Duration
     var environment: [String: String]
     var workingDirectory: String?
     var user: String?
@@ -46,7 +46,7 @@ package struct JobDefinition: Sendable, Hashable {
     var retries: Int
     var enabled: Bool
     var description: String?
-    package var dstPolicy: DSTPolicy
+    var dstPolicy: DSTPolicy
     /// The file-creation mask of its processes, as cron sets it (not the daemon's).
     var umask: mode_t
 
@@ -139,13 +139,13 @@ private func escaped(_ text: String) -> String {
 }
 
 /// The job table read from a jobs file: in file order, names unique.
-package struct JobTable: Sendable, Hashable {
+struct JobTable: Sendable, Hashable {
     /// The jobs file, as resolved from the configuration.
-    package let path: String
-    package let jobs: [JobDefinition]
+    let path: String
+    let jobs: [JobDefinition]
     /// Identical on every node whose effective table is identical (16 hex digits of a SHA-1 over
     /// the jobs in name order).
-    package let fingerprint: String
+    let fingerprint: String
     private let indexByName: [String: Int]
 
     /// `parallel`: the canonical texts are made on every core (start-up).
@@ -178,7 +178,7 @@ package struct JobTable: Sendable, Hashable {
         fingerprint = String(hasher.finalize().prefix(16))
     }
 
-    package func job(named name: String) -> JobDefinition? {
+    func job(named name: String) -> JobDefinition? {
         indexByName[name].map { jobs[$0] }
     }
 }

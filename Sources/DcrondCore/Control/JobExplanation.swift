@@ -1,24 +1,24 @@
 /// What `dcrond explain` says about one instant of a job: which node owns it and why, whether it
 /// was claimed, and if it did not run, the rule that stopped it. Pure: everything it needs is read
 /// beforehand (``JobExplanation/Facts``), so each rule is unit-tested without Redis or a clock.
-package struct JobExplanation: Sendable {
+struct JobExplanation: Sendable {
     /// What is known about the job in the cluster, as read by the command.
-    package struct Facts: Sendable {
+    struct Facts: Sendable {
         var job: JobDefinition
         var now: Int64
         /// The job's history, newest first.
-        package var records: [RunRecord] = []
+        var records: [RunRecord] = []
         /// The job's last claimed instant, and `claimedBy`: `<node> <instant> <token>`.
-        package var lastClaimed: Int64?
-        package var claimedBy: String?
+        var lastClaimed: Int64?
+        var claimedBy: String?
         /// `(Unix ms, who)` while paused.
-        package var paused: (since: Int64, who: String)?
-        package var nodes: [ClusterStatus.Node] = []
-        package var virtualNodes = 160
-        package var nodeTimeout = Duration.seconds(3)
-        package var missedRunGrace = DaemonConfiguration.defaultMissedRunGrace
+        var paused: (since: Int64, who: String)?
+        var nodes: [ClusterStatus.Node] = []
+        var virtualNodes = 160
+        var nodeTimeout = Duration.seconds(3)
+        var missedRunGrace = DaemonConfiguration.defaultMissedRunGrace
 
-        package init(job: JobDefinition, now: Int64) {
+        init(job: JobDefinition, now: Int64) {
             self.job = job
             self.now = now
         }
@@ -43,10 +43,10 @@ package struct JobExplanation: Sendable {
     let instant: Int64
     let verdict: Verdict
     /// The DST adjustment of this instant, if any (from the job's `dstGap`/`dstOverlap`).
-    package let dst: String?
+    let dst: String?
     /// The owner among the active nodes now, and why.
-    package let owner: String?
-    package let ownerReason: String
+    let owner: String?
+    let ownerReason: String
 
     var rule: SkipRule? {
         switch verdict {
@@ -56,7 +56,7 @@ package struct JobExplanation: Sendable {
     }
 
     /// The latest instant of the schedule at or before `now`, if any within 400 days.
-    package static func latestDue(_ job: JobDefinition, now: Int64) -> Int64? {
+    static func latestDue(_ job: JobDefinition, now: Int64) -> Int64? {
         for window: Int64 in [120, 7_200, 172_800, 3_000_000, 34_560_000] {
             var cursor = now - window
             var latest: Int64?
@@ -71,7 +71,7 @@ package struct JobExplanation: Sendable {
 
     /// The schedule's instants in (`after`, `until`] under the job's DST policy, each with its
     /// adjustment, and the wall-clock times the policy leaves out (`runs` false).
-    package static func dstAnnotated(
+    static func dstAnnotated(
         _ job: JobDefinition,
         after: Int64,
         count: Int
@@ -121,7 +121,7 @@ package struct JobExplanation: Sendable {
     }
 
     /// Explains `instant` from `facts`.
-    package init(_ instant: Int64, _ facts: Facts) {
+    init(_ instant: Int64, _ facts: Facts) {
         self.instant = instant
         let job = facts.job
         let placement = ClusterStatus.placement(of: facts.nodes, virtualNodes: facts.virtualNodes)
@@ -222,7 +222,7 @@ package struct JobExplanation: Sendable {
     }
 
     /// One line for people.
-    package var summary: String {
+    var summary: String {
         switch verdict {
         case .ran(let record):
             var text =
@@ -239,7 +239,7 @@ package struct JobExplanation: Sendable {
         }
     }
 
-    package var json: JSONValue {
+    var json: JSONValue {
         let kind: String
         switch verdict {
         case .ran: kind = "ran"

@@ -12,23 +12,23 @@
 ///   last claimed instant to now for the same reason.
 /// - A **kill** is a message on the `control` channel; each node that runs the job ends the run
 ///   and acknowledges in `kill:<request>` (a list, expiring), even when it ran nothing.
-package enum OperatorRequests {
+enum OperatorRequests {
     /// How long a manual run may wait for its job's owner to take it.
     static let triggerPendingLimit = Duration.seconds(60)
 
     /// A manual run's entry, as stored.
-    package struct Trigger: Sendable, Hashable {
-        package enum State: String, Sendable, Hashable {
+    struct Trigger: Sendable, Hashable {
+        enum State: String, Sendable, Hashable {
             case pending, claimed, started, refused
         }
 
-        package var request: String
+        var request: String
         var force: Bool
-        package var who: String
-        package var state: State
-        package var node: String?
-        package var runID: String?
-        package var reason: String?
+        var who: String
+        var state: State
+        var node: String?
+        var runID: String?
+        var reason: String?
 
         init?(json text: String) {
             guard let value = try? JSONParser.parse(Array(text.utf8)), let request = value["request"]?.stringValue,
@@ -144,7 +144,7 @@ package enum OperatorRequests {
     // MARK: - Commands
 
     /// Asks for a manual run; returns whether it is new, and the entry (new or joined).
-    package static func requestTrigger(
+    static func requestTrigger(
         _ redis: RedisClient,
         keys: ClusterKeys,
         job: String,
@@ -168,7 +168,7 @@ package enum OperatorRequests {
     }
 
     /// The manual run of `job` as stored, if any.
-    package static func trigger(_ redis: RedisClient, keys: ClusterKeys, job: String) async throws -> Trigger? {
+    static func trigger(_ redis: RedisClient, keys: ClusterKeys, job: String) async throws -> Trigger? {
         try await send(redis, RedisCommand("HGET", keys.triggers, job)).string.flatMap(Trigger.init(json:))
     }
 
@@ -213,15 +213,14 @@ package enum OperatorRequests {
         }
     }
 
-    package static func pause(_ redis: RedisClient, keys: ClusterKeys, job: String, who: String) async throws -> Bool {
+    static func pause(_ redis: RedisClient, keys: ClusterKeys, job: String, who: String) async throws -> Bool {
         try await send(
             redis,
             .evaluate(pauseScript, keys: [keys.paused, keys.controlChannel], arguments: [job, who])
         ).integer == 1
     }
 
-    package static func unpause(_ redis: RedisClient, keys: ClusterKeys, job: String, who: String) async throws -> Bool
-    {
+    static func unpause(_ redis: RedisClient, keys: ClusterKeys, job: String, who: String) async throws -> Bool {
         try await send(
             redis,
             .evaluate(unpauseScript, keys: [keys.paused, keys.claims, keys.claimedBy], arguments: [job, who])
@@ -229,7 +228,7 @@ package enum OperatorRequests {
     }
 
     /// Paused jobs: job → (Unix ms, who).
-    package static func paused(
+    static func paused(
         _ redis: RedisClient,
         keys: ClusterKeys
     ) async throws -> [String: (since: Int64, who: String)] {
@@ -244,13 +243,13 @@ package enum OperatorRequests {
     }
 
     /// A kill request as published: `kill <request> <signal> <run ID or *> <job>` (the job last: it may hold spaces).
-    package struct Kill: Sendable, Hashable {
-        package let request: String
-        package let signal: Int32
+    struct Kill: Sendable, Hashable {
+        let request: String
+        let signal: Int32
         let runID: String?
         let job: String
 
-        package init(request: String, signal: Int32, runID: String?, job: String) {
+        init(request: String, signal: Int32, runID: String?, job: String) {
             self.request = request
             self.signal = signal
             self.runID = runID
@@ -271,7 +270,7 @@ package enum OperatorRequests {
         }
     }
 
-    package static func publishKill(_ redis: RedisClient, keys: ClusterKeys, _ kill: Kill) async throws -> Int64 {
+    static func publishKill(_ redis: RedisClient, keys: ClusterKeys, _ kill: Kill) async throws -> Int64 {
         try await send(redis, RedisCommand("PUBLISH", keys.controlChannel, kill.message)).integer ?? 0
     }
 
@@ -291,7 +290,7 @@ package enum OperatorRequests {
     }
 
     /// The answers so far: node → runs reached.
-    package static func killAcknowledgements(
+    static func killAcknowledgements(
         _ redis: RedisClient,
         keys: ClusterKeys,
         request: String

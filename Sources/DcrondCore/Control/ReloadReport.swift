@@ -11,16 +11,16 @@ import Glibc
 ///
 /// `generation` counts the reloads of the process `pid` (0: none yet, written at start), so an
 /// answer is never confused with an earlier one or with a previous process's file.
-package struct ReloadReport: Sendable, Equatable {
-    package var pid: Int32
-    package var generation: Int
-    package var accepted: Bool
+struct ReloadReport: Sendable, Equatable {
+    var pid: Int32
+    var generation: Int
+    var accepted: Bool
     /// The running table's fingerprint after the reload (the old one when rejected).
-    package var fingerprint: String
+    var fingerprint: String
     /// Why the new files were rejected, one problem a line.
-    package var problems: [String] = []
+    var problems: [String] = []
     /// Settings that changed but take a restart.
-    package var needsRestart: [String] = []
+    var needsRestart: [String] = []
 
     init(
         pid: Int32,
@@ -39,10 +39,10 @@ package struct ReloadReport: Sendable, Equatable {
     }
 
     /// The file in `directory`.
-    package static func path(in directory: String) -> String { directory + "/reload.json" }
+    static func path(in directory: String) -> String { directory + "/reload.json" }
 
     /// The runtime folder systemd made for the unit, if any.
-    package static var runtimeDirectory: String? {
+    static var runtimeDirectory: String? {
         getenv("RUNTIME_DIRECTORY").map { String(cString: $0) }.flatMap {
             $0.split(separator: ":").first.map(String.init)
         }
@@ -85,7 +85,7 @@ package struct ReloadReport: Sendable, Equatable {
         guard rename(temporary, path) == 0 else { throw FileWriteError(path: path, code: errno) }
     }
 
-    package static func read(in directory: String) -> ReloadReport? {
+    static func read(in directory: String) -> ReloadReport? {
         guard let bytes = try? FileSystem.readFile(path(in: directory), limit: 1 << 20) else { return nil }
         return ReloadReport(decoding: bytes)
     }

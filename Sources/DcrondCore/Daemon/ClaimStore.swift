@@ -95,7 +95,7 @@ package struct ReplicaAcknowledgement: Sendable, Hashable {
 }
 
 /// The job's claims as read for catch-up.
-package struct ClaimedInstants: Sendable, Hashable {
+struct ClaimedInstants: Sendable, Hashable {
     /// The last claimed instant of each job asked for, nil if none is known.
     let last: [Int64?]
     /// Per job: its claim was written in the current history generation (claimed, or put back by a
@@ -230,7 +230,7 @@ package actor RedisClaimStore: ClaimStore {
     /// Tells this process's claims apart from those of an earlier one with the same node id (the
     /// node's `instance` in its info key).
     let instance: String
-    package static let historyLength = 100
+    static let historyLength = 100
 
     /// `heartbeat`, `nodeTimeout`: the pool's, which bound how long claims older than a repair wait
     /// for the other nodes (``ClaimHistory/settleLimit(heartbeat:nodeTimeout:)``).
@@ -504,7 +504,7 @@ package actor RedisClaimStore: ClaimStore {
         return .givenBack
     }
 
-    package func lastClaimed(_ jobs: [String]) async throws -> ClaimedInstants {
+    func lastClaimed(_ jobs: [String]) async throws -> ClaimedInstants {
         guard !jobs.isEmpty else { return ClaimedInstants(last: [], fresh: [], floor: 0, settled: true) }
         let parts = try await guardedByHistory { seen in
             .evaluate(

@@ -48,7 +48,7 @@ package actor Daemon {
     private let control: RedisClient?
     private let keys: ClusterKeys
     /// The node's metrics (`/metrics`); kept whether or not they are served.
-    package nonisolated let metrics = DaemonMetrics()
+    nonisolated let metrics = DaemonMetrics()
     /// A loop that has not ticked for this long is stuck (`/healthz`, and the pool's heartbeat).
     private nonisolated let stuckAfter: Duration
     /// systemd: readiness, the status line and the watchdog, which only the loop keeps alive.
@@ -153,7 +153,7 @@ package actor Daemon {
     /// `output` receives the jobs' output (else the logger does, at info) and takes a reloaded
     /// `logLevel`; `serviceManager` hears readiness, status and the watchdog's keep-alive. The
     /// collaborators are the real ones for `loaded` (``DaemonParts/make(for:logger:output:)``).
-    package init(
+    init(
         configPath: String,
         loaded: LoadedConfiguration,
         logger: Logger,
@@ -1374,7 +1374,7 @@ package actor Daemon {
     // MARK: - Metrics and health
 
     /// Sets the gauges that say what the node is doing now (called at each scrape).
-    package func refreshMetrics() async {
+    func refreshMetrics() async {
         var snapshot = DaemonMetrics.Snapshot(
             state: "standalone",
             ownedJobs: owned.count,
@@ -1401,12 +1401,12 @@ package actor Daemon {
     }
 
     /// `/healthz`: nil when the process and its scheduling loop are alive, else why not.
-    package nonisolated func liveness() -> String? {
+    nonisolated func liveness() -> String? {
         events.stuckDescription(after: stuckAfter)
     }
 
     /// `/readyz`: nil when this node is active in the pool (or standalone), else why not.
-    package func readiness() async -> String? {
+    func readiness() async -> String? {
         if let failure { return failure }
         guard let pool else { return nil }
         switch await pool.standing() {

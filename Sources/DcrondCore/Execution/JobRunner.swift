@@ -31,12 +31,12 @@ package struct RunnerSettings: Sendable {
 }
 
 /// One attempt of a run: a process, or the reason none started.
-package struct AttemptRecord: Sendable, Hashable {
+struct AttemptRecord: Sendable, Hashable {
     let attempt: Int
     let pid: Int32?
     /// Unix milliseconds.
-    package let startedAt: Int64
-    package let endedAt: Int64
+    let startedAt: Int64
+    let endedAt: Int64
     let termination: ProcessTermination?
     let timedOut: Bool
     /// Terminated on purpose (`overlap: replace`, shutdown), not by its timeout.
@@ -148,7 +148,7 @@ package actor JobRunner {
     }
 
     /// A new run ID: 16 random hex digits.
-    package static func newRunID() -> String {
+    static func newRunID() -> String {
         let value = UInt64.random(in: 0...UInt64.max)
         let hex = String(value, radix: 16)
         return String(repeating: "0", count: 16 - hex.count) + hex

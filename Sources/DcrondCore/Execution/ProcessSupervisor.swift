@@ -127,7 +127,7 @@ struct ProcessExit: Sendable, Hashable {
 
 /// One line a child wrote, without its newline.
 package struct OutputLine: Sendable, Hashable {
-    package enum Stream: String, Sendable, Hashable { case stdout, stderr }
+    enum Stream: String, Sendable, Hashable { case stdout, stderr }
     let stream: Stream
     let text: String
     /// The line was longer than the cap and was cut; the rest up to its newline was dropped.
@@ -942,7 +942,7 @@ final class OneShot<Value: Sendable>: Sendable {
     }
 }
 
-package func signalName(_ signal: Int32) -> String {
+func signalName(_ signal: Int32) -> String {
     switch signal {
     case SIGHUP: "SIGHUP"
     case SIGINT: "SIGINT"

@@ -9,7 +9,7 @@ package enum RunTrigger: String, Sendable, Hashable, CaseIterable {
     case manual
 }
 
-package enum RunOutcome: Sendable, Hashable {
+enum RunOutcome: Sendable, Hashable {
     case succeeded
     /// Every attempt failed (non-zero exit, signal, timeout or spawn failure).
     case failed
@@ -23,7 +23,7 @@ package enum RunOutcome: Sendable, Hashable {
     case notClaimed
 
     /// `succeeded`, `failed`, `skipped`, `missed`, `notClaimed`: the stored word.
-    package var word: String {
+    var word: String {
         switch self {
         case .succeeded: "succeeded"
         case .failed: "failed"
@@ -33,7 +33,7 @@ package enum RunOutcome: Sendable, Hashable {
         }
     }
 
-    package var reason: String? {
+    var reason: String? {
         switch self {
         case .skipped(let reason), .missed(let reason): reason
         default: nil
@@ -43,7 +43,7 @@ package enum RunOutcome: Sendable, Hashable {
 
 /// The rule that kept an instant from running: what `dcrond explain` names, and what the
 /// `dcrond_skipped_total` metric counts by (`reason` label).
-enum SkipRule: String, Sendable, Hashable, CaseIterable {
+package enum SkipRule: String, Sendable, Hashable, CaseIterable {
     /// `enabled: false` in the jobs file: no instant is planned.
     case disabled
     /// `dcrond pause`.
@@ -83,9 +83,9 @@ enum SkipRule: String, Sendable, Hashable, CaseIterable {
 }
 
 /// One line of a run's output as kept in its record.
-package struct OutputTailLine: Sendable, Hashable {
-    package let stream: OutputLine.Stream
-    package let text: String
+struct OutputTailLine: Sendable, Hashable {
+    let stream: OutputLine.Stream
+    let text: String
 
     init(stream: OutputLine.Stream, text: String) {
         self.stream = stream
@@ -126,22 +126,22 @@ struct OutputTail: Sendable {
 /// and decoded here only.
 package struct RunRecord: Sendable, Hashable {
     let job: String
-    package let runID: String
+    let runID: String
     /// Unix seconds of the nominal instant (for a manual run: when it was asked for).
-    package let scheduledAt: Int64
-    package let node: String
-    package var attempts: [AttemptRecord]
-    package var outcome: RunOutcome
-    package var trigger: RunTrigger = .schedule
+    let scheduledAt: Int64
+    let node: String
+    var attempts: [AttemptRecord]
+    var outcome: RunOutcome
+    var trigger: RunTrigger = .schedule
     /// The end of the run's output (``OutputTail``), and how many earlier lines were left out.
-    package var output: [OutputTailLine] = []
-    package var outputDropped = 0
+    var output: [OutputTailLine] = []
+    var outputDropped = 0
     /// Who ended the run before its end: `operator` (`dcrond kill`) or nil.
     var killedBy: String?
     /// A record of several skipped or missed instants: the last of them (`scheduledAt` is the
     /// first) and how many.
-    package var through: Int64?
-    package var count = 1
+    var through: Int64?
+    var count = 1
     /// Of a skipped or missed record: the rule.
     var rule: SkipRule?
     /// Unix milliseconds when the record was written.
@@ -190,13 +190,13 @@ package struct RunRecord: Sendable, Hashable {
     }
 
     /// Milliseconds from the instant to the start of the first attempt's process.
-    package var startLatenessMilliseconds: Int64? {
+    var startLatenessMilliseconds: Int64? {
         guard trigger != .manual, let first = attempts.first, first.pid != nil else { return nil }
         return first.startedAt - scheduledAt * 1000
     }
 
     /// `exit 0`, `signal 9`, `error: …`, or the outcome's word: the result in a few words.
-    package var resultText: String {
+    var resultText: String {
         guard let last = attempts.last else { return outcome.word }
         var text: String
         switch last.termination {
@@ -214,7 +214,7 @@ package struct RunRecord: Sendable, Hashable {
 
 extension RunRecord {
     /// The record as stored in Redis and printed by `status --json` and `history --json`.
-    package var json: JSONValue {
+    var json: JSONValue {
         func optional(_ value: Int64?) -> JSONValue { value.map { .integer($0) } ?? .null }
         let last = attempts.last
         let result: JSONValue
@@ -283,7 +283,7 @@ extension RunRecord {
         recordedAt = value["recordedAt"]?.int64Value ?? 0
     }
 
-    package init?(serialized text: String) {
+    init?(serialized text: String) {
         guard let value = try? JSONParser.parse(Array(text.utf8)) else { return nil }
         self.init(json: value)
     }

@@ -5,12 +5,12 @@ import UnixSignals
 /// The scheduler as a `Service`: it runs until the group's graceful shutdown (SIGTERM, SIGINT),
 /// which lets running jobs finish within `shutdownGrace`, or until the daemon fails on its own
 /// (a second process took the node id), which it reports by throwing ``DaemonFailure``.
-package struct DaemonService: Service {
+struct DaemonService: Service {
     let daemon: Daemon
 
-    package init(daemon: Daemon) { self.daemon = daemon }
+    init(daemon: Daemon) { self.daemon = daemon }
 
-    package func run() async throws {
+    func run() async throws {
         await withGracefulShutdownHandler {
             await daemon.run()
             // run() returns once the shutdown has begun; the service ends when it is done.
@@ -29,16 +29,16 @@ package struct DaemonFailure: Error, CustomStringConvertible {
 }
 
 /// SIGHUP reloads both files, one reload per signal, in order, until the group shuts down.
-package struct ReloadOnHangup: Service {
+struct ReloadOnHangup: Service {
     let daemon: Daemon
     let logger: Logger
 
-    package init(daemon: Daemon, logger: Logger) {
+    init(daemon: Daemon, logger: Logger) {
         self.daemon = daemon
         self.logger = logger
     }
 
-    package func run() async {
+    func run() async {
         for await _ in await UnixSignalsSequence(trapping: .sighup).cancelOnGracefulShutdown() {
             logger.info("SIGHUP: reloading")
             await daemon.reload()
@@ -48,12 +48,12 @@ package struct ReloadOnHangup: Service {
 
 /// `/metrics`, `/healthz` and `/readyz` for as long as the group runs: placed before the daemon in
 /// the group, it is shut down after it, so a stopping node still answers.
-package struct MetricsService: Service {
+struct MetricsService: Service {
     let server: MetricsServer
 
-    package init(server: MetricsServer) { self.server = server }
+    init(server: MetricsServer) { self.server = server }
 
-    package func run() async {
+    func run() async {
         try? await gracefulShutdown()
         await server.shutdown()
     }

@@ -24,7 +24,7 @@ package enum LogFormat: String, Sendable, CaseIterable {
 ///
 /// The level is shared by every logger and can change while the daemon runs (a reload); job
 /// output is written whatever the level.
-package final class LogOutput: Sendable {
+final class LogOutput: Sendable {
     enum Destination: Sendable { case journal, logfmt, json }
 
     let destination: Destination
@@ -34,7 +34,7 @@ package final class LogOutput: Sendable {
     private let writeLock = Mutex(())
 
     /// `descriptor` is where `logfmt` and `json` lines go (standard error unless a test says).
-    package init(format: LogFormat, level: Logger.Level, node: String? = nil, descriptor: Int32 = STDERR_FILENO) {
+    init(format: LogFormat, level: Logger.Level, node: String? = nil, descriptor: Int32 = STDERR_FILENO) {
         nodeName.withLock { $0 = node }
         switch format {
         case .auto: destination = Self.standardErrorIsJournal() ? .journal : .logfmt
@@ -47,13 +47,13 @@ package final class LogOutput: Sendable {
     }
 
     /// Added to every record as `node` (`DCRON_NODE`), once known (the configuration names it).
-    package var node: String? {
+    var node: String? {
         get { nodeName.withLock { $0 } }
         set { nodeName.withLock { $0 = newValue } }
     }
 
     /// The lowest level written; job output is written whatever it is.
-    package var level: Logger.Level {
+    var level: Logger.Level {
         get { Logger.Level.allCases[levelIndex.load(ordering: .relaxed)] }
         set { levelIndex.store(Logger.Level.allCases.firstIndex(of: newValue) ?? 2, ordering: .relaxed) }
     }
@@ -321,28 +321,28 @@ extension String {
 }
 
 /// swift-log's side of ``LogOutput``: the level is the output's, shared by every logger.
-package struct LogOutputHandler: LogHandler {
+struct LogOutputHandler: LogHandler {
     let output: LogOutput
     let label: String
-    package var metadata: Logger.Metadata = [:]
+    var metadata: Logger.Metadata = [:]
 
-    package init(output: LogOutput, label: String) {
+    init(output: LogOutput, label: String) {
         self.output = output
         self.label = label
     }
-    package var metadataProvider: Logger.MetadataProvider?
+    var metadataProvider: Logger.MetadataProvider?
 
-    package var logLevel: Logger.Level {
+    var logLevel: Logger.Level {
         get { output.level }
         set { output.level = newValue }
     }
 
-    package subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { metadata[key] }
         set { metadata[key] = newValue }
     }
 
-    package func log(
+    func log(
         level: Logger.Level,
         message: Logger.Message,
         metadata explicit: Logger.Metadata?,

@@ -33,7 +33,7 @@ import Synchronization
 /// 8 series for each of 10,000 jobs took minutes of CPU at start-up (measured: 100 % of a core
 /// for over 30 s with 10,000 jobs, quadratic in the jobs). The node's own series, and anything a
 /// library reports through swift-metrics, go through the registry.
-package final class DaemonMetrics: Sendable {
+final class DaemonMetrics: Sendable {
     let registry: PrometheusCollectorRegistry
 
     /// Cumulative bucket counts, sum and count, in the text format's sense.
@@ -213,7 +213,7 @@ package final class DaemonMetrics: Sendable {
 
     /// The text exposition format: the registry's series, then the per-job families. Written as
     /// bytes, with each job's label prepared once per scrape: 10,000 jobs make about 4 MB.
-    package func exposition() -> [UInt8] {
+    func exposition() -> [UInt8] {
         var output = registry.emitToBuffer()
         let (names, series) = jobs.withLock { ($0.names, $0.series) }
         output.reserveCapacity(output.count + names.count * 480)
@@ -340,7 +340,7 @@ package final class DaemonMetrics: Sendable {
 extension DaemonMetrics {
     /// Makes swift-metrics' global factory write into this registry, so that metrics from any
     /// library using swift-metrics are served on `/metrics` too. Once per process (`dcrond run`).
-    package func bootstrapMetricsSystem() {
+    func bootstrapMetricsSystem() {
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
     }
 }

@@ -5,8 +5,8 @@ import NIOPosix
 /// The optional HTTP listener (`metrics` in dcrond.json): `GET /metrics` (Prometheus text
 /// format), `/healthz` (the process and its scheduling loop are alive) and `/readyz` (this node is
 /// active in the pool, or standalone). One event-loop thread; each answer comes from `respond`.
-package final class MetricsServer: Sendable {
-    package struct Response: Sendable {
+final class MetricsServer: Sendable {
+    struct Response: Sendable {
         var status: HTTPResponseStatus
         var contentType: String
         var body: [UInt8]
@@ -17,7 +17,7 @@ package final class MetricsServer: Sendable {
             self.body = body
         }
 
-        package static func text(_ status: HTTPResponseStatus, _ text: String) -> Response {
+        static func text(_ status: HTTPResponseStatus, _ text: String) -> Response {
             Response(status: status, body: Array((text + "\n").utf8))
         }
     }
@@ -29,7 +29,7 @@ package final class MetricsServer: Sendable {
     var boundAddress: String { channel.localAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?" }
 
     /// Binds `host:port` and serves until ``shutdown()``; `respond` gets the path of each GET.
-    package init(host: String, port: Int, respond: @escaping @Sendable (String) async -> Response) async throws {
+    init(host: String, port: Int, respond: @escaping @Sendable (String) async -> Response) async throws {
         group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         do {
             channel = try await ServerBootstrap(group: group)

@@ -15,7 +15,7 @@ package struct RedisConnectionOptions: Sendable, Hashable {
     /// `SO_KEEPALIVE` on TCP connections, so a silently dead peer is found.
     var keepAlive = true
     /// Shown by `CLIENT LIST`; nil leaves the connection unnamed.
-    package var clientName: String?
+    var clientName: String?
     /// Commands sent before replies are read, per chunk of a pipeline: bounds the memory a long
     /// pipeline holds in hiredis's buffers (a few hundred KB for typical commands). 4096 measured
     /// fastest for 10,000 SETs (`dcrond-bench redis --chunk N`); smaller chunks wait more round trips.
@@ -348,7 +348,7 @@ private func timeval(_ duration: Duration) -> timeval {
 /// A write to a socket whose peer is gone raises SIGPIPE, whose default action kills the daemon.
 /// Ignored, the write fails with EPIPE and the connection is rebuilt. Children get the default
 /// disposition back when they are spawned.
-package func ignoreSIGPIPE() {
+func ignoreSIGPIPE() {
     _ = sigpipeIgnored
 }
 

@@ -152,7 +152,7 @@ package actor RedisClient {
 
     /// `host:port` or the socket of the server the open connection reached (for a sentinel
     /// endpoint, the master they named), nil when not connected.
-    package var connectedPeer: String? { connection?.peer }
+    var connectedPeer: String? { connection?.peer }
 
     /// Whether a connection is open (it may still turn out to be dead on the next call).
     var isConnected: Bool { connection != nil }

@@ -22,7 +22,7 @@ package struct RedisEndpoint: Sendable, Hashable, CustomStringConvertible {
 
     /// The group's sentinels, if the address is a `redis+sentinel://` one. Setting it changes the
     /// group of a sentinel address (its credentials, say); on another address it does nothing.
-    package var sentinelGroup: SentinelGroup? {
+    var sentinelGroup: SentinelGroup? {
         get { if case .sentinel(let group) = address { group } else { nil } }
         set { if case .sentinel = address, let newValue { address = .sentinel(newValue) } }
     }

@@ -11,7 +11,7 @@ package enum RedisReply: Sendable, Hashable {
     case array([RedisReply])
 
     /// The reply itself, or its server error thrown.
-    package func orThrow() throws(RedisServerError) -> RedisReply {
+    func orThrow() throws(RedisServerError) -> RedisReply {
         if case .error(let error) = self { throw error }
         return self
     }
@@ -35,7 +35,7 @@ package enum RedisReply: Sendable, Hashable {
         return nil
     }
 
-    package var array: [RedisReply]? {
+    var array: [RedisReply]? {
         if case .array(let elements) = self { return elements }
         return nil
     }

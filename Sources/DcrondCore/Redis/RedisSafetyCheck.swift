@@ -1,6 +1,6 @@
 /// A Redis setting under which a promise of dcrond's does not hold, found at start-up (and by
 /// `dcrond status` and `dcrond check --connect`).
-package struct RedisSafetyWarning: Sendable, Hashable, CustomStringConvertible {
+struct RedisSafetyWarning: Sendable, Hashable, CustomStringConvertible {
     /// The setting as Redis names it, with its value: `maxmemory-policy allkeys-lru`.
     let setting: String
     /// What goes wrong, and which promise it breaks.
@@ -8,7 +8,7 @@ package struct RedisSafetyWarning: Sendable, Hashable, CustomStringConvertible {
     /// What to change.
     let remedy: String
 
-    package var description: String { "\(setting): \(consequence); \(remedy)" }
+    var description: String { "\(setting): \(consequence); \(remedy)" }
 }
 
 /// What the start-up checks read from the server: `INFO` sections and `CONFIG GET` values. A field
@@ -47,7 +47,7 @@ struct RedisSafetyFacts: Sendable, Hashable {
 
 /// The settings under which the promises in the docs do not hold. Pure: ``warnings(_:viaSentinel:claimReplicas:)``
 /// decides from facts; ``check(_:claimReplicas:)`` reads them from a server.
-package enum RedisSafetyCheck {
+enum RedisSafetyCheck {
     static func warnings(
         _ facts: RedisSafetyFacts,
         viaSentinel: Bool,
@@ -121,7 +121,7 @@ package enum RedisSafetyCheck {
 
     /// Reads the facts from the server `redis` is connected to. Settings the server refuses to
     /// show are listed in `unchecked`.
-    package static func check(
+    static func check(
         _ redis: RedisClient,
         claimReplicas: Int
     ) async throws(RedisConnectionError)

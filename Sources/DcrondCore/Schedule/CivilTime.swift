@@ -95,7 +95,7 @@ private func pad(_ value: Int, _ width: Int = 2) -> String {
 }
 
 /// Formats an instant as ISO-8601 with the given UTC offset: `2025-10-26T02:30:00+02:00`.
-package func formatInstant(_ unixSeconds: Int64, offset: Int) -> String {
+func formatInstant(_ unixSeconds: Int64, offset: Int) -> String {
     let civil = CivilTime(localSeconds: unixSeconds + Int64(offset))
     let sign = offset < 0 ? "-" : "+"
     let magnitude = abs(offset)

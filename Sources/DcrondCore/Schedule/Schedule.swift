@@ -11,7 +11,7 @@ package struct Schedule: Sendable, Hashable, CustomStringConvertible {
 
     let kind: Kind
     /// The expression as written (trimmed).
-    package let text: String
+    let text: String
 
     /// Parses `text`: five or six fields, an `@` macro, or `@every <duration>`. `jobName` is
     /// hashed for `H`. Throws every problem found.
@@ -174,6 +174,6 @@ package struct DSTPolicy: Sendable, Hashable {
 /// Why an expression cannot be used: every problem, each a sentence such as
 /// `field 3 (day of month): "32" is out of range 1-31`.
 package struct ScheduleError: Error, Sendable, Equatable, CustomStringConvertible {
-    package let problems: [String]
+    let problems: [String]
     package var description: String { problems.joined(separator: "; ") }
 }

@@ -15,7 +15,7 @@ import Musl
 /// dropped: only the offset matters for scheduling.
 package struct TimeZoneRules: Sendable, Hashable {
     /// The tz database name: `Europe/Berlin`, `UTC`.
-    package let identifier: String
+    let identifier: String
     /// Instants (Unix seconds) at which the offset changes, ascending.
     private let transitions: [Int64]
     /// `offsets[0]` applies before `transitions[0]`; `offsets[i + 1]` from `transitions[i]` on.
@@ -68,7 +68,7 @@ package struct TimeZoneRules: Sendable, Hashable {
     }
 
     /// The UTC offset in seconds at `instant`.
-    package func offset(at instant: Int64) -> Int { segment(containing: instant).offset }
+    func offset(at instant: Int64) -> Int { segment(containing: instant).offset }
 
     /// A canonical description of the rules, for fingerprints: two zones with the same name on
     /// nodes whose tz databases differ produce different descriptions. Computed once per zone
@@ -172,7 +172,7 @@ package struct TimeZoneRules: Sendable, Hashable {
     /// The host's zone: `TZ` if set (a zone name, `:name`, a path under `zoneinfo/` or a POSIX
     /// rule, judged by ``named(_:)``), else the target of `/etc/localtime`, else `/etc/timezone`,
     /// else UTC.
-    package static func hostZoneName() -> String {
+    static func hostZoneName() -> String {
         if let value = getenv("TZ"), value.pointee != 0 {
             var name = String(cString: value)
             if name.hasPrefix(":") { name.removeFirst() }

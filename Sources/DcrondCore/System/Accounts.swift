@@ -5,17 +5,17 @@ import Musl
 #endif
 
 /// A user account from the system's user database (`getpwnam_r`).
-package struct UserAccount: Sendable, Hashable {
-    package let name: String
-    package let uid: uid_t
+struct UserAccount: Sendable, Hashable {
+    let name: String
+    let uid: uid_t
     let gid: gid_t
     let home: String
     let shell: String
 }
 
-package enum Accounts {
+enum Accounts {
     /// The account named `name` (or with that numeric uid), or nil if there is none.
-    package static func user(_ name: String) -> UserAccount? {
+    static func user(_ name: String) -> UserAccount? {
         var entry = passwd()
         var result: UnsafeMutablePointer<passwd>?
         var buffer = [CChar](repeating: 0, count: 16384)
@@ -59,7 +59,7 @@ package enum Accounts {
     }
 
     /// The host name (`gethostname`), used as the default node name.
-    package static func hostName() -> String {
+    static func hostName() -> String {
         var buffer = [CChar](repeating: 0, count: 256)
         guard gethostname(&buffer, buffer.count - 1) == 0 else { return "localhost" }
         return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)

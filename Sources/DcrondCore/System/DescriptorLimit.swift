@@ -9,7 +9,7 @@ import Musl
 /// The daemon's `RLIMIT_NOFILE`: raised to the hard limit at start, so that a node with many
 /// runs (each holds a pidfd and two pipes) does not hit a soft limit of 1024, while children get
 /// back the limit the daemon started with.
-package enum DescriptorLimit {
+enum DescriptorLimit {
     /// The limit the process started with; zero until ``raise()`` ran.
     private static let startedSoft = Atomic<UInt64>(0)
     private static let startedHard = Atomic<UInt64>(0)
@@ -17,7 +17,7 @@ package enum DescriptorLimit {
     /// Raises the soft limit to the hard one. Returns the soft limit before and after, or nil if
     /// the limit could not be read or set.
     @discardableResult
-    package static func raise() -> (from: UInt64, to: UInt64)? {
+    static func raise() -> (from: UInt64, to: UInt64)? {
         var limit = rlimit()
         guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return nil }
         startedSoft.store(UInt64(limit.rlim_cur), ordering: .relaxed)

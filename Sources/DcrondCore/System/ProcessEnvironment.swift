@@ -13,7 +13,7 @@ import Musl
 /// `/proc/<daemon>/environ`: whatever a service manager or an operator's shell passed (tokens,
 /// proxies with passwords). Jobs running as another user cannot: the kernel allows that file only
 /// to processes that may ptrace the daemon.
-package enum ProcessEnvironment {
+enum ProcessEnvironment {
     /// What the daemon reads after start-up: zone lookups at a reload, and the service manager's
     /// variables (journal, readiness, watchdog).
     static let kept = [
@@ -24,7 +24,7 @@ package enum ProcessEnvironment {
     /// Drops every other variable and blanks the block `/proc/<pid>/environ` shows. Returns false
     /// if that block could not be found (the variables are dropped all the same).
     @discardableResult
-    package static func scrub(keeping names: [String] = kept) -> Bool {
+    static func scrub(keeping names: [String] = kept) -> Bool {
         var pointers: [UnsafePointer<CChar>?] = names.map { UnsafePointer(strdup($0)) }
         defer { for pointer in pointers { free(UnsafeMutablePointer(mutating: pointer)) } }
         return pointers.withUnsafeMutableBufferPointer { buffer in

@@ -11,7 +11,7 @@ import Glibc
 /// Without `$NOTIFY_SOCKET` (a shell, a test, another supervisor) every call does nothing. The
 /// watchdog is on when `$WATCHDOG_USEC` is set for this process (`WatchdogSec=` in the unit);
 /// the keep-alive must come from the scheduling loop itself, so that a stuck loop is restarted.
-package final class ServiceManager: Sendable {
+final class ServiceManager: Sendable {
     /// How often the manager wants `WATCHDOG=1`, if it wants it at all. Keep-alives are sent at
     /// half that interval, as `sd_watchdog_enabled(3)` advises.
     let watchdogInterval: Duration?
@@ -21,7 +21,7 @@ package final class ServiceManager: Sendable {
 
     /// Reads the environment once: call before ``ProcessEnvironment/scrub(keeping:)``, which keeps
     /// these variables anyway.
-    package init() {
+    init() {
         isSupervised = getenv("NOTIFY_SOCKET") != nil
         var microseconds: UInt64 = 0
         if sd_watchdog_enabled(0, &microseconds) > 0, microseconds > 0 {

@@ -86,12 +86,17 @@ func loadConfiguration(_ path: String, trust: FileTrust) throws(CommandFailure) 
 
 /// A Redis error in words an operator can act on (a missing password named as such).
 func describeRedisError(_ error: any Error) -> String {
-    let text = "\(error)"
-    if text.contains("NOAUTH") || text.contains("WRONGPASS") || text.contains("invalid password") {
-        return
-            "\(text) (Redis wants a password: set \"redisPasswordFile\" in the daemon configuration, or fix the one it names)"
-    }
-    return text
+    let wantsPassword =
+        switch error {
+        // AUTH refused (a wrong password or user)
+        case let failure as RedisConnectionError: failure.kind == .authentication
+        // no AUTH sent, and the server requires one
+        case let refusal as RedisServerError: refusal.code == "NOAUTH" || refusal.code == "WRONGPASS"
+        default: false
+        }
+    guard wantsPassword else { return "\(error)" }
+    return
+        "\(error) (Redis wants a password: set \"redisPasswordFile\" in the daemon configuration, or fix the one it names)"
 }
 
 func currentUnixSeconds() -> Int64 { realtimeNanoseconds() / 1_000_000_000 }

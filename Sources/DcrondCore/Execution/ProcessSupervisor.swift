@@ -313,6 +313,7 @@ package final class ProcessSupervisor: Sendable {
         }
         guard queued else { return false }
         var one: UInt64 = 1
+        // Fails only with the eventfd's counter at its maximum (EAGAIN): a wake-up is pending then.
         _ = write(wakeDescriptor, &one, 8)
         return true
     }
@@ -320,6 +321,7 @@ package final class ProcessSupervisor: Sendable {
     /// The queued commands, up to and including a `shutdown`, after which no more are taken.
     fileprivate func takeCommands() -> [Command] {
         var drained: UInt64 = 0
+        // Nonblocking: EAGAIN means no wake-up was pending, and there is nothing to undo.
         _ = read(wakeDescriptor, &drained, 8)
         return commands.withLock { commands in
             defer { commands.queue.removeAll(keepingCapacity: true) }

@@ -57,6 +57,7 @@ final class FileWatcher: Sendable {
     func setPaths(_ paths: [String]) {
         files.withLock { $0 = Set(paths) }
         var one: UInt64 = 1
+        // Fails only with the eventfd's counter at its maximum (EAGAIN): a wake-up is pending then.
         _ = write(wakeup, &one, 8)
     }
 
@@ -69,6 +70,7 @@ final class FileWatcher: Sendable {
             })
         else { return }
         var one: UInt64 = 1
+        // Fails only with the eventfd's counter at its maximum (EAGAIN): a wake-up is pending then.
         _ = write(wakeup, &one, 8)
         await finished.value
         close(inotify)
@@ -118,6 +120,7 @@ final class FileWatcher: Sendable {
             if ready < 0, errno != EINTR { return }
             if descriptors[1].revents != 0 {
                 var value: UInt64 = 0
+                // Nonblocking: EAGAIN means no wake-up was pending, and there is nothing to undo.
                 _ = read(wakeup, &value, 8)
                 let wanted = files.withLock { $0 }
                 if wanted != watchedPaths {

@@ -37,9 +37,13 @@ actor WallClockTimer {
             timer >= 0 && wakeup >= 0 && epoll >= 0,
             "cannot create the wall-clock timer: \(errnoDescription())"
         )
+        // Unwatched, the timer would never wake the loop: nothing would run, and nothing would say.
         for fd in [timer, wakeup] {
             var event = epoll_event(events: EPOLLIN.rawValue, data: epoll_data_t(u64: UInt64(fd)))
-            epoll_ctl(epoll, EPOLL_CTL_ADD, fd, &event)
+            precondition(
+                epoll_ctl(epoll, EPOLL_CTL_ADD, fd, &event) == 0,
+                "cannot set up the wall-clock timer: epoll_ctl: \(errnoDescription())"
+            )
         }
     }
 
@@ -71,6 +75,7 @@ actor WallClockTimer {
             if count < 0 { continue }  // EINTR
             if Int32(truncatingIfNeeded: event.data.u64) == wakeup {
                 var value: UInt64 = 0
+                // Nonblocking: EAGAIN means no wake-up was pending, and there is nothing to undo.
                 _ = read(wakeup, &value, 8)
                 return .interrupted
             }
@@ -86,6 +91,7 @@ actor WallClockTimer {
     /// Ends the current (or the next) wait early, from any thread.
     nonisolated func interrupt() {
         var one: UInt64 = 1
+        // Fails only with the eventfd's counter at its maximum (EAGAIN): a wake-up is pending then.
         _ = write(wakeup, &one, 8)
     }
 }

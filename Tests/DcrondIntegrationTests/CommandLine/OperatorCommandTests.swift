@@ -364,6 +364,17 @@ struct OperatorCommandTests {
         let refused = try await Self.command(cluster, "status")
         #expect(refused.status == 1 && refused.standardError.contains("redisPasswordFile"), "\(refused.standardError)")
         #expect(!refused.standardError.contains("s3cret"))
+        // A wrong password is refused at AUTH, not by a command: named the same way, and not shown.
+        try writeText(cluster.directory + "/wrong-password", "not-the-s3cret\n")
+        try writeText(
+            cluster.directory + "/wrong.json",
+            #"{"cluster": "\#(cluster.cluster)", "node": "z", "timezone": "UTC", "redis": "unix://\#(server.socketPath)", "redisPasswordFile": "wrong-password", "jobs": "other-jobs.json"}"#
+        )
+        let wrong = try await runProcess([
+            buildProductsDirectory() + "/dcrond", "status", "--config", cluster.directory + "/wrong.json",
+        ])
+        #expect(wrong.status == 1 && wrong.standardError.contains("redisPasswordFile"), "\(wrong.standardError)")
+        #expect(!wrong.standardError.contains("not-the-s3cret"))
         server.kill()
         let down = try await Self.command(cluster, "status")
         #expect(down.status == 1 && down.standardError.contains("cannot read the pool"))

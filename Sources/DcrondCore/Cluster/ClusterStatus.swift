@@ -33,9 +33,9 @@ struct ClusterStatus: Sendable {
         let enabled: Bool
         /// Unix seconds.
         let next: Int64?
-        /// The newest run record and the newest successful one, as stored (JSON objects).
-        var lastRun: JSONValue?
-        var lastSuccess: JSONValue?
+        /// The newest run record and the newest successful one.
+        var lastRun: RunRecord?
+        var lastSuccess: RunRecord?
         /// Who paused it (`dcrond pause`), if it is paused.
         var pausedBy: String?
     }
@@ -122,16 +122,12 @@ struct ClusterStatus: Sendable {
             let history = try await checked(
                 redis,
                 jobs.flatMap { job in
-                    [
-                        RedisCommand("LINDEX", keys.runs(job.name), 0),
-                        RedisCommand("HGET", keys.lastSuccess, job.name),
-                    ]
+                    [RunHistory.readLatest(job.name, keys: keys), RunHistory.readLastSuccess(job.name, keys: keys)]
                 }
             )
-            func parsed(_ reply: RedisReply) -> JSONValue? { reply.bytes.flatMap { try? JSONParser.parse($0) } }
             for index in jobs.indices {
-                jobs[index].lastRun = parsed(history[2 * index])
-                jobs[index].lastSuccess = parsed(history[2 * index + 1])
+                jobs[index].lastRun = RunHistory.record(in: history[2 * index])
+                jobs[index].lastSuccess = RunHistory.record(in: history[2 * index + 1])
             }
         }
         return ClusterStatus(
@@ -221,7 +217,7 @@ struct ClusterStatus: Sendable {
                         "name": .string(job.name), "owner": optional(job.owner), "enabled": .bool(job.enabled),
                         "next": optional(job.next),
                         "paused": .bool(job.pausedBy != nil), "pausedBy": optional(job.pausedBy),
-                        "lastRun": job.lastRun ?? .null, "lastSuccess": job.lastSuccess ?? .null,
+                        "lastRun": job.lastRun?.json ?? .null, "lastSuccess": job.lastSuccess?.json ?? .null,
                     ])
                 }
             ),

@@ -12,11 +12,11 @@ extension Commands {
         let keys = context.keys
         let replies = try await context.reaching {
             try await context.redis.pipeline([
-                RedisCommand("LRANGE", keys.runs(job), 0, -1), RedisCommand("HGET", keys.claims, job),
+                RunHistory.read(job, keys: keys), RedisCommand("HGET", keys.claims, job),
                 RedisCommand("HGET", keys.claimedBy, job),
             ]).map { try $0.orThrow() }
         }
-        facts.records = replies[0].array?.compactMap { $0.string.flatMap(RunRecord.init(serialized:)) } ?? []
+        facts.records = RunHistory.records(in: replies[0])
         facts.lastClaimed = replies[1].string.flatMap { Int64($0) }
         facts.claimedBy = replies[2].string
         facts.paused = try await context.reaching { try await OperatorRequests.paused(context.redis, keys: keys)[job] }

@@ -3,11 +3,9 @@ extension Commands {
     package static func history(config: String, job: String, limit: Int, noOutput: Bool, json: Bool) async throws {
         let context = try ClusterContext(config: config, what: "the history")
         let definition = try context.job(job)
-        let lines = try await context.reaching {
-            try await context.redis.send(RedisCommand("LRANGE", context.keys.runs(job), 0, limit - 1)).array?
-                .compactMap(\.string) ?? []
+        let records = try await context.reaching {
+            RunHistory.records(in: try await context.redis.send(RunHistory.read(job, limit: limit, keys: context.keys)))
         }
-        let records = lines.compactMap(RunRecord.init(serialized:))
         if json {
             print(JSONValue.array(records.map(\.json)).serialized)
             return

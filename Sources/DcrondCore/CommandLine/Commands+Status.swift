@@ -104,26 +104,10 @@ extension Commands {
         return messages.isEmpty ? nil : (3, messages)
     }
 
-    /// `2026-11-21T02:30:00+01:00 on node-b: exit 0` from a stored run record.
-    private static func describe(_ record: JSONValue?, _ zone: TimeZoneRules) -> String {
-        guard case .object(let fields)? = record else { return "-" }
-        func field(_ key: String) -> JSONValue? { fields.first { $0.key == key }?.value }
-        guard case .number(let instant, _)? = field("scheduledAt"), case .string(let node)? = field("node") else {
-            return "-"
-        }
-        var result = ""
-        switch field("result") {
-        case .object(let parts)?:
-            result =
-                parts.first.map { member in
-                    if case .number(_, let text) = member.value { return "\(member.key) \(text)" }
-                    if case .string(let text) = member.value { return text }
-                    return member.key
-                } ?? ""
-        default:
-            if case .string(let outcome)? = field("outcome") { result = outcome }
-        }
-        let at = formatInstant(Int64(instant), offset: zone.offset(at: Int64(instant)))
-        return "\(at) on \(node)\(result.isEmpty ? "" : ": \(result)")"
+    /// `2026-11-21T02:30:00+01:00 on node-b: exit 0`, or `-` for no record.
+    private static func describe(_ record: RunRecord?, _ zone: TimeZoneRules) -> String {
+        guard let record else { return "-" }
+        let at = formatInstant(record.scheduledAt, offset: zone.offset(at: record.scheduledAt))
+        return "\(at) on \(record.node): \(record.resultText)"
     }
 }

@@ -109,9 +109,7 @@ extension Commands {
 
     private static func lastManual(_ context: ClusterContext, _ job: String) async throws -> RunRecord? {
         try await context.reaching {
-            try await context.redis.send(RedisCommand("HGET", context.keys.lastManual, job)).string.flatMap(
-                RunRecord.init(serialized:)
-            )
+            RunHistory.record(in: try await context.redis.send(RunHistory.readLastManual(job, keys: context.keys)))
         }
     }
 }

@@ -12,7 +12,7 @@ package enum Commands {
     package static var defaultConfigPath: String { DaemonConfiguration.defaultPath }
 
     /// The most records `history --limit` shows: the length of a job's history in Redis.
-    package static var historyLimit: Int { RedisClaimStore.historyLength }
+    package static var historyLimit: Int { RunHistory.length }
 
     /// The most instants `next --count` prints.
     package static let nextMaximumCount = 100_000

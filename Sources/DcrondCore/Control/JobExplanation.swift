@@ -217,7 +217,7 @@ struct JobExplanation: Sendable {
         }
         return .missed(
             .ownerDidNotClaim,
-            "never claimed by its owner, node \(owner) (it may have owned it only later, or the record is older than the history's \(RedisClaimStore.historyLength) records)"
+            "never claimed by its owner, node \(owner) (it may have owned it only later, or the record is older than the history's \(RunHistory.length) records)"
         )
     }
 

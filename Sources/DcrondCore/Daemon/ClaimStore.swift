@@ -230,7 +230,6 @@ package actor RedisClaimStore: ClaimStore {
     /// Tells this process's claims apart from those of an earlier one with the same node id (the
     /// node's `instance` in its info key).
     let instance: String
-    static let historyLength = 100
 
     /// `heartbeat`, `nodeTimeout`: the pool's, which bound how long claims older than a repair wait
     /// for the other nodes (``ClaimHistory/settleLimit(heartbeat:nodeTimeout:)``).
@@ -722,14 +721,7 @@ package actor RedisClaimStore: ClaimStore {
         for run in runs {
             let first = commands.count
             defer { ranges.append(first..<commands.count) }
-            let list = keys.runs(run.job)
-            let serialized = run.json.serialized
-            commands.append(RedisCommand("LPUSH", list, serialized))
-            commands.append(RedisCommand("LTRIM", list, 0, Self.historyLength - 1))
-            if run.outcome == .succeeded {
-                commands.append(RedisCommand("HSET", keys.lastSuccess, run.job, serialized))
-            }
-            if run.trigger == .manual { commands.append(RedisCommand("HSET", keys.lastManual, run.job, serialized)) }
+            commands += RunHistory.writes(run, keys: keys)
         }
         let replies: [RedisReply]
         do { replies = try await redis.pipeline(commands) } catch { throw error as any Error }

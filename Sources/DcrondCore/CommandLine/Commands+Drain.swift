@@ -10,14 +10,14 @@ extension Commands {
             )
         }
         let target = node ?? loaded.daemon.node
-        let key = ClusterKeys(cluster: loaded.daemon.cluster).drain(target)
+        let keys = ClusterKeys(cluster: loaded.daemon.cluster)
         let redis = RedisClient(endpoint: endpoint)
         do {
             if !force {
                 let (_, nodes) = try await ClusterStatus.readNodes(redis: redis, cluster: loaded.daemon.cluster)
                 guard nodes.contains(where: { $0.id == target }) else {
                     // Resuming a node that is gone still clears its key: nothing is left behind.
-                    if !drain, try await redis.send(RedisCommand("DEL", key)).orThrow().integer == 1 {
+                    if !drain, try await OperatorRequests.setDrain(redis, keys: keys, node: target, draining: false) {
                         print(
                             json
                                 ? JSONValue.object([
@@ -36,8 +36,7 @@ extension Commands {
                     )
                 }
             }
-            let reply = try await redis.send(drain ? RedisCommand("SET", key, "1") : RedisCommand("DEL", key))
-            _ = try reply.orThrow()
+            try await OperatorRequests.setDrain(redis, keys: keys, node: target, draining: drain)
         } catch let failure as CommandFailure {
             throw failure
         } catch {

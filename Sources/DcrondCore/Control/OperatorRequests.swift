@@ -1,5 +1,5 @@
 /// Requests from operators to the nodes through Redis (`dcrond trigger`, `pause`, `unpause`,
-/// `kill`): the scripts both sides run, so that the command line and the daemon share one format.
+/// `kill`, `drain`): the scripts both sides run, so that the command line and the daemon share one format.
 ///
 /// - A **manual run** is an entry of the `triggers` hash (job → JSON: request id, force, who,
 ///   state, node, run ID, reason, expiry in Redis time). Requesting one while another of the job is
@@ -305,6 +305,15 @@ enum OperatorRequests {
             if let node = words.first { result[node] = Array(words.dropFirst()) }
         }
         return result
+    }
+
+    /// Sets or clears `node`'s drain mark (`dcrond drain`, `dcrond resume`), which the node's
+    /// heartbeat script reads; returns whether it changed.
+    @discardableResult
+    static func setDrain(_ redis: RedisClient, keys: ClusterKeys, node: String, draining: Bool) async throws -> Bool {
+        let key = keys.drain(node)
+        if draining { return !(try await send(redis, RedisCommand("SET", key, "1", "NX")).isNull) }
+        return try await send(redis, RedisCommand("DEL", key)).integer == 1
     }
 
     private static func send(_ redis: RedisClient, _ command: RedisCommand) async throws -> RedisReply {

@@ -420,7 +420,7 @@ package enum ConfigurationLoader {
         var schedule: Schedule?
         if let text = reader.string("schedule", example: "0 3 * * *") {
             do {
-                schedule = try Schedule(parsing: text, jobName: name)
+                schedule = try lookups.schedule(text, jobName: name)
             } catch {
                 for problem in error.problems { report("schedule", problem) }
             }
@@ -561,10 +561,25 @@ package enum ConfigurationLoader {
     }
 }
 
-/// Zones and accounts looked up once per configuration read: 100,000 jobs name a few of each.
+/// Zones and accounts looked up, and schedule texts parsed, once per configuration read: 100,000
+/// jobs name a few of each.
 private struct LookupCache: Sendable {
     // Failures too: a near-miss suggestion reads the whole zone database.
     private var zones: [String: Result<TimeZoneRules, TimeZoneError>] = [:]
+    /// By text, for jobs with a name (`H` needs one; a job without is rare and parsed alone).
+    private var schedules: [String: Result<Schedule.Template, ScheduleError>] = [:]
+
+    mutating func schedule(_ text: String, jobName: String?) throws(ScheduleError) -> Schedule {
+        guard let jobName else { return try Schedule(parsing: text, jobName: nil) }
+        let template =
+            schedules[text]
+            ?? {
+                let parsed = Result { () throws(ScheduleError) in try Schedule.Template(parsing: text, named: true) }
+                schedules[text] = parsed
+                return parsed
+            }()
+        return try template.get().schedule(jobName: jobName)
+    }
     private var users: [String: Bool] = [:]
     private var groups: [String: Bool] = [:]
 

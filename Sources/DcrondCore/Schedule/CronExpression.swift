@@ -79,12 +79,33 @@ struct CronExpression: Sendable, Hashable {
     /// Parses five fields (`minute hour day-of-month month day-of-week`) or six (seconds first).
     /// `jobName` is hashed for `H`; without it, `H` is an error. Every field's problems are collected.
     init(fields: [Substring], jobName: String?) throws(ScheduleError) {
+        let (base, hashed) = try Self.template(fields: fields, named: jobName != nil)
+        self = base.resolving(hashed, jobName: jobName)
+    }
+
+    /// Nothing set: what a template's parse starts from.
+    private init() {}
+
+    /// One `H` item, left out of a template and hashed per job by ``resolving(_:jobName:)``.
+    struct HashedItem: Sendable, Hashable {
+        let kind: CronField
+        let bounds: ClosedRange<Int>
+        /// `H/n`: every n-th value from an offset the hash chooses; nil: the one value it chooses.
+        let step: Int?
+    }
+
+    /// The fields parsed once for every job whose schedule has the same text: the expression
+    /// without its `H` items, and those items. `named`: whether a job name will be given to
+    /// resolve them (without one, `H` is an error, reported in order with the others).
+    static func template(fields: [Substring], named: Bool) throws(ScheduleError) -> (CronExpression, [HashedItem]) {
+        var expression = CronExpression()
+        var hashed: [HashedItem] = []
         let kinds: [CronField] = fields.count == 6 ? CronField.allCases : Array(CronField.allCases.dropFirst())
-        if fields.count == 5 { seconds = 1 }  // second 0
+        if fields.count == 5 { expression.seconds = 1 }  // second 0
         var problems: [String] = []
         for (position, (text, kind)) in zip(fields, kinds).enumerated() {
             do {
-                try parseField(text, kind, jobName: jobName)
+                try expression.parseField(text, kind, named: named, hashed: &hashed)
             } catch {
                 problems.append("field \(position + 1) (\(kind.name)): \(error.message)")
             }
@@ -92,17 +113,44 @@ struct CronExpression: Sendable, Hashable {
         guard problems.isEmpty else { throw ScheduleError(problems: problems) }
         let minuteText = fields[fields.count - 5]
         let hourText = fields[fields.count - 4]
-        isFixedTime = !minuteText.hasPrefix("*") && !hourText.hasPrefix("*")
+        expression.isFixedTime = !minuteText.hasPrefix("*") && !hourText.hasPrefix("*")
+        return (expression, hashed)
+    }
+
+    /// This template with its `H` items hashed for `jobName`: each field's hash is the same for
+    /// every item of the field, from the name alone, so every node computes the same values.
+    func resolving(_ hashed: [HashedItem], jobName: String?) -> CronExpression {
+        guard !hashed.isEmpty, let jobName else { return self }
+        var expression = self
+        let name = StableHash.fnv1a64(jobName.utf8)
+        for item in hashed {
+            let hash = StableHash.mix64(name &+ UInt64(item.kind.rawValue))
+            if let step = item.step {
+                // The offset stays inside the range even when the step is longer than it (`H/31`
+                // in days, whose hash range is 1-28; `H(0-5)/30`): a fuzzer found both crashing.
+                let offset = Int(hash % UInt64(min(step, item.bounds.count)))
+                expression.addRange((item.bounds.lowerBound + offset)...item.bounds.upperBound, step: step, item.kind)
+            } else {
+                let chosen = item.bounds.lowerBound + Int(hash % UInt64(item.bounds.count))
+                expression.addRange(chosen...chosen, step: 1, item.kind)
+            }
+        }
+        return expression
     }
 
     struct FieldError: Error { let message: String }
 
-    private mutating func parseField(_ text: Substring, _ kind: CronField, jobName: String?) throws(FieldError) {
+    private mutating func parseField(
+        _ text: Substring,
+        _ kind: CronField,
+        named: Bool,
+        hashed: inout [HashedItem]
+    ) throws(FieldError) {
         if kind == .dayOfMonth { dayOfMonthStar = text.hasPrefix("*") || text == "?" }
         if kind == .dayOfWeek { dayOfWeekStar = text.hasPrefix("*") || text == "?" }
         for item in text.split(separator: ",", omittingEmptySubsequences: false) {
             guard !item.isEmpty else { throw FieldError(message: "empty list item in \"\(text)\"") }
-            try parseItem(item.uppercased()[...], original: item, kind, jobName: jobName)
+            try parseItem(item.uppercased()[...], original: item, kind, named: named, hashed: &hashed)
         }
     }
 
@@ -110,7 +158,8 @@ struct CronExpression: Sendable, Hashable {
         _ item: Substring,
         original: Substring,
         _ kind: CronField,
-        jobName: String?
+        named: Bool,
+        hashed: inout [HashedItem]
     ) throws(FieldError) {
         func fail(_ reason: String) -> FieldError { FieldError(message: "\"\(original)\" \(reason)") }
 
@@ -176,7 +225,7 @@ struct CronExpression: Sendable, Hashable {
             return
         }
         if rangePart.hasPrefix("H") {
-            guard let jobName else { throw fail("uses H, which needs a job name to hash (dcrond next --job NAME)") }
+            guard named else { throw fail("uses H, which needs a job name to hash (dcrond next --job NAME)") }
             var bounds = kind.hashBounds
             let spec = rangePart.dropFirst()
             if !spec.isEmpty {
@@ -189,16 +238,7 @@ struct CronExpression: Sendable, Hashable {
                 guard low <= high else { throw fail("has an H range whose start is after its end") }
                 bounds = low...high
             }
-            let hash = StableHash.mix64(StableHash.fnv1a64(jobName.utf8) &+ UInt64(kind.rawValue))
-            if hasStep {
-                // The offset stays inside the range even when the step is longer than it (`H/31`
-                // in days, whose hash range is 1-28; `H(0-5)/30`): a fuzzer found both crashing.
-                let offset = Int(hash % UInt64(min(step, bounds.count)))
-                addRange((bounds.lowerBound + offset)...bounds.upperBound, step: step, kind)
-            } else {
-                let chosen = bounds.lowerBound + Int(hash % UInt64(bounds.count))
-                addRange(chosen...chosen, step: 1, kind)
-            }
+            hashed.append(HashedItem(kind: kind, bounds: bounds, step: hasStep ? step : nil))
             return
         }
         let parts = rangePart.split(separator: "-", omittingEmptySubsequences: false)

@@ -282,6 +282,43 @@ struct ConfigurationLoaderTests {
         #expect(daemon.claimReplicaTimeout == .milliseconds(250))
     }
 
+    @Test("jobs sharing a schedule's text each get their own H, and their own 'can never fire'")
+    func sharedScheduleTexts() throws {
+        // The text is parsed once per read; H, and whether a day the hash chose exists, are per
+        // job: H(29-31) in February fires for the 29th (leap years) and never for the 30th or 31st.
+        let names = (0..<40).map { "job-\($0)" }
+        let texts = ["H H * * *", "0 0 H(29-31) 2 *"]
+        let jobs = names.enumerated().map { index, name in
+            #"{"name": "\#(name)", "schedule": "\#(texts[index % 2])", "command": "true"}"#
+        }
+        let folder = try ConfigurationFolder(jobs: #"{"jobs": [\#(jobs.joined(separator: ","))]}"#)
+        var expected: [String: Schedule] = [:]
+        var never: [String] = []
+        for (index, name) in names.enumerated() {
+            do {
+                expected[name] = try Schedule(parsing: texts[index % 2], jobName: name)
+            } catch {
+                never.append(name)
+            }
+        }
+        #expect(!never.isEmpty && never.count < names.count / 2, "both outcomes among the February jobs: \(never)")
+        #expect(Set(expected.values).count > 2, "H gave different schedules to different jobs")
+        #expect(
+            folder.problems()
+                == never.map {
+                    #"DIR/jobs.json: job "\#($0)": schedule: can never fire: no date in a whole 400-year calendar cycle matches its day and month fields"#
+                }
+        )
+        // Without the jobs that never fire, each job's schedule is the one it would get alone.
+        let firing = names.filter { !never.contains($0) }.map { name in
+            #"{"name": "\#(name)", "schedule": "\#(texts[names.firstIndex(of: name)! % 2])", "command": "true"}"#
+        }
+        try folder.write("jobs.json", #"{"jobs": [\#(firing.joined(separator: ","))]}"#)
+        let table = try folder.load().table
+        for job in table.jobs { #expect(job.schedule == expected[job.name], "\(job.name)") }
+        #expect(table.jobs.count == expected.count)
+    }
+
     @Test("problems of the jobs file as a whole")
     func jobsFileProblems() throws {
         let missingJobs = try ConfigurationFolder(jobs: #"{"job": []}"#)

@@ -31,7 +31,7 @@ extension Commands {
                 )
             }
             if Set(nodes.map(\.id)).isSubset(of: answers.keys) { break }
-            await pause(milliseconds: 50)
+            await sleep(milliseconds: 50)
         }
         let reached = answers.sorted { $0.key < $1.key }.flatMap { node, runs in runs.map { (node: node, run: $0) } }
         let silent = nodes.map(\.id).filter { answers[$0] == nil }

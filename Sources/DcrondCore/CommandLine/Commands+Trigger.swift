@@ -62,7 +62,7 @@ extension Commands {
             case .claimed, .pending:
                 (runID, node) = (current.runID ?? runID, current.node ?? node)
             }
-            await pause(milliseconds: 50)
+            await sleep(milliseconds: 50)
         }
         if runID == nil, let record = try await lastManual(context, job), record.runID != before {
             (runID, node) = (record.runID, record.node)
@@ -99,7 +99,7 @@ extension Commands {
                 if record.outcome != .succeeded { throw CommandFailure(status: 1, messages: []) }
                 return
             }
-            await pause(milliseconds: 100)
+            await sleep(milliseconds: 100)
         }
         throw CommandFailure(
             status: 1,

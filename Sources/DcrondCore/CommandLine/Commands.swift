@@ -1,5 +1,3 @@
-import Logging
-
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -45,7 +43,7 @@ package enum Commands {
     }
 
     /// The wait between two looks at what a daemon answered.
-    static func pause(milliseconds: Int) async { try? await Task.sleep(for: .milliseconds(milliseconds)) }
+    static func sleep(milliseconds: Int) async { try? await Task.sleep(for: .milliseconds(milliseconds)) }
 
     /// Whether `text` is Unix seconds or an ISO 8601 instant with its offset.
     package static func isInstant(_ text: String) -> Bool { Int64(text) != nil || parseInstant(text) != nil }

@@ -33,10 +33,12 @@ struct LeaseGuard: Sendable {
         job: JobDefinition,
         runID: String,
         waitUntil: ContinuousClock.Instant?
-    ) async -> Result<String, LeaseSkip> {
+    ) async -> Result<(value: String, sentAt: ContinuousClock.Instant), LeaseSkip> {
         let value = "\(node) \(runID)"
         let ttl = leases.ttl(killGrace: job.killGrace)
         do {
+            // When the request that took it was sent: its TTL runs from a moment after that.
+            var sentAt = ContinuousClock.now
             var acquisition = try await acquire(job.name, value: value, ttl: ttl)
             // A quarantined lease (Redis went back in time moments ago) is waited out by every
             // instant, a held one only by a queued instant of a `forbid` job.
@@ -46,7 +48,7 @@ struct LeaseGuard: Sendable {
             waiting: while await !isStopping(), ContinuousClock.now < limit {
                 switch acquisition {
                 case .acquired:
-                    return .success(value)
+                    return .success((value, sentAt))
                 case .held where !waitsForHolder:
                     break waiting
                 case .held(let holder):
@@ -76,11 +78,12 @@ struct LeaseGuard: Sendable {
                 }
                 logged = true
                 try? await Task.sleep(for: .milliseconds(100))
+                sentAt = ContinuousClock.now
                 acquisition = try await acquire(job.name, value: value, ttl: ttl)
             }
             let holder: String
             switch acquisition {
-            case .acquired: return .success(value)
+            case .acquired: return .success((value, sentAt))
             case .quarantined, .historyBehind:
                 return .failure(
                     LeaseSkip(
@@ -115,8 +118,9 @@ struct LeaseGuard: Sendable {
             let deadline = ContinuousClock.now + job.killGrace + ttl * 2 + .seconds(1)
             while ContinuousClock.now < deadline {
                 try? await Task.sleep(for: .milliseconds(100))
+                let sentAt = ContinuousClock.now
                 if try await acquire(job.name, value: value, ttl: ttl) == .acquired {
-                    return .success(value)
+                    return .success((value, sentAt))
                 }
             }
             return .failure(
@@ -140,10 +144,10 @@ struct LeaseGuard: Sendable {
         switch await take(job: job, runID: runID, waitUntil: waitUntil) {
         case .failure(let skip):
             return .skip(skip.reason, skip.rule)
-        case .success(let value):
+        case .success(let (value, sentAt)):
             holder.hold(
                 value,
-                renewal: renew(value: value, job: job, runID: runID)
+                renewal: renew(value: value, job: job, runID: runID, acquiredAt: sentAt)
             )
             return .start
         }
@@ -166,11 +170,17 @@ struct LeaseGuard: Sendable {
     /// While the run lasts: renew the lease every heartbeat; stop the run if a `replace` elsewhere
     /// asks, and terminate it when the lease could not be renewed for a node timeout (or was lost),
     /// so that it has ended before the lease can expire and another node start the job.
-    private func renew(value: String, job: JobDefinition, runID: String) -> Task<Void, Never> {
+    private func renew(
+        value: String,
+        job: JobDefinition,
+        runID: String,
+        acquiredAt: ContinuousClock.Instant
+    ) -> Task<Void, Never> {
         let ttl = leases.ttl(killGrace: job.killGrace)
         let renewal = LeaseRenewal(
             renew: { [leases] in try await leases.renew(job.name, value: value, runID: runID, ttl: ttl) },
             terminate: { [runner] in await runner.terminate(runID: runID, grace: job.killGrace) },
+            acquiredAt: acquiredAt,
             heartbeat: heartbeat,
             deadline: leases.renewalDeadline,
             retryDelay: RunLeases.retryDelay,

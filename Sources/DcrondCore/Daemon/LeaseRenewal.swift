@@ -13,6 +13,8 @@ struct LeaseRenewal: Sendable {
     let renew: @Sendable () async throws -> (held: Bool, stopRequested: Bool)
     /// Ends the run: SIGTERM, then SIGKILL after its kill grace.
     let terminate: @Sendable () async -> Void
+    /// When the request that took the lease was sent: the first deadline counts from there.
+    let acquiredAt: ContinuousClock.Instant
     /// The wait between renewals that succeed.
     let heartbeat: Duration
     /// How long the run may go on without a confirmed renewal: the node timeout.
@@ -25,7 +27,7 @@ struct LeaseRenewal: Sendable {
     /// Renews until cancelled, or until the run has been told to end because its lease was lost
     /// or could not be renewed in time.
     func run() async {
-        let confirmed = Confirmations(Confirmation(sentAt: ContinuousClock.now))
+        let confirmed = Confirmations(Confirmation(sentAt: acquiredAt))
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await renewing(confirmed) }
             group.addTask { await watching(confirmed) }

@@ -96,6 +96,7 @@ package struct Schedule: Sendable, Hashable, CustomStringConvertible {
             case .every(let seconds):
                 return Schedule(kind: .every(seconds: seconds), text: text)
             case .cron(let base, let hashed, let checked):
+                assert(hashed.isEmpty || jobName != nil, "a template parsed for a job needs the job's name")
                 let expression = base.resolving(hashed, jobName: jobName)
                 if !checked { try Self.checkFires(expression) }
                 return Schedule(kind: .cron(expression), text: text)

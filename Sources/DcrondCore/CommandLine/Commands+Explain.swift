@@ -11,14 +11,12 @@ extension Commands {
         facts.missedRunGrace = context.loaded.daemon.missedRunGrace
         let keys = context.keys
         let replies = try await context.reaching {
-            try await context.redis.pipeline([
-                RunHistory.read(job, keys: keys), RedisCommand("HGET", keys.claims, job),
-                RedisCommand("HGET", keys.claimedBy, job),
-            ]).map { try $0.orThrow() }
+            try await context.redis.pipeline(
+                [RunHistory.read(job, keys: keys)] + RedisClaimStore.readLastClaim(job, keys: keys)
+            ).map { try $0.orThrow() }
         }
         facts.records = RunHistory.records(in: replies[0])
-        facts.lastClaimed = replies[1].string.flatMap { Int64($0) }
-        facts.claimedBy = replies[2].string
+        (facts.lastClaimed, facts.claimedBy) = RedisClaimStore.lastClaim(in: replies[1...])
         facts.paused = try await context.reaching { try await OperatorRequests.paused(context.redis, keys: keys)[job] }
         facts.nodes = try await context.reaching {
             try await ClusterStatus.readNodes(redis: context.redis, cluster: keys.cluster).nodes

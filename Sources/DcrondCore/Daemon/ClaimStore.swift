@@ -914,3 +914,17 @@ actor LocalClaimStore: ClaimStore {
     /// One process: no claimer can be gone while this one asks.
     func sweepNotStarted(through: Int64) async throws -> [NotStartedClaim] { [] }
 }
+
+extension RedisClaimStore {
+    /// What `dcrond explain` reads of a job's claims, in a pipeline of its own: the last claimed
+    /// instant and who claimed it (`<node> <token>`), as stored, without the checks of the claim
+    /// history that the daemon's reads make (it only shows them). Read with ``lastClaim(in:)``.
+    static func readLastClaim(_ job: String, keys: ClusterKeys) -> [RedisCommand] {
+        [RedisCommand("HGET", keys.claims, job), RedisCommand("HGET", keys.claimedBy, job)]
+    }
+
+    /// The replies of ``readLastClaim(_:keys:)``.
+    static func lastClaim(in replies: ArraySlice<RedisReply>) -> (instant: Int64?, claimedBy: String?) {
+        (replies.first?.string.flatMap { Int64($0) }, replies.dropFirst().first?.string)
+    }
+}

@@ -38,7 +38,7 @@ package enum Commands {
             _ = try parseDuration(text)
             return nil
         } catch {
-            return "\(error)"
+            return error.message
         }
     }
 

@@ -124,6 +124,19 @@ struct CheckAndNextCommandTests {
         #expect(missing.errorLines == ["dcrond: error: \(directory)/none.json: cannot read: No such file or directory"])
     }
 
+    @Test("a duration option that does not parse says why, in words, not as a Swift value")
+    func badDuration() async throws {
+        for command in [["trigger", "some-job"], ["reload"]] {
+            let result = try await runProcess([Self.dcrond] + command + ["--timeout", "abc"])
+            #expect(result.status == 64)
+            #expect(
+                result.standardError.contains(#"--timeout: "abc" is not a duration (examples: 500ms"#)
+                    && !result.standardError.contains("DurationError"),
+                "\(result.standardError)"
+            )
+        }
+    }
+
     @Test("--version prints the version")
     func version() async throws {
         let result = try await runProcess([Self.dcrond, "--version"])

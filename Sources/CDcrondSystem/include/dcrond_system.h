@@ -70,6 +70,15 @@ void dcrond_flag_set(int *flag);
 /// prepared ahead of its instant, before the wait).
 unsigned long long dcrond_signals_not_default(void);
 
+/// How old dcrond_signals_not_default_recent's answer may be: 20 ms.
+#define DCROND_SIGNALS_MAX_AGE_NS 20000000LL
+
+/// dcrond_signals_not_default as this thread read it at most DCROND_SIGNALS_MAX_AGE_NS ago: a
+/// disposition the daemon changes reaches the resets of the children this thread spawns at most
+/// that much later. The daemon sets its dispositions before its first run (the signals it takes
+/// over are ignored first), so only a burst of starts reuses a reading.
+unsigned long long dcrond_signals_not_default_recent(void);
+
 /// Which step of the child's set-up failed, for the error message.
 enum dcrond_spawn_step {
     DCROND_SPAWN_STEP_NONE = 0,

@@ -391,7 +391,7 @@ private actor Spawner {
             throw SpawnError(step: "pipe", code: errStatus)
         }
         // Before the wait: the child's set-up is then a dozen system calls.
-        let resetSignals = dcrond_signals_not_default()
+        let resetSignals = dcrond_signals_not_default_recent()
         var startedAt = ContinuousClock.now
         var startedAtNanoseconds: Int64 = 0
         var cancelled = false

@@ -231,6 +231,13 @@ struct JobRunnerTests {
         #expect(
             unsafeBitCast(action.__sigaction_handler.sa_handler, to: Int.self) == unsafeBitCast(SIG_IGN, to: Int.self)
         )
+        // The spawners reuse their reading of the dispositions for at most 20 ms: one ignored
+        // since then is reset in the next child too.
+        signal(SIGUSR2, SIG_IGN)
+        defer { signal(SIGUSR2, SIG_DFL) }
+        try await Task.sleep(for: .milliseconds(40))
+        let later = await runner.run(try testJob("signals-later", "cat /proc/self/status"), scheduledAt: nowSeconds())
+        #expect(collector.texts(run: later.runID).filter { $0.hasPrefix("SigIgn") } == ["SigIgn:\t0000000000000000"])
     }
 
     @Test("jobs run as another user with its groups; a user that no longer exists is refused")

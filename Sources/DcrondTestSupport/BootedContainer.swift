@@ -65,6 +65,25 @@ package final class BootedContainer: Sendable {
         return candidates.first { !$0.contains("security") && $0.hasPrefix("http") } ?? "http://deb.debian.org/debian"
     }
 
+    /// nspawn ended before the container booted.
+    struct ContainerExited: Error, CustomStringConvertible {
+        let message: String
+        var description: String { message }
+    }
+
+    /// Boots `tarball` (``init(tarball:)``), once more if systemd-nspawn itself exits during the
+    /// boot: seen once in CI on a machine that had just installed systemd-container, and not again
+    /// in two boots on the same machine (a fresh root file system and a cached one). The first
+    /// failure is printed, so that a second one says whether it was the same.
+    package static func boot(tarball: String) async throws -> BootedContainer {
+        do {
+            return try await BootedContainer(tarball: tarball)
+        } catch let exited as ContainerExited {
+            print("the container's first boot failed, booting again: \(exited)")
+            return try await BootedContainer(tarball: tarball)
+        }
+    }
+
     /// Unpacks `tarball` and boots it; returns once systemd reports the boot finished.
     package init(tarball: String) async throws {
         let directory = try makeTemporaryDirectory(prefix: "/var/tmp/dcrond-nspawn-")
@@ -98,6 +117,18 @@ package final class BootedContainer: Sendable {
         // Until its D-Bus is up, systemctl cannot even ask: retry, for a minute at most.
         var last = ""
         for _ in 0..<120 {
+            var status: Int32 = 0
+            if waitpid(nspawn, &status, WNOHANG) == nspawn {
+                let errors = (try? FileSystem.readFile(directory + "/nspawn.err")).map {
+                    String(decoding: $0, as: UTF8.self)
+                }
+                let boot = (try? FileSystem.readFile(console)).map { String(decoding: $0.suffix(2000), as: UTF8.self) }
+                _ = try? await runProcess(["/bin/rm", "-rf", directory])
+                throw ContainerExited(
+                    message:
+                        "systemd-nspawn exited (wait status \(status)) before the container booted: \(errors ?? "")\nconsole: \(boot ?? "")"
+                )
+            }
             let booted = try await run("systemctl is-system-running --wait")
             if booted.standardOutput.contains("running") || booted.standardOutput.contains("degraded") { return }
             last = booted.standardOutput + booted.standardError

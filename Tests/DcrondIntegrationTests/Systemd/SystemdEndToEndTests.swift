@@ -17,7 +17,7 @@ struct SystemdEndToEndTests {
         let package = try #require(SystemdEnvironment.package)
         #expect(getuid() == 0, "systemd-nspawn needs root")
         let tarball = try await BootedContainer.rootfsTarball()
-        let container = try await BootedContainer(tarball: tarball)
+        let container = try await BootedContainer.boot(tarball: tarball)
         do {
             try await exercise(container, package: package)
         } catch {

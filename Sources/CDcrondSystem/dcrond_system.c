@@ -65,19 +65,25 @@ unsigned long long dcrond_signals_not_default(void) {
     return signals;
 }
 
+/// Bumped by dcrond_signals_changed: a reading older than the last change is not reused.
+static unsigned long signals_generation;
+
+void dcrond_signals_changed(void) { __atomic_add_fetch(&signals_generation, 1, __ATOMIC_RELEASE); }
+
 unsigned long long dcrond_signals_not_default_recent(void) {
     // Per thread: each spawner thread keeps its own, no lock. In a burst a spawner starts a child
     // every few hundred microseconds, and the 62 reads would be a tenth of its work.
     static __thread unsigned long long cached;
     static __thread long long read_at;
-    static __thread int valid;
+    static __thread unsigned long read_generation = (unsigned long)-1;
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
     long long nanoseconds = (long long)now.tv_sec * 1000000000LL + now.tv_nsec;
-    if (!valid || nanoseconds - read_at > DCROND_SIGNALS_MAX_AGE_NS) {
+    unsigned long generation = __atomic_load_n(&signals_generation, __ATOMIC_ACQUIRE);
+    if (generation != read_generation || nanoseconds - read_at > DCROND_SIGNALS_MAX_AGE_NS) {
         cached = dcrond_signals_not_default();
         read_at = nanoseconds;
-        valid = 1;
+        read_generation = generation;
     }
     return cached;
 }

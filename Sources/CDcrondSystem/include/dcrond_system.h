@@ -73,11 +73,16 @@ unsigned long long dcrond_signals_not_default(void);
 /// How old dcrond_signals_not_default_recent's answer may be: 20 ms.
 #define DCROND_SIGNALS_MAX_AGE_NS 20000000LL
 
-/// dcrond_signals_not_default as this thread read it at most DCROND_SIGNALS_MAX_AGE_NS ago: a
-/// disposition the daemon changes reaches the resets of the children this thread spawns at most
-/// that much later. The daemon sets its dispositions before its first run (the signals it takes
-/// over are ignored first), so only a burst of starts reuses a reading.
+/// dcrond_signals_not_default as this thread read it at most DCROND_SIGNALS_MAX_AGE_NS ago and
+/// after the last dcrond_signals_changed: a disposition changed without that call (by a library)
+/// reaches the resets of the children this thread spawns at most that much later. Spawns farther
+/// apart read afresh; only a burst of starts reuses a reading.
 unsigned long long dcrond_signals_not_default_recent(void);
+
+/// Tells dcrond_signals_not_default_recent that a disposition changed (SIGPIPE ignored at the first
+/// Redis connection, which may come during a burst of starts): the next spawn on every thread reads
+/// the dispositions again.
+void dcrond_signals_changed(void);
 
 /// Which step of the child's set-up failed, for the error message.
 enum dcrond_spawn_step {

@@ -1,3 +1,4 @@
+import CDcrondSystem
 import CHiredis
 
 #if canImport(Glibc)
@@ -354,4 +355,5 @@ func ignoreSIGPIPE() {
 
 private let sigpipeIgnored: Void = {
     _ = signal(SIGPIPE, SIG_IGN)
+    dcrond_signals_changed()
 }()

@@ -1,3 +1,4 @@
+import CDcrondSystem
 import DcrondTestSupport
 import Logging
 import Synchronization
@@ -238,6 +239,18 @@ struct JobRunnerTests {
         try await Task.sleep(for: .milliseconds(40))
         let later = await runner.run(try testJob("signals-later", "cat /proc/self/status"), scheduledAt: nowSeconds())
         #expect(collector.texts(run: later.runID).filter { $0.hasPrefix("SigIgn") } == ["SigIgn:\t0000000000000000"])
+    }
+
+    @Test("a disposition changed through dcrond_signals_changed is seen by the next spawn, not 20 ms later")
+    func dispositionChangeIsSeenAtOnce() {
+        _ = dcrond_signals_not_default_recent()  // a fresh reading on this thread
+        signal(SIGURG, SIG_IGN)
+        defer {
+            signal(SIGURG, SIG_DFL)
+            dcrond_signals_changed()
+        }
+        dcrond_signals_changed()
+        #expect(dcrond_signals_not_default_recent() & (1 << (UInt64(SIGURG) - 1)) != 0)
     }
 
     @Test("jobs run as another user with its groups; a user that no longer exists is refused")
